@@ -1,0 +1,343 @@
+"""The sample format: the one contract every part of mmnoise shares.
+
+A batch is a plain ``dict``. Modality entries are batch-first tensors of one of four kinds:
+
+| kind       | layout            | dtype            | time axis |
+|------------|-------------------|------------------|-----------|
+| waveform   | (B, C, L)         | float            | L (dim 2) |
+| frames     | (B, T, C, H, W)   | float in [0, 1]  | T (dim 1) |
+| tokens     | (B, T)            | int64            | T (dim 1) |
+| features   | (B, T, D)         | float            | T (dim 1) |
+
+Reserved keys: ``"lengths"`` maps a modality name to a (B,) int64 tensor of valid lengths along
+the time axis (padding is never corrupted and never counted in noise statistics); ``"present"``
+maps a modality name to a (B,) bool tensor (False = the modality is missing for that example).
+Every other key (labels, ids) passes through untouched.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeAlias
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "KINDS",
+    "LENGTHS",
+    "MMIN_CONDITIONS",
+    "PRESENT",
+    "Kind",
+    "Sample",
+    "batch_size",
+    "check_sample",
+    "check_tensor",
+    "compatible_kinds",
+    "condition_name",
+    "modality_names",
+    "presence_from_matrix",
+    "presence_matrix",
+    "presence_patterns",
+    "time_dim",
+    "valid_mask",
+]
+
+Kind: TypeAlias = Literal["waveform", "frames", "tokens", "features"]
+Sample: TypeAlias = dict[str, Any]
+
+KINDS: tuple[Kind, ...] = ("waveform", "frames", "tokens", "features")
+LENGTHS = "lengths"
+PRESENT = "present"
+RESERVED = frozenset({LENGTHS, PRESENT})
+
+_RANK: dict[Kind, int] = {"waveform": 3, "frames": 5, "tokens": 2, "features": 3}
+_LAYOUT: dict[Kind, str] = {
+    "waveform": "float (B, C, L)",
+    "frames": "float (B, T, C, H, W)",
+    "tokens": "int64 (B, T)",
+    "features": "float (B, T, D)",
+}
+
+#: The six MMIN evaluation conditions over (audio, visual, text), in the upstream order
+#: azz, zvz, zzl, avz, azl, zvl (research/seed_models.md section 0.4).
+MMIN_CONDITIONS: tuple[tuple[bool, bool, bool], ...] = (
+    (True, False, False),
+    (False, True, False),
+    (False, False, True),
+    (True, True, False),
+    (True, False, True),
+    (False, True, True),
+)
+
+
+def time_dim(kind: Kind) -> int:
+    """Return the axis along which ``lengths`` counts for a kind (2 for waveform, else 1).
+
+    Example:
+        >>> time_dim("waveform"), time_dim("features")
+        (2, 1)
+    """
+    return 2 if kind == "waveform" else 1
+
+
+def compatible_kinds(x: Tensor) -> frozenset[Kind]:
+    """Return the kinds whose layout a tensor fits (rank and dtype).
+
+    A rank-3 float tensor fits both ``waveform`` and ``features``; the transform that receives it
+    decides which reading applies (its ``accepts``).
+
+    Example:
+        >>> sorted(compatible_kinds(torch.zeros(2, 3, 4)))
+        ['features', 'waveform']
+    """
+    if x.dtype == torch.int64:
+        return frozenset({"tokens"}) if x.ndim == 2 else frozenset()
+    if not x.is_floating_point():
+        return frozenset()
+    return frozenset(k for k in KINDS if k != "tokens" and _RANK[k] == x.ndim)
+
+
+def check_tensor(
+    x: Any,
+    *,
+    who: str,
+    name: str,
+    accepts: frozenset[Kind] | set[Kind] | tuple[Kind, ...],
+    check_finite: bool = True,
+) -> Kind:
+    """Check that ``x`` is a tensor of an accepted kind and return the kind it is read as.
+
+    Args:
+        x: the candidate tensor.
+        who: the caller, named in the error message.
+        name: the sample key, named in the error message.
+        accepts: the kinds the caller handles.
+        check_finite: reject NaN / Inf values (float kinds only).
+
+    Returns:
+        The kind ``x`` is read as (``features`` wins over ``waveform`` when both are accepted).
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or has the wrong rank or dtype.
+        ValueError: ``x`` is empty or holds NaN / Inf.
+
+    Example:
+        >>> check_tensor(torch.zeros(2, 5, 3), who="demo", name="audio", accepts={"features"})
+        'features'
+    """
+    expected = " or ".join(f"{k} {_LAYOUT[k]}" for k in KINDS if k in accepts)
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{who}: expected sample[{name!r}] to be a torch.Tensor ({expected}), got "
+            f"{type(x).__name__}; convert it with torch.as_tensor(...)."
+        )
+    fits = [k for k in ("features", "waveform", "frames", "tokens") if k in accepts]
+    fits = [k for k in fits if k in compatible_kinds(x)]
+    if not fits:
+        hint = (
+            "add the batch dim with x[None]"
+            if any(_RANK[k] == x.ndim + 1 for k in accepts)
+            else "check the layout and dtype (tokens are int64, everything else float)"
+        )
+        raise TypeError(
+            f"{who}: expected sample[{name!r}] as {expected}, got {x.dtype} of shape "
+            f"{tuple(x.shape)}; {hint}."
+        )
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"{who}: expected a non-empty batch for sample[{name!r}], got shape {tuple(x.shape)}; "
+            "skip empty batches before calling the transform."
+        )
+    if check_finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError(
+            f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the data "
+            "(torch.nan_to_num) or pass check_finite=False to let them through unchanged."
+        )
+    return fits[0]
+
+
+def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:
+    """Return the common batch size of ``sample[name]`` over ``names``; error if they disagree."""
+    sizes = {n: int(sample[n].shape[0]) for n in names}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(
+            f"{who}: expected one batch size across modalities, got {sizes}; collate the "
+            "modalities of each example together."
+        )
+    return next(iter(sizes.values()))
+
+
+def modality_names(sample: Mapping[str, Any]) -> list[str]:
+    """Return the keys of ``sample`` that hold modality tensors (not reserved, tensor-valued).
+
+    Example:
+        >>> modality_names({"audio": torch.zeros(1, 2, 3), "label": 1, "lengths": {}})
+        ['audio']
+    """
+    return [k for k, v in sample.items() if k not in RESERVED and isinstance(v, Tensor)]
+
+
+def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) -> Tensor:
+    dim = time_dim(kind)
+    if not isinstance(lengths, Tensor) or lengths.shape != (x.shape[0],):
+        got = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
+        raise ValueError(
+            f"{who}: expected sample['lengths'][{name!r}] as a ({x.shape[0]},) int64 tensor, got "
+            f"{got}; build it with mmnoise.pad_collate."
+        )
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise TypeError(
+            f"{who}: expected integer lengths for {name!r}, got {lengths.dtype}; use .long()."
+        )
+    if lengths.device != x.device:
+        raise ValueError(
+            f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
+            "move the whole sample with the same .to(device)."
+        )
+    if bool((lengths > x.shape[dim]).any()) or bool((lengths < 1).any()):
+        raise ValueError(
+            f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim "
+            f"{dim}), got min {int(lengths.min())}, max {int(lengths.max())}; drop zero-length "
+            "examples and make lengths count valid steps only."
+        )
+    return lengths
+
+
+def check_sample(
+    sample: Mapping[str, Any],
+    kinds: Mapping[str, Kind],
+    *,
+    who: str = "check_sample",
+    check_finite: bool = True,
+) -> int:
+    """Validate a batch against the sample format and return its batch size.
+
+    Args:
+        sample: the batch dict.
+        kinds: the expected kind of each modality key.
+        who: the caller, named in error messages.
+        check_finite: reject NaN / Inf in float modalities.
+
+    Returns:
+        The batch size B shared by all modalities.
+
+    Raises:
+        KeyError: a modality in ``kinds`` is not in the sample.
+        TypeError / ValueError: wrong layout, batch sizes that disagree, bad ``lengths`` /
+            ``present`` entries.
+
+    Example:
+        >>> s = {"audio": torch.zeros(2, 4, 3), "lengths": {"audio": torch.tensor([4, 2])}}
+        >>> check_sample(s, {"audio": "features"})
+        2
+    """
+    if not isinstance(sample, Mapping):
+        raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+    for name, kind in kinds.items():
+        if name not in sample:
+            raise KeyError(
+                f"{who}: modality {name!r} is not in the sample (keys: {sorted(sample)}); "
+                "check the spelling or the names passed to the transform."
+            )
+        check_tensor(sample[name], who=who, name=name, accepts={kind}, check_finite=check_finite)
+    b = batch_size(sample, list(kinds), who=who)
+    for name, lengths in sample.get(LENGTHS, {}).items():
+        if name in kinds:
+            _check_lengths(lengths, sample[name], kinds[name], who=who, name=name)
+    for name, present in sample.get(PRESENT, {}).items():
+        if not isinstance(present, Tensor) or present.dtype != torch.bool or present.shape != (b,):
+            raise ValueError(
+                f"{who}: expected sample['present'][{name!r}] as a ({b},) bool tensor, got "
+                f"{present!r:.80}; use a bool mask with one entry per example."
+            )
+    return b
+
+
+def valid_mask(lengths: Tensor | None, size: int, *, batch: int, device: torch.device) -> Tensor:
+    """Return a (B, size) bool mask that is True on valid (non-padded) steps.
+
+    Example:
+        >>> valid_mask(torch.tensor([1, 3]), 3, batch=2, device=torch.device("cpu")).int()
+        tensor([[1, 0, 0],
+                [1, 1, 1]], dtype=torch.int32)
+    """
+    steps = torch.arange(size, device=device)
+    if lengths is None:
+        return torch.ones(batch, size, dtype=torch.bool, device=device)
+    return steps[None, :] < lengths[:, None]
+
+
+def presence_matrix(sample: Mapping[str, Any], order: Sequence[str]) -> Tensor:
+    """Return the (B, M) bool presence matrix of ``sample`` for modalities ``order``.
+
+    A modality without an entry in ``sample["present"]`` counts as present.
+
+    Example:
+        >>> s = {"a": torch.zeros(2, 1, 1), "v": torch.zeros(2, 1, 1),
+        ...      "present": {"v": torch.tensor([True, False])}}
+        >>> presence_matrix(s, ("a", "v"))
+        tensor([[ True,  True],
+                [ True, False]])
+    """
+    for name in order:
+        if name not in sample:
+            raise KeyError(
+                f"presence_matrix: modality {name!r} is not in the sample (keys: {sorted(sample)})."
+            )
+    b = batch_size(sample, list(order), who="presence_matrix")
+    present = sample.get(PRESENT, {})
+    cols = [
+        present[n].to(torch.bool)
+        if n in present
+        else torch.ones(b, dtype=torch.bool, device=sample[n].device)
+        for n in order
+    ]
+    return torch.stack(cols, dim=1)
+
+
+def presence_from_matrix(matrix: Tensor, order: Sequence[str]) -> dict[str, Tensor]:
+    """Turn a (B, M) bool matrix back into a ``present`` dict keyed by name.
+
+    Example:
+        >>> presence_from_matrix(torch.tensor([[True, False]]), ("a", "v"))
+        {'a': tensor([True]), 'v': tensor([False])}
+    """
+    if matrix.ndim != 2 or matrix.shape[1] != len(order):
+        raise ValueError(
+            f"presence_from_matrix: expected a (B, {len(order)}) matrix for {list(order)}, got "
+            f"shape {tuple(matrix.shape)}."
+        )
+    return {name: matrix[:, i].to(torch.bool) for i, name in enumerate(order)}
+
+
+def presence_patterns(
+    names: Sequence[str], *, include_full: bool = False
+) -> Iterator[dict[str, bool]]:
+    """Enumerate the non-empty presence patterns over ``names``.
+
+    Without ``include_full`` these are the proper non-empty subsets: for three modalities the six
+    MMIN conditions, singletons first, in the upstream order (azz, zvz, zzl, avz, azl, zvl).
+
+    Example:
+        >>> [condition_name(p) for p in presence_patterns(("a", "v", "l"))]
+        ['azz', 'zvz', 'zzl', 'avz', 'azl', 'zvl']
+    """
+    m = len(names)
+    for r in range(1, m + 1):
+        if r == m and not include_full:
+            continue
+        for combo in itertools.combinations(range(m), r):
+            yield {n: i in combo for i, n in enumerate(names)}
+
+
+def condition_name(pattern: Mapping[str, bool]) -> str:
+    """Name a presence pattern the upstream way: initial letter if present, ``z`` if missing.
+
+    Example:
+        >>> condition_name({"audio": True, "visual": False, "text": True})
+        'azt'
+    """
+    return "".join(n[0] if on else "z" for n, on in pattern.items())
+
