@@ -9,7 +9,9 @@ A batch is a plain ``dict``. Modality entries are batch-first tensors of one of 
 | tokens     | (B, T)            | int64            | T (dim 1) |
 | features   | (B, T, D)         | float            | T (dim 1) |
 
-Reserved keys: ``"lengths"`` maps a modality name to a (B,) int64 tensor of valid lengths along
+Reserved keys: ``"kinds"`` (optional) maps a modality name to its kind, needed only to tell a
+(B, C, L) waveform from (B, T, D) features for transforms that accept both (undeclared rank-3
+float tensors are read as features); ``"lengths"`` maps a modality name to a (B,) int64 tensor of valid lengths along
 the time axis (padding is never corrupted and never counted in noise statistics); ``"present"``
 maps a modality name to a (B,) bool tensor (False = the modality is missing for that example).
 Every other key (labels, ids) passes through untouched.
@@ -26,6 +28,7 @@ from torch import Tensor
 
 __all__ = [
     "KINDS",
+    "KINDS_KEY",
     "LENGTHS",
     "MMIN_CONDITIONS",
     "PRESENT",
@@ -50,7 +53,8 @@ Sample: TypeAlias = dict[str, Any]
 KINDS: tuple[Kind, ...] = ("waveform", "frames", "tokens", "features")
 LENGTHS = "lengths"
 PRESENT = "present"
-RESERVED = frozenset({LENGTHS, PRESENT})
+KINDS_KEY = "kinds"
+RESERVED = frozenset({LENGTHS, PRESENT, KINDS_KEY})
 
 _RANK: dict[Kind, int] = {"waveform": 3, "frames": 5, "tokens": 2, "features": 3}
 _LAYOUT: dict[Kind, str] = {
@@ -106,6 +110,7 @@ def check_tensor(
     name: str,
     accepts: frozenset[Kind] | set[Kind] | tuple[Kind, ...],
     check_finite: bool = True,
+    declared: Kind | None = None,
 ) -> Kind:
     """Check that ``x`` is a tensor of an accepted kind and return the kind it is read as.
 
@@ -115,6 +120,7 @@ def check_tensor(
         name: the sample key, named in the error message.
         accepts: the kinds the caller handles.
         check_finite: reject NaN / Inf values (float kinds only).
+        declared: the kind given in ``sample["kinds"]``, if any (it must be accepted and fit).
 
     Returns:
         The kind ``x`` is read as (``features`` wins over ``waveform`` when both are accepted).
@@ -133,8 +139,21 @@ def check_tensor(
             f"{who}: expected sample[{name!r}] to be a torch.Tensor ({expected}), got "
             f"{type(x).__name__}; convert it with torch.as_tensor(...)."
         )
-    fits = [k for k in ("features", "waveform", "frames", "tokens") if k in accepts]
+    order: tuple[Kind, ...] = ("features", "waveform", "frames", "tokens")
+    fits: list[Kind] = [k for k in order if k in accepts]
     fits = [k for k in fits if k in compatible_kinds(x)]
+    if declared is not None:
+        if declared not in KINDS:
+            raise ValueError(
+                f"{who}: sample['kinds'][{name!r}] must be one of {KINDS}, got {declared!r}."
+            )
+        if declared not in accepts:
+            raise TypeError(
+                f"{who}: sample[{name!r}] is declared {declared!r}, but this transform accepts "
+                f"{sorted(accepts)}; apply it to another modality or pick a transform for "
+                f"{declared}."
+            )
+        fits = [k for k in fits if k == declared]
     if not fits:
         hint = (
             "add the batch dim with x[None]"
@@ -235,7 +254,12 @@ def check_sample(
     """
     if not isinstance(sample, Mapping):
         raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+    declared = sample.get(KINDS_KEY, {})
     for name, kind in kinds.items():
+        if name in declared and declared[name] != kind:
+            raise ValueError(
+                f"{who}: sample['kinds'][{name!r}] is {declared[name]!r} but {kind!r} was expected."
+            )
         if name not in sample:
             raise KeyError(
                 f"{who}: modality {name!r} is not in the sample (keys: {sorted(sample)}); "
@@ -340,4 +364,3 @@ def condition_name(pattern: Mapping[str, bool]) -> str:
         'azt'
     """
     return "".join(n[0] if on else "z" for n, on in pattern.items())
-

@@ -1,0 +1,42 @@
+# Every target sets itself up: a fresh clone needs only python3 (>= 3.11) and make.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+SRC := mmnoise reference_models tests examples benchmarks
+
+.PHONY: install demo test lint typecheck unit docs-build docs bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m reference_models demo
+
+lint: install
+	$(VENV)/bin/ruff check $(SRC)
+
+typecheck: install
+	$(VENV)/bin/mypy mmnoise reference_models
+
+unit: install
+	$(VENV)/bin/pytest
+
+docs-build: install
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+test: lint typecheck unit docs-build
+
+docs: install
+	$(VENV)/bin/mkdocs serve
+
+bench: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf site .pytest_cache .mypy_cache .ruff_cache .hypothesis

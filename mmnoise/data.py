@@ -1,0 +1,657 @@
+"""Reproducible noise on the data path: a Dataset wrapper, a padding collate and a GPU batch path.
+
+Two ways to put a noise pipeline into training, both reproducible:
+
+* :class:`NoisyDataset` (CPU, per item): the noise of item ``i`` at epoch ``e`` comes from a
+  generator seeded with ``derive_seed(seed, e, i)``, so it does not depend on ``num_workers``,
+  worker order, batch composition or rank. Call :meth:`NoisyDataset.set_epoch` each epoch, as
+  with ``DistributedSampler``.
+* :class:`BatchNoise` (any device, per batch; the recommended fast path): noise is added after
+  ``batch.to(device)`` with a generator on the batch's device seeded with
+  ``derive_seed(seed, rank, step)``.
+
+:func:`pad_collate` turns a list of unbatched items into a batch in the sample format
+(:mod:`mmnoise.sample`), zero-padding sequences and filling ``"lengths"``.
+
+Unbatched items: modality tensors without the batch dim. Their kind is read from rank and dtype:
+(T,) int64 = tokens, (T, D) float = features, (T, C, H, W) float = frames. A (C, L) waveform has
+the same rank as features, so name waveform keys with ``kinds={"speech": "waveform"}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from mmnoise.rng import derive_seed, make_generator
+from mmnoise.sample import LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
+from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
+
+__all__ = ["BatchNoise", "NoisyDataset", "item_kinds", "pad_collate"]
+
+Level = float | Tensor | dict[str, float | Tensor]
+
+# Rank of an *unbatched* tensor of each kind (the batched rank minus one).
+_ITEM_RANK: dict[Kind, int] = {"waveform": 2, "frames": 4, "tokens": 1, "features": 2}
+
+
+class _Pipeline(Protocol):
+    def __call__(self, sample: Sample, *, level: Any, generator: torch.Generator | None) -> Any: ...
+
+
+class _MapStyle(Protocol):
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+def _item_time_dim(kind: Kind) -> int:
+    return time_dim(kind) - 1
+
+
+def item_kinds(
+    item: Mapping[str, Any], kinds: Mapping[str, Kind] | None = None, *, who: str = "item_kinds"
+) -> dict[str, Kind]:
+    """Return ``{name: kind}`` for the modality tensors of an unbatched item.
+
+    Without ``kinds`` the kind is read from rank and dtype: (T,) int64 = tokens, (T, D) float =
+    features, (T, C, H, W) float = frames; other entries (labels, ids, 0-dim tensors) are not
+    modalities. With ``kinds`` exactly those keys are modalities and are checked.
+
+    Args:
+        item: one unbatched sample dict.
+        kinds: explicit modality kinds (needed for (C, L) waveforms).
+        who: the caller, named in error messages.
+
+    Returns:
+        The modality kinds, in the item's key order.
+
+    Raises:
+        TypeError: ``item`` is not a dict, or a named modality has the wrong rank or dtype.
+        KeyError: a named modality is missing.
+
+    Example:
+        >>> item_kinds({"audio": torch.zeros(5, 3), "text": torch.zeros(4, dtype=torch.long),
+        ...             "label": torch.tensor(1)})
+        {'audio': 'features', 'text': 'tokens'}
+    """
+    if not isinstance(item, Mapping):
+        raise TypeError(
+            f"{who}: expected each dataset item as a dict of tensors, got {type(item).__name__}; "
+            "make the base dataset return the sample dict (see mmnoise.sample)."
+        )
+    if kinds is not None:
+        out: dict[str, Kind] = {}
+        for name, kind in kinds.items():
+            if name not in item:
+                raise KeyError(
+                    f"{who}: modality {name!r} from kinds= is not in the item (keys: "
+                    f"{sorted(item)}); fix the name in kinds=."
+                )
+            x = item[name]
+            ok_dtype = isinstance(x, Tensor) and (
+                x.dtype == torch.int64 if kind == "tokens" else x.is_floating_point()
+            )
+            if not ok_dtype or x.ndim != _ITEM_RANK[kind]:
+                got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+                raise TypeError(
+                    f"{who}: expected item[{name!r}] as an unbatched {kind} tensor (rank "
+                    f"{_ITEM_RANK[kind]}, {'int64' if kind == 'tokens' else 'float'}), got {got}; "
+                    "items carry no batch dim."
+                )
+            out[name] = kind
+        return out
+    out = {}
+    for name, x in item.items():
+        if name in RESERVED or not isinstance(x, Tensor):
+            continue
+        if x.dtype == torch.int64 and x.ndim == 1:
+            out[name] = "tokens"
+        elif x.is_floating_point() and x.ndim == 2:
+            out[name] = "features"
+        elif x.is_floating_point() and x.ndim == 4:
+            out[name] = "frames"
+    return out
+
+
+def _scalar_int(v: Any, *, who: str, name: str) -> int:
+    if isinstance(v, Tensor):
+        if v.numel() != 1 or v.dtype.is_floating_point or v.dtype == torch.bool:
+            raise TypeError(
+                f"{who}: expected lengths[{name!r}] as one integer per item, got {v.dtype} of "
+                f"shape {tuple(v.shape)}."
+            )
+        return int(v.item())
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{who}: expected lengths[{name!r}] as an int, got {type(v).__name__}.")
+    return v
+
+
+def _scalar_bool(v: Any, *, who: str, name: str) -> bool:
+    if isinstance(v, Tensor):
+        if v.numel() != 1 or v.dtype != torch.bool:
+            raise TypeError(
+                f"{who}: expected present[{name!r}] as one bool per item, got {v.dtype} of shape "
+                f"{tuple(v.shape)}."
+            )
+        return bool(v.item())
+    if not isinstance(v, bool):
+        raise TypeError(f"{who}: expected present[{name!r}] as a bool, got {type(v).__name__}.")
+    return v
+
+
+def _check_pipeline(pipeline: Any, who: str) -> None:
+    if not callable(pipeline):
+        raise TypeError(
+            f"{who}: expected pipeline as a callable pipeline(sample, *, level, generator) -> "
+            f"dict, got {type(pipeline).__name__}."
+        )
+
+
+def _check_mode(level_mode: Any, std: float, who: str) -> None:
+    if level_mode not in ("fixed", "uniform", "normal"):
+        raise ValueError(
+            f"{who}: expected level_mode 'fixed', 'uniform' or 'normal', got {level_mode!r}."
+        )
+    if not (isinstance(std, int | float) and math.isfinite(std) and std > 0):
+        raise ValueError(f"{who}: expected std > 0, got {std!r}.")
+
+
+def _check_constant_level(level: Any, who: str) -> float:
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1:
+        raise ValueError(
+            f"{who}: expected level as a float in [0, 1], got {level!r}; use schedule= for a "
+            "level that changes."
+        )
+    return float(level)
+
+
+def _draw_one(
+    value: float,
+    batch: int,
+    *,
+    mode: LevelMode,
+    std: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> float | Tensor:
+    # "fixed" passes a plain float: no randomness is consumed and transforms see the exact value.
+    if mode == "fixed":
+        return float(value)
+    return sample_levels(value, batch, mode=mode, std=std, generator=generator, device=device)
+
+
+def _draw_levels(
+    value: float | Mapping[str, float],
+    batch: int,
+    *,
+    mode: LevelMode,
+    std: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> Level:
+    kw: dict[str, Any] = {"mode": mode, "std": std, "generator": generator, "device": device}
+    if isinstance(value, Mapping):
+        # One draw per modality, in the schedule's key order (deterministic).
+        return {k: _draw_one(float(v), batch, **kw) for k, v in value.items()}
+    return _draw_one(float(value), batch, **kw)
+
+
+class NoisyDataset(Dataset[Sample]):
+    """Wrap a map-style dataset so each item comes out through a noise pipeline, reproducibly.
+
+    For item ``i`` at epoch ``e`` the pipeline gets a fresh CPU generator seeded with
+    ``mmnoise.rng.derive_seed(seed, e, i)``: the noise depends only on (seed, epoch, index),
+    never on ``num_workers``, worker order, batch composition or rank. The item gets a batch
+    dim of 1 (and ``"lengths"`` = its full length for every modality that has none), goes
+    through ``pipeline(sample, level=..., generator=g)``, and loses the batch dim again.
+
+    With a ``schedule`` the level of epoch ``e`` is ``schedule(e)``: **the step of a schedule
+    is the epoch on this path** (use :class:`BatchNoise` for per-optimiser-step schedules).
+    Without one, ``level`` is used. ``level_mode`` turns that level into the item's own level
+    (see :func:`mmnoise.schedules.sample_levels`): ``"fixed"`` passes it as a float, the
+    random modes draw it from the item's generator.
+
+    Call :meth:`set_epoch` before each epoch. DataLoader workers copy the dataset when an
+    epoch's iterator is created, so do not use ``persistent_workers=True`` (its workers would
+    keep the old epoch).
+
+    Args:
+        base: map-style dataset whose items are unbatched sample dicts.
+        pipeline: ``pipeline(sample, *, level, generator) -> new dict``.
+        seed: the run's noise seed.
+        schedule: level per epoch (a :class:`~mmnoise.schedules.Schedule`,
+            :class:`~mmnoise.schedules.PerModality` for per-modality levels, or a
+            :class:`~mmnoise.schedules.Plateau`), or None.
+        level: constant level in [0, 1] when there is no schedule.
+        level_mode: ``"fixed"``, ``"uniform"`` or ``"normal"``.
+        std: standard deviation of ``"normal"`` (level units).
+        kinds: explicit modality kinds (needed for (C, L) waveforms); default: inferred.
+
+    Raises:
+        TypeError / ValueError: bad arguments; at item time, items that are not sample dicts or
+            a pipeline that does not return a dict with batch size 1.
+
+    Example:
+        >>> def add(sample, *, level, generator):
+        ...     noise = torch.randn(sample["x"].shape, generator=generator)
+        ...     return {**sample, "x": sample["x"] + level * noise}
+        >>> ds = NoisyDataset([{"x": torch.zeros(3, 2)}], add, seed=0, level=0.5)
+        >>> bool(torch.equal(ds[0]["x"], ds[0]["x"])), ds[0]["x"].shape
+        (True, torch.Size([3, 2]))
+    """
+
+    def __init__(
+        self,
+        base: _MapStyle,
+        pipeline: _Pipeline,
+        *,
+        seed: int,
+        schedule: LevelSchedule | None = None,
+        level: float = 1.0,
+        level_mode: LevelMode = "fixed",
+        std: float = 0.1,
+        kinds: Mapping[str, Kind] | None = None,
+    ) -> None:
+        who = "NoisyDataset"
+        if not (hasattr(base, "__len__") and hasattr(base, "__getitem__")):
+            raise TypeError(
+                f"{who}: expected a map-style dataset (with __len__ and __getitem__), got "
+                f"{type(base).__name__}; iterable datasets have no stable index to seed from."
+            )
+        _check_pipeline(pipeline, who)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"{who}: expected seed as an int, got {type(seed).__name__}.")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(
+                f"{who}: expected schedule as a Schedule, got {type(schedule).__name__}."
+            )
+        _check_mode(level_mode, std, who)
+        self.base = base
+        self.pipeline = pipeline
+        self.seed = seed
+        self.schedule = schedule
+        self.level = _check_constant_level(level, who)
+        self.level_mode: LevelMode = level_mode
+        self.std = float(std)
+        self.kinds = dict(kinds) if kinds is not None else None
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch used for seeding (and for the schedule), as ``DistributedSampler``."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"NoisyDataset.set_epoch: expected an int >= 0, got {epoch!r}.")
+        self.epoch = epoch
+
+    def current_level(self) -> float | dict[str, float]:
+        """Return the scheduled level of the current epoch (a dict for per-modality schedules)."""
+        if self.schedule is None:
+            return self.level
+        value: float | dict[str, float] = self.schedule(self.epoch)
+        return value
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Sample:
+        who = "NoisyDataset"
+        n = len(self.base)
+        if isinstance(index, bool) or not isinstance(index, int):
+            if isinstance(index, Tensor) and index.numel() == 1:
+                index = int(index.item())
+            else:
+                raise TypeError(f"{who}: expected an int index, got {type(index).__name__}.")
+        if not -n <= index < n:
+            raise IndexError(f"{who}: index {index} out of range for {n} items.")
+        index = index % n
+        item = self.base[index]
+        kinds = item_kinds(item, self.kinds, who=who)
+        g = make_generator(derive_seed(self.seed, self.epoch, index))
+        batched = _add_batch_dim(item, kinds, who=who)
+        level = _draw_levels(
+            self.current_level(),
+            1,
+            mode=self.level_mode,
+            std=self.std,
+            generator=g,
+            device=torch.device("cpu"),
+        )
+        out = self.pipeline(batched, level=level, generator=g)
+        return _drop_batch_dim(out, kinds, who=who)
+
+
+def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: str) -> Sample:
+    batched: Sample = dict(item)
+    lengths_in = item.get(LENGTHS, {}) or {}
+    lengths: dict[str, Tensor] = {}
+    for name, kind in kinds.items():
+        x = item[name]
+        batched[name] = x.unsqueeze(0)
+        if name in lengths_in:
+            n = _scalar_int(lengths_in[name], who=who, name=name)
+        else:
+            n = int(x.shape[_item_time_dim(kind)])
+        lengths[name] = torch.tensor([n], dtype=torch.int64, device=x.device)
+    extra = set(lengths_in) - set(kinds)
+    if extra:
+        raise ValueError(
+            f"{who}: item['lengths'] names {sorted(extra)}, which are not modality tensors of the "
+            f"item (modalities: {list(kinds)}); remove them or declare them with kinds=."
+        )
+    batched[LENGTHS] = lengths
+    if PRESENT in item:
+        batched[PRESENT] = {
+            n: torch.tensor([_scalar_bool(v, who=who, name=n)]) for n, v in item[PRESENT].items()
+        }
+    return batched
+
+
+def _drop_batch_dim(out: Any, kinds: Mapping[str, Kind], *, who: str) -> Sample:
+    if not isinstance(out, Mapping):
+        raise TypeError(
+            f"{who}: expected the pipeline to return a dict, got {type(out).__name__}; a pipeline "
+            "maps a sample dict to a new sample dict."
+        )
+    res: Sample = {}
+    for key, v in out.items():
+        if key in (LENGTHS, PRESENT) and isinstance(v, Mapping):
+            res[key] = {n: _unbatch(t, who=who, name=f"{key}[{n!r}]") for n, t in v.items()}
+        elif key in kinds:
+            res[key] = _unbatch(v, who=who, name=key)
+        else:
+            res[key] = v
+    return res
+
+
+def _unbatch(v: Any, *, who: str, name: str) -> Any:
+    if not isinstance(v, Tensor):
+        return v
+    if v.ndim == 0 or v.shape[0] != 1:
+        raise ValueError(
+            f"{who}: expected the pipeline to keep batch size 1 for {name}, got shape "
+            f"{tuple(v.shape)}; transforms must not change the batch dim."
+        )
+    return v[0]
+
+
+def pad_collate(
+    items: Sequence[Mapping[str, Any]], *, kinds: Mapping[str, Kind] | None = None
+) -> Sample:
+    """Collate unbatched sample dicts into a batch, zero-padding sequences and adding lengths.
+
+    Modalities are padded at the end of their time axis (T for features / frames / tokens, L
+    for a waveform) to the longest item, and ``"lengths"`` holds each item's valid length
+    (its own ``lengths`` entry when it has one, else its size). ``"present"`` entries are
+    stacked into (B,) bool tensors (an item without an entry counts as present). Other keys:
+    tensors of equal shape are stacked (labels), numbers become a tensor, anything else
+    (strings, ids) a list. Use as ``DataLoader(..., collate_fn=pad_collate)``; with waveform
+    keys, ``functools.partial(pad_collate, kinds={...})``.
+
+    Args:
+        items: the unbatched samples (same keys, same kinds).
+        kinds: explicit modality kinds; default: inferred from the first item (see
+            :func:`item_kinds`).
+
+    Shape:
+        features (T_i, D) -> (B, T_max, D); frames (T_i, C, H, W) -> (B, T_max, C, H, W);
+        tokens (T_i,) -> (B, T_max); waveform (C, L_i) -> (B, C, L_max); lengths (B,) int64.
+
+    Returns:
+        The batch dict.
+
+    Raises:
+        ValueError: empty list, items with different keys, shapes or dtypes that cannot be
+            padded together, lengths outside [1, size].
+        TypeError: an item is not a dict.
+
+    Example:
+        >>> b = pad_collate([{"a": torch.ones(2, 3), "y": torch.tensor(0), "id": "u1"},
+        ...                  {"a": torch.ones(4, 3), "y": torch.tensor(1), "id": "u2"}])
+        >>> b["a"].shape, b["lengths"]["a"], b["y"], b["id"]
+        (torch.Size([2, 4, 3]), tensor([2, 4]), tensor([0, 1]), ['u1', 'u2'])
+    """
+    who = "pad_collate"
+    if not isinstance(items, Sequence) or len(items) == 0:
+        raise ValueError(f"{who}: expected a non-empty list of items, got {items!r:.60}.")
+    first = items[0]
+    mk = item_kinds(first, kinds, who=who)
+    keys = set(first)
+    for i, it in enumerate(items):
+        if not isinstance(it, Mapping):
+            raise TypeError(f"{who}: expected item {i} as a dict, got {type(it).__name__}.")
+        if set(it) != keys:
+            diff = sorted(set(it) ^ keys)
+            raise ValueError(
+                f"{who}: expected every item to have the keys of item 0, item {i} differs in "
+                f"{diff}; make the dataset return the same keys for every item."
+            )
+    batch: Sample = {}
+    lengths: dict[str, Tensor] = {}
+    for name, kind in mk.items():
+        batch[name], lengths[name] = _pad_stack(items, name, kind, who=who)
+    for key in first:
+        if key in mk or key in RESERVED:
+            continue
+        batch[key] = _stack_other([it[key] for it in items], key, who=who)
+    for i, it in enumerate(items):
+        extra = set(it.get(LENGTHS, {}) or {}) - set(mk)
+        if extra:
+            raise ValueError(
+                f"{who}: item {i} has lengths for {sorted(extra)}, which are not modalities "
+                f"(modalities: {list(mk)}); declare them with kinds=."
+            )
+    batch[LENGTHS] = lengths
+    if any(PRESENT in it for it in items):
+        names: list[str] = []
+        for it in items:
+            for n in it.get(PRESENT, {}):
+                if n not in names:
+                    names.append(n)
+        batch[PRESENT] = {
+            n: torch.tensor(
+                [
+                    _scalar_bool(it[PRESENT][n], who=who, name=n)
+                    if n in it.get(PRESENT, {})
+                    else True
+                    for it in items
+                ],
+                dtype=torch.bool,
+            )
+            for n in names
+        }
+    return batch
+
+
+def _pad_stack(
+    items: Sequence[Mapping[str, Any]], name: str, kind: Kind, *, who: str
+) -> tuple[Tensor, Tensor]:
+    td = _item_time_dim(kind)
+    xs: list[Tensor] = []
+    for i, it in enumerate(items):
+        x = it[name]
+        ref = xs[0] if xs else None
+        if not isinstance(x, Tensor) or x.ndim != _ITEM_RANK[kind]:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"{who}: expected item {i}[{name!r}] as an unbatched {kind} tensor of rank "
+                f"{_ITEM_RANK[kind]}, got {got}."
+            )
+        if ref is not None:
+            same_rest = x.shape[:td] + x.shape[td + 1 :] == ref.shape[:td] + ref.shape[td + 1 :]
+            if x.dtype != ref.dtype or x.device != ref.device or not same_rest:
+                raise ValueError(
+                    f"{who}: expected item {i}[{name!r}] to match item 0 except along the time "
+                    f"axis (dim {td}), got {x.dtype} {tuple(x.shape)} on {x.device} vs "
+                    f"{ref.dtype} {tuple(ref.shape)} on {ref.device}; resample or project the "
+                    "features to one size before collating."
+                )
+        xs.append(x)
+    size = max(int(x.shape[td]) for x in xs)
+    padded = []
+    for x in xs:
+        extra = size - int(x.shape[td])
+        if extra:
+            # F.pad lists (left, right) pairs from the last dim backwards.
+            pad = [0, 0] * (x.ndim - 1 - td) + [0, extra]
+            x = F.pad(x, pad)
+        padded.append(x)
+    out = torch.stack(padded)
+    lens = []
+    for i, (it, x) in enumerate(zip(items, xs, strict=True)):
+        own = int(x.shape[td])
+        given = (it.get(LENGTHS, {}) or {}).get(name)
+        n = own if given is None else _scalar_int(given, who=who, name=name)
+        if not 1 <= n <= own:
+            raise ValueError(
+                f"{who}: expected 1 <= lengths[{name!r}] <= {own} (the size of item {i}), got "
+                f"{n}; drop zero-length items and make lengths count valid steps only."
+            )
+        lens.append(n)
+    return out, torch.tensor(lens, dtype=torch.int64, device=out.device)
+
+
+def _stack_other(values: list[Any], key: str, *, who: str) -> Any:
+    if all(isinstance(v, Tensor) for v in values):
+        shapes = {tuple(v.shape) for v in values}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"{who}: expected the tensors under {key!r} to have one shape to stack, got "
+                f"{sorted(shapes)}; if {key!r} is a modality, declare it with kinds=."
+            )
+        return torch.stack(values)
+    if all(isinstance(v, bool) for v in values):
+        return torch.tensor(values, dtype=torch.bool)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return torch.tensor(values)
+    return list(values)
+
+
+class BatchNoise:
+    """Apply a noise pipeline to a batch on its own device, seeded per (seed, rank, step).
+
+    The GPU fast path: collate clean items, move the batch with ``.to(device)``, then
+    ``noisy = batch_noise(batch, step=step)``. The generator lives on the batch's device and is
+    seeded with ``mmnoise.rng.derive_seed(seed, rank, step)``, so a rerun (or a resumed run)
+    with the same seed, rank and step gets the same noise, and ranks get different noise.
+    Streams are reproducible **per device type**: CPU and CUDA generators produce different
+    numbers from one seed, so a run on GPU is not bit-identical to the same run on CPU.
+
+    The level at ``step`` is ``schedule(step)`` (a per-optimiser-step schedule), or ``level``;
+    ``level_mode`` draws per-example levels from it (:func:`mmnoise.schedules.sample_levels`).
+
+    Args:
+        pipeline: ``pipeline(sample, *, level, generator) -> new dict``.
+        seed: the run's noise seed.
+        rank: this process's rank (``torch.distributed.get_rank()``), 0 when not distributed.
+        schedule: level per step, or None.
+        level: constant level in [0, 1] when there is no schedule.
+        level_mode: ``"fixed"``, ``"uniform"`` or ``"normal"``.
+        std: standard deviation of ``"normal"`` (level units).
+
+    Raises:
+        TypeError / ValueError: bad arguments; at call time, a batch without modality tensors,
+            tensors on different devices, a pipeline that does not return a dict.
+
+    Example:
+        >>> def add(sample, *, level, generator):
+        ...     x = sample["x"]
+        ...     noise = torch.randn(x.shape, generator=generator, device=x.device)
+        ...     return {**sample, "x": x + level * noise}
+        >>> bn = BatchNoise(add, seed=0, level=0.1)
+        >>> batch = {"x": torch.zeros(2, 3, 4)}
+        >>> torch.equal(bn(batch, step=5)["x"], bn(batch, step=5)["x"])
+        True
+        >>> torch.equal(bn(batch, step=5)["x"], bn(batch, step=6)["x"])
+        False
+    """
+
+    def __init__(
+        self,
+        pipeline: _Pipeline,
+        *,
+        seed: int,
+        rank: int = 0,
+        schedule: LevelSchedule | None = None,
+        level: float = 1.0,
+        level_mode: LevelMode = "fixed",
+        std: float = 0.1,
+    ) -> None:
+        who = "BatchNoise"
+        _check_pipeline(pipeline, who)
+        for name, v in (("seed", seed), ("rank", rank)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{who}: expected {name} as an int, got {type(v).__name__}.")
+        if rank < 0:
+            raise ValueError(f"{who}: expected rank >= 0, got {rank}.")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(
+                f"{who}: expected schedule as a Schedule, got {type(schedule).__name__}."
+            )
+        _check_mode(level_mode, std, who)
+        self.pipeline = pipeline
+        self.seed = seed
+        self.rank = rank
+        self.schedule = schedule
+        self.level = _check_constant_level(level, who)
+        self.level_mode: LevelMode = level_mode
+        self.std = float(std)
+
+    def generator(self, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+        """Return the generator used at ``step`` on ``device`` (fresh, seeded; for replay)."""
+        return make_generator(derive_seed(self.seed, self.rank, step), device)
+
+    def level_at(self, step: int) -> float | dict[str, float]:
+        """Return the scheduled level at ``step`` (a dict for per-modality schedules)."""
+        if self.schedule is None:
+            return self.level
+        value: float | dict[str, float] = self.schedule(step)
+        return value
+
+    def __call__(self, batch: Mapping[str, Any], *, step: int) -> Sample:
+        """Return the noisy batch for optimiser step ``step`` (the input is not modified)."""
+        who = "BatchNoise"
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(
+                f"{who}: expected step as an int >= 0 (the global optimiser step), got {step!r}."
+            )
+        if not isinstance(batch, Mapping):
+            raise TypeError(f"{who}: expected the batch as a dict, got {type(batch).__name__}.")
+        tensors = {
+            k: v
+            for k, v in batch.items()
+            if k not in RESERVED and isinstance(v, Tensor) and v.ndim >= 1
+        }
+        if not tensors:
+            raise ValueError(
+                f"{who}: expected at least one batched tensor in the batch, got keys "
+                f"{sorted(batch)}; collate with mmnoise.data.pad_collate."
+            )
+        devices = {k: v.device for k, v in tensors.items()}
+        if len(set(devices.values())) > 1:
+            raise ValueError(
+                f"{who}: expected every tensor of the batch on one device, got {devices}; move the "
+                "whole batch with one .to(device)."
+            )
+        sizes = {k: int(v.shape[0]) for k, v in tensors.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(
+                f"{who}: expected one batch size across the batch's tensors, got {sizes}."
+            )
+        device = next(iter(devices.values()))
+        b = next(iter(sizes.values()))
+        g = self.generator(step, device)
+        level = _draw_levels(
+            self.level_at(step), b, mode=self.level_mode, std=self.std, generator=g, device=device
+        )
+        out = self.pipeline(dict(batch), level=level, generator=g)
+        if not isinstance(out, Mapping):
+            raise TypeError(
+                f"{who}: expected the pipeline to return a dict, got {type(out).__name__}."
+            )
+        return dict(out)

@@ -1,0 +1,123 @@
+"""NMER's diffusion-style forward noising and its beta schedules.
+
+NMER (Fan et al., arXiv 2311.16114) corrupts a modality with the DDPM forward process
+$x_t = \\sqrt{\\bar\\alpha_t}\\,x + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$ (Ho et al. 2020, eq. 4),
+$\\bar\\alpha_t = \\prod_{s \\le t} (1 - \\beta_s)$, with $\\varepsilon$ Gaussian or "impulse"
+(sign of a Gaussian on a random 30 % of entries, zero elsewhere); research/seed_models.md section 0.9.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from mmnoise.functional._shape import keep_padding, per_example
+
+__all__ = ["BetaSchedule", "alpha_bar", "beta_schedule", "diffusion_noise"]
+
+BetaSchedule = Literal["linear", "scaled_linear", "cosine", "sigmoid"]
+
+
+def beta_schedule(
+    kind: BetaSchedule,
+    num_steps: int,
+    *,
+    beta_start: float = 0.01,
+    beta_end: float = 0.5,
+) -> Tensor:
+    """Return the (num_steps,) float64 beta schedule of a DDPM forward process.
+
+    ``linear``: evenly spaced from ``beta_start`` to ``beta_end`` (Ho et al. 2020).
+    ``scaled_linear``: evenly spaced in sqrt(beta), then squared (Stable Diffusion; NMER uses it
+    from 0.01 to 0.5). ``cosine``: the squared-cosine alpha-bar of Nichol & Dhariwal 2021, eq. 17,
+    s = 0.008, betas capped at 0.999 (ignores beta_start / beta_end). ``sigmoid``: a sigmoid over
+    [-6, 6] rescaled to [beta_start, beta_end].
+
+    Args:
+        kind: one of ``linear``, ``scaled_linear``, ``cosine``, ``sigmoid``.
+        num_steps: number of diffusion steps T (NMER's "noise intensity", e.g. 100).
+        beta_start: first beta.
+        beta_end: last beta.
+
+    Shape:
+        Output: (num_steps,).
+
+    Example:
+        >>> beta_schedule("linear", 3, beta_start=0.1, beta_end=0.3)
+        tensor([0.1000, 0.2000, 0.3000], dtype=torch.float64)
+    """
+    if num_steps < 1:
+        raise ValueError(f"beta_schedule: expected num_steps >= 1, got {num_steps}.")
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(
+            "beta_schedule: expected 0 < beta_start <= beta_end < 1, got "
+            f"beta_start={beta_start}, beta_end={beta_end}."
+        )
+    if kind == "linear":
+        return torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
+    if kind == "scaled_linear":
+        return torch.linspace(beta_start**0.5, beta_end**0.5, num_steps, dtype=torch.float64) ** 2
+    if kind == "cosine":
+        s = 0.008
+        t = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
+        abar = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+        return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
+    if kind == "sigmoid":
+        ramp = torch.sigmoid(torch.linspace(-6, 6, num_steps, dtype=torch.float64))
+        return ramp * (beta_end - beta_start) + beta_start
+    raise ValueError(
+        f"beta_schedule: expected kind in ('linear', 'scaled_linear', 'cosine', 'sigmoid'), "
+        f"got {kind!r}."
+    )
+
+
+def alpha_bar(betas: Tensor) -> Tensor:
+    """Return the cumulative product of (1 - beta), the signal fraction after each step.
+
+    Example:
+        >>> alpha_bar(torch.tensor([0.5, 0.5]))
+        tensor([0.5000, 0.2500])
+    """
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def diffusion_noise(
+    x: Tensor,
+    *,
+    alpha_bar: Tensor,
+    noise: Literal["gaussian", "impulse"] = "gaussian",
+    impulse_ratio: float = 0.3,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Apply the DDPM forward process ``sqrt(abar) * x + sqrt(1 - abar) * eps`` per example.
+
+    Args:
+        x: float input.
+        alpha_bar: (B,) signal fraction in [0, 1] (1 = clean).
+        noise: ``gaussian`` (eps ~ N(0, I)) or ``impulse`` (eps = sign(N(0, 1)) on a random
+            ``impulse_ratio`` of entries, 0 elsewhere), as in NMER.
+        impulse_ratio: fraction of entries hit by impulse noise.
+        generator: source of eps.
+        lengths: (B,) valid steps along ``time_dim``; padding keeps its values.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, ...). Output: same.
+
+    Example:
+        >>> diffusion_noise(torch.ones(1, 2, 1), alpha_bar=torch.tensor([1.0])).flatten()
+        tensor([1., 1.])
+    """
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if noise == "impulse":
+        hit = torch.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
+        eps = torch.where(hit, torch.sign(eps), torch.zeros_like(eps))
+    elif noise != "gaussian":
+        raise ValueError(f"diffusion_noise: expected noise 'gaussian' or 'impulse', got {noise!r}.")
+    abar = per_example(alpha_bar.clamp(0.0, 1.0), x)
+    return keep_padding(abar.sqrt() * x + (1 - abar).sqrt() * eps, x, lengths, time_dim)

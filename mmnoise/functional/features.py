@@ -1,0 +1,413 @@
+"""Kernels for sequences: pre-extracted features (B, T, D), and any kind along its time axis.
+
+Every kernel is pure: per-example parameters are explicit (B,) tensors, randomness comes only from
+``generator``, inputs are never modified, and steps past ``lengths`` are returned unchanged. The
+``time_dim`` argument lets the same kernel act on waveforms (B, C, L) with ``time_dim=2`` or on
+frames (B, T, C, H, W) with ``time_dim=1``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchaudio.functional as AF
+from torch import Tensor
+
+from mmnoise.functional._shape import (
+    broadcast_steps,
+    full_lengths,
+    gather_steps,
+    keep_padding,
+    per_example,
+    span_bounds,
+    step_index,
+    step_mask,
+    valid_extrema,
+    valid_moments,
+)
+
+__all__ = [
+    "add_colored_snr",
+    "add_gaussian_snr",
+    "add_noise_snr",
+    "feature_mask",
+    "frame_dropout",
+    "frame_freeze",
+    "gain",
+    "impulse_noise",
+    "quantize",
+    "time_mask",
+    "time_shift",
+]
+
+
+def add_noise_snr(
+    x: Tensor, noise: Tensor, *, snr_db: Tensor, lengths: Tensor | None = None, time_dim: int = 1
+) -> Tensor:
+    r"""Scale ``noise`` so that each example reaches ``snr_db`` on its valid steps, and add it.
+
+    $y = x + a\,n$ with $a = \sqrt{\lVert x\rVert^2 / \lVert n\rVert^2 \cdot 10^{-\mathrm{SNR}/10}}$,
+    norms over the valid steps only (torchaudio ``add_noise``, applied to each example flattened
+    over all non-batch axes). The measured SNR therefore equals the request exactly, not only in
+    expectation; an all-zero example stays zero.
+
+    Args:
+        x: the clean signal.
+        noise: a noise field of the same shape.
+        snr_db: (B,) target signal-to-noise ratio in dB.
+        lengths: (B,) valid steps along ``time_dim``; padding gets no noise.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x, noise: (B, ...); snr_db, lengths: (B,). Output: same as x.
+
+    Example:
+        >>> x = torch.ones(1, 4, 2); n = torch.tensor([[[1., -1.]] * 4])
+        >>> add_noise_snr(x, n, snr_db=torch.tensor([0.0]))[0, 0]
+        tensor([2., 0.])
+    """
+    b = x.shape[0]
+    mask = step_mask(x, lengths, time_dim)
+    if mask is not None:
+        noise = noise * mask
+    # Flatten each example with time first, so its valid entries are a prefix of length
+    # lengths * (entries per step) and torchaudio's masked energy applies unchanged.
+    per_step = x.numel() // max(b * x.shape[time_dim], 1)
+    flat_len = None if lengths is None else full_lengths(x, lengths, time_dim) * per_step
+    xf = x.movedim(time_dim, 1).reshape(b, -1)
+    nf = noise.movedim(time_dim, 1).reshape(b, -1)
+    snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
+    y = AF.add_noise(xf, nf, snr, flat_len)
+    # 0-energy examples give log10(0) = -inf inside add_noise; their noise scale is 0 (or NaN
+    # when the noise is also 0), and they must come back unchanged.
+    y = torch.where(torch.isfinite(y), y, xf)
+    shape = list(x.movedim(time_dim, 1).shape)
+    return y.reshape(shape).movedim(1, time_dim)
+
+
+def add_gaussian_snr(
+    x: Tensor,
+    *,
+    snr_db: Tensor,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Add white Gaussian noise at a per-example SNR measured on the valid steps.
+
+    Args:
+        x: float input.
+        snr_db: (B,) target SNR in dB (lower is noisier).
+        generator: source of the noise field.
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, T, D) (any rank with ``time_dim``). Output: same.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(2, 10, 4, generator=g)
+        >>> y = add_gaussian_snr(x, snr_db=torch.tensor([10.0, 0.0]), generator=g)
+        >>> snr = 10 * torch.log10(x.pow(2).sum((1, 2)) / (y - x).pow(2).sum((1, 2)))
+        >>> [round(v, 3) for v in snr.tolist()]
+        [10.0, 0.0]
+    """
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return add_noise_snr(x, noise, snr_db=snr_db, lengths=lengths, time_dim=time_dim)
+
+
+def add_colored_snr(
+    x: Tensor,
+    *,
+    snr_db: Tensor,
+    exponent: float = 1.0,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    r"""Add noise with power spectral density $\propto 1/f^{\beta}$ along time, at a target SNR.
+
+    $\beta$ = ``exponent``: 0 white, 1 pink, 2 brown (red); negative values give blue / violet
+    noise. The noise is shaped in the frequency domain (rfft along ``time_dim``, amplitude scaled
+    by $f^{-\beta/2}$), then scaled to the SNR as in :func:`add_noise_snr`.
+
+    Args:
+        x: float input.
+        snr_db: (B,) target SNR in dB.
+        exponent: spectral slope $\beta$.
+        generator: source of the noise field.
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis along which the noise is coloured.
+
+    Shape:
+        x: (B, T, D) (any rank with ``time_dim``). Output: same.
+
+    Example:
+        >>> x = torch.ones(1, 16, 1)
+        >>> y = add_colored_snr(x, snr_db=torch.tensor([0.0]), exponent=2.0,
+        ...                     generator=torch.Generator().manual_seed(0))
+        >>> bool((y - x).abs().sum() > 0)
+        True
+    """
+    white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    n = x.shape[time_dim]
+    spectrum = torch.fft.rfft(white, dim=time_dim)
+    freqs = torch.fft.rfftfreq(n, device=x.device).to(x.dtype)
+    freqs[0] = freqs[1] if n > 1 else 1.0  # avoid 1/0 at DC; DC keeps the lowest band's gain
+    shape = [1] * x.ndim
+    shape[time_dim] = freqs.shape[0]
+    gain_f = freqs.pow(-exponent / 2.0).reshape(shape)
+    colored = torch.fft.irfft(spectrum * gain_f, n=n, dim=time_dim)
+    return add_noise_snr(x, colored, snr_db=snr_db, lengths=lengths, time_dim=time_dim)
+
+
+def impulse_noise(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    amplitude: float = 3.0,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Replace a fraction of entries by salt-and-pepper impulses (mean +/- amplitude * std).
+
+    Args:
+        x: float input.
+        ratio: (B,) expected fraction of valid entries hit, in [0, 1].
+        amplitude: impulse height in units of each example's standard deviation.
+        generator: source of the hit positions and signs.
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, T, D) (any rank with ``time_dim``). Output: same.
+
+    Example:
+        >>> x = torch.zeros(1, 4, 2)
+        >>> impulse_noise(x, ratio=torch.tensor([0.0])).equal(x)
+        True
+    """
+    mean, std = valid_moments(x, lengths, time_dim)
+    u = torch.rand(x.shape, generator=generator, device=x.device)
+    sign = torch.where(torch.rand(x.shape, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
+    hit = u < per_example(ratio, u)
+    impulses = per_example(mean, x) + sign.to(x.dtype) * amplitude * per_example(std, x)
+    return keep_padding(torch.where(hit, impulses, x), x, lengths, time_dim)
+
+
+def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim: int = 1) -> Tensor:
+    """Multiply each example by an amplitude gain given in dB (``10 ** (gain_db / 20)``).
+
+    Args:
+        x: float input.
+        gain_db: (B,) gain in dB (negative attenuates).
+        lengths: (B,) valid steps along ``time_dim``; padding keeps its values.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, ...). Output: same.
+
+    Example:
+        >>> gain(torch.ones(1, 2, 1), gain_db=torch.tensor([-20.0])).flatten()
+        tensor([0.1000, 0.1000])
+    """
+    factor = torch.pow(10.0, per_example(gain_db, x) / 20.0)
+    return keep_padding(x * factor, x, lengths, time_dim)
+
+
+def frame_dropout(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    fill: float = 0.0,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Set randomly chosen whole steps (frames) to ``fill``, each with probability ``ratio``.
+
+    Args:
+        x: input of any kind.
+        ratio: (B,) per-step drop probability in [0, 1].
+        fill: value written into dropped steps.
+        generator: source of the drop decisions.
+        lengths: (B,) valid steps; padding is never dropped.
+        time_dim: the axis of steps.
+
+    Shape:
+        x: (B, T, ...). Output: same.
+
+    Example:
+        >>> frame_dropout(torch.ones(1, 3, 2), ratio=torch.tensor([1.0])).sum().item()
+        0.0
+    """
+    u = torch.rand(x.shape[0], x.shape[time_dim], generator=generator, device=x.device)
+    drop = u < ratio.to(x.device)[:, None]
+    valid = step_mask(x, lengths, time_dim)
+    drop_b = broadcast_steps(drop, x, time_dim)
+    if valid is not None:
+        drop_b = drop_b & valid
+    return torch.where(drop_b, torch.full_like(x, fill), x)
+
+
+def time_mask(
+    x: Tensor,
+    *,
+    start: Tensor,
+    width_ratio: Tensor,
+    fill: float = 0.0,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Set one contiguous span of steps to ``fill`` (SpecAugment-style time masking).
+
+    The span covers ``round(width_ratio * length)`` valid steps and starts at fraction ``start``
+    of the room left (``floor(start * (length - width + 1))``), so it always lies inside the valid
+    part; fractional parameters give time-aligned spans across modalities of different rates.
+
+    Args:
+        x: input of any kind.
+        start: (B,) start position as a fraction in [0, 1).
+        width_ratio: (B,) span width as a fraction of the valid length, in [0, 1].
+        fill: value written into the span.
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis of steps.
+
+    Shape:
+        x: (B, T, ...). Output: same.
+
+    Example:
+        >>> time_mask(torch.ones(1, 4, 1), start=torch.tensor([0.0]),
+        ...           width_ratio=torch.tensor([0.5])).flatten()
+        tensor([0., 0., 1., 1.])
+    """
+    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
+    t = step_index(x, time_dim)
+    inside = (t >= lo[:, None]) & (t < hi[:, None])
+    return torch.where(broadcast_steps(inside, x, time_dim), torch.full_like(x, fill), x)
+
+
+def frame_freeze(
+    x: Tensor,
+    *,
+    start: Tensor,
+    width_ratio: Tensor,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Freeze one contiguous span: its steps repeat the last valid step before the span.
+
+    A stalled video or a dropped-packet concealment: the span is placed as in :func:`time_mask`
+    and filled with the step just before it (step 0 when the span starts at 0).
+
+    Args:
+        x: input of any kind.
+        start: (B,) start position as a fraction in [0, 1).
+        width_ratio: (B,) span width as a fraction of the valid length.
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis of steps.
+
+    Shape:
+        x: (B, T, ...). Output: same.
+
+    Example:
+        >>> frame_freeze(torch.arange(4.).reshape(1, 4, 1), start=torch.tensor([0.5]),
+        ...              width_ratio=torch.tensor([0.5])).flatten()
+        tensor([0., 0., 0., 3.])
+    """
+    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
+    t = step_index(x, time_dim)
+    inside = (t >= lo[:, None]) & (t < hi[:, None])
+    source = torch.where(inside, (lo[:, None] - 1).clamp(min=0), t)
+    return gather_steps(x, source, time_dim)
+
+
+def feature_mask(
+    x: Tensor,
+    *,
+    start: Tensor,
+    width_ratio: Tensor,
+    fill: float = 0.0,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Set one contiguous band of the last (feature) axis to ``fill`` on all valid steps.
+
+    Args:
+        x: input whose last axis is the feature axis.
+        start: (B,) band start as a fraction in [0, 1).
+        width_ratio: (B,) band width as a fraction of D.
+        fill: value written into the band.
+        lengths: (B,) valid steps; padding keeps its values.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, T, D). Output: same.
+
+    Example:
+        >>> feature_mask(torch.ones(1, 1, 4), start=torch.tensor([0.99]),
+        ...              width_ratio=torch.tensor([0.25])).flatten()
+        tensor([1., 1., 1., 0.])
+    """
+    d = x.shape[-1]
+    lo, hi = span_bounds(torch.full_like(start, d, dtype=torch.long), start, width_ratio)
+    f = torch.arange(d, device=x.device)[None, :]
+    band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
+    band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))
+    return keep_padding(torch.where(band, torch.full_like(x, fill), x), x, lengths, time_dim)
+
+
+def time_shift(
+    x: Tensor, *, shift_ratio: Tensor, lengths: Tensor | None = None, time_dim: int = 1
+) -> Tensor:
+    """Shift each example along time by a signed fraction of its length (misalignment).
+
+    Step ``t`` takes the value of step ``t - round(shift_ratio * length)``, clamped to the valid
+    range, so the vacated edge repeats the first / last valid step; padding is untouched. Applying
+    it to one modality and not another simulates temporal misalignment between modalities.
+
+    Args:
+        x: input of any kind.
+        shift_ratio: (B,) signed shift as a fraction of the valid length (positive = delay).
+        lengths: (B,) valid steps along ``time_dim``.
+        time_dim: the axis of steps.
+
+    Shape:
+        x: (B, T, ...). Output: same.
+
+    Example:
+        >>> time_shift(torch.arange(4.).reshape(1, 4, 1), shift_ratio=torch.tensor([0.5])).flatten()
+        tensor([0., 0., 0., 1.])
+    """
+    n = full_lengths(x, lengths, time_dim)
+    shift = torch.round(shift_ratio.to(torch.float32) * n.to(torch.float32)).long()
+    t = step_index(x, time_dim)
+    source = torch.minimum((t - shift[:, None]).clamp(min=0), (n - 1)[:, None])
+    valid = t < n[:, None]
+    return gather_steps(x, torch.where(valid, source, t), time_dim)
+
+
+def quantize(
+    x: Tensor, *, bits: Tensor, lengths: Tensor | None = None, time_dim: int = 1
+) -> Tensor:
+    """Quantise each example uniformly to ``2 ** bits`` levels over its own valid range.
+
+    Args:
+        x: float input.
+        bits: (B,) bit depth (rounded to an integer >= 1).
+        lengths: (B,) valid steps along ``time_dim``; padding keeps its values.
+        time_dim: the axis ``lengths`` counts.
+
+    Shape:
+        x: (B, ...). Output: same.
+
+    Example:
+        >>> quantize(torch.tensor([[[0.0], [0.4], [1.0]]]), bits=torch.tensor([1.0])).flatten()
+        tensor([0., 0., 1.])
+    """
+    lo, hi = valid_extrema(x, lengths, time_dim)
+    steps = torch.pow(2.0, torch.round(bits.to(x.device)).clamp(min=1)) - 1
+    lo_b, span = per_example(lo, x), per_example((hi - lo).clamp(min=1e-12), x)
+    q = torch.round((x - lo_b) / span * per_example(steps, x)) / per_example(steps, x)
+    return keep_padding(q * span + lo_b, x, lengths, time_dim)

@@ -1,0 +1,402 @@
+"""The one base class of every mmnoise transform, and its config registry.
+
+A transform is an ``nn.Module`` with two override points (torchvision v2's contract):
+``make_params`` samples per-example parameters for a severity ``level`` and changes no data;
+``apply_transform`` is deterministic given those parameters and calls one ``mmnoise.functional`` kernel.
+``forward`` (never overridden) validates the sample, gates each example with probability ``p``,
+and returns a NEW dict: the input sample and its tensors are never modified.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from mmnoise.rng import make_generator, seed_from_generator
+from mmnoise.sample import (
+    KINDS,
+    KINDS_KEY,
+    LENGTHS,
+    Kind,
+    Sample,
+    _check_lengths,
+    batch_size,
+    check_tensor,
+    compatible_kinds,
+    modality_names,
+    time_dim,
+)
+
+__all__ = [
+    "Level",
+    "NoiseTransform",
+    "Record",
+    "check_level",
+    "check_probability",
+    "check_range",
+    "from_config",
+    "lerp",
+    "registered_transforms",
+]
+
+Level = float | Tensor
+Record = dict[str, Any]
+
+_REGISTRY: dict[str, type[NoiseTransform]] = {}
+
+
+def check_probability(value: float, *, who: str, name: str = "p") -> float:
+    """Return ``value`` as a float after checking it lies in [0, 1]."""
+    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(
+            f"{who}: expected {name} in [0, 1], got {value!r}; use 0 to disable, 1 to always apply."
+        )
+    return float(value)
+
+
+def check_range(
+    value: Sequence[float], *, who: str, name: str, lo: float | None = None, hi: float | None = None
+) -> tuple[float, float]:
+    """Return a ``(weak, strong)`` pair of floats after checking its form and bounds."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(
+            f"{who}: expected {name} as a (weak, strong) pair of numbers, got {value!r}."
+        )
+    pair = (float(value[0]), float(value[1]))
+    for v in pair:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"{who}: expected {name} values in [{lo}, {hi}], got {value!r}.")
+    return pair
+
+
+def lerp(level: Tensor, value_range: tuple[float, float]) -> Tensor:
+    """Map per-example levels in [0, 1] onto a ``(weak, strong)`` range, linearly.
+
+    Example:
+        >>> lerp(torch.tensor([0.0, 0.5, 1.0]), (30.0, -10.0))
+        tensor([ 30.,  10., -10.])
+    """
+    weak, strong = value_range
+    return weak + (strong - weak) * level
+
+
+def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> Tensor:
+    """Return ``level`` as a (B,) float32 tensor on ``device`` after checking it lies in [0, 1].
+
+    Args:
+        level: a float, a 0-d tensor, or a (B,) tensor of per-example severities.
+        batch: the batch size B.
+        device: where the result lives.
+        who: the caller, named in errors.
+
+    Example:
+        >>> check_level(0.5, 2, torch.device("cpu"), who="demo")
+        tensor([0.5000, 0.5000])
+    """
+    if isinstance(level, bool) or not isinstance(level, int | float | Tensor):
+        raise TypeError(
+            f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
+        )
+    lv = torch.as_tensor(level, dtype=torch.float32).to(device)
+    if lv.ndim == 0:
+        lv = lv.expand(batch)
+    if lv.shape != (batch,):
+        raise ValueError(
+            f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
+            f"shape {tuple(lv.shape)}."
+        )
+    if not bool(((lv >= 0) & (lv <= 1)).all()):
+        raise ValueError(
+            f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
+            f"{float(lv.max())}]; map your schedule output into [0, 1]."
+        )
+    return lv
+
+
+def _check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{who}: expected generator as a torch.Generator or None, got "
+            f"{type(generator).__name__}."
+        )
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
+            f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
+        )
+
+
+def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
+    """Reduce an elementwise change to (B, T): which steps (frames, tokens, samples) changed."""
+    diff = x != y
+    if kind == "tokens":
+        return diff
+    t = time_dim(kind)
+    diff = diff.movedim(t, 1)
+    return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, NoiseTransform):
+        return value.to_config()
+    if isinstance(value, nn.ModuleDict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | nn.ModuleList):
+        return [_encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        return value.tolist()
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, Mapping) and value.get("type") in _REGISTRY:
+        return from_config(value)
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def from_config(config: Mapping[str, Any]) -> NoiseTransform:
+    """Rebuild a transform or container from the dict written by ``to_config()``.
+
+    Example:
+        >>> from mmnoise.transforms.features import Gain
+        >>> t = from_config(Gain("audio", gain_db=(0.0, -6.0)).to_config())
+        >>> type(t).__name__, t.gain_db
+        ('Gain', (0.0, -6.0))
+    """
+    if not isinstance(config, Mapping) or "type" not in config:
+        raise ValueError(
+            f"from_config: expected a dict with a 'type' key (from to_config()), got {config!r:.80}."
+        )
+    name = config["type"]
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"from_config: unknown transform type {name!r}; known: {sorted(_REGISTRY)}. Import the "
+            "module that defines it before calling from_config."
+        )
+    cls = _REGISTRY[name]
+    args = {k: _decode(v) for k, v in config.items() if k != "type"}
+    return cls(**args)
+
+
+def registered_transforms() -> dict[str, type[NoiseTransform]]:
+    """Return every concrete transform class by name (the registry behind ``from_config``)."""
+    return dict(_REGISTRY)
+
+
+class NoiseTransform(nn.Module):
+    """Base class: validates, gates with ``p``, samples params, applies one kernel, records.
+
+    Subclasses set ``accepts`` (the kinds they handle), ``kernel`` (their
+    ``mmnoise.functional`` kernel), optionally ``differentiable``, and implement
+    ``make_params``; ``apply_transform`` calls ``kernel(x, **params, **kernel_kwargs())``, with a ``seed``
+    parameter turned into the kernel's ``generator`` so that ``apply`` is deterministic given the
+    params (exact replay). (``apply`` is not used: it is ``nn.Module.apply``.) Constructor arguments are stored under their own names, which makes
+    ``to_config()`` / ``from_config()`` generic.
+
+    Args:
+        keys: the sample entries to corrupt (a name or names); None = every entry whose layout
+            this transform accepts, or the keys given by a container.
+        p: per-example probability of applying the transform.
+
+    Shape:
+        Each corrupted entry keeps its shape, dtype and device.
+    """
+
+    accepts: ClassVar[frozenset[Kind]] = frozenset()
+    differentiable: ClassVar[bool] = False
+    kernel: ClassVar[Callable[..., Tensor]]
+    _kernel_takes_time_dim: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+        kernel = cls.__dict__.get("kernel")
+        if kernel is not None:
+            fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
+            cls._kernel_takes_time_dim = "time_dim" in inspect.signature(fn).parameters
+
+    def __init__(self, keys: str | Sequence[str] | None = None, *, p: float = 1.0) -> None:
+        super().__init__()
+        who = type(self).__name__
+        if keys is not None and not isinstance(keys, str):
+            keys = tuple(keys)
+            if not keys or not all(isinstance(k, str) for k in keys):
+                raise ValueError(f"{who}: expected keys as a name or a non-empty list of names.")
+        self.keys: str | tuple[str, ...] | None = keys
+        self.p = check_probability(p, who=who)
+
+    # -- override points -------------------------------------------------------------------
+    def make_params(
+        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        """Sample per-example parameters, each (B, ...), for severities ``level`` (B,)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement make_params.")
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        """Return the constant (config) keyword arguments passed to the kernel."""
+        return {}
+
+    def apply_transform(
+        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None
+    ) -> Tensor:
+        """Apply the kernel with fixed params (deterministic; never modifies ``x``)."""
+        kwargs: dict[str, Any] = dict(params)
+        if "seed" in kwargs:
+            kwargs["generator"] = make_generator(int(kwargs.pop("seed")), x.device)
+        if self._kernel_takes_time_dim:
+            kwargs["time_dim"] = time_dim(kind)
+        return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
+
+    # -- shared helpers for make_params -----------------------------------------------------
+    @staticmethod
+    def draw_seed(x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Draw a noise seed (a CPU int64 tensor) so that ``apply`` can replay the noise field."""
+        return torch.tensor(seed_from_generator(generator, x.device), dtype=torch.int64)
+
+    @staticmethod
+    def uniform(x: Tensor, generator: torch.Generator | None, *shape: int) -> Tensor:
+        """Draw U[0, 1) values shaped (B, *shape) on the data's device."""
+        return torch.rand((x.shape[0], *shape), generator=generator, device=x.device)
+
+    # -- the fixed machinery ---------------------------------------------------------------
+    def forward(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        check_finite: bool = True,
+    ) -> Sample:
+        """Return a new sample with the transform applied (do not override; see ``run``).
+
+        Args:
+            sample: the batch dict (see ``mmnoise.sample``).
+            level: severity in [0, 1], a float or a (B,) tensor; 0 is an exact identity.
+            generator: the only source of randomness (on the data's device).
+            check_finite: reject NaN / Inf inputs (set False to let them pass unchanged).
+
+        Returns:
+            A new dict; entries this transform does not touch are the same objects.
+        """
+        out, _ = self.run(
+            sample, level=level, generator=generator, check_finite=check_finite, record=False
+        )
+        return out
+
+    def replay(self, sample: Sample, record: Record) -> Sample:
+        """Re-apply exactly the corruption described by ``record`` (from ``run``) to ``sample``."""
+        out, _ = self.run(sample, replay=record, record=False)
+        return out
+
+    def resolve_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
+        """Return the sample entries this call corrupts, checking that they exist."""
+        who = type(self).__name__
+        chosen = keys if keys is not None else self.keys
+        if chosen is None:
+            declared = sample.get(KINDS_KEY, {})
+            return [
+                n
+                for n in modality_names(sample)
+                if (declared.get(n) in self.accepts)
+                or (n not in declared and compatible_kinds(sample[n]) & self.accepts)
+            ]
+        names = [chosen] if isinstance(chosen, str) else list(chosen)
+        for n in names:
+            if n not in sample:
+                raise KeyError(
+                    f"{who}: modality {n!r} is not in the sample (keys: {sorted(map(str, sample))});"
+                    " check the names given to the transform."
+                )
+        return names
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        """Apply the transform and return ``(new_sample, record)``.
+
+        The record holds, per key, the sampled ``params``, the per-example ``applied`` gate and,
+        when ``record`` is True, a (B, T) ``mask`` of the steps that changed (B for a whole
+        modality); ``run(..., replay=record)`` or ``replay`` reproduces the output exactly.
+        """
+        who = type(self).__name__
+        if not isinstance(sample, Mapping):
+            raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+        names = self.resolve_keys(sample, keys)
+        if names:
+            batch_size(sample, names, who=who)
+        out = dict(sample)
+        rec: Record = {"type": who, "keys": {}}
+        fast = replay is None and self.p >= 1.0 and isinstance(level, int | float) and level > 0
+        for name in names:
+            x = sample[name]
+            kind = check_tensor(
+                x,
+                who=who,
+                name=name,
+                accepts=self.accepts,
+                check_finite=check_finite,
+                declared=sample.get(KINDS_KEY, {}).get(name),
+            )
+            lengths = sample.get(LENGTHS, {}).get(name)
+            if lengths is not None:
+                lengths = _check_lengths(lengths, x, kind, who=who, name=name)
+            if replay is not None:
+                entry = replay["keys"][name]
+                params, applied = entry["params"], entry["applied"].to(x.device)
+            else:
+                lv = check_level(level, x.shape[0], x.device, who=who)
+                _check_generator(generator, x.device, who=who)
+                gate = self.uniform(x, generator)
+                params = self.make_params(x, lv, generator=generator)
+                applied = (gate < self.p) & (lv > 0)
+            y = self.apply_transform(x, params, kind=kind, lengths=lengths)
+            if not fast:
+                keep = applied.reshape((-1,) + (1,) * (x.ndim - 1))
+                y = torch.where(keep, y, x)
+            out[name] = y
+            entry_out: Record = {"params": params, "applied": applied}
+            if record:
+                entry_out["mask"] = _changed_mask(x, y, kind)
+            rec["keys"][name] = entry_out
+        return out, rec
+
+    # -- config ----------------------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict that ``mmnoise.from_config`` turns back into ``self``."""
+        config: dict[str, Any] = {"type": type(self).__name__}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name != "self":
+                config[name] = _encode(getattr(self, name))
+        return config
+
+    def extra_repr(self) -> str:
+        config = self.to_config()
+        return ", ".join(
+            f"{k}={v!r}"
+            for k, v in config.items()
+            if k != "type" and not isinstance(v, list | dict)
+        )
+
+
+# every kind, for containers and ops that accept anything
+ALL_KINDS: frozenset[Kind] = frozenset(KINDS)

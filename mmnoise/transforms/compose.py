@@ -1,0 +1,443 @@
+"""Containers: Compose, OneOf, SomeOf and the MultimodalPipeline.
+
+Containers select transforms *per example* without branching on data: a transform that an example
+does not get is called with level 0 for that example, and level 0 is an exact identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmnoise.rng import derive_seed, make_generator, seed_from_generator
+from mmnoise.sample import Sample, batch_size, modality_names
+from mmnoise.transforms.base import (
+    ALL_KINDS,
+    Level,
+    NoiseTransform,
+    Record,
+    check_level,
+    check_probability,
+)
+from mmnoise.transforms.missing import DropModalities
+
+__all__ = ["Compose", "MultimodalPipeline", "OneOf", "SomeOf"]
+
+
+def _check_children(transforms: Sequence[NoiseTransform], *, who: str) -> nn.ModuleList:
+    items = list(transforms)
+    for t in items:
+        if not isinstance(t, NoiseTransform):
+            raise TypeError(
+                f"{who}: expected mmnoise transforms, got {type(t).__name__}; wrap custom code in a "
+                "NoiseTransform subclass."
+            )
+    if not items:
+        raise ValueError(f"{who}: expected at least one transform, got an empty list.")
+    return nn.ModuleList(items)
+
+
+def _batch(sample: Sample, *, who: str) -> tuple[int, torch.device]:
+    names = modality_names(sample)
+    if not names:
+        raise ValueError(f"{who}: the sample holds no modality tensor (keys: {sorted(sample)}).")
+    return batch_size(sample, names, who=who), sample[names[0]].device
+
+
+class _Container(NoiseTransform):
+    accepts = ALL_KINDS
+    transforms: nn.ModuleList | nn.ModuleDict
+
+    def _children(self) -> list[NoiseTransform]:
+        items = (
+            self.transforms.values()
+            if isinstance(self.transforms, nn.ModuleDict)
+            else self.transforms
+        )
+        return [t for t in items if isinstance(t, NoiseTransform)]
+
+    def _levels(
+        self, sample: Sample, level: Level, generator: torch.Generator | None, replay: Record | None
+    ) -> tuple[Tensor, Tensor]:
+        """Return per-example levels and the container's own p-gate (or the replayed gate)."""
+        b, device = _batch(sample, who=type(self).__name__)
+        if replay is not None:
+            return torch.zeros(b, device=device), replay["applied"].to(device)
+        lv = check_level(level, b, device, who=type(self).__name__)
+        gate = torch.rand(b, generator=generator, device=device) < self.p
+        return lv, gate
+
+    def _run_children(
+        self,
+        sample: Sample,
+        levels: Sequence[Tensor | None],
+        *,
+        generator: torch.Generator | None,
+        keys: Sequence[str] | None,
+        check_finite: bool,
+        replay: Record | None,
+        record: bool,
+    ) -> tuple[Sample, list[Record]]:
+        out, records = sample, []
+        for i, (child, lv) in enumerate(zip(self._children(), levels, strict=True)):
+            child_replay = None if replay is None else replay["children"][i]
+            out, rec = child.run(
+                out,
+                level=lv if lv is not None else 0.0,
+                generator=generator,
+                keys=keys,
+                check_finite=check_finite and i == 0,
+                replay=child_replay,
+                record=record,
+            )
+            records.append(rec)
+        return out, records
+
+
+class Compose(_Container):
+    """Apply transforms in order, all at the same per-example level.
+
+    Args:
+        transforms: the transforms, applied first to last.
+        keys: entries every child corrupts, overriding the children's own (None: children decide).
+        p: per-example probability of applying the whole chain.
+
+    Shape:
+        Whatever the children accept; output keeps shapes, dtypes and devices.
+
+    Example:
+        >>> from mmnoise.transforms.features import Gain
+        >>> c = Compose([Gain("a", gain_db=(0.0, -20.0)), Gain("a", gain_db=(0.0, -20.0))])
+        >>> c({"a": torch.ones(1, 1, 1)})["a"].item()
+        0.01...
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[NoiseTransform],
+        *,
+        keys: str | Sequence[str] | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        self.transforms = _check_children(transforms, who=type(self).__name__)
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        lv, gate = self._levels(sample, level, generator, replay)
+        child_lv = lv * gate
+        keys = keys if keys is not None else self.keys
+        out, recs = self._run_children(
+            sample,
+            [child_lv] * len(self.transforms),
+            generator=generator,
+            keys=keys,
+            check_finite=check_finite,
+            replay=replay,
+            record=record,
+        )
+        return out, {"type": type(self).__name__, "applied": gate, "children": recs}
+
+
+class OneOf(_Container):
+    """Apply exactly one of the transforms to each example, chosen with ``weights``.
+
+    Args:
+        transforms: the candidates.
+        weights: relative choice weights (default uniform); e.g. from a noise-mix schedule.
+        keys: entries passed to children (None: children decide).
+        p: per-example probability of applying any.
+
+    Shape:
+        Whatever the children accept; output keeps shapes, dtypes and devices.
+
+    Example:
+        >>> from mmnoise.transforms.features import Gain
+        >>> o = OneOf([Gain("a", gain_db=(0.0, -20.0)), Gain("a", gain_db=(0.0, 20.0))])
+        >>> y = o({"a": torch.ones(1, 1, 1)}, generator=torch.Generator().manual_seed(0))["a"]
+        >>> round(y.item(), 4) in (0.1, 10.0)
+        True
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[NoiseTransform],
+        *,
+        weights: Sequence[float] | None = None,
+        keys: str | Sequence[str] | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        who = type(self).__name__
+        self.transforms = _check_children(transforms, who=who)
+        if weights is not None:
+            weights = [float(w) for w in weights]
+            if len(weights) != len(self.transforms) or min(weights) < 0 or sum(weights) <= 0:
+                raise ValueError(
+                    f"{who}: expected {len(self.transforms)} non-negative weights with a positive "
+                    f"sum, got {weights}."
+                )
+        self.weights: list[float] | None = weights
+
+    def _choose(self, b: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
+        n = len(self.transforms)
+        w = torch.tensor(self.weights if self.weights is not None else [1.0] * n, device=device)
+        u = torch.rand(b, generator=generator, device=device)
+        # inverse-CDF sampling: one uniform per example, no Python loop over the batch
+        cdf = torch.cumsum(w / w.sum(), dim=0)
+        return torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        lv, gate = self._levels(sample, level, generator, replay)
+        if replay is None:
+            choice = self._choose(lv.shape[0], lv.device, generator)
+        else:
+            choice = replay["choice"].to(lv.device)
+        levels = [lv * gate * (choice == i) for i in range(len(self.transforms))]
+        out, recs = self._run_children(
+            sample,
+            levels,
+            generator=generator,
+            keys=keys if keys is not None else self.keys,
+            check_finite=check_finite,
+            replay=replay,
+            record=record,
+        )
+        return out, {
+            "type": type(self).__name__,
+            "applied": gate,
+            "choice": choice,
+            "children": recs,
+        }
+
+
+class SomeOf(_Container):
+    """Apply a random subset of ``n = (min, max)`` transforms to each example, in list order.
+
+    Args:
+        transforms: the candidates.
+        n: (min, max) number applied per example, inclusive.
+        keys: entries passed to children (None: children decide).
+        p: per-example probability of applying any.
+
+    Shape:
+        Whatever the children accept; output keeps shapes, dtypes and devices.
+
+    Example:
+        >>> from mmnoise.transforms.features import Gain
+        >>> s = SomeOf([Gain("a"), Gain("a")], n=(2, 2))
+        >>> s({"a": torch.ones(1, 1, 1)})["a"].item()
+        0.01...
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[NoiseTransform],
+        *,
+        n: Sequence[int] = (1, 2),
+        keys: str | Sequence[str] | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        who = type(self).__name__
+        self.transforms = _check_children(transforms, who=who)
+        lo, hi = (int(n[0]), int(n[1])) if len(n) == 2 else (-1, -1)
+        if not 0 <= lo <= hi <= len(self.transforms):
+            raise ValueError(
+                f"{who}: expected n = (min, max) with 0 <= min <= max <= {len(self.transforms)}, "
+                f"got {tuple(n)}."
+            )
+        self.n = (lo, hi)
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        lv, gate = self._levels(sample, level, generator, replay)
+        b, m = lv.shape[0], len(self.transforms)
+        if replay is None:
+            count = torch.randint(
+                self.n[0], self.n[1] + 1, (b,), generator=generator, device=lv.device
+            )
+            scores = torch.rand(b, m, generator=generator, device=lv.device)
+            rank = torch.argsort(torch.argsort(scores, dim=1), dim=1)
+            chosen = rank < count[:, None]
+        else:
+            chosen = replay["chosen"].to(lv.device)
+        levels = [lv * gate * chosen[:, i] for i in range(m)]
+        out, recs = self._run_children(
+            sample,
+            levels,
+            generator=generator,
+            keys=keys if keys is not None else self.keys,
+            check_finite=check_finite,
+            replay=replay,
+            record=record,
+        )
+        return out, {
+            "type": type(self).__name__,
+            "applied": gate,
+            "chosen": chosen,
+            "children": recs,
+        }
+
+
+class MultimodalPipeline(_Container):
+    """Per-modality transform lists plus missing-modality dropping, in one call.
+
+    Each modality's list runs as a :class:`Compose` bound to that modality. With
+    ``shared=True`` every modality's list draws from the same random stream, so the i-th transform
+    of each list gets the same draws: a ``TimeMask`` then masks the same fraction of time in audio,
+    video and text (time-aligned spans, since spans are drawn as fractions of the length). With
+    ``shared=False`` each modality gets an independent stream. ``missing`` (a
+    :class:`DropModalities`) runs last, on the noisy sample.
+
+    Args:
+        transforms: {modality: [transforms]}.
+        missing: optional modality dropping.
+        shared: shared (True) or independent (False) draws across modalities.
+        p: per-example probability of applying anything.
+
+    ``level`` may be a float, a (B,) tensor, or a dict {modality: level, "missing": level}
+    (per-modality schedules); a missing dict entry means level 0 for it.
+
+    Shape:
+        Whatever the children accept; output keeps shapes, dtypes and devices.
+
+    Example:
+        >>> from mmnoise.transforms.features import TimeMask
+        >>> pipe = MultimodalPipeline({"a": [TimeMask(ratio=(0.0, 0.5))],
+        ...                            "v": [TimeMask(ratio=(0.0, 0.5))]}, shared=True)
+        >>> s = {"a": torch.ones(1, 8, 1), "v": torch.ones(1, 4, 1)}
+        >>> out = pipe(s, level=1.0, generator=torch.Generator().manual_seed(1))
+        >>> out["a"].sum().item(), out["v"].sum().item()
+        (4.0, 2.0)
+    """
+
+    def __init__(
+        self,
+        transforms: Mapping[str, Sequence[NoiseTransform]],
+        *,
+        missing: DropModalities | None = None,
+        shared: bool = False,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(None, p=p)
+        who = type(self).__name__
+        if not isinstance(transforms, Mapping):
+            raise TypeError(
+                f"{who}: expected transforms as {{modality: [transforms]}}, got "
+                f"{type(transforms).__name__}."
+            )
+        self.transforms = nn.ModuleDict(
+            {name: Compose(list(ts), keys=(name,)) for name, ts in transforms.items() if ts}
+        )
+        if missing is not None and not isinstance(missing, DropModalities):
+            raise TypeError(
+                f"{who}: expected missing as a DropModalities, got {type(missing).__name__}."
+            )
+        self.missing = missing
+        self.shared = bool(shared)
+        check_probability(p, who=who)
+
+    def _compose_items(self) -> list[tuple[str, Compose]]:
+        items = self.transforms.items() if isinstance(self.transforms, nn.ModuleDict) else []
+        return [(n, c) for n, c in items if isinstance(c, Compose)]
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        config["transforms"] = {
+            name: [t.to_config() for t in c._children()] for name, c in self._compose_items()
+        }
+        return config
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level | Mapping[str, Level] = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        who = type(self).__name__
+        names = [n for n, _ in self._compose_items()]
+        unknown = [
+            n for n in names + (self.missing._names if self.missing else []) if n not in sample
+        ]
+        if unknown:
+            raise KeyError(
+                f"{who}: modalities {unknown} are not in the sample (keys: "
+                f"{sorted(sample)}); check the pipeline's modality names."
+            )
+        levels = level if isinstance(level, Mapping) else None
+        extra = sorted(set(levels) - set(names) - {"missing"}) if levels is not None else []
+        if extra:
+            raise KeyError(
+                f"{who}: level names {extra} match no modality of the pipeline "
+                f"({names} and 'missing')."
+            )
+        b, device = _batch(sample, who=who)
+        if replay is None:
+            gate = torch.rand(b, generator=generator, device=device) < self.p
+            base = seed_from_generator(generator, device)
+        else:
+            gate, base = replay["applied"].to(device), int(replay["seed"])
+        out, recs = dict(sample), {}
+        flat: Level = 0.0 if isinstance(level, Mapping) else level
+        for i, (name, child) in enumerate(self._compose_items()):
+            lv = levels.get(name, 0.0) if levels is not None else flat
+            lv_vec = check_level(lv, b, device, who=f"{who}[{name!r}]") * gate
+            g = make_generator(derive_seed(base, 0 if self.shared else i + 1), device)
+            out, recs[name] = child.run(
+                out,
+                level=lv_vec,
+                generator=g,
+                check_finite=check_finite,
+                replay=None if replay is None else replay["children"][name],
+                record=record,
+            )
+        if self.missing is not None:
+            lv = levels.get("missing", 0.0) if levels is not None else flat
+            lv_vec = check_level(lv, b, device, who=f"{who}['missing']") * gate
+            g = make_generator(derive_seed(base, -1), device)
+            out, recs["missing"] = self.missing.run(
+                out,
+                level=lv_vec,
+                generator=g,
+                check_finite=False,
+                replay=None if replay is None else replay["children"]["missing"],
+                record=record,
+            )
+        return out, {"type": who, "applied": gate, "seed": base, "children": recs}

@@ -1,0 +1,185 @@
+"""Whole-modality missingness: ``DropModalities`` writes ``sample["present"]``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from mmnoise.functional import diffusion as D
+from mmnoise.functional import missing as M
+from mmnoise.rng import make_generator
+from mmnoise.sample import (
+    PRESENT,
+    Sample,
+    batch_size,
+    check_tensor,
+    presence_from_matrix,
+    presence_matrix,
+    presence_patterns,
+)
+from mmnoise.transforms.base import (
+    ALL_KINDS,
+    Level,
+    NoiseTransform,
+    Record,
+    check_level,
+    check_range,
+    lerp,
+)
+
+__all__ = ["DropModalities"]
+
+
+class DropModalities(NoiseTransform):
+    """Make whole modalities missing per example, and record it in ``sample["present"]``.
+
+    Random mode (``patterns=None``): each modality is dropped with probability
+    ``ratio_weak + level * (ratio_strong - ratio_weak)``, keeping at least ``min_present``.
+    Pattern mode: each corrupted example takes one of ``patterns`` uniformly (``"mmin"`` = the six
+    MMIN conditions, the upstream training protocol); a single pattern fixes the condition for
+    evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or with
+    ``fill="noise"`` a DDPM-noised copy of itself at diffusion step ``ceil(level * 100) - 1``
+    (NMER's scaled-linear betas 0.01 to 0.5). Entries already missing stay as they are.
+
+    Args:
+        keys: the modalities, in order (at least one).
+        ratio: (weak, strong) per-modality drop probability (random mode).
+        min_present: modalities always kept per example (random mode).
+        patterns: None, ``"mmin"``, or a list of {name: present} dicts.
+        fill: a value, or ``"noise"`` for NMER's noised copy.
+        p: per-example probability.
+
+    Shape:
+        Any kinds, batch-first; writes ``present[name]`` as (B,) bool.
+
+    Example:
+        >>> s = {"a": torch.ones(2, 3, 1), "v": torch.ones(2, 3, 1)}
+        >>> out = DropModalities(["a", "v"], patterns=[{"a": True, "v": False}])(s)
+        >>> out["present"]["v"], out["v"].sum().item()
+        (tensor([False, False]), 0.0)
+    """
+
+    accepts = ALL_KINDS
+    kernel = staticmethod(M.drop_modality)
+    _alpha_bars: Tensor
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        *,
+        ratio: Sequence[float] = (0.0, 0.5),
+        min_present: int = 1,
+        patterns: Literal["mmin"] | Sequence[Mapping[str, bool]] | None = None,
+        fill: float | Literal["noise"] = 0.0,
+        p: float = 1.0,
+    ) -> None:
+        who = type(self).__name__
+        if keys is None or isinstance(keys, str):
+            keys = [keys] if isinstance(keys, str) else []
+        super().__init__(list(keys) or None, p=p)
+        names = list(keys)
+        if not names:
+            raise ValueError(f"{who}: expected keys naming at least one modality, got {keys!r}.")
+        self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
+        if not 0 <= int(min_present) <= len(names):
+            raise ValueError(
+                f"{who}: expected 0 <= min_present <= {len(names)} (the number of keys), got "
+                f"{min_present}."
+            )
+        self.min_present = int(min_present)
+        if patterns == "mmin":
+            table = list(presence_patterns(names))
+        elif patterns is None:
+            table = []
+        else:
+            table = [dict(pt) for pt in patterns]
+            for pt in table:
+                if set(pt) != set(names):
+                    raise ValueError(
+                        f"{who}: expected each pattern to name exactly {names}, got {sorted(pt)}."
+                    )
+            if not table:
+                raise ValueError(f"{who}: expected at least one pattern, got an empty list.")
+        self.patterns: str | list[dict[str, bool]] | None = (
+            patterns if isinstance(patterns, str) or patterns is None else table
+        )
+        self._table = torch.tensor([[pt[n] for n in names] for pt in table], dtype=torch.bool)
+        if fill != "noise" and not isinstance(fill, int | float):
+            raise ValueError(f"{who}: expected fill as a number or 'noise', got {fill!r}.")
+        self.fill = fill if fill == "noise" else float(fill)
+        abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
+        self.register_buffer("_alpha_bars", abar.float(), persistent=False)
+
+    def make_params(
+        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        """Draw the (B, M) matrix of modalities to keep (True) for severities ``level``."""
+        m = len(self._names)
+        if len(self._table):
+            pick = torch.randint(
+                len(self._table), (x.shape[0],), generator=generator, device=x.device
+            )
+            keep = self._table.to(x.device)[pick]
+        else:
+            keep = M.sample_presence(
+                lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
+            )
+        return {"keep": keep, "seed": self.draw_seed(x, generator), "level": level}
+
+    @property
+    def _names(self) -> list[str]:
+        return [self.keys] if isinstance(self.keys, str) else list(self.keys or [])
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        who = type(self).__name__
+        names = self._names
+        for n in self.resolve_keys(sample):
+            check_tensor(
+                sample[n], who=who, name=n, accepts=self.accepts, check_finite=check_finite
+            )
+        b = batch_size(sample, names, who=who)
+        ref = sample[names[0]]
+        if replay is not None:
+            params, applied = replay["params"], replay["applied"].to(ref.device)
+        else:
+            lv = check_level(level, b, ref.device, who=who)
+            gate = self.uniform(ref, generator)
+            params = self.make_params(ref, lv, generator=generator)
+            applied = (gate < self.p) & (lv > 0)
+        drop = ~params["keep"].to(ref.device) & applied[:, None]
+        before = presence_matrix(sample, names)
+        out = dict(sample)
+        out[PRESENT] = {**sample.get(PRESENT, {}), **presence_from_matrix(before & ~drop, names)}
+        g = make_generator(int(params["seed"]), ref.device)
+        masks: dict[str, Tensor] = {}
+        for i, n in enumerate(names):
+            x = sample[n]
+            fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
+            if self.fill == "noise" and x.is_floating_point():
+                step = (torch.ceil(params["level"] * 100) - 1).clamp(0, 99).long()
+                abar = self._alpha_bars.to(x.device)[step]
+                fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
+            out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill)
+            masks[n] = drop[:, i]
+        rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
+        if record:
+            rec["keys"] = {n: {"mask": masks[n]} for n in names}
+        return out, rec
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        config["keys"] = self._names
+        return config

@@ -1,0 +1,7 @@
+"""NMER: noise-robust multimodal emotion recognition with a VAE joint representation."""
+
+from reference_models.nmer.config import NMERConfig
+from reference_models.nmer.losses import NMERTargets, nmer_loss, teacher_targets
+from reference_models.nmer.model import NMER, NMEROutput
+
+__all__ = ["NMER", "NMERConfig", "NMEROutput", "NMERTargets", "nmer_loss", "teacher_targets"]

@@ -1,0 +1,214 @@
+"""The shared property suite: every public transform in the table must satisfy every contract."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmnoise
+from mmnoise.sample import time_dim
+from mmnoise.transforms.base import NoiseTransform, _changed_mask
+from tests.contract.case import Case
+from tests.contract.table import ALL_CASES
+from tests.strategies import DEVICES, batches, levels, seeds
+
+KEY = "m"
+CASE_IDS = [c.id for c in ALL_CASES]
+# Containers and whole-modality ops have their own suite (tests/test_compose.py,
+# tests/test_missing.py); they are listed here so that the completeness check covers them.
+JOINT = {"Compose", "OneOf", "SomeOf", "MultimodalPipeline", "DropModalities"}
+
+
+def _sample(x: torch.Tensor, lengths: torch.Tensor | None, case: Case) -> dict[str, object]:
+    s: dict[str, object] = {
+        KEY: x,
+        "label": torch.arange(x.shape[0]),
+        "id": "batch-0",
+        "kinds": {KEY: case.kind},
+    }
+    if lengths is not None:
+        s["lengths"] = {KEY: lengths}
+    s.update(case.extra)
+    return s
+
+
+def _gen(seed: int, device: str) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def test_table_covers_every_public_transform() -> None:
+    public = {
+        name
+        for name in mmnoise.transforms.__all__
+        if inspect.isclass(obj := getattr(mmnoise.transforms, name))
+        and issubclass(obj, NoiseTransform)
+        and obj is not NoiseTransform
+    }
+    in_table = {c.cls.__name__ for c in ALL_CASES} | JOINT
+    missing = public - in_table
+    assert not missing, f"public transforms missing from the contract table: {sorted(missing)}"
+    assert mmnoise.registered_transforms().keys() >= public
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
+@given(data=st.data(), level=levels, seed=seeds)
+@settings(max_examples=15)
+def test_core_contract(
+    case: Case, device: str, data: st.DataObject, level: float, seed: int
+) -> None:
+    drawn = data.draw(batches(case.kind, device))
+    sample = _sample(drawn.x, drawn.lengths, case)
+    before = drawn.x.clone()
+    version = drawn.x._version
+    t = case.build(KEY)
+    out, rec = t.run(sample, level=level, generator=_gen(seed, device))
+    y = out[KEY]
+    # shape / dtype / device kept, input untouched, other keys passed through as the same objects
+    assert y.shape == drawn.x.shape and y.dtype == drawn.x.dtype and y.device == drawn.x.device
+    assert torch.equal(drawn.x, before) and drawn.x._version == version
+    assert out is not sample and out["label"] is sample["label"] and out["id"] == "batch-0"
+    # seeded determinism
+    again = t(sample, level=level, generator=_gen(seed, device))[KEY]
+    assert torch.equal(again, y)
+    # exact replay from the record
+    assert torch.equal(t.replay(sample, rec)[KEY], y)
+    # class == functional: the kernel called with the recorded params gives the same output
+    kwargs = dict(rec["keys"][KEY]["params"])
+    if "seed" in kwargs:
+        kwargs["generator"] = mmnoise.rng.make_generator(int(kwargs.pop("seed")), device)
+    if t._kernel_takes_time_dim:
+        kwargs["time_dim"] = time_dim(drawn.kind)
+    direct = type(t).kernel(drawn.x, **kwargs, **t.kernel_kwargs(), lengths=drawn.lengths)
+    assert torch.equal(direct, y)
+    # padding untouched; the mask is False on padding and matches what changed
+    mask = rec["keys"][KEY]["mask"]
+    assert torch.equal(mask, _changed_mask(drawn.x, y, drawn.kind))
+    if drawn.lengths is not None:
+        dim = time_dim(drawn.kind)
+        steps = torch.arange(drawn.x.shape[dim], device=device)
+        pad = steps[None, :] >= drawn.lengths[:, None]
+        assert not bool(mask[pad].any())
+        pad_b = pad.reshape(
+            [drawn.x.shape[0]]
+            + [drawn.x.shape[dim] if i == dim else 1 for i in range(1, drawn.x.ndim)]
+        ).expand_as(drawn.x)
+        assert torch.equal(y[pad_b], drawn.x[pad_b])
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
+@given(data=st.data(), seed=seeds)
+@settings(max_examples=10)
+def test_level_zero_and_p_zero_are_exact_identities(
+    case: Case, data: st.DataObject, seed: int
+) -> None:
+    drawn = data.draw(batches(case.kind))
+    sample = _sample(drawn.x, drawn.lengths, case)
+    t = case.build(KEY)
+    assert torch.equal(t(sample, level=0.0, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+    per_example = torch.zeros(drawn.x.shape[0])
+    assert torch.equal(t(sample, level=per_example, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+    t.p = 0.0
+    assert torch.equal(t(sample, level=1.0, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
+@given(data=st.data(), seed=seeds)
+@settings(max_examples=10)
+def test_per_example_level_touches_only_positive_levels(
+    case: Case, data: st.DataObject, seed: int
+) -> None:
+    drawn = data.draw(batches(case.kind))
+    b = drawn.x.shape[0]
+    lv = torch.tensor([0.0 if i % 2 else 1.0 for i in range(b)])
+    y = case.build(KEY)(
+        _sample(drawn.x, drawn.lengths, case), level=lv, generator=_gen(seed, "cpu")
+    )[KEY]
+    for i in range(1, b, 2):
+        assert torch.equal(y[i], drawn.x[i])
+
+
+def _severity(stat: str, x: torch.Tensor, y: torch.Tensor) -> float:
+    if stat == "count":
+        return float((x != y).sum())
+    return float((y.double() - x.double()).pow(2).mean())
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.monotone], ids=lambda c: c.id)
+@given(data=st.data(), seed=seeds)
+@settings(max_examples=10)
+def test_severity_is_monotone_in_level(case: Case, data: st.DataObject, seed: int) -> None:
+    drawn = data.draw(batches(case.kind, padded=False))
+    sample = _sample(drawn.x, None, case)
+    t = case.build(KEY)
+    stats = [
+        _severity(
+            str(case.monotone), drawn.x, t(sample, level=lv, generator=_gen(seed, "cpu"))[KEY]
+        )
+        for lv in (0.1, 0.5, 1.0)
+    ]
+    assert stats[0] <= stats[1] + 1e-9 <= stats[2] + 2e-9, stats
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.snr], ids=lambda c: c.id)
+@given(data=st.data(), level=levels, seed=seeds)
+@settings(max_examples=15)
+def test_measured_snr_matches_request(
+    case: Case, data: st.DataObject, level: float, seed: int
+) -> None:
+    drawn = data.draw(batches(case.kind))
+    t = case.build(KEY)
+    out, rec = t.run(
+        _sample(drawn.x, drawn.lengths, case), level=level, generator=_gen(seed, "cpu")
+    )
+    noise = (out[KEY] - drawn.x).double()
+    x = drawn.x.double()
+    if drawn.lengths is not None:
+        dim = time_dim(drawn.kind)
+        valid = torch.arange(x.shape[dim])[None, :] < drawn.lengths[:, None]
+        shape = [x.shape[0]] + [x.shape[dim] if i == dim else 1 for i in range(1, x.ndim)]
+        x, noise = x * valid.reshape(shape), noise * valid.reshape(shape)
+    p_signal = x.pow(2).flatten(1).sum(1)
+    p_noise = noise.pow(2).flatten(1).sum(1)
+    measured = 10 * torch.log10(p_signal / p_noise)
+    requested = rec["keys"][KEY]["params"]["snr_db"].double()
+    assert torch.allclose(measured, requested, atol=0.5), (measured, requested)
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.cls.differentiable], ids=lambda c: c.id)
+def test_gradcheck_where_differentiable(case: Case) -> None:
+    t = case.build(KEY)
+    shape = {"features": (2, 5, 3), "waveform": (2, 1, 16), "frames": (1, 2, 1, 4, 4)}[case.kind]
+    x = torch.rand(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    lengths = torch.tensor([shape[time_dim(case.kind)], 1] if shape[0] == 2 else [1])
+    sample = _sample(x, lengths, case)
+    _, rec = t.run(sample, level=0.6, generator=torch.Generator().manual_seed(1))
+    params = rec["keys"][KEY]["params"]
+    kind = case.kind
+
+    def fn(inp: torch.Tensor) -> torch.Tensor:
+        return t.apply_transform(inp, params, kind=kind, lengths=lengths)
+
+    assert torch.autograd.gradcheck(fn, (x.requires_grad_(),), eps=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
+def test_config_round_trips_through_json(case: Case) -> None:
+    t = case.build(KEY)
+    config = json.loads(json.dumps(t.to_config()))
+    clone = mmnoise.from_config(config)
+    assert type(clone) is type(t) and clone.to_config() == t.to_config()
+    x = torch.rand((2, 3, 4) if case.kind != "frames" else (2, 2, 1, 8, 8))
+    if case.kind == "tokens":
+        x = torch.randint(4, 50, (2, 6))
+    elif case.kind == "waveform":
+        x = torch.randn(2, 1, 32)
+    s = _sample(x, None, case)
+    a = t(s, level=0.7, generator=torch.Generator().manual_seed(3))[KEY]
+    b = clone(s, level=0.7, generator=torch.Generator().manual_seed(3))[KEY]
+    assert torch.equal(a, b)
