@@ -169,6 +169,11 @@ def check_tensor(
             f"{who}: expected a non-empty batch for sample[{name!r}], got shape {tuple(x.shape)}; "
             "skip empty batches before calling the transform."
         )
+    if any(n == 0 for n in x.shape[1:]):
+        raise ValueError(
+            f"{who}: expected non-zero sizes after the batch dim for sample[{name!r}], got shape "
+            f"{tuple(x.shape)}; drop zero-length examples before batching."
+        )
     if check_finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError(
             f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the data "

@@ -8,6 +8,7 @@ distances the losses need (CMD and the Gaussian KL).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -237,7 +238,7 @@ class SharedEncoder(nn.Module):
 def _mlp(sizes: Sequence[int], act: type[nn.Module]) -> nn.Sequential:
     """Linear layers between consecutive ``sizes``, ``act`` between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(act())
@@ -340,7 +341,7 @@ def cmd(x: Tensor, y: Tensor, *, moments: int = 5) -> Tensor:
     if moments < 1:
         raise ValueError(f"cmd: expected moments >= 1, got {moments}; IF-MMIN uses 5.")
     mx, my = x.mean(dim=0), y.mean(dim=0)
-    total = torch.linalg.vector_norm(mx - my)
+    total: Tensor = torch.linalg.vector_norm(mx - my)
     cx, cy = x - mx, y - my
     for k in range(2, moments + 1):
         total = total + torch.linalg.vector_norm(cx.pow(k).mean(dim=0) - cy.pow(k).mean(dim=0))

@@ -43,6 +43,9 @@ _SPLITS = {"train": 0, "val": 1, "test": 2}
 _DEFAULT_SIZES = {"train": 2000, "val": 400, "test": 400}
 _DEFAULT_DIMS = {"audio": 130, "visual": 342, "text": 1024}
 _DEFAULT_MAX_LEN = {"audio": 50, "visual": 50, "text": 22}
+# Text is the strongest single modality on IEMOCAP (MMIN's zzl condition); a stronger emotion
+# signal also offsets the larger estimation error of 1024-d inputs with few training items.
+_DEFAULT_SCALE = {"audio": 0.4, "visual": 0.4, "text": 0.7}
 _IEMOCAP_CLASSES = ("neutral", "happy", "angry", "sad")
 
 
@@ -107,6 +110,7 @@ class SyntheticMER(Dataset[Sample]):
         shared_dim: int = 8,
         specific_dim: int = 8,
         class_sep: float = 0.8,
+        emotion_scale: float | Mapping[str, float] | None = None,
         nuisance_std: float = 1.0,
     ) -> None:
         who = "SyntheticMER"
@@ -155,6 +159,7 @@ class SyntheticMER(Dataset[Sample]):
         self.shared_dim = shared_dim
         self.specific_dim = specific_dim
         self.class_sep = float(class_sep)
+        self.emotion_scale = self._scales(emotion_scale, who)
         self.nuisance_std = float(nuisance_std)
         self.classes: tuple[str, ...] = (
             _IEMOCAP_CLASSES
@@ -162,6 +167,19 @@ class SyntheticMER(Dataset[Sample]):
             else tuple(f"class_{i}" for i in range(num_classes))
         )
         self._make_parameters()
+
+    def _scales(self, value: float | Mapping[str, float] | None, who: str) -> dict[str, float]:
+        if value is None:
+            value = {m: _DEFAULT_SCALE.get(m, 0.4) for m in self.dims}
+        elif not isinstance(value, Mapping):
+            value = {m: value for m in self.dims}
+        out = {}
+        for m in self.dims:
+            f = value.get(m)
+            if not (isinstance(f, int | float) and math.isfinite(f) and f >= 0):
+                raise ValueError(f"{who}: expected emotion_scale[{m!r}] as a float >= 0, got {f!r}.")
+            out[m] = float(f)
+        return out
 
     # The latent sizes of the per-utterance nuisance and the per-frame variation.
     _NUISANCE_DIM = 8
@@ -171,15 +189,24 @@ class SyntheticMER(Dataset[Sample]):
     def _make_parameters(self) -> None:
         g = make_generator(derive_seed(self.seed, -1))
         c, ks, km = self.num_classes, self.shared_dim, self.specific_dim
-        # Prototypes scaled so that class_sep is the typical distance per latent dim.
         self._mu_shared = torch.randn(c, ks, generator=g) * self.class_sep
         self._mu_spec: dict[str, Tensor] = {}
-        self._proj: dict[str, Tensor] = {}
+        self._emo_dirs: dict[str, Tensor] = {}
+        self._mix: dict[str, Tensor] = {}
+        kn = self._NUISANCE_DIM + self._FRAME_DIM
         for m, d in self.dims.items():
             self._mu_spec[m] = torch.randn(c, km, generator=g) * self.class_sep
-            k = ks + km + self._NUISANCE_DIM + self._FRAME_DIM
-            # Columns scaled by 1/sqrt(k) so every feature has O(1) variance whatever the sizes.
-            self._proj[m] = torch.randn(k, d, generator=g) / math.sqrt(k)
+            # Emotion latents along unit-norm (orthonormal when d allows) feature directions:
+            # a linear read-out then gains nothing from the feature size, so additive noise at a
+            # given SNR costs about as much accuracy in 1024-d text as in 130-d audio.
+            raw = torch.randn(d, ks + km, generator=g)
+            if d >= ks + km:
+                dirs = torch.linalg.qr(raw).Q.T
+            else:
+                dirs = (raw / raw.norm(dim=0, keepdim=True)).T
+            self._emo_dirs[m] = dirs.contiguous()
+            # Nuisance and frame variation spread densely: about unit power per feature.
+            self._mix[m] = torch.randn(kn, d, generator=g) / math.sqrt(kn)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -220,10 +247,10 @@ class SyntheticMER(Dataset[Sample]):
         phase, speed = torch.rand(2, generator=g).unbind()
         steps = torch.arange(t, dtype=torch.float32)
         env = 1.0 + 0.5 * torch.sin(2 * math.pi * (phase + steps * (0.02 + 0.08 * speed)))
-        emotion = torch.cat([shared, specific])[None, :] * env[:, None]
+        emotion = torch.cat([shared, specific]) @ self._emo_dirs[m]
         frame_var = torch.randn(t, self._FRAME_DIM, generator=g)
-        latent = torch.cat([emotion, nuisance.expand(t, -1), frame_var], dim=1)
-        x = latent @ self._proj[m]
+        other = torch.cat([nuisance.expand(t, -1), frame_var], dim=1)
+        x = (self.emotion_scale[m] * env[:, None]) * emotion[None, :] + other @ self._mix[m]
         x = x + self._WHITE_STD * torch.randn(x.shape, generator=g)
         return x.to(torch.float32)
 

@@ -35,6 +35,7 @@ __all__ = [
     "Level",
     "NoiseTransform",
     "Record",
+    "check_generator",
     "check_level",
     "check_probability",
     "check_range",
@@ -117,7 +118,7 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
     return lv
 
 
-def _check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
+def check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
     if generator is None:
         return
     if not isinstance(generator, torch.Generator):
@@ -364,8 +365,8 @@ class NoiseTransform(nn.Module):
                 entry = replay["keys"][name]
                 params, applied = entry["params"], entry["applied"].to(x.device)
             else:
+                check_generator(generator, x.device, who=who)
                 lv = check_level(level, x.shape[0], x.device, who=who)
-                _check_generator(generator, x.device, who=who)
                 gate = self.uniform(x, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = (gate < self.p) & (lv > 0)
@@ -390,12 +391,13 @@ class NoiseTransform(nn.Module):
         return config
 
     def extra_repr(self) -> str:
+        def simple(v: Any) -> bool:
+            return not isinstance(v, dict | list) or (
+                isinstance(v, list) and all(not isinstance(i, dict | list) for i in v)
+            )
+
         config = self.to_config()
-        return ", ".join(
-            f"{k}={v!r}"
-            for k, v in config.items()
-            if k != "type" and not isinstance(v, list | dict)
-        )
+        return ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "type" and simple(v))
 
 
 # every kind, for containers and ops that accept anything

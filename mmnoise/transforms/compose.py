@@ -19,6 +19,7 @@ from mmnoise.transforms.base import (
     Level,
     NoiseTransform,
     Record,
+    check_generator,
     check_level,
     check_probability,
 )
@@ -66,6 +67,7 @@ class _Container(NoiseTransform):
         b, device = _batch(sample, who=type(self).__name__)
         if replay is not None:
             return torch.zeros(b, device=device), replay["applied"].to(device)
+        check_generator(generator, device, who=type(self).__name__)
         lv = check_level(level, b, device, who=type(self).__name__)
         gate = torch.rand(b, generator=generator, device=device) < self.p
         return lv, gate
@@ -410,6 +412,7 @@ class MultimodalPipeline(_Container):
             )
         b, device = _batch(sample, who=who)
         if replay is None:
+            check_generator(generator, device, who=who)
             gate = torch.rand(b, generator=generator, device=device) < self.p
             base = seed_from_generator(generator, device)
         else:

@@ -25,6 +25,7 @@ from mmnoise.transforms.base import (
     Level,
     NoiseTransform,
     Record,
+    check_generator,
     check_level,
     check_range,
     lerp,
@@ -155,6 +156,7 @@ class DropModalities(NoiseTransform):
         if replay is not None:
             params, applied = replay["params"], replay["applied"].to(ref.device)
         else:
+            check_generator(generator, ref.device, who=who)
             lv = check_level(level, b, ref.device, who=who)
             gate = self.uniform(ref, generator)
             params = self.make_params(ref, lv, generator=generator)

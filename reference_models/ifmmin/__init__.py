@@ -4,4 +4,11 @@ from reference_models.ifmmin.config import IFMMINConfig
 from reference_models.ifmmin.losses import IFMMINTargets, ifmmin_loss, teacher_targets
 from reference_models.ifmmin.model import IFMMIN, IFMMINOutput
 
-__all__ = ["IFMMIN", "IFMMINConfig", "IFMMINOutput", "IFMMINTargets", "ifmmin_loss", "teacher_targets"]
+__all__ = [
+    "IFMMIN",
+    "IFMMINConfig",
+    "IFMMINOutput",
+    "IFMMINTargets",
+    "ifmmin_loss",
+    "teacher_targets",
+]

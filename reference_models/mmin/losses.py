@@ -29,8 +29,9 @@ class MMINTargets:
     imagination: Tensor
 
 
-def missing_only(batch: Mapping[str, Any], present: Mapping[str, Tensor] | None,
-                 modalities: Sequence[str]) -> dict[str, Any]:
+def missing_only(
+    batch: Mapping[str, Any], present: Mapping[str, Tensor] | None, modalities: Sequence[str]
+) -> dict[str, Any]:
     """Return a new batch in which the *present* modalities are zeroed and the missing ones kept.
 
     This is the teacher input of MMIN / IF-MMIN's imagination target: (1 - m) * x

@@ -127,13 +127,13 @@ class Backbone(nn.Module):
         Raises:
             ValueError: this backbone has a branch ``other`` lacks, or the sizes differ.
         """
-        pairs = [("specific", self.specific, other.specific)]
+        pairs: list[tuple[str, nn.Module, nn.Module | None]] = [
+            ("specific", self.specific, other.specific)
+        ]
         if self.shared is not None:
             pairs.append(("shared", self.shared, other.shared))
         if self.invariant_encoders is not None:
-            pairs.append(
-                ("invariant_encoders", self.invariant_encoders, other.invariant_encoders)
-            )
+            pairs.append(("invariant_encoders", self.invariant_encoders, other.invariant_encoders))
         for name, mine, theirs in pairs:
             if theirs is None:
                 raise ValueError(

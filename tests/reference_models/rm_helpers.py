@@ -47,15 +47,17 @@ def tiny_config(kind: str, **kw: Any) -> Any:
             **kw,
         )
     if kind == "nmer":
+        defaults: dict[str, Any] = {
+            "vae_layers": 2,
+            "vae_heads": 2,
+            "vae_feedforward": 8,
+            "latent_size": 4,
+            "decoder_hidden": 8,
+            "cls_layers": (8, 8),
+        }
         return NMERConfig(
             teacher=tiny_teacher(invariant=True, separate_invariant_encoders=True),
-            vae_layers=2,
-            vae_heads=2,
-            vae_feedforward=8,
-            latent_size=4,
-            decoder_hidden=8,
-            cls_layers=(8, 8),
-            **kw,
+            **{**defaults, **kw},
         )
     raise ValueError(kind)
 

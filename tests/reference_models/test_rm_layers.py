@@ -87,9 +87,13 @@ def _with_padding_values(x: torch.Tensor, lengths: torch.Tensor, value: float) -
     return torch.where(pad, torch.full_like(x, value), x)
 
 
-@pytest.mark.parametrize("make", [lambda m: LSTMEncoder(3, 4, mask_padding=m),
-                                  lambda m: TextCNN(3, 4, kernel_sizes=(2, 3), channels=2,
-                                                    dropout=0.0, mask_padding=m)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: LSTMEncoder(3, 4, mask_padding=m),
+        lambda m: TextCNN(3, 4, kernel_sizes=(2, 3), channels=2, dropout=0.0, mask_padding=m),
+    ],
+)
 def test_encoders_ignore_padding_only_when_masking(make: object) -> None:
     torch.manual_seed(0)
     x = torch.randn(3, 6, 3)

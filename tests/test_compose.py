@@ -1,0 +1,113 @@
+"""Containers: Compose / OneOf / SomeOf laws, per-example selection, the multimodal pipeline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmnoise as mm
+
+
+def _g(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_compose_of_one_equals_the_transform_for_deterministic_ops() -> None:
+    s = {"a": torch.randn(3, 4, 2)}
+    lv = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.equal(mm.Compose([mm.Gain("a")])(s, level=lv)["a"], mm.Gain("a")(s, level=lv)["a"])
+
+
+def test_compose_keys_override_children() -> None:
+    s = {"a": torch.ones(1, 2, 1), "b": torch.ones(1, 2, 1)}
+    out = mm.Compose([mm.Gain(gain_db=(0.0, -20.0))], keys=["b"])(s)
+    assert torch.equal(out["a"], s["a"]) and torch.allclose(out["b"], torch.full((1, 2, 1), 0.1))
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=20)
+def test_one_of_applies_exactly_one_child_per_example(seed: int) -> None:
+    s = {"a": torch.ones(16, 2, 1)}
+    o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))])
+    y = o(s, level=1.0, generator=_g(seed))["a"][:, 0, 0]
+    assert all(math.isclose(v, 0.1, rel_tol=1e-5) or math.isclose(v, 10.0, rel_tol=1e-5)
+               for v in y.tolist())
+
+
+def test_one_of_weights_steer_the_choice() -> None:
+    s = {"a": torch.ones(200, 1, 1)}
+    o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))],
+                 weights=[1.0, 0.0])
+    assert torch.allclose(o(s, generator=_g())["a"], torch.full((200, 1, 1), 0.1))
+    o = mm.OneOf(list(o.transforms), weights=[1.0, 3.0])  # type: ignore[arg-type]
+    share_up = (o(s, generator=_g())["a"] > 1).float().mean().item()
+    assert 0.65 < share_up < 0.85
+
+
+@given(st.integers(0, 3), st.integers(0, 2**31 - 1))
+@settings(max_examples=20)
+def test_some_of_applies_exactly_n_children(n: int, seed: int) -> None:
+    s = {"a": torch.ones(8, 1, 1)}
+    children = [mm.Gain("a", gain_db=(0.0, -20.0)) for _ in range(3)]
+    y = mm.SomeOf(children, n=(n, n))(s, generator=_g(seed))["a"].flatten()
+    assert torch.allclose(y, torch.full_like(y, 0.1**n), rtol=1e-4)
+
+
+def test_container_record_replays_exactly_and_p_zero_is_identity() -> None:
+    s = {"a": torch.randn(4, 6, 3), "lengths": {"a": torch.tensor([6, 3, 2, 1])}}
+    pipe = mm.SomeOf([mm.AddGaussianSNR("a"), mm.TimeMask("a"), mm.FrameDropout("a")], n=(1, 2))
+    out, rec = pipe.run(s, level=0.8, generator=_g(3))
+    assert torch.equal(pipe.replay(s, rec)["a"], out["a"])
+    pipe.p = 0.0
+    assert torch.equal(pipe(s, level=1.0, generator=_g(3))["a"], s["a"])
+
+
+def _pipeline(shared: bool) -> mm.MultimodalPipeline:
+    return mm.MultimodalPipeline(
+        {"audio": [mm.TimeMask(ratio=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
+         "visual": [mm.TimeMask(ratio=(0.0, 0.5))]},
+        missing=mm.DropModalities(["audio", "visual"], ratio=(0.0, 0.5)),
+        shared=shared,
+    )
+
+
+def _span(mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) contiguous mask -> (B, 2) [start, end) in fractions of T."""
+    t = torch.arange(mask.shape[1])
+    first = torch.where(mask, t, mask.shape[1]).amin(dim=1)
+    last = torch.where(mask, t + 1, 0).amax(dim=1)
+    return torch.stack([first, last], dim=1) / mask.shape[1]
+
+
+def test_shared_draws_give_time_aligned_spans() -> None:
+    s = {"audio": torch.randn(32, 40, 3), "visual": torch.rand(32, 10, 3, 4, 4)}
+    lv = {"audio": 1.0, "visual": 1.0}
+    _, rec = _pipeline(shared=True).run(s, level=lv, generator=_g(1))
+    ma = rec["children"]["audio"]["children"][0]["keys"]["audio"]["mask"]  # (B, 40)
+    mv = rec["children"]["visual"]["children"][0]["keys"]["visual"]["mask"]  # (B, 10)
+    # the same span of time at both rates, up to one visual frame of rounding
+    assert bool(((_span(ma) - _span(mv)).abs() <= 1 / 10 + 1e-6).all())
+    _, rec = _pipeline(shared=False).run(s, level=lv, generator=_g(1))
+    ma = rec["children"]["audio"]["children"][0]["keys"]["audio"]["mask"]
+    mv = rec["children"]["visual"]["children"][0]["keys"]["visual"]["mask"]
+    assert not bool(((_span(ma) - _span(mv)).abs() <= 1 / 10 + 1e-6).all())
+
+
+def test_pipeline_per_modality_levels_missing_and_json_round_trip() -> None:
+    s = {"audio": torch.randn(5, 8, 3), "visual": torch.rand(5, 4, 3, 4, 4), "y": torch.arange(5)}
+    pipe = _pipeline(shared=False)
+    out = pipe(s, level={"audio": 0.0, "visual": 1.0}, generator=_g(0))
+    assert torch.equal(out["audio"], s["audio"])
+    assert all(bool(v.all()) for v in out["present"].values())  # missing level 0: nothing dropped
+    assert not torch.equal(out["visual"], s["visual"]) and out["y"] is s["y"]
+    out, rec = pipe.run(s, level=1.0, generator=_g(2))
+    assert set(out["present"]) == {"audio", "visual"}
+    clone = mm.from_config(json.loads(json.dumps(pipe.to_config())))
+    again = clone(s, level=1.0, generator=_g(2))
+    for k in ("audio", "visual"):
+        assert torch.equal(again[k], out[k])
+        assert torch.equal(pipe.replay(s, rec)[k], out[k])

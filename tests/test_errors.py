@@ -1,0 +1,119 @@
+"""Bad input gets a clear error (who, expected, got, how to fix) and never a silent wrong answer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmnoise as mm
+
+
+def _s(**extra: object) -> dict[str, object]:
+    s: dict[str, object] = {"audio": torch.randn(2, 5, 3), "visual": torch.randn(2, 4, 6)}
+    s.update(extra)
+    return s
+
+
+def test_wrong_rank_names_transform_expected_and_fix() -> None:
+    with pytest.raises(TypeError, match=r"AddGaussianSNR: expected sample\['audio'\].*got torch.float32 of shape \(5, 3\); add the batch dim"):
+        mm.AddGaussianSNR("audio")({"audio": torch.randn(5, 3)})
+
+
+def test_wrong_dtype() -> None:
+    with pytest.raises(TypeError, match=r"Gain: expected sample\[.audio.\] as .*features float \(B, T, D\), got torch.int64"):
+        mm.Gain("audio")({"audio": torch.ones(2, 5, 3, dtype=torch.int64)})
+
+
+def test_nan_and_inf_rejected_by_default_with_opt_out() -> None:
+    x = torch.randn(2, 5, 3)
+    x[0, 1, 1] = float("nan")
+    x[1, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or Inf.*check_finite=False"):
+        mm.TimeMask("audio")({"audio": x})
+    out = mm.TimeMask("audio", ratio=(0.0, 0.2))({"audio": x}, level=0.5, check_finite=False,
+                                                 generator=torch.Generator())
+    assert out["audio"].shape == x.shape
+
+
+def test_empty_batch() -> None:
+    with pytest.raises(ValueError, match="non-empty batch"):
+        mm.Gain("audio")({"audio": torch.randn(0, 5, 3)})
+
+
+def test_zero_length_sequences() -> None:
+    with pytest.raises(ValueError, match="non-zero sizes"):
+        mm.Gain("audio")({"audio": torch.randn(2, 0, 3)})
+    with pytest.raises(ValueError, match="1 <= lengths"):
+        mm.Gain("audio")({"audio": torch.randn(2, 5, 3), "lengths": {"audio": torch.tensor([0, 5])}})
+
+
+def test_lengths_longer_than_t() -> None:
+    with pytest.raises(ValueError, match=r"1 <= lengths\['audio'\] <= 5.*max 9"):
+        mm.TimeMask("audio")(_s(lengths={"audio": torch.tensor([9, 2])}))
+
+
+@pytest.mark.parametrize("level", [-0.1, 1.5, float("nan")])
+def test_level_outside_unit_interval(level: float) -> None:
+    with pytest.raises(ValueError, match=r"expected level in \[0, 1\]"):
+        mm.Gain("audio")(_s(), level=level)
+
+
+def test_level_tensor_of_wrong_size() -> None:
+    with pytest.raises(ValueError, match=r"\(2,\) tensor"):
+        mm.Gain("audio")(_s(), level=torch.ones(3))
+
+
+@pytest.mark.parametrize("p", [-0.5, 1.01])
+def test_p_outside_unit_interval(p: float) -> None:
+    with pytest.raises(ValueError, match=r"Gain: expected p in \[0, 1\]"):
+        mm.Gain("audio", p=p)
+
+
+def test_unknown_modality_names() -> None:
+    with pytest.raises(KeyError, match="'audoi' is not in the sample"):
+        mm.Gain("audoi")(_s())
+    pipe = mm.MultimodalPipeline({"vision": [mm.Gain()]})
+    with pytest.raises(KeyError, match="vision"):
+        pipe(_s())
+    with pytest.raises(KeyError, match="match no modality"):
+        mm.MultimodalPipeline({"audio": [mm.Gain()]})(_s(), level={"audoi": 1.0})
+
+
+def test_batch_sizes_that_disagree() -> None:
+    with pytest.raises(ValueError, match="one batch size across modalities"):
+        mm.Gain(["audio", "visual"])({"audio": torch.randn(2, 5, 3), "visual": torch.randn(3, 4, 6)})
+
+
+def test_generator_on_another_device() -> None:
+    x = torch.empty(2, 5, 3, device="meta")
+    with pytest.raises(ValueError, match="generator is on cpu but the data is on meta"):
+        mm.AddGaussianSNR("audio")({"audio": x}, generator=torch.Generator(), check_finite=False)
+
+
+def test_bad_ranges_and_options() -> None:
+    with pytest.raises(ValueError, match="ratio values in"):
+        mm.TimeMask("a", ratio=(0.0, 1.5))
+    with pytest.raises(ValueError, match="pair"):
+        mm.AddGaussianSNR("a", snr_db=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="min_present"):
+        mm.DropModalities(["a", "v"], min_present=3)
+    with pytest.raises(ValueError, match="exactly"):
+        mm.DropModalities(["a", "v"], patterns=[{"a": True}])
+    with pytest.raises(TypeError, match="mmnoise transforms"):
+        mm.Compose([lambda s: s])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="unknown transform type"):
+        mm.from_config({"type": "NoSuchNoise"})
+
+
+def test_declared_kind_not_accepted() -> None:
+    s = {"wave": torch.randn(2, 1, 16), "kinds": {"wave": "waveform"}}
+    with pytest.raises(TypeError, match="declared 'waveform'"):
+        mm.FeatureMask("wave")(s)
+
+
+def test_errors_leave_the_input_untouched() -> None:
+    s = _s(lengths={"audio": torch.tensor([9, 2])})
+    before = s["audio"].clone()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError):
+        mm.TimeMask("audio")(s)
+    assert torch.equal(s["audio"], before)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""DropModalities: min_present, fixed patterns, fills, and the present dict."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmnoise as mm
+from mmnoise.sample import presence_matrix
+
+
+def _s(b: int, m: int, seed: int = 0) -> dict[str, object]:
+    g = torch.Generator().manual_seed(seed)
+    return {f"m{i}": torch.randn(b, 3, 2, generator=g) + 5.0 for i in range(m)}
+
+
+@given(st.integers(1, 12), st.integers(1, 4), st.floats(0.0, 1.0), st.data(), st.integers(0, 99))
+@settings(max_examples=40)
+def test_min_present_kept_fill_exact_present_bit_identical(
+    b: int, m: int, level: float, data: st.DataObject, seed: int
+) -> None:
+    k = data.draw(st.integers(0, m))
+    names = [f"m{i}" for i in range(m)]
+    s = _s(b, m, seed)
+    out = mm.DropModalities(names, ratio=(0.0, 1.0), min_present=k, fill=-1.0)(
+        s, level=level, generator=torch.Generator().manual_seed(seed)
+    )
+    pm = presence_matrix(out, names)
+    assert bool((pm.sum(dim=1) >= k).all())
+    for i, n in enumerate(names):
+        x, y = s[n], out[n]
+        assert torch.equal(y[pm[:, i]], x[pm[:, i]])  # type: ignore[index]
+        assert bool((y[~pm[:, i]] == -1.0).all())  # type: ignore[index]
+
+
+def test_drop_rate_follows_level() -> None:
+    s = _s(4000, 2)
+    out = mm.DropModalities(["m0", "m1"], ratio=(0.0, 0.4), min_present=0)(
+        s, level=0.5, generator=torch.Generator().manual_seed(0)
+    )
+    rate = 1 - presence_matrix(out, ["m0", "m1"]).float().mean().item()
+    assert abs(rate - 0.2) < 0.03
+
+
+def test_mmin_patterns_cover_the_six_conditions_uniformly() -> None:
+    names = ["audio", "visual", "text"]
+    s = {n: torch.ones(3000, 2, 2) for n in names}
+    out = mm.DropModalities(names, patterns="mmin")(s, generator=torch.Generator().manual_seed(0))
+    pm = presence_matrix(out, names)
+    rows = [tuple(r) for r in pm.tolist()]
+    assert set(rows) == set(mm.MMIN_CONDITIONS)
+    counts = torch.tensor([rows.count(c) for c in mm.MMIN_CONDITIONS], dtype=torch.float)
+    assert bool(((counts / len(rows) - 1 / 6).abs() < 0.03).all())
+
+
+def test_already_missing_stays_missing_and_untouched() -> None:
+    s = _s(4, 2)
+    s["present"] = {"m0": torch.tensor([False, True, True, True])}
+    out = mm.DropModalities(["m0", "m1"], patterns=[{"m0": True, "m1": False}])(s)
+    assert out["present"]["m0"].tolist() == [False, True, True, True]
+    assert out["present"]["m1"].tolist() == [False] * 4
+    assert torch.equal(out["m0"], s["m0"])  # type: ignore[arg-type]
+    assert s["present"]["m0"].tolist() == [False, True, True, True]  # input dict not modified
+    assert "m1" not in s["present"]
+
+
+def test_noise_fill_is_a_noised_copy_not_zeros() -> None:
+    s = _s(64, 2)
+    t = mm.DropModalities(["m0", "m1"], patterns=[{"m0": True, "m1": False}], fill="noise")
+    weak = t(s, level=0.05, generator=torch.Generator().manual_seed(0))["m1"]
+    strong = t(s, level=1.0, generator=torch.Generator().manual_seed(0))["m1"]
+    x = s["m1"]
+    err_weak = (weak - x).pow(2).mean().item()  # type: ignore[operator]
+    err_strong = (strong - x).pow(2).mean().item()  # type: ignore[operator]
+    assert 0 < err_weak < err_strong
+    assert not bool((strong == 0).all())
+
+
+def test_level_zero_p_zero_identity_and_replay() -> None:
+    s = _s(6, 3)
+    names = ["m0", "m1", "m2"]
+    t = mm.DropModalities(names, ratio=(0.5, 1.0))
+    out = t(s, level=0.0, generator=torch.Generator())
+    assert all(torch.equal(out[n], s[n]) for n in names)  # type: ignore[arg-type]
+    assert presence_matrix(out, names).all()
+    out, rec = t.run(s, level=1.0, generator=torch.Generator().manual_seed(4))
+    again = t.replay(s, rec)
+    assert all(torch.equal(again[n], out[n]) for n in names)
+    t.p = 0.0
+    assert presence_matrix(t(s, level=1.0, generator=torch.Generator()), names).all()

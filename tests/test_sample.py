@@ -1,0 +1,89 @@
+"""The sample format: validator, presence helpers, MMIN conditions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mmnoise.sample import (
+    MMIN_CONDITIONS,
+    check_sample,
+    condition_name,
+    presence_from_matrix,
+    presence_matrix,
+    presence_patterns,
+    valid_mask,
+)
+
+NAMES = ("audio", "visual", "text")
+
+
+def _batch(b: int = 2) -> dict[str, object]:
+    return {
+        "audio": torch.randn(b, 6, 4),
+        "visual": torch.rand(b, 3, 3, 8, 8),
+        "text": torch.randint(0, 9, (b, 5)),
+        "wave": torch.randn(b, 1, 32),
+        "kinds": {"wave": "waveform"},
+        "lengths": {"audio": torch.tensor([6, 2][:b]), "wave": torch.tensor([32, 10][:b])},
+        "present": {"visual": torch.tensor([True, False][:b])},
+        "label": torch.zeros(b, dtype=torch.long),
+    }
+
+
+KINDS = {"audio": "features", "visual": "frames", "text": "tokens", "wave": "waveform"}
+
+
+def test_check_sample_accepts_every_kind_and_returns_batch_size() -> None:
+    assert check_sample(_batch(), KINDS) == 2  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "match"),
+    [
+        (lambda s: s.__setitem__("audio", torch.randn(6, 4)), TypeError, "add the batch dim"),
+        (lambda s: s.__setitem__("text", torch.randn(2, 5)), TypeError, "int64"),
+        (lambda s: s.__setitem__("audio", torch.randn(3, 6, 4)), ValueError, "one batch size"),
+        (lambda s: s["lengths"].__setitem__("audio", torch.tensor([7, 2])), ValueError, "lengths"),
+        (lambda s: s["lengths"].__setitem__("audio", torch.tensor([0, 2])), ValueError, "zero-length"),
+        (lambda s: s["present"].__setitem__("visual", torch.tensor([1, 0])), ValueError, "bool"),
+        (lambda s: s.pop("audio"), KeyError, "not in the sample"),
+        (lambda s: s["kinds"].__setitem__("wave", "features"), ValueError, "waveform"),
+    ],
+)
+def test_check_sample_errors_name_the_problem(mutate, error, match) -> None:  # type: ignore[no-untyped-def]
+    s = _batch()
+    mutate(s)
+    with pytest.raises(error, match=match):
+        check_sample(s, KINDS)  # type: ignore[arg-type]
+
+
+def test_presence_matrix_round_trip_and_default_present() -> None:
+    s = _batch()
+    m = presence_matrix(s, NAMES)
+    assert m.tolist() == [[True, True, True], [True, False, True]]
+    back = presence_from_matrix(m, NAMES)
+    assert back["visual"].tolist() == [True, False] and back["audio"].all()
+
+
+def test_six_mmin_conditions_in_upstream_order() -> None:
+    pats = list(presence_patterns(("a", "v", "l")))
+    assert [condition_name(p) for p in pats] == ["azz", "zvz", "zzl", "avz", "azl", "zvl"]
+    assert [tuple(p.values()) for p in pats] == list(MMIN_CONDITIONS)
+    full = list(presence_patterns(("a", "v", "l"), include_full=True))
+    assert len(full) == 7 and condition_name(full[-1]) == "avl"
+
+
+@given(st.integers(1, 6))
+def test_presence_patterns_are_the_nonempty_proper_subsets(m: int) -> None:
+    names = [f"m{i}" for i in range(m)]
+    pats = [tuple(p.values()) for p in presence_patterns(names)]
+    assert len(pats) == len(set(pats)) == 2**m - 2
+    assert all(any(p) and not all(p) for p in pats)
+
+
+def test_valid_mask_marks_prefixes() -> None:
+    m = valid_mask(torch.tensor([2, 0, 3]), 3, batch=3, device=torch.device("cpu"))
+    assert m.sum(dim=1).tolist() == [2, 0, 3]
