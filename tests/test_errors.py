@@ -28,7 +28,7 @@ def test_nan_and_inf_rejected_by_default_with_opt_out() -> None:
     x = torch.randn(2, 5, 3)
     x[0, 1, 1] = float("nan")
     x[1, 0, 0] = float("inf")
-    with pytest.raises(ValueError, match="NaN or Inf.*check_finite=False"):
+    with pytest.raises(ValueError, match=r"NaN or Inf.*check_finite=False"):
         mm.TimeMask("audio")({"audio": x})
     out = mm.TimeMask("audio", ratio=(0.0, 0.2))({"audio": x}, level=0.5, check_finite=False,
                                                  generator=torch.Generator())
