@@ -13,33 +13,26 @@ from __future__ import annotations
 # --8<-- [start:quickstart]
 import torch
 
-from mmnoise.transforms import (
-    AddGaussianSNR,
-    DropModalities,
-    FrameDropout,
-    MultimodalPipeline,
-    TimeMask,
-)
+import mmnoise.transforms as mt
 
 B = 8  # a padded batch in the sample format: (B, T, D) features + valid lengths
 batch = {
-    "audio": torch.randn(B, 50, 130),  # e.g. ComParE frames
+    "audio": torch.randn(B, 50, 130),  # e.g. ComParE frames; the last 10 are padding
     "visual": torch.randn(B, 50, 342),  # e.g. DenseFace frames
     "text": torch.randn(B, 22, 1024),  # e.g. BERT-large token vectors
-    "lengths": {"audio": torch.full((B,), 40), "visual": torch.full((B,), 50),
-                "text": torch.full((B,), 12)},
+    "lengths": {"audio": torch.full((B,), 40)},  # no entry: every step is valid
     "label": torch.randint(0, 4, (B,)),
 }
-pipeline = MultimodalPipeline(
+pipeline = mt.MultimodalPipeline(
     {
-        "audio": [AddGaussianSNR(snr_db=(30.0, 0.0))],  # level 0 -> 30 dB ... level 1 -> 0 dB
-        "visual": [FrameDropout(ratio=(0.0, 0.5))],  # drop up to half of the frames
-        "text": [TimeMask(ratio=(0.0, 0.5))],  # mask one span of up to half the tokens
+        "audio": [mt.AddGaussianSNR(snr_db=(30.0, 0.0))],  # level 0: 30 dB ... level 1: 0 dB
+        "visual": [mt.FrameDropout(ratio=(0.0, 0.5))],  # drop up to half of the frames
+        "text": [mt.TimeMask(ratio=(0.0, 0.5))],  # mask one span of up to half the tokens
     },
-    missing=DropModalities(["audio", "visual", "text"], ratio=(0.0, 0.5)),
+    missing=mt.DropModalities(["audio", "visual", "text"], ratio=(0.0, 0.5)),
 )
 g = torch.Generator().manual_seed(0)  # the only source of randomness
-noisy, record = pipeline.run(batch, level=0.5, generator=g)  # or pipeline(batch, level=..., ...)
+noisy, record = pipeline.run(batch, level=0.5, generator=g)  # or pipeline(batch, level=...)
 # --8<-- [end:quickstart]
 
 # The clean batch is untouched and labels pass through. Noise never touches padding (a dropped

@@ -58,7 +58,11 @@ class MeanPoolClassifier(nn.Module):
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Move every tensor of a (nested) batch dict to ``device``."""
     return {
-        k: to_device(v, device) if isinstance(v, dict) else v.to(device) if isinstance(v, Tensor) else v
+        k: to_device(v, device)
+        if isinstance(v, dict)
+        else v.to(device)
+        if isinstance(v, Tensor)
+        else v
         for k, v in batch.items()
     }
 
@@ -79,28 +83,42 @@ def accuracy(model: nn.Module, loader: DataLoader, device: torch.device, pipelin
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--train-size", type=int, default=800)
+    parser.add_argument("--train-size", type=int, default=480)
+    parser.add_argument("--val-size", type=int, default=160)
     parser.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--tiny", action="store_true", help="a few-second run (for tests)")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.epochs, args.train_size = 2, 64
+        args.epochs, args.train_size, args.val_size = 2, 48, 32
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    train, val = SyntheticMER("train", size=args.train_size), SyntheticMER("val", size=128)
-    loader = DataLoader(train, batch_size=32, shuffle=True, collate_fn=pad_collate,
-                        generator=torch.Generator().manual_seed(0))
-    val_loader = DataLoader(val, batch_size=64, collate_fn=pad_collate)
-    model = MeanPoolClassifier(train.dims, train.num_classes).to(device)
+    train, val = (
+        SyntheticMER("train", size=args.train_size),
+        SyntheticMER("val", size=args.val_size),
+    )
+    dims, num_classes = train.dims, train.num_classes
+    # SyntheticMER generates items on the fly; keep them in memory for the many epochs.
+    train_items, val_items = list(train), list(val)
+    loader = DataLoader(
+        train_items,
+        batch_size=16,
+        shuffle=True,
+        collate_fn=pad_collate,
+        generator=torch.Generator().manual_seed(0),
+    )
+    val_loader = DataLoader(val_items, batch_size=64, collate_fn=pad_collate)
+    model = MeanPoolClassifier(dims, num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 
     # --8<-- [start:curriculum]
     pipeline = MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(20.0, -5.0))],
-         "visual": [AddGaussianSNR(snr_db=(20.0, -5.0)), FrameDropout(ratio=(0.0, 0.5))],
-         "text": [TimeMask(ratio=(0.0, 0.6))]},
+        {
+            "audio": [AddGaussianSNR(snr_db=(20.0, -5.0))],
+            "visual": [AddGaussianSNR(snr_db=(20.0, -5.0)), FrameDropout(ratio=(0.0, 0.5))],
+            "text": [TimeMask(ratio=(0.0, 0.6))],
+        },
         missing=DropModalities(list(NAMES), ratio=(0.0, 0.4)),
     )
     total_steps = args.epochs * len(loader)
@@ -125,13 +143,17 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(schedule, Plateau):
             schedule.step(val_acc)  # save schedule.state_dict() in checkpoints to resume
         # --8<-- [end:curriculum]
-        print(f"epoch {epoch}: level {noise.level_at(step):.2f}  loss {loss.item():.3f}  "
-              f"val acc {val_acc:.3f}")
+        print(
+            f"epoch {epoch}: level {noise.level_at(step):.2f}  loss {loss.item():.3f}  "
+            f"val acc {val_acc:.3f}"
+        )
 
     clean = accuracy(model, val_loader, device)
     noisy_acc = accuracy(model, val_loader, device, pipeline)
-    print(f"final val accuracy: clean {clean:.3f}, noisy at level 1 {noisy_acc:.3f} "
-          f"(chance {1 / train.num_classes:.2f})")
+    print(
+        f"final val accuracy: clean {clean:.3f}, noisy at level 1 {noisy_acc:.3f} "
+        f"(chance {1 / num_classes:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ the same rank as features, so name waveform keys with ``kinds={"speech": "wavefo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -164,7 +165,8 @@ def _check_mode(level_mode: Any, std: float, who: str) -> None:
 
 
 def _check_constant_level(level: Any, who: str) -> float:
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1:
+    ok = isinstance(level, numbers.Real) and not isinstance(level, bool)
+    if not ok or not 0.0 <= float(level) <= 1.0:
         raise ValueError(
             f"{who}: expected level as a float in [0, 1], got {level!r}; use schedule= for a "
             "level that changes."
@@ -210,7 +212,8 @@ class NoisyDataset(Dataset[Sample]):
     ``mmnoise.rng.derive_seed(seed, e, i)``: the noise depends only on (seed, epoch, index),
     never on ``num_workers``, worker order, batch composition or rank. The item gets a batch
     dim of 1 (and ``"lengths"`` = its full length for every modality that has none), goes
-    through ``pipeline(sample, level=..., generator=g)``, and loses the batch dim again.
+    through ``pipeline(sample, level=..., generator=g)``, and loses the batch dim again (every
+    tensor entry, labels included, is batched and unbatched; strings and ids pass as they are).
 
     With a ``schedule`` the level of epoch ``e`` is ``schedule(e)``: **the step of a schedule
     is the epoch on this path** (use :class:`BatchNoise` for per-optimiser-step schedules).
@@ -285,9 +288,9 @@ class NoisyDataset(Dataset[Sample]):
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch used for seeding (and for the schedule), as ``DistributedSampler``."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
             raise ValueError(f"NoisyDataset.set_epoch: expected an int >= 0, got {epoch!r}.")
-        self.epoch = epoch
+        self.epoch = int(epoch)
 
     def current_level(self) -> float | dict[str, float]:
         """Return the scheduled level of the current epoch (a dict for per-modality schedules)."""
@@ -302,11 +305,12 @@ class NoisyDataset(Dataset[Sample]):
     def __getitem__(self, index: int) -> Sample:
         who = "NoisyDataset"
         n = len(self.base)
-        if isinstance(index, bool) or not isinstance(index, int):
-            if isinstance(index, Tensor) and index.numel() == 1:
-                index = int(index.item())
-            else:
-                raise TypeError(f"{who}: expected an int index, got {type(index).__name__}.")
+        if isinstance(index, Tensor) and index.numel() == 1:
+            index = int(index.item())
+        elif isinstance(index, numbers.Integral) and not isinstance(index, bool):
+            index = int(index)
+        else:
+            raise TypeError(f"{who}: expected an int index, got {type(index).__name__}.")
         if not -n <= index < n:
             raise IndexError(f"{who}: index {index} out of range for {n} items.")
         index = index % n
@@ -323,16 +327,20 @@ class NoisyDataset(Dataset[Sample]):
             device=torch.device("cpu"),
         )
         out = self.pipeline(batched, level=level, generator=g)
-        return _drop_batch_dim(out, kinds, who=who)
+        return _drop_batch_dim(out, batched, who=who)
 
 
 def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: str) -> Sample:
-    batched: Sample = dict(item)
+    # Every tensor gets the batch dim (labels too): the pipeline sees what a collated batch of
+    # one looks like, so containers that read the batch size from any tensor entry agree.
+    batched: Sample = {
+        k: v.unsqueeze(0) if k not in RESERVED and isinstance(v, Tensor) else v
+        for k, v in item.items()
+    }
     lengths_in = item.get(LENGTHS, {}) or {}
     lengths: dict[str, Tensor] = {}
     for name, kind in kinds.items():
         x = item[name]
-        batched[name] = x.unsqueeze(0)
         if name in lengths_in:
             n = _scalar_int(lengths_in[name], who=who, name=name)
         else:
@@ -352,7 +360,7 @@ def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: s
     return batched
 
 
-def _drop_batch_dim(out: Any, kinds: Mapping[str, Kind], *, who: str) -> Sample:
+def _drop_batch_dim(out: Any, batched: Mapping[str, Any], *, who: str) -> Sample:
     if not isinstance(out, Mapping):
         raise TypeError(
             f"{who}: expected the pipeline to return a dict, got {type(out).__name__}; a pipeline "
@@ -362,7 +370,7 @@ def _drop_batch_dim(out: Any, kinds: Mapping[str, Kind], *, who: str) -> Sample:
     for key, v in out.items():
         if key in (LENGTHS, PRESENT) and isinstance(v, Mapping):
             res[key] = {n: _unbatch(t, who=who, name=f"{key}[{n!r}]") for n, t in v.items()}
-        elif key in kinds:
+        elif key not in RESERVED and isinstance(batched.get(key), Tensor):
             res[key] = _unbatch(v, who=who, name=key)
         else:
             res[key] = v
@@ -421,12 +429,12 @@ def pad_collate(
         raise ValueError(f"{who}: expected a non-empty list of items, got {items!r:.60}.")
     first = items[0]
     mk = item_kinds(first, kinds, who=who)
-    keys = set(first)
+    keys = set(first) - RESERVED
     for i, it in enumerate(items):
         if not isinstance(it, Mapping):
             raise TypeError(f"{who}: expected item {i} as a dict, got {type(it).__name__}.")
-        if set(it) != keys:
-            diff = sorted(set(it) ^ keys)
+        if set(it) - RESERVED != keys:
+            diff = sorted((set(it) - RESERVED) ^ keys)
             raise ValueError(
                 f"{who}: expected every item to have the keys of item 0, item {i} differs in "
                 f"{diff}; make the dataset return the same keys for every item."
@@ -616,7 +624,7 @@ class BatchNoise:
     def __call__(self, batch: Mapping[str, Any], *, step: int) -> Sample:
         """Return the noisy batch for optimiser step ``step`` (the input is not modified)."""
         who = "BatchNoise"
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(
                 f"{who}: expected step as an int >= 0 (the global optimiser step), got {step!r}."
             )

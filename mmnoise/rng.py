@@ -53,6 +53,11 @@ def seed_from_generator(generator: torch.Generator | None, device: torch.device)
 
     Used to give a kernel its own generator so that the kernel is a deterministic function of
     its parameters (replay) while the caller's generator advances exactly once.
+
+    Example:
+        >>> seed_from_generator(make_generator(0), torch.device("cpu")) == seed_from_generator(
+        ...     make_generator(0), torch.device("cpu"))
+        True
     """
     dev = generator.device if generator is not None else torch.device("cpu")
     return int(torch.randint(0, 1 << 62, (1,), generator=generator, device=dev).item())

@@ -183,7 +183,12 @@ def check_tensor(
 
 
 def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:
-    """Return the common batch size of ``sample[name]`` over ``names``; error if they disagree."""
+    """Return the common batch size of ``sample[name]`` over ``names``; error if they disagree.
+
+    Example:
+        >>> batch_size({"a": torch.zeros(3, 2), "b": torch.zeros(3)}, ["a", "b"], who="demo")
+        3
+    """
     sizes = {n: int(sample[n].shape[0]) for n in names}
     if len(set(sizes.values())) > 1:
         raise ValueError(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -58,7 +59,7 @@ _REGISTRY: dict[str, type[_Configurable]] = {}
 
 
 def _check_level(value: Any, *, who: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{who}: expected {name} as a float in [0, 1], got {type(value).__name__}; "
             "pass a plain number."
@@ -74,7 +75,7 @@ def _check_level(value: Any, *, who: str, name: str) -> float:
 
 
 def _check_positive(value: Any, *, who: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: expected {name} as a positive number, got {type(value).__name__}.")
     v = float(value)
     if not (math.isfinite(v) and v > 0):
@@ -85,7 +86,7 @@ def _check_positive(value: Any, *, who: str, name: str) -> float:
 def _check_step(step: Any, *, who: str) -> float:
     if isinstance(step, Tensor) and step.numel() == 1:
         step = step.item()
-    if isinstance(step, bool) or not isinstance(step, int | float):
+    if isinstance(step, bool) or not isinstance(step, numbers.Real):
         raise TypeError(
             f"{who}: expected step as an int or float, got {type(step).__name__}; pass the "
             "epoch or the optimiser step counter."
@@ -188,6 +189,11 @@ class Schedule(_Configurable):
     """Base class of pure level schedules: ``level = schedule(step)`` with level in [0, 1].
 
     Subclasses are frozen dataclasses and implement ``_value(step)`` for a validated step >= 0.
+
+    Example:
+        >>> s = Linear(0.0, 1.0, steps=10)
+        >>> isinstance(s, Schedule), s(5), s(torch.tensor(5))
+        (True, 0.5, 0.5)
     """
 
     def __call__(self, step: float) -> float:
@@ -621,6 +627,8 @@ class NoiseMix(_Configurable):
             >>> NoiseMix.staged({"text": [("swap", 0), ("typo", 4)]})(4)
             {'text': {'swap': 0.5, 'typo': 0.5}}
         """
+        if not (isinstance(ramp, numbers.Real) and math.isfinite(ramp) and ramp >= 0):
+            raise ValueError(f"NoiseMix.staged: expected ramp >= 0 (steps), got {ramp!r}.")
         weights: dict[str, dict[str, Schedule]] = {}
         for modality, entries in stages.items():
             fams: dict[str, Schedule] = {}

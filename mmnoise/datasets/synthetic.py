@@ -14,11 +14,17 @@ Generative model, per utterance with class y:
   each modality adds evidence that the others do not have);
 * a **nuisance** latent per modality ``n_m`` (speaker / channel / lexical variation),
   independent of the class;
-* frames ``x_t = a_t * P_m [s; z_m] + Q_m n_m + R_m f_t + sigma * w_t`` with a slow
-  envelope ``a_t`` (emotion expressed more in some frames), frame-level variation ``f_t``
-  and white noise ``w_t``.
+* frames ``x_t = k_m a_t U_m [s; z_m] + M_m [n_m; f_t] + sigma w_t``: the emotion latents
+  along orthonormal feature directions ``U_m`` with amplitude ``k_m`` (``emotion_scale``) and
+  a slow envelope ``a_t`` (emotion shows more in some frames), the nuisance and a frame-level
+  variation ``f_t`` spread densely over all features (about unit power each), and white
+  noise ``w_t``.
 
-The class prototypes ``mu`` and projections ``P, Q, R`` are small and made from ``seed`` alone
+Because the emotion signal is a small share of the feature power, additive noise at a few dB
+SNR costs accuracy even after pooling over time; because each modality has its own factor,
+zeroing a modality costs accuracy; the shared factor keeps single modalities informative.
+
+The class prototypes ``mu`` and projections ``U, M`` are small and made from ``seed`` alone
 (shared by the splits); each item is generated in ``__getitem__`` from a generator seeded with
 ``derive_seed(seed, split, index)``, so nothing else is stored and items are reproducible in any
 process.
@@ -43,15 +49,18 @@ _SPLITS = {"train": 0, "val": 1, "test": 2}
 _DEFAULT_SIZES = {"train": 2000, "val": 400, "test": 400}
 _DEFAULT_DIMS = {"audio": 130, "visual": 342, "text": 1024}
 _DEFAULT_MAX_LEN = {"audio": 50, "visual": 50, "text": 22}
-# Text is the strongest single modality on IEMOCAP (MMIN's zzl condition); a stronger emotion
-# signal also offsets the larger estimation error of 1024-d inputs with few training items.
-_DEFAULT_SCALE = {"audio": 0.4, "visual": 0.4, "text": 0.7}
+# Text (BERT) is usually the strongest single modality on IEMOCAP; its own emotion factor is
+# twice as separable by default, which also offsets the larger estimation error of 1024-d
+# inputs trained on a few thousand items.
+_SPECIFIC_SEP_FACTOR = {"text": 2.0}
 _IEMOCAP_CLASSES = ("neutral", "happy", "angry", "sad")
 
 
 def _check_int_map(value: Mapping[str, int], *, who: str, name: str, lo: int) -> dict[str, int]:
     if not isinstance(value, Mapping) or not value:
-        raise TypeError(f"{who}: expected {name} as a non-empty dict {{modality: int}}, got {value!r}.")
+        raise TypeError(
+            f"{who}: expected {name} as a non-empty dict {{modality: int}}, got {value!r}."
+        )
     out = {}
     for k, v in value.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -76,7 +85,13 @@ class SyntheticMER(Dataset[Sample]):
         num_classes: number of emotion classes (>= 2).
         shared_dim: size of the shared emotion latent.
         specific_dim: size of each modality's own emotion latent.
-        class_sep: distance scale between class prototypes (larger: easier).
+        class_sep: distance scale between class prototypes of the shared latent (larger:
+            easier).
+        specific_sep: the same for each modality's own latent, a float or {modality: float}
+            (default ``class_sep``, twice that for ``"text"``).
+        emotion_scale: amplitude of the emotion signal in the features relative to the
+            class-independent variation (about unit power per feature), a float or
+            {modality: float}; smaller makes additive noise hurt more.
         nuisance_std: scale of the class-independent per-utterance variation.
 
     Returns (per item):
@@ -107,11 +122,12 @@ class SyntheticMER(Dataset[Sample]):
         max_len: Mapping[str, int] | None = None,
         min_len: Mapping[str, int] | None = None,
         num_classes: int = 4,
-        shared_dim: int = 8,
+        shared_dim: int = 4,
         specific_dim: int = 8,
-        class_sep: float = 0.8,
-        emotion_scale: float | Mapping[str, float] | None = None,
-        nuisance_std: float = 1.0,
+        class_sep: float = 0.4,
+        specific_sep: float | Mapping[str, float] | None = None,
+        emotion_scale: float | Mapping[str, float] = 0.4,
+        nuisance_std: float = 0.5,
     ) -> None:
         who = "SyntheticMER"
         if split not in _SPLITS:
@@ -127,7 +143,11 @@ class SyntheticMER(Dataset[Sample]):
             ("shared_dim", shared_dim),
             ("specific_dim", specific_dim),
         ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if name == "num_classes" else 1):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int)
+                or v < (2 if name == "num_classes" else 1)
+            ):
                 raise ValueError(f"{who}: expected {name} as a positive int, got {v!r}.")
         for name, f in (("class_sep", class_sep), ("nuisance_std", nuisance_std)):
             if not (isinstance(f, int | float) and math.isfinite(f) and f >= 0):
@@ -159,7 +179,10 @@ class SyntheticMER(Dataset[Sample]):
         self.shared_dim = shared_dim
         self.specific_dim = specific_dim
         self.class_sep = float(class_sep)
-        self.emotion_scale = self._scales(emotion_scale, who)
+        if specific_sep is None:
+            specific_sep = {m: class_sep * _SPECIFIC_SEP_FACTOR.get(m, 1.0) for m in self.dims}
+        self.specific_sep = self._per_modality(specific_sep, who, "specific_sep")
+        self.emotion_scale = self._per_modality(emotion_scale, who, "emotion_scale")
         self.nuisance_std = float(nuisance_std)
         self.classes: tuple[str, ...] = (
             _IEMOCAP_CLASSES
@@ -168,16 +191,16 @@ class SyntheticMER(Dataset[Sample]):
         )
         self._make_parameters()
 
-    def _scales(self, value: float | Mapping[str, float] | None, who: str) -> dict[str, float]:
-        if value is None:
-            value = {m: _DEFAULT_SCALE.get(m, 0.4) for m in self.dims}
-        elif not isinstance(value, Mapping):
+    def _per_modality(
+        self, value: float | Mapping[str, float], who: str, name: str
+    ) -> dict[str, float]:
+        if not isinstance(value, Mapping):
             value = {m: value for m in self.dims}
         out = {}
         for m in self.dims:
             f = value.get(m)
             if not (isinstance(f, int | float) and math.isfinite(f) and f >= 0):
-                raise ValueError(f"{who}: expected emotion_scale[{m!r}] as a float >= 0, got {f!r}.")
+                raise ValueError(f"{who}: expected {name}[{m!r}] as a float >= 0, got {f!r}.")
             out[m] = float(f)
         return out
 
@@ -195,7 +218,7 @@ class SyntheticMER(Dataset[Sample]):
         self._mix: dict[str, Tensor] = {}
         kn = self._NUISANCE_DIM + self._FRAME_DIM
         for m, d in self.dims.items():
-            self._mu_spec[m] = torch.randn(c, km, generator=g) * self.class_sep
+            self._mu_spec[m] = torch.randn(c, km, generator=g) * self.specific_sep[m]
             # Emotion latents along unit-norm (orthonormal when d allows) feature directions:
             # a linear read-out then gains nothing from the feature size, so additive noise at a
             # given SNR costs about as much accuracy in 1024-d text as in 130-d audio.

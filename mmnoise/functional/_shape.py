@@ -74,26 +74,57 @@ def gather_steps(x: Tensor, index: Tensor, time_dim: int) -> Tensor:
     return xt[rows, index].movedim(1, time_dim)
 
 
+def _other_dims(x: Tensor, time_dim: int) -> list[int]:
+    """Return the axes of ``x`` other than the batch and the time axis."""
+    return [d for d in range(1, x.ndim) if d != time_dim % x.ndim]
+
+
 def valid_moments(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:
-    """Return per-example (mean, std) over the valid steps of ``x``, each shaped (B,)."""
-    mask = step_mask(x, lengths, time_dim)
-    flat = x.reshape(x.shape[0], -1)
-    if mask is None:
-        return flat.mean(dim=1), flat.std(dim=1, correction=0)
-    weight = mask.expand_as(x).reshape(x.shape[0], -1).to(x.dtype)
-    count = weight.sum(dim=1).clamp(min=1)
-    mean = (flat * weight).sum(dim=1) / count
-    var = (((flat - mean[:, None]) ** 2) * weight).sum(dim=1) / count
+    """Return per-example (mean, std) over the valid steps of ``x``, each shaped (B,).
+
+    Per-step moments come from one ``var_mean`` pass (no full-size temporary) and are pooled over
+    the valid steps with the parallel-variance formula (Chan et al. 1979):
+    ``var = mean_t(v_t + (m_t - m)^2)``, stable where ``E[x^2] - m^2`` would cancel.
+    """
+    dims = _other_dims(x, time_dim)
+    if dims:
+        v_bt, m_bt = torch.var_mean(x, dim=dims, correction=0)
+    else:
+        v_bt, m_bt = torch.zeros_like(x), x
+    valid = valid_steps(x, lengths, time_dim)
+    w = torch.ones_like(m_bt) if valid is None else valid.to(m_bt.dtype)
+    count = w.sum(dim=1).clamp(min=1)
+    mean = (m_bt * w).sum(dim=1) / count
+    var = ((v_bt + (m_bt - mean[:, None]).square()) * w).sum(dim=1) / count
     return mean, var.sqrt()
 
 
 def valid_extrema(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:
     """Return per-example (min, max) over the valid steps of ``x``, each shaped (B,)."""
-    mask = step_mask(x, lengths, time_dim)
-    if mask is None:
-        flat = x.reshape(x.shape[0], -1)
-        return flat.amin(dim=1), flat.amax(dim=1)
-    m = mask.expand_as(x)
-    lo = torch.where(m, x, torch.full_like(x, float("inf"))).reshape(x.shape[0], -1).amin(dim=1)
-    hi = torch.where(m, x, torch.full_like(x, float("-inf"))).reshape(x.shape[0], -1).amax(dim=1)
-    return lo, hi
+    dims = _other_dims(x, time_dim)
+    lo_bt, hi_bt = (x.amin(dim=dims), x.amax(dim=dims)) if dims else (x, x)
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is not None:
+        lo_bt = lo_bt.masked_fill(~valid, float("inf"))
+        hi_bt = hi_bt.masked_fill(~valid, float("-inf"))
+    return lo_bt.amin(dim=1), hi_bt.amax(dim=1)
+
+
+def valid_steps(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | None:
+    """Return a (B, T) bool tensor, True on valid steps along ``time_dim`` (None: all valid)."""
+    if lengths is None:
+        return None
+    return step_index(x, time_dim) < lengths.to(x.device)[:, None]
+
+
+def step_energy(x: Tensor, time_dim: int) -> Tensor:
+    """Return the (B, T) sum of squares of each step over every other non-batch axis.
+
+    One read of ``x`` and no full-size temporary (``vector_norm`` reduces in place of
+    ``x.pow(2).sum(...)``, which would allocate a copy of ``x``).
+    """
+    dims = _other_dims(x, time_dim)
+    if not dims:
+        return x * x
+    norm: Tensor = torch.linalg.vector_norm(x, dim=dims)
+    return norm.square()

@@ -9,9 +9,9 @@ frames (B, T, C, H, W) with ``time_dim=1``.
 from __future__ import annotations
 
 import torch
-import torchaudio.functional as AF
 from torch import Tensor
 
+from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     broadcast_steps,
     full_lengths,
@@ -19,10 +19,12 @@ from mmnoise.functional._shape import (
     keep_padding,
     per_example,
     span_bounds,
+    step_energy,
     step_index,
     step_mask,
     valid_extrema,
     valid_moments,
+    valid_steps,
 )
 
 __all__ = [
@@ -65,23 +67,44 @@ def add_noise_snr(
         >>> add_noise_snr(x, n, snr_db=torch.tensor([0.0]))[0, 0]
         tensor([2., 0.])
     """
+    return _add_scaled(x, noise, _snr_scale(x, noise, snr_db, lengths, time_dim), owned=False)
+
+
+def _snr_scale(
+    x: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None, time_dim: int
+) -> Tensor:
+    """Return the noise scale per step, broadcastable to ``x``: ``a`` on valid steps, 0 on padding.
+
+    ``a = sqrt(E_x / E_n * 10 ** (-snr_db / 10))`` (torchaudio ``add_noise``), with the energies
+    summed over valid steps from one ``vector_norm`` pass each instead of masked copies. An
+    example with zero signal (or zero noise) energy gets ``a = 0``: it comes back unchanged.
+    """
     b = x.shape[0]
-    mask = step_mask(x, lengths, time_dim)
-    if mask is not None:
-        noise = noise * mask
-    # Flatten each example with time first, so its valid entries are a prefix of length
-    # lengths * (entries per step) and torchaudio's masked energy applies unchanged.
-    per_step = x.numel() // max(b * x.shape[time_dim], 1)
-    flat_len = None if lengths is None else full_lengths(x, lengths, time_dim) * per_step
-    xf = x.movedim(time_dim, 1).reshape(b, -1)
-    nf = noise.movedim(time_dim, 1).reshape(b, -1)
+    ex, en = step_energy(x, time_dim), step_energy(noise, time_dim)
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is not None:
+        ex, en = ex * valid, en * valid
+    ex, en = ex.sum(dim=1), en.sum(dim=1)
     snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
-    y = AF.add_noise(xf, nf, snr, flat_len)
-    # 0-energy examples give log10(0) = -inf inside add_noise; their noise scale is 0 (or NaN
-    # when the noise is also 0), and they must come back unchanged.
-    y = torch.where(torch.isfinite(y), y, xf)
-    shape = list(x.movedim(time_dim, 1).shape)
-    return y.reshape(shape).movedim(1, time_dim)
+    ok = (ex > 0) & (en > 0)
+    # the denominators stay positive so that where() never routes a NaN gradient
+    ratio = ex / torch.where(ok, en, torch.ones_like(en)) * torch.pow(10.0, -snr / 10.0)
+    scale = torch.where(ok, ratio, torch.zeros_like(ratio)).sqrt()
+    if valid is None:
+        return per_example(scale, x)
+    return broadcast_steps(scale[:, None] * valid, x, time_dim)
+
+
+def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool) -> Tensor:
+    """Return ``x + scale * noise`` in one pass, written into ``noise`` when the kernel owns it.
+
+    Writing into the fresh noise buffer saves a full-size allocation, which for batches above
+    glibc's 32 MiB mmap threshold means page faults on every call (research/perf_baselines.md).
+    Autograd cannot record ``out=`` ops, so a graph-recording call allocates.
+    """
+    if owned and not (torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)):
+        return torch.addcmul(x, noise, scale, out=noise)
+    return torch.addcmul(x, noise, scale)
 
 
 def add_gaussian_snr(
@@ -109,11 +132,14 @@ def add_gaussian_snr(
         >>> x = torch.randn(2, 10, 4, generator=g)
         >>> y = add_gaussian_snr(x, snr_db=torch.tensor([10.0, 0.0]), generator=g)
         >>> snr = 10 * torch.log10(x.pow(2).sum((1, 2)) / (y - x).pow(2).sum((1, 2)))
-        >>> [round(v, 3) for v in snr.tolist()]
-        [10.0, 0.0]
+        >>> torch.allclose(snr, torch.tensor([10.0, 0.0]), atol=1e-3)
+        True
     """
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return add_noise_snr(x, noise, snr_db=snr_db, lengths=lengths, time_dim=time_dim)
+    # the draw bounds this kernel on the CPU: _fastrand spreads it over threads (same field for
+    # any thread count), and the fresh buffer then receives the result
+    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    scale = _snr_scale(x, noise, snr_db, lengths, time_dim)
+    return _add_scaled(x, noise, scale, owned=True)
 
 
 def add_colored_snr(
@@ -149,7 +175,7 @@ def add_colored_snr(
         >>> bool((y - x).abs().sum() > 0)
         True
     """
-    white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    white = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     n = x.shape[time_dim]
     spectrum = torch.fft.rfft(white, dim=time_dim)
     freqs = torch.fft.rfftfreq(n, device=x.device).to(x.dtype)
@@ -157,8 +183,9 @@ def add_colored_snr(
     shape = [1] * x.ndim
     shape[time_dim] = freqs.shape[0]
     gain_f = freqs.pow(-exponent / 2.0).reshape(shape)
-    colored = torch.fft.irfft(spectrum * gain_f, n=n, dim=time_dim)
-    return add_noise_snr(x, colored, snr_db=snr_db, lengths=lengths, time_dim=time_dim)
+    colored = torch.fft.irfft(spectrum * gain_f, n=n, dim=time_dim).contiguous()
+    scale = _snr_scale(x, colored, snr_db, lengths, time_dim)
+    return _add_scaled(x, colored, scale, owned=True)
 
 
 def impulse_noise(
@@ -189,11 +216,15 @@ def impulse_noise(
         True
     """
     mean, std = valid_moments(x, lengths, time_dim)
-    u = torch.rand(x.shape, generator=generator, device=x.device)
-    sign = torch.where(torch.rand(x.shape, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
-    hit = u < per_example(ratio, u)
-    impulses = per_example(mean, x) + sign.to(x.dtype) * amplitude * per_example(std, x)
-    return keep_padding(torch.where(hit, impulses, x), x, lengths, time_dim)
+    u = _fastrand.rand(x.shape, generator=generator, device=x.device)
+    valid = step_mask(x, lengths, time_dim)
+    if valid is not None:
+        u.masked_fill_(~valid, 2.0)  # padding is never hit
+    r = per_example(ratio, u)
+    mid, height = per_example(mean, x), amplitude * per_example(std, x)
+    # One draw decides both: a hit is u < r, and given a hit u / r is uniform, so u < r / 2 is a
+    # fair coin for the sign (half the random numbers of a separate sign draw).
+    return torch.where(u < r * 0.5, mid - height, torch.where(u < r, mid + height, x))
 
 
 def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim: int = 1) -> Tensor:
@@ -212,8 +243,13 @@ def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim:
         >>> gain(torch.ones(1, 2, 1), gain_db=torch.tensor([-20.0])).flatten()
         tensor([0.1000, 0.1000])
     """
-    factor = torch.pow(10.0, per_example(gain_db, x) / 20.0)
-    return keep_padding(x * factor, x, lengths, time_dim)
+    factor = torch.pow(10.0, per_example(gain_db, x).reshape(-1) / 20.0)
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is None:
+        return x * per_example(factor, x)
+    # factor 1 on padding: x * 1 == x exactly, one pass instead of multiply-then-restore
+    per_step = torch.where(valid, factor[:, None], torch.ones_like(factor)[:, None])
+    return x * broadcast_steps(per_step, x, time_dim)
 
 
 def frame_dropout(
@@ -244,11 +280,12 @@ def frame_dropout(
     """
     u = torch.rand(x.shape[0], x.shape[time_dim], generator=generator, device=x.device)
     drop = u < ratio.to(x.device)[:, None]
-    valid = step_mask(x, lengths, time_dim)
-    drop_b = broadcast_steps(drop, x, time_dim)
+    valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
-        drop_b = drop_b & valid
-    return torch.where(drop_b, torch.full_like(x, fill), x)
+        drop = drop & valid
+    # where with a scalar fill: one pass into one new tensor (full_like would write a second
+    # full-size tensor; out-of-place masked_fill is a clone plus a second pass)
+    return torch.where(broadcast_steps(drop, x, time_dim), fill, x)
 
 
 def time_mask(
@@ -285,7 +322,7 @@ def time_mask(
     lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
     t = step_index(x, time_dim)
     inside = (t >= lo[:, None]) & (t < hi[:, None])
-    return torch.where(broadcast_steps(inside, x, time_dim), torch.full_like(x, fill), x)
+    return torch.where(broadcast_steps(inside, x, time_dim), fill, x)
 
 
 def frame_freeze(
@@ -355,7 +392,8 @@ def feature_mask(
     f = torch.arange(d, device=x.device)[None, :]
     band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))
-    return keep_padding(torch.where(band, torch.full_like(x, fill), x), x, lengths, time_dim)
+    valid = step_mask(x, lengths, time_dim)
+    return torch.where(band if valid is None else band & valid, fill, x)
 
 
 def time_shift(

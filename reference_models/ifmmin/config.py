@@ -45,9 +45,13 @@ class IFMMINConfig:
     ce_weight: float = 1.0
     imagination_weight: float = 1.0
     invariant_weight: float = 100.0
+    # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
+    # "default" (PyTorch's own, smaller: keeps the cascaded residual blocks from amplifying)
+    init: Literal["kaiming", "default"] = "kaiming"
 
     def __post_init__(self) -> None:
         who = "IFMMINConfig"
+        _checks.one_of(who, "init", self.init, ("kaiming", "default"))
         if not self.teacher.invariant:
             raise ValueError(
                 f"{who}: expected a teacher with the shared encoder, got invariant=False; use "

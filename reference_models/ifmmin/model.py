@@ -74,7 +74,8 @@ class IFMMIN(nn.Module):
             config.teacher.n_classes,
             dropout=config.cls_dropout,
         )
-        kaiming_init_(self)
+        if config.init == "kaiming":
+            kaiming_init_(self)
 
     def load_teacher(self, teacher: Teacher) -> IFMMIN:
         """Initialise the encoders and S from a trained stage-1 teacher; return self."""

@@ -41,9 +41,13 @@ class MMINConfig:
     ce_weight: float = 1.0
     imagination_weight: float = 4.0
     cycle_weight: float = 2.0
+    # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
+    # "default" (PyTorch's own, smaller: keeps the cascaded residual blocks from amplifying)
+    init: Literal["kaiming", "default"] = "kaiming"
 
     def __post_init__(self) -> None:
         who = "MMINConfig"
+        _checks.one_of(who, "init", self.init, ("kaiming", "default"))
         _checks.positive_ints(who, "ae_layers", self.ae_layers)
         _checks.positive_int(who, "n_blocks", self.n_blocks)
         _checks.positive_ints(who, "cls_layers", self.cls_layers, allow_empty=True)

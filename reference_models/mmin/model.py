@@ -71,7 +71,8 @@ class MMIN(nn.Module):
             config.teacher.n_classes,
             dropout=config.cls_dropout,
         )
-        kaiming_init_(self)
+        if config.init == "kaiming":
+            kaiming_init_(self)
 
     def load_teacher(self, teacher: Teacher) -> MMIN:
         """Initialise the encoders from a trained stage-1 teacher; return self."""

@@ -55,9 +55,13 @@ class NMERConfig:
     reconstruction_weight: float = 1.0
     kl_weight: float = 1.0
     kl_reduction: Literal["sum", "batchmean"] = "sum"
+    # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
+    # "default" (PyTorch's own, smaller: keeps the cascaded residual blocks from amplifying)
+    init: Literal["kaiming", "default"] = "kaiming"
 
     def __post_init__(self) -> None:
         who = "NMERConfig"
+        _checks.one_of(who, "init", self.init, ("kaiming", "default"))
         if not self.teacher.invariant:
             raise ValueError(
                 f"{who}: expected a teacher with the shared encoder, got invariant=False; use "

@@ -99,7 +99,8 @@ class NMER(nn.Module):
             dropout=config.cls_dropout,
             use_bn=config.cls_batch_norm,
         )
-        kaiming_init_(self)
+        if config.init == "kaiming":
+            kaiming_init_(self)
         if self.modality_embedding is not None:
             nn.init.normal_(self.modality_embedding, std=0.02)
 

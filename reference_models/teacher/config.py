@@ -94,9 +94,13 @@ class TeacherConfig:
     cmd_moments: int = 5
     # weight of the mean pairwise CMD between invariant features
     cmd_weight: float = 1.0
+    # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
+    # "default" (PyTorch's own, smaller: keeps the cascaded residual blocks from amplifying)
+    init: Literal["kaiming", "default"] = "kaiming"
 
     def __post_init__(self) -> None:
         who = "TeacherConfig"
+        _checks.one_of(who, "init", self.init, ("kaiming", "default"))
         if self.separate_invariant_encoders and not self.invariant:
             raise ValueError(
                 f"{who}: separate_invariant_encoders=True needs invariant=True (the separate "

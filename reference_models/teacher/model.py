@@ -197,7 +197,8 @@ class Teacher(nn.Module):
             config.n_classes,
             dropout=config.cls_dropout,
         )
-        kaiming_init_(self)
+        if config.init == "kaiming":
+            kaiming_init_(self)
 
     def forward(self, batch: Mapping[str, Any]) -> TeacherOutput:
         emb = self.backbone(batch)

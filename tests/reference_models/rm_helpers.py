@@ -79,3 +79,24 @@ def make_batch(
         out["present"][name] = torch.full((batch,), on)
     out["label"] = torch.randint(0, 4, (batch,), generator=g)
     return out
+
+
+class TinyDataset(torch.utils.data.Dataset[dict[str, Any]]):
+    """Unbatched items in the mmnoise.datasets format, with class-dependent means (learnable)."""
+
+    def __init__(self, size: int, *, seed: int = 0) -> None:
+        self.size, self.seed = size, seed
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + index)
+        label = index % 4
+        item: dict[str, Any] = {"label": torch.tensor(label), "id": f"u{index}"}
+        for name, dim, steps in zip(MODALITIES, DIMS, STEPS, strict=True):
+            t = int(torch.randint(1, steps + 2, (1,), generator=g))
+            x = torch.randn(t, dim, generator=g) * 0.5
+            x[:, label % dim] += 1.0
+            item[name] = x
+        return item

@@ -1,0 +1,137 @@
+"""Group "frames": raw video clips, 8 clips x 16 frames x 3 x 112 x 112, float in [0, 1].
+
+One sample = one clip. Parameters are drawn per clip and held over its frames (temporally
+consistent), except noise, which is fresh on every frame: Gaussian noise sigma U(0.05, 0.2);
+Gaussian blur sigma U(0.5, 2); one occluding box of 10 % of the frame; brightness shift up to
++-0.2; JPEG quality U(10, 90). albumentations rows run on uint8 (H, W, C) numpy clips prepared
+before timing (the float <-> uint8 conversion, ~8 ms per batch, is not included) on one core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benchmarks import refs
+from benchmarks.harness import Case, Thunk
+from benchmarks.inputs import Inputs, mmnoise_class, nbytes, need
+
+KEY = "video"
+
+
+def _data(inp: Inputs) -> dict[str, Any]:
+    if "clips" not in inp.cache:
+        g = torch.Generator().manual_seed(3)
+        b, t, c, h, w = inp.shapes.clips
+        # smooth images with a little texture, slowly changing over time
+        base = torch.nn.functional.interpolate(
+            torch.rand(b, c, 8, 8, generator=g), size=(h, w), mode="bilinear", align_corners=False
+        )
+        drift = torch.linspace(0, 0.1, t)[None, :, None, None, None]
+        x = (base[:, None] + drift + 0.05 * torch.rand(b, t, c, h, w, generator=g)).clamp(0, 1)
+        level = (1.0 - torch.rand(b, generator=g)).to(inp.device)
+        u8 = (x * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous().numpy()
+        inp.cache["clips"] = {"x": x.to(inp.device), "level": level, "u8": u8}
+    return inp.cache["clips"]
+
+
+def cases(inp: Inputs) -> list[Case]:
+    """Every row of the frames group."""
+    d = _data(inp)
+    x: Tensor = d["x"]
+    lv: Tensor = d["level"]
+    b, t, c, h, w = x.shape
+    size = 2 * nbytes(x)
+    size_u8 = 2 * int(d["u8"].nbytes)
+    sample = {KEY: x}
+    sigma_noise = 0.05 + 0.15 * lv
+    sigma_blur = 0.5 + 1.5 * lv
+    ksize = 2 * int(np.ceil(3 * 2.0)) + 1  # covers the largest sigma
+
+    def mm(name: str, level: Tensor | float, **kw: Any) -> Any:
+        def build() -> Thunk:
+            tr = mmnoise_class("frames", name)(KEY, **kw)
+            g = inp.generator()
+            return lambda: tr(sample, level=level, generator=g)
+
+        return build
+
+    def with_g(fn: Any) -> Any:
+        def build() -> Thunk:
+            g = inp.generator()
+            return lambda: fn(g)
+
+        return build
+
+    def kornia_noise_per_frame() -> Thunk:
+        K = need("kornia.augmentation", "kornia")
+        aug = K.RandomGaussianNoise(mean=0.0, std=0.125, p=1.0)
+        return lambda: aug(x.reshape(b * t, c, h, w)).clamp(0, 1).reshape(x.shape)
+
+    def kornia_video(op: Any) -> Any:
+        def build() -> Thunk:
+            K = need("kornia.augmentation", "kornia")
+            seq = K.VideoSequential(op(K), data_format="BTCHW", same_on_frame=True)
+            return lambda: seq(x)
+
+        return build
+
+    def kornia_blur() -> Thunk:
+        KF = need("kornia.filters", "kornia")
+        sig = sigma_blur.repeat_interleave(t)[:, None].expand(-1, 2)
+        return lambda: KF.gaussian_blur2d(x.reshape(b * t, c, h, w), ksize, sig).reshape(x.shape)
+
+    def kornia_brightness() -> Thunk:
+        KE = need("kornia.enhance", "kornia")
+        delta = (0.4 * lv - 0.2).repeat_interleave(t)
+        return lambda: KE.adjust_brightness(x.reshape(b * t, c, h, w), delta).reshape(x.shape)
+
+    def kornia_jpeg() -> Thunk:
+        KE = need("kornia.enhance", "kornia")
+        q = (90.0 - 80.0 * lv).repeat_interleave(t)
+        return lambda: KE.jpeg_codec_differentiable(x.reshape(b * t, c, h, w), q).reshape(x.shape)
+
+    def alb(make: Any, per_frame: bool = False) -> Any:
+        def build() -> Thunk:
+            inp.cpu_only("albumentations")
+            A = need("albumentations")
+            aug = A.Compose([make(A)])
+            clips = d["u8"]
+            if per_frame:
+                return lambda: [[aug(image=f)["image"] for f in clip] for clip in clips]
+            return lambda: [aug(images=clip)["images"] for clip in clips]
+
+        return build
+
+    noise, blur, occ, bright, jpeg = (
+        "gaussian noise (fresh per frame)",
+        "gaussian blur (per-clip sigma)",
+        "occlusion box 10%",
+        "brightness +-0.2",
+        "JPEG q 10-90",
+    )
+    return [
+        Case(noise, "mmnoise", "GaussianNoise(sigma=(0.05, 0.2)), level=(B,)", mm("GaussianNoise", lv, sigma=(0.05, 0.2)), b, size, kind="mmnoise"),
+        Case(noise, "torch ref", "randn, scale per clip, clamp", with_g(lambda g: refs.frame_noise(x, sigma_noise, g)), b, size, kind="ref"),
+        Case(noise, "kornia", "RandomGaussianNoise on (B*T, C, H, W)", kornia_noise_per_frame, b, size, sem="~", note="one std for all"),
+        Case(noise, "kornia", "VideoSequential(RandomGaussianNoise)", kornia_video(lambda K: K.RandomGaussianNoise(std=0.125, p=1.0)), b, size, sem="!=", note="same noise on every frame"),
+        Case(noise, "albumentations", "GaussNoise per frame (uint8)", alb(lambda A: A.GaussNoise(std_range=(0.05, 0.2), p=1.0), per_frame=True), b, size_u8, sem="~", note="uint8"),
+        Case(blur, "mmnoise", "GaussianBlur(sigma=(0.5, 2)), level=(B,)", mm("GaussianBlur", lv, sigma=(0.5, 2.0)), b, size, kind="mmnoise"),
+        Case(blur, "torch ref", f"separable depthwise conv, k={ksize}", lambda: lambda: refs.gaussian_blur(x, sigma_blur, ksize), b, size, kind="ref"),
+        Case(blur, "kornia", f"filters.gaussian_blur2d, sigma per frame, k={ksize}", kornia_blur, b, size),
+        Case(blur, "albumentations", "GaussianBlur per clip (uint8)", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="uint8"),
+        Case(occ, "mmnoise", "Occlusion(area_ratio=(0.1, 0.1))", mm("Occlusion", 1.0, area_ratio=(0.1, 0.1)), b, size, kind="mmnoise"),
+        Case(occ, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x, 0.1, g)), b, size, kind="ref"),
+        Case(occ, "kornia", "VideoSequential(RandomErasing(scale=(0.1, 0.1)))", kornia_video(lambda K: K.RandomErasing(scale=(0.1, 0.1), ratio=(1.0, 1.0), p=1.0)), b, size),
+        Case(occ, "albumentations", "CoarseDropout per clip (uint8)", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8, sem="~", note="uint8"),
+        Case(bright, "mmnoise", "Brightness(delta=(0, 0.2)), level=(B,)", mm("Brightness", lv, delta=(0.0, 0.2)), b, size, kind="mmnoise"),
+        Case(bright, "torch ref", "add per clip, clamp", lambda: lambda: (x + (0.4 * lv - 0.2)[:, None, None, None, None]).clamp(0, 1), b, size, kind="ref"),
+        Case(bright, "kornia", "enhance.adjust_brightness per frame", kornia_brightness, b, size),
+        Case(bright, "albumentations", "RandomBrightnessContrast per clip (uint8)", alb(lambda A: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.0, p=1.0)), b, size_u8, sem="~", note="uint8"),
+        Case(jpeg, "mmnoise", "JPEG(quality=(90, 10)), level=(B,)", mm("JPEG", lv, quality=(90.0, 10.0)), b, size, kind="mmnoise"),
+        Case(jpeg, "kornia", "enhance.jpeg_codec_differentiable per frame", kornia_jpeg, b, size),
+        Case(jpeg, "albumentations", "ImageCompression per clip (uint8)", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="uint8, libjpeg"),
+    ]  # fmt: skip

@@ -1,0 +1,177 @@
+"""Group "waveform": raw audio, 32 clips x 1 channel x 3 s at 16 kHz.
+
+One sample = one clip. Per-example parameters: SNR ~ U(5, 20) dB; low-pass cutoff U(500, 4000)
+Hz (2nd-order Butterworth); band-pass edges from (50-300 Hz, 7000-3400 Hz); reverb = full wet
+convolution with one of 8 synthetic room responses (0.3 s) per clip, rescaled to the dry energy.
+The references filter in the FFT domain (zero-phase, same magnitude response as mmnoise's causal
+biquads) and convolve at a 5-smooth FFT size.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+from torch import Tensor
+
+from benchmarks import refs
+from benchmarks.harness import Case, Thunk
+from benchmarks.inputs import Inputs, mmnoise_class, nbytes, need
+
+KEY = "speech"
+
+
+def _data(inp: Inputs) -> dict[str, Any]:
+    if "wave" not in inp.cache:
+        g = torch.Generator().manual_seed(2)
+        b, c, n = inp.shapes.wave
+        sr = inp.shapes.sample_rate
+        # speech-like: noise under a 4 Hz syllable envelope, through a gentle low-pass
+        t = torch.arange(n) / sr
+        env = 0.5 + 0.5 * torch.sin(2 * torch.pi * 4 * t + torch.rand(b, 1, 1, generator=g) * 6)
+        x = torch.randn(b, c, n, generator=g) * env
+        x = refs.fft_lowpass(x, torch.full((b,), 3000.0), sr) * 0.1
+        k = inp.shapes.rir_len
+        decay = torch.exp(-6.9 * torch.arange(k) / k)  # -60 dB over the response
+        bank = torch.randn(8, k, generator=g) * decay
+        bank[:, 0] = 1.0  # the direct path
+        level = (1.0 - torch.rand(b, generator=g)).to(inp.device)
+        inp.cache["wave"] = {
+            "x": x.to(inp.device),
+            "bank": bank.to(inp.device),
+            "index": torch.randint(8, (b,), generator=g).to(inp.device),
+            "level": level,
+            "snr_db": 20.0 - 15.0 * level,
+            "cutoff": 4000.0 - 3500.0 * level,
+            "low": 50.0 + 250.0 * level,
+            "high": 7000.0 - 3600.0 * level,
+        }
+    return inp.cache["wave"]
+
+
+def _write_rirs(bank: Tensor, sr: int) -> list[str]:
+    sf = need("soundfile", "audiomentations")  # soundfile comes with audiomentations
+    folder = Path(tempfile.mkdtemp(prefix="mmnoise-bench-rir-"))
+    paths = []
+    for i, rir in enumerate(bank.cpu().numpy()):
+        p = folder / f"rir{i}.wav"
+        sf.write(str(p), rir.astype(np.float32), sr)
+        paths.append(str(p))
+    return paths
+
+
+def cases(inp: Inputs) -> list[Case]:
+    """Every row of the waveform group."""
+    d = _data(inp)
+    x: Tensor = d["x"]
+    b, sr = x.shape[0], inp.shapes.sample_rate
+    size = 2 * nbytes(x)
+    sample = {KEY: x, "kinds": {KEY: "waveform"}}
+
+    def mm(module: str, name: str, level: Tensor | float, **kw: Any) -> Any:
+        def build() -> Thunk:
+            t = mmnoise_class(module, name)(KEY, **kw)
+            g = inp.generator()
+            return lambda: t(sample, level=level, generator=g)
+
+        return build
+
+    def gen_thunk(fn: Any) -> Any:
+        def build() -> Thunk:
+            g = inp.generator()
+            return lambda: fn(g)
+
+        return build
+
+    def torchaudio_add_noise(g: torch.Generator) -> Tensor:
+        noise = torch.randn(x.shape, generator=g, device=x.device)
+        return AF.add_noise(x, noise, d["snr_db"][:, None])
+
+    def ta_aug(cls_name: str, **kw: Any) -> Any:
+        def build() -> Thunk:
+            ta = need("torch_audiomentations", "torch-audiomentations")
+            aug = getattr(ta, cls_name)(p=1.0, sample_rate=sr, output_type="tensor", **kw)
+            return lambda: aug(x)
+
+        return build
+
+    def am_aug(cls_name: str, **kw: Any) -> Any:
+        def build() -> Thunk:
+            inp.cpu_only("audiomentations")
+            am = need("audiomentations")
+            aug = getattr(am, cls_name)(p=1.0, **kw)
+            arr = x[:, 0].numpy()
+            return lambda: [aug(samples=arr[i], sample_rate=sr) for i in range(b)]
+
+        return build
+
+    def biquad_loop(fn: Any, args: Any) -> Any:
+        def build() -> Thunk:
+            def run() -> list[Tensor]:
+                return [fn(x[i], sr, *[float(a[i]) for a in args]) for i in range(b)]
+
+            return run
+
+        return build
+
+    def ta_fftconvolve() -> Thunk:
+        rir = d["bank"][d["index"]][:, None, :]
+        return lambda: AF.fftconvolve(x, rir)[..., : x.shape[-1]]
+
+    def ref_reverb() -> Thunk:
+        rir = d["bank"][d["index"]]
+
+        def run() -> Tensor:
+            wet = refs.fft_reverb(x, rir)
+            gain = torch.sqrt(x.pow(2).sum(dim=(1, 2)) / wet.pow(2).sum(dim=(1, 2)))
+            return wet * gain[:, None, None]
+
+        return run
+
+    def ta_ir() -> Thunk:
+        ta = need("torch_audiomentations", "torch-audiomentations")
+        aug = ta.ApplyImpulseResponse(
+            _write_rirs(d["bank"], sr), p=1.0, sample_rate=sr, output_type="tensor"
+        )
+        return lambda: aug(x)
+
+    def am_ir() -> Thunk:
+        inp.cpu_only("audiomentations")
+        am = need("audiomentations")
+        aug = am.ApplyImpulseResponse(ir_path=_write_rirs(d["bank"], sr), p=1.0)
+        arr = x[:, 0].numpy()
+        return lambda: [aug(samples=arr[i], sample_rate=sr) for i in range(b)]
+
+    noise, low, band, rev = (
+        "noise@SNR",
+        "low-pass (per-clip cutoff)",
+        "band-pass (per-clip band)",
+        "reverb (RIR bank, full wet)",
+    )
+    lv = d["level"]
+    return [
+        Case(noise, "mmnoise", "AddGaussianSNR(snr_db=(20, 5)), level=(B,)", mm("features", "AddGaussianSNR", lv, snr_db=(20.0, 5.0)), b, size, kind="mmnoise"),
+        Case(noise, "torch ref", "randn, energies, scale, add", gen_thunk(lambda g: refs.noise_snr_wave(x, d["snr_db"], g)), b, size, kind="ref"),
+        Case(noise, "torchaudio", "functional.add_noise", gen_thunk(torchaudio_add_noise), b, size),
+        Case(noise, "torch-audiomentations", "AddColoredNoise(f_decay=0)", ta_aug("AddColoredNoise", min_snr_in_db=5.0, max_snr_in_db=20.0, min_f_decay=0.0, max_f_decay=0.0), b, size, sem="~", note="1 s of noise tiled"),
+        Case(noise, "audiomentations", "AddGaussianSNR per clip", am_aug("AddGaussianSNR", min_snr_db=5.0, max_snr_db=20.0), b, size),
+        Case(low, "mmnoise", "LowPass(cutoff_hz=(4000, 500)), level=(B,)", mm("waveform", "LowPass", lv, cutoff_hz=(4000.0, 500.0)), b, size, kind="mmnoise"),
+        Case(low, "torch ref", "rFFT x Butterworth |H|, irFFT", lambda: lambda: refs.fft_lowpass(x, d["cutoff"], sr), b, size, kind="ref", note="zero-phase"),
+        Case(low, "torchaudio", "lowpass_biquad, loop over clips", biquad_loop(AF.lowpass_biquad, [d["cutoff"]]), b, size),
+        Case(low, "torch-audiomentations", "LowPassFilter(500, 4000)", ta_aug("LowPassFilter", min_cutoff_freq=500.0, max_cutoff_freq=4000.0), b, size, sem="~", note="sinc FIR"),
+        Case(low, "audiomentations", "LowPassFilter(12 dB/oct) per clip", am_aug("LowPassFilter", min_cutoff_freq=500.0, max_cutoff_freq=4000.0, min_rolloff=12, max_rolloff=12), b, size),
+        Case(band, "mmnoise", "BandPass(), level=(B,)", mm("waveform", "BandPass", lv), b, size, kind="mmnoise"),
+        Case(band, "torch ref", "rFFT x Butterworth band |H|, irFFT", lambda: lambda: refs.fft_bandpass(x, d["low"], d["high"], sr), b, size, kind="ref", note="zero-phase"),
+        Case(band, "torchaudio", "bandpass_biquad(center, Q), loop over clips", biquad_loop(lambda w, s, lo, hi: AF.bandpass_biquad(w, s, (lo * hi) ** 0.5, (lo * hi) ** 0.5 / (hi - lo)), [d["low"], d["high"]]), b, size, sem="~", note="one resonator, not two edges"),
+        Case(band, "torch-audiomentations", "BandPassFilter()", ta_aug("BandPassFilter"), b, size, sem="~", note="center/bandwidth parameters"),
+        Case(band, "audiomentations", "BandPassFilter() per clip", am_aug("BandPassFilter"), b, size, sem="~", note="center/bandwidth parameters"),
+        Case(rev, "mmnoise", "Reverb(ir_bank=bank, wet_ratio=(1, 1))", mm("waveform", "Reverb", 1.0, ir_bank=d["bank"], wet_ratio=(1.0, 1.0)), b, size, kind="mmnoise"),
+        Case(rev, "torch ref", "rFFT at a 5-smooth size, energy rescale", ref_reverb, b, size, kind="ref"),
+        Case(rev, "torchaudio", "functional.fftconvolve, trim", ta_fftconvolve, b, size, sem="~", note="no energy rescale"),
+        Case(rev, "torch-audiomentations", "ApplyImpulseResponse(wav files)", ta_ir, b, size, sem="~"),
+        Case(rev, "audiomentations", "ApplyImpulseResponse(wav files) per clip", am_ir, b, size, sem="~"),
+    ]  # fmt: skip

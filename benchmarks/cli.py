@@ -1,0 +1,200 @@
+"""Command line: ``python -m benchmarks [--quick] [--device cuda] [--only GROUP,...]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks import (
+    cases_features,
+    cases_frames,
+    cases_limits,
+    cases_pipeline,
+    cases_tokens,
+    cases_waveform,
+)
+from benchmarks.harness import Case, Row, Settings, copy_bandwidth, machine, run_cases
+from benchmarks.inputs import Inputs, Shapes
+from benchmarks.report import GroupResult, summary, write
+
+#: glibc settings under which freed large blocks stay in the heap (research/perf_baselines.md).
+HIGH_MMAP = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A set of cases timed round-robin together, on the same inputs."""
+
+    title: str
+    cases: Callable[[Inputs], list[Case]]
+
+
+GROUPS: dict[str, Group] = {
+    "limits": Group(
+        "Yardsticks on the audio feature batch: random-number fill rates (one generator, "
+        "mmnoise's chunked parallel fill) and the cost of a fresh output (clone against copy_). "
+        "GB/s counts the bytes written by a fill.",
+        cases_limits.cases,
+    ),
+    "features": Group(cases_features.__doc__ or "", cases_features.cases),
+    "pipeline": Group(cases_pipeline.__doc__ or "", cases_pipeline.cases),
+    "waveform": Group(cases_waveform.__doc__ or "", cases_waveform.cases),
+    "frames": Group(cases_frames.__doc__ or "", cases_frames.cases),
+    "tokens": Group(cases_tokens.__doc__ or "", cases_tokens.cases),
+}
+
+
+def _title(doc: str) -> str:
+    # first paragraph after the summary line, joined: the group description for the table
+    parts = [p.strip().replace("\n", " ") for p in doc.strip().split("\n\n")]
+    return " ".join(parts)
+
+
+def _targets(groups: Sequence[GroupResult]) -> list[dict[str, Any]]:
+    """The issue's speed targets, read off this run."""
+
+    def row(group: str, op: str, library: str, api_start: str = "") -> Row | None:
+        for g in groups:
+            if g.name != group:
+                continue
+            for r in g.rows:
+                if r.op == op and r.library == library and r.api.startswith(api_start):
+                    return r if r.status == "ok" and r.times_ms else None
+        return None
+
+    out: list[dict[str, Any]] = []
+    mm = row("features", "noise@SNR", "mmnoise", "AddGaussianSNR")
+    ta = row("features", "noise@SNR", "torch-audiomentations")
+    if mm is not None and ta is not None:
+        v = ta.ms / mm.ms
+        out.append({"target": "feature noise@SNR >= 4x torch-audiomentations",
+                    "measured": f"{v:.2f}x", "met": "yes" if v >= 4 else "no"})  # fmt: skip
+    if mm is not None and mm.x_ref is not None:
+        out.append({"target": "feature noise@SNR >= 1.5x plain-torch reference",
+                    "measured": f"{mm.x_ref:.2f}x", "met": "yes" if mm.x_ref >= 1.5 else "no"})  # fmt: skip
+    pipe = row("pipeline", cases_pipeline.OP, "mmnoise")
+    if pipe is not None and pipe.x_ref is not None:
+        out.append({"target": "multimodal feature pipeline >= 2x plain out-of-place torch",
+                    "measured": f"{pipe.x_ref:.2f}x", "met": "yes" if pipe.x_ref >= 2 else "no"})  # fmt: skip
+    s = [e for e in summary(groups) if e["x_fastest_peer"] is not None]
+    if s:
+        won = sum(e["x_fastest_peer"] >= 1.0 for e in s)
+        slower = "; ".join(
+            f"{e['op']} ({e['api']}): {e['x_fastest_peer']:.2f}x {e['fastest_peer']}"
+            for e in s
+            if e["x_fastest_peer"] < 1.0
+        )
+        out.append({"target": "every mmnoise row >= the fastest peer with the same or close semantics",
+                    "measured": f"{won} of {len(s)} rows" + (f"; slower: {slower}" if slower else ""),
+                    "met": "yes" if won == len(s) else "no"})  # fmt: skip
+    return out
+
+
+def _raiser(e: Exception) -> Callable[[], Callable[[], object]]:
+    def build() -> Callable[[], object]:
+        raise e
+
+    return build
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time mmnoise against its peers and plain torch on the same shapes and "
+        "semantics; write benchmarks/results/latest.md and latest.json.",
+    )
+    p.add_argument("--quick", action="store_true", help="3 short repeats per case (~1-2 min)")
+    p.add_argument("--repeats", type=int, default=None, help="round-robin repeats (default 5)")
+    p.add_argument("--target-s", type=float, default=None, help="min seconds per repeat")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        help=f"groups to run, comma-separated or repeated ({', '.join(GROUPS)})",
+    )
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    p.add_argument("--tiny", action="store_true", help="tiny shapes (smoke test of the machinery)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument(
+        "--no-peers", action="store_true", help="time mmnoise and the torch references only"
+    )
+    p.add_argument(
+        "--glibc-high-mmap",
+        action="store_true",
+        help=f"re-run with GLIBC_TUNABLES={HIGH_MMAP} (large outputs reuse heap pages "
+        "instead of fresh page-faulted mmap pages: the allocation-insensitive regime)",
+    )
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Path]:
+    """Run the selected groups and write the results; return the markdown and JSON paths."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("python -m benchmarks: --device cuda requested but CUDA is not available.")
+    selected = [g for item in (args.only or [",".join(GROUPS)]) for g in item.split(",") if g]
+    unknown = sorted(set(selected) - set(GROUPS))
+    if unknown:
+        raise SystemExit(
+            f"python -m benchmarks: unknown groups {unknown}; choose from {list(GROUPS)}."
+        )
+    repeats = args.repeats or (3 if args.quick or args.tiny else 5)
+    target = args.target_s if args.target_s is not None else (0.05 if args.quick else 0.2)
+    if args.tiny:
+        target = 0.0 if args.target_s is None else target
+    settings = Settings(repeats=repeats, target_s=target, device=device, peers=not args.no_peers)
+    shapes = Shapes.tiny() if args.tiny else Shapes()
+    started = datetime.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    info = machine(device)
+    log(f"machine: {info['cpu']} x{info['logical_cpus']}, device {device}")
+    bw_start = copy_bandwidth(device, shapes.copy_mib)
+    log(f"copy bandwidth: {bw_start['gbps']:.1f} GB/s")
+    inputs = Inputs.build(shapes, device)
+    results = []
+    for name in [g for g in GROUPS if g in selected]:
+        log(f"[{name}]")
+        grp = GROUPS[name]
+        try:
+            group_cases = grp.cases(inputs)
+        except Exception as e:  # a group that cannot even set up is reported, not fatal
+            group_cases = [Case("setup", "-", "-", _raiser(e), 0, 0)]
+        rows = run_cases(group_cases, settings, log)
+        results.append(GroupResult(name, _title(grp.title), rows))
+    bw_end = copy_bandwidth(device, shapes.copy_mib)
+    meta = {
+        "started": started.isoformat(timespec="seconds"),
+        "wall_s": time.perf_counter() - t0,
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "settings": asdict(settings),
+        "shapes": asdict(shapes),
+        "copy_bandwidth": {"start": bw_start, "end": bw_end},
+    }
+    return write(args.out, meta, results, _targets(results))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m benchmarks``."""
+    args = parse(argv)
+    if args.glibc_high_mmap and os.environ.get("GLIBC_TUNABLES") != HIGH_MMAP:
+        # glibc reads its tunables at start-up only: start a fresh interpreter with them
+        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--glibc-high-mmap"]
+        env = {**os.environ, "GLIBC_TUNABLES": HIGH_MMAP}
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *rest], env)
+    md, js = run(args, lambda s: print(s, file=sys.stderr, flush=True))
+    print(md.read_text(encoding="utf-8"))
+    print(f"wrote {md} and {js}", file=sys.stderr)

@@ -1,0 +1,543 @@
+"""Kernels for video frames (B, T, C, H, W), float in [0, 1], built on kornia.
+
+Each kernel folds time into the batch, (B, T, C, H, W) -> (B*T, C, H, W), and repeats an example's
+(B,) parameters over its T frames, so a clip is corrupted as a whole (one blur, one JPEG quality,
+one occluder), as real video is; a (B, T) parameter gives each frame its own value instead. Noise
+fields are always drawn fresh for every frame: sensor noise is not frozen across a clip (drawn
+with ``_fastrand``, the package's parallel chunked generator, as in the feature kernels).
+
+Every kernel is pure: parameters are explicit tensors, randomness comes only from ``generator``,
+inputs are never modified, frames past ``lengths`` come back unchanged, outputs stay in [0, 1],
+and frames in [0, 1] with a neutral strength parameter (sigma 0, scale 1, ...) come back exactly.
+Spatial sizes (blur radii, box sides, motion length) are in pixels of the given frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia.enhance as KE
+import kornia.filters as KF
+import torch
+from torch import Tensor
+
+from mmnoise.functional import _fastrand
+from mmnoise.functional._shape import keep_padding
+
+__all__ = [
+    "brightness",
+    "contrast",
+    "defocus_blur",
+    "gaussian_blur",
+    "gaussian_noise",
+    "jpeg_compress",
+    "low_light",
+    "motion_blur",
+    "occlude",
+    "resolution_drop",
+    "shot_noise",
+]
+
+
+def _per_frame(v: Tensor | float, x: Tensor, *, name: str, who: str) -> Tensor:
+    """Return a scalar, (B,) or (B, T) parameter as a (B, T) tensor in ``x``'s dtype and device."""
+    _check_frames(x, who)
+    b, t = x.shape[0], x.shape[1]
+    p = torch.as_tensor(v, device=x.device).to(x.dtype)
+    if p.ndim == 0:
+        p = p.expand(b)
+    if p.shape == (b,):
+        p = p[:, None].expand(b, t)
+    if p.shape != (b, t):
+        raise ValueError(
+            f"{who}: expected {name} as a ({b},) tensor (one per clip) or ({b}, {t}) (one per "
+            f"frame), got shape {tuple(p.shape)}."
+        )
+    return p
+
+
+def _bcast(p: Tensor) -> Tensor:
+    """Reshape a (B, T) parameter to (B, T, 1, 1, 1) so that it broadcasts over frames."""
+    return p.reshape(*p.shape, 1, 1, 1)
+
+
+def _check_frames(x: Tensor, who: str) -> None:
+    if x.ndim != 5 or not x.is_floating_point():
+        raise ValueError(
+            f"{who}: expected float frames as (B, T, C, H, W), got {x.dtype} of shape "
+            f"{tuple(x.shape)}; add missing axes with x[:, None] (T = 1) or x[:, :, None] (C = 1)."
+        )
+
+
+def _fold(x: Tensor) -> Tensor:
+    return x.reshape(-1, *x.shape[2:])
+
+
+def _finish(y: Tensor, x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Unfold ``y`` to the layout of ``x`` and restore the padded frames from ``x``."""
+    return keep_padding(y.reshape(x.shape), x, lengths, 1)
+
+
+def _kernel_size(half: int, x: Tensor) -> int:
+    # A kernel never reaches further than the frame itself: reflect padding needs k // 2 < size.
+    return 2 * max(0, min(half, x.shape[-2] - 1, x.shape[-1] - 1)) + 1
+
+
+def _grid(size: int, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Return (dy, dx) offsets from the centre of a size x size kernel, each (1, size, size)."""
+    c = torch.arange(size, device=x.device, dtype=x.dtype) - size // 2
+    return c[None, :, None].expand(1, size, size), c[None, None, :].expand(1, size, size)
+
+
+def gaussian_noise(
+    x: Tensor,
+    *,
+    sigma: Tensor,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Add white Gaussian noise of standard deviation ``sigma`` and clamp to [0, 1].
+
+    Args:
+        x: frames in [0, 1].
+        sigma: (B,) or (B, T) noise standard deviation, in intensity units (0 = untouched).
+        generator: source of the noise field (fresh for every frame).
+        lengths: (B,) valid frames; padded frames are untouched.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The noisy frames.
+
+    Example:
+        >>> x = torch.full((1, 2, 1, 4, 4), 0.5)
+        >>> y = gaussian_noise(x, sigma=torch.tensor([0.1]), generator=torch.Generator().manual_seed(0))
+        >>> bool(((y >= 0) & (y <= 1)).all()), bool((y != x).any())
+        (True, True)
+    """
+    s = _per_frame(sigma, x, name="sigma", who="gaussian_noise")
+    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)  # fused: one pass, one allocation
+    return _finish(y, x, lengths)
+
+
+def shot_noise(
+    x: Tensor,
+    *,
+    sigma: Tensor,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    r"""Add signal-dependent (Poisson-like) shot noise, $y = x + \sigma\sqrt{x}\,\varepsilon$.
+
+    Photon counting noise has variance proportional to the intensity; its Gaussian approximation
+    (Foi et al., 2008, "Practical Poissonian-Gaussian noise modeling") is used so that the noise
+    field is shared across levels (severity grows exactly with ``sigma``) and stays differentiable.
+    ``sigma`` = $1/\sqrt{c}$ for ImageNet-C's ``poisson(x c) / c`` with $c$ photons at full scale.
+
+    Args:
+        x: frames in [0, 1].
+        sigma: (B,) or (B, T) noise standard deviation at intensity 1 (0 = untouched).
+        generator: source of the noise field (fresh for every frame).
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The noisy frames, clamped to [0, 1]; black pixels stay black.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 1, 2, 2)
+        >>> shot_noise(x, sigma=torch.tensor([0.5]), generator=torch.Generator()).equal(x)
+        True
+    """
+    s = _per_frame(sigma, x, name="sigma", who="shot_noise")
+    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = noise * x.clamp(min=0.0).sqrt()
+    y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)
+    return _finish(y, x, lengths)
+
+
+def gaussian_blur(
+    x: Tensor, *, sigma: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
+) -> Tensor:
+    """Blur each frame with an isotropic Gaussian of standard deviation ``sigma`` pixels.
+
+    Uses ``kornia.filters.gaussian_blur2d`` with one sigma per frame (reflect borders).
+
+    Args:
+        x: frames in [0, 1].
+        sigma: (B,) or (B, T) blur standard deviation in pixels (0 = untouched).
+        kernel_size: odd kernel side shared by the batch; None = ``2 * ceil(3 * max sigma) + 1``.
+            Capped so the kernel never exceeds the frame.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The blurred frames.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 1, 9, 9); x[..., 4, 4] = 1.0
+        >>> y = gaussian_blur(x, sigma=torch.tensor([1.0]))
+        >>> round(y[0, 0, 0, 4, 4].item(), 3), round(y.sum().item(), 3)
+        (0.159, 1.0)
+    """
+    s = _per_frame(sigma, x, name="sigma", who="gaussian_blur")
+    half = math.ceil(3 * float(s.max())) if kernel_size is None else int(kernel_size) // 2
+    k = _kernel_size(half, x)
+    # kornia needs sigma > 0; at 1e-3 the kernel is an exact delta (exp(-5e5) == 0)
+    sig = s.reshape(-1, 1).clamp(min=1e-3).expand(-1, 2)
+    y = KF.gaussian_blur2d(_fold(x), (k, k), sig, border_type="reflect")
+    return _finish(y, x, lengths)
+
+
+def _line_kernel(length: Tensor, angle_deg: Tensor, size: int, x: Tensor) -> Tensor:
+    """Return anti-aliased line kernels (N, size, size): ``length`` pixels at ``angle_deg``."""
+    dy, dx = _grid(size, x)
+    theta = torch.deg2rad(angle_deg.reshape(-1, 1, 1))
+    # image rows grow downwards, so an anticlockwise angle has direction (cos t, -sin t)
+    along = dx * torch.cos(theta) - dy * torch.sin(theta)
+    across = dx * torch.sin(theta) + dy * torch.cos(theta)
+    half = length.reshape(-1, 1, 1) / 2
+    w = (1 - across.abs()).clamp(min=0) * (half - along.abs() + 0.5).clamp(0, 1)
+    return w / w.sum(dim=(1, 2), keepdim=True)
+
+
+def motion_blur(
+    x: Tensor,
+    *,
+    length: Tensor,
+    angle_deg: Tensor,
+    kernel_size: int | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Smear each frame along a line of ``length`` pixels at ``angle_deg`` (camera / head motion).
+
+    The line kernel is anti-aliased and built per frame, so length and angle vary per example
+    (``kornia.filters.get_motion_kernel2d`` takes one kernel size for the batch and its nearest
+    rotation changes the number of taps with the angle); the filtering is
+    ``kornia.filters.filter2d`` with one kernel per frame.
+
+    Args:
+        x: frames in [0, 1].
+        length: (B,) or (B, T) streak length in pixels (0 = untouched).
+        angle_deg: (B,) or (B, T) streak direction in degrees, anticlockwise from the x axis.
+        kernel_size: odd kernel side shared by the batch; None = from the longest streak.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The blurred frames.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 1, 5, 5); x[..., 2, 2] = 1.0
+        >>> y = motion_blur(x, length=torch.tensor([3.0]), angle_deg=torch.tensor([0.0]))
+        >>> y[0, 0, 0, 2]
+        tensor([0.0000, 0.3333, 0.3333, 0.3333, 0.0000])
+    """
+    n = _per_frame(length, x, name="length", who="motion_blur")
+    a = _per_frame(angle_deg, x, name="angle_deg", who="motion_blur")
+    half = math.ceil(float(n.max()) / 2) if kernel_size is None else int(kernel_size) // 2
+    k = _kernel_size(half, x)
+    line = _line_kernel(n.reshape(-1), a.reshape(-1), k, x)
+    # length 0 is an exact identity (a delta kernel); the anti-aliased line is not quite one
+    delta = torch.zeros_like(line[:1])
+    delta[0, k // 2, k // 2] = 1.0
+    kernel = torch.where(n.reshape(-1, 1, 1) > 0, line, delta)
+    y = KF.filter2d(_fold(x), kernel, border_type="reflect")
+    return _finish(y, x, lengths)
+
+
+def defocus_blur(
+    x: Tensor, *, radius: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
+) -> Tensor:
+    """Blur each frame with a disk of ``radius`` pixels (an out-of-focus lens, ImageNet-C defocus).
+
+    The disk is anti-aliased (a pixel's weight ramps from 1 to 0 across the rim), built per frame
+    and applied with ``kornia.filters.filter2d`` (kornia has no disk kernel).
+
+    Args:
+        x: frames in [0, 1].
+        radius: (B,) or (B, T) disk radius in pixels (0 = untouched).
+        kernel_size: odd kernel side shared by the batch; None = from the largest radius.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The blurred frames.
+
+    Example:
+        >>> x = torch.zeros(1, 1, 1, 5, 5); x[..., 2, 2] = 1.0
+        >>> y = defocus_blur(x, radius=torch.tensor([1.0]))
+        >>> round(y.sum().item(), 4), bool(y[0, 0, 0, 2, 2] < 1)
+        (1.0, True)
+    """
+    r = _per_frame(radius, x, name="radius", who="defocus_blur")
+    half = math.ceil(float(r.max()) + 0.5) if kernel_size is None else int(kernel_size) // 2
+    k = _kernel_size(half, x)
+    dy, dx = _grid(k, x)
+    dist = (dy.square() + dx.square()).sqrt()
+    w = (r.reshape(-1, 1, 1) - dist + 0.5).clamp(0, 1)
+    kernel = w / w.sum(dim=(1, 2), keepdim=True)
+    y = KF.filter2d(_fold(x), kernel, border_type="reflect")
+    return _finish(y, x, lengths)
+
+
+def occlude(
+    x: Tensor,
+    *,
+    area_ratio: Tensor,
+    aspect: Tensor,
+    center_y: Tensor,
+    center_x: Tensor,
+    fill: float = 0.0,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Fill one box per frame with ``fill`` (an occluder: hand, glasses, microphone, a face part).
+
+    The box covers ``area_ratio`` of the frame with height / width ratio ``aspect``:
+    ``h = round(sqrt(a H W r))``, ``w = round(sqrt(a H W / r))`` (each side capped by the frame), so
+    the covered area matches the ratio up to rounding. Its position is given as fractions of the
+    room left: ``top = floor(center_y * (H - h + 1))``, so the box always lies inside the frame.
+
+    Args:
+        x: frames in [0, 1].
+        area_ratio: (B,) or (B, T) covered fraction of the frame area, in [0, 1].
+        aspect: (B,) or (B, T) box height / width, > 0.
+        center_y: (B,) or (B, T) vertical position as a fraction in [0, 1).
+        center_x: (B,) or (B, T) horizontal position as a fraction in [0, 1).
+        fill: value written into the box.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The occluded frames.
+
+    Example:
+        >>> y = occlude(torch.ones(1, 1, 1, 4, 4), area_ratio=torch.tensor([0.25]),
+        ...             aspect=torch.tensor([1.0]), center_y=torch.tensor([0.0]),
+        ...             center_x=torch.tensor([0.99]))
+        >>> y[0, 0, 0]
+        tensor([[1., 1., 0., 0.],
+                [1., 1., 0., 0.],
+                [1., 1., 1., 1.],
+                [1., 1., 1., 1.]])
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    a = _per_frame(area_ratio, x, name="area_ratio", who="occlude").clamp(0, 1)
+    r = _per_frame(aspect, x, name="aspect", who="occlude")
+    bh = torch.round(torch.sqrt(a * h * w * r)).clamp(0, h)
+    bw = torch.round(torch.sqrt(a * h * w / r)).clamp(0, w)
+    top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlude") * (h - bh + 1))
+    left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlude") * (w - bw + 1))
+    top, left = torch.minimum(top.clamp(min=0), h - bh), torch.minimum(left.clamp(min=0), w - bw)
+    rows = torch.arange(h, device=x.device, dtype=x.dtype)[:, None]
+    cols = torch.arange(w, device=x.device, dtype=x.dtype)[None, :]
+    t_, l_, bh_, bw_ = (v[..., None, None, None] for v in (top, left, bh, bw))
+    in_rows = (rows >= t_) & (rows < t_ + bh_)  # (B, T, 1, H, 1)
+    in_cols = (cols >= l_) & (cols < l_ + bw_)  # (B, T, 1, 1, W)
+    inside = in_rows & in_cols
+    return keep_padding(x.masked_fill(inside, fill), x, lengths, 1)
+
+
+def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """JPEG-encode and decode each frame at ``quality`` (kornia's differentiable JPEG codec).
+
+    ``kornia.enhance.jpeg_codec_differentiable`` (Reich et al., 2024) with the standard tables and
+    4:2:0 chroma subsampling; it pads to whole 16 x 16 macroblocks internally. Single-channel
+    frames are coded as grey RGB and averaged back. Quality 100 is close to, not exactly, lossless.
+
+    Args:
+        x: frames in [0, 1] with C = 1 or 3.
+        quality: (B,) or (B, T) JPEG quality in [1, 100] (lower is stronger).
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The decoded frames, clamped to [0, 1].
+
+    Raises:
+        ValueError: C is not 1 or 3.
+
+    Example:
+        >>> x = torch.linspace(0, 1, 16 * 16).reshape(1, 1, 1, 16, 16)
+        >>> y = jpeg_compress(x, quality=torch.tensor([10.0]))
+        >>> y.shape, bool(((y >= 0) & (y <= 1)).all()), bool((y - x).abs().max() > 0)
+        (torch.Size([1, 1, 1, 16, 16]), True, True)
+    """
+    q = _per_frame(quality, x, name="quality", who="jpeg_compress").clamp(1.0, 100.0)
+    c = x.shape[2]
+    if c not in (1, 3):
+        raise ValueError(
+            f"jpeg_compress: expected RGB or grey frames (C = 3 or 1), got shape "
+            f"{tuple(x.shape)}; JPEG codes colour images only."
+        )
+    xf = _fold(x)
+    if c == 1:
+        xf = xf.expand(-1, 3, -1, -1)
+    y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
+    if c == 1:
+        y = y.mean(dim=1, keepdim=True)
+    return _finish(y.clamp(0.0, 1.0), x, lengths)
+
+
+def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Shift intensities by ``delta`` and clamp to [0, 1] (over- / under-exposure).
+
+    Args:
+        x: frames in [0, 1].
+        delta: (B,) or (B, T) additive shift in intensity units (negative darkens; 0 = untouched).
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        ``kornia.enhance.adjust_brightness`` of the frames.
+
+    Example:
+        >>> brightness(torch.full((1, 1, 1, 1, 2), 0.5), delta=torch.tensor([0.7])).flatten()
+        tensor([1., 1.])
+    """
+    d = _per_frame(delta, x, name="delta", who="brightness")
+    y = KE.adjust_brightness(_fold(x), d.reshape(-1), clip_output=True)
+    return _finish(y, x, lengths)
+
+
+def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Scale each frame's deviations from its mean grey level by ``factor`` (washed-out video).
+
+    Args:
+        x: frames in [0, 1].
+        factor: (B,) or (B, T) contrast factor >= 0 (1 = untouched, 0 = flat grey).
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        ``kornia.enhance.adjust_contrast_with_mean_subtraction`` of the frames, in [0, 1].
+
+    Example:
+        >>> x = torch.tensor([0.0, 1.0]).reshape(1, 1, 1, 1, 2)
+        >>> contrast(x, factor=torch.tensor([0.5])).flatten()
+        tensor([0.2500, 0.7500])
+    """
+    f = _per_frame(factor, x, name="factor", who="contrast")
+    y = KE.adjust_contrast_with_mean_subtraction(_fold(x), f.reshape(-1))
+    return _finish(y, x, lengths)
+
+
+def low_light(
+    x: Tensor,
+    *,
+    gamma: Tensor,
+    gain: Tensor,
+    sigma: Tensor,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + \sigma\sqrt{d}\,\varepsilon$.
+
+    The usual low-light synthesis (e.g. Lv et al., IJCV 2021): a gamma curve and a linear gain
+    darken the frame (``kornia.enhance.adjust_gamma``), then signal-dependent noise is added, as in
+    :func:`shot_noise`; the result is clamped to [0, 1].
+
+    Args:
+        x: frames in [0, 1].
+        gamma: (B,) or (B, T) gamma exponent (> 1 darkens mid-tones; 1 = untouched).
+        gain: (B,) or (B, T) linear gain in [0, 1] (1 = untouched).
+        sigma: (B,) or (B, T) shot-noise standard deviation at intensity 1 (0 = no noise).
+        generator: source of the noise field.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The darkened, noisy frames.
+
+    Example:
+        >>> x = torch.full((1, 1, 1, 1, 2), 0.5)
+        >>> low_light(x, gamma=torch.tensor([2.0]), gain=torch.tensor([0.5]),
+        ...           sigma=torch.tensor([0.0])).flatten()
+        tensor([0.1250, 0.1250])
+    """
+    gm = _per_frame(gamma, x, name="gamma", who="low_light")
+    gn = _per_frame(gain, x, name="gain", who="low_light")
+    s = _per_frame(sigma, x, name="sigma", who="low_light")
+    dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
+    dark = dark.reshape(x.shape)
+    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    y = torch.addcmul(dark, _bcast(s), noise * dark.sqrt()).clamp_(0.0, 1.0)
+    return _finish(y, x, lengths)
+
+
+def _resize_matrix(size: int, scale: Tensor) -> Tensor:
+    """Return (N, size, size) matrices: area-downsample to ``round(size * scale)``, bilinear back.
+
+    Resizing is linear, so a per-frame down-up resize is one matrix per axis; this gives every
+    frame its own target size in one batched product (``F.interpolate`` takes one size per call).
+    Downsampling averages the source pixels each low-resolution cell covers, weighted by their
+    fractional overlap (a box filter, anti-aliased; equal to ``F.interpolate(mode="area")`` for
+    integer factors); upsampling is bilinear with ``align_corners=False`` (PyTorch's convention).
+    """
+    dtype, device = scale.dtype, scale.device
+    n = torch.round(scale * size).clamp(1, size)[:, None, None]  # (N, 1, 1) low-res size
+    k = torch.arange(size, device=device, dtype=dtype)
+    # D[k, j]: overlap of source pixel [j, j + 1) with low-res cell [k, k + 1) * size / n
+    lo, hi = k[None, :, None] * size / n, (k[None, :, None] + 1) * size / n
+    overlap = torch.minimum(k[None, None, :] + 1, hi) - torch.maximum(k[None, None, :], lo)
+    down = overlap.clamp(min=0) * n / size * (k[None, :, None] < n)
+    # U[i, k]: bilinear weights of output pixel i on low-res samples, clamped at the borders
+    u = ((k[None, :, None] + 0.5) * n / size - 0.5).clamp(min=0)
+    u = torch.minimum(u, n - 1)
+    k0 = torch.floor(u)
+    frac = u - k0
+    k1 = torch.minimum(k0 + 1, n - 1)
+    up = (k[None, None, :] == k0) * (1 - frac) + (k[None, None, :] == k1) * frac
+    return up @ down
+
+
+def resolution_drop(x: Tensor, *, scale: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Downsample each frame to ``scale`` of its size and back (low-resolution / zoomed video).
+
+    Box-filter (area) downsampling to ``round(scale * H) x round(scale * W)``, then bilinear
+    upsampling (``align_corners=False``) back to ``H x W``; for integer factors this equals two
+    ``F.interpolate`` calls (``mode="area"`` then ``mode="bilinear"``), but each frame has its own
+    scale, in one batched product (see ``_resize_matrix``).
+
+    Args:
+        x: frames in [0, 1].
+        scale: (B,) or (B, T) linear resolution factor in (0, 1] (1 = untouched).
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, C, H, W). Output: same.
+
+    Returns:
+        The blurred-by-resampling frames.
+
+    Example:
+        >>> x = torch.tensor([0.0, 1.0, 0.0, 1.0]).reshape(1, 1, 1, 1, 4)
+        >>> resolution_drop(x, scale=torch.tensor([0.5])).flatten()
+        tensor([0.5000, 0.5000, 0.5000, 0.5000])
+    """
+    s = _per_frame(scale, x, name="scale", who="resolution_drop")
+    xf = _fold(x)
+    mh = _resize_matrix(x.shape[-2], s.reshape(-1))
+    mw = _resize_matrix(x.shape[-1], s.reshape(-1))
+    y = torch.einsum("nij,ncjk,nlk->ncil", mh, xf, mw)
+    return _finish(y, x, lengths)

@@ -1,0 +1,335 @@
+"""Kernels for text token ids (B, T) int64: masking, replacement, deletion, swaps, span masking.
+
+Vectorised over the batch (nlpaug-style word noise, on ids instead of strings). A position is
+*editable* when it lies inside ``lengths`` and holds neither ``pad_id`` nor one of
+``special_ids`` ([CLS], [SEP], ...): only editable positions are ever changed, replaced ids are
+never special or pad, and positions past ``lengths`` come back unchanged. Kernels never modify
+their input. Embeddings ((B, T, D), kind features) are covered by the feature transforms: whole
+token-embedding dropout is :func:`mmnoise.functional.features.frame_dropout`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mmnoise.functional._shape import full_lengths, span_bounds, step_index
+
+__all__ = [
+    "span_mask",
+    "token_delete",
+    "token_delete_lengths",
+    "token_mask",
+    "token_replace",
+    "token_swap",
+]
+
+
+def _check_tokens(x: Tensor, who: str) -> None:
+    if x.ndim != 2 or x.dtype != torch.int64:
+        raise TypeError(
+            f"{who}: expected token ids as an int64 (B, T) tensor, got {x.dtype} of shape "
+            f"{tuple(x.shape)}; use ids.long() and add the batch dim with ids[None]."
+        )
+
+
+def _editable(x: Tensor, lengths: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
+    """Return the (B, T) bool mask of positions a kernel may change."""
+    protected = torch.tensor([pad_id, *special_ids], dtype=x.dtype, device=x.device)
+    valid = step_index(x, 1) < full_lengths(x, lengths, 1)[:, None]
+    return valid & ~torch.isin(x, protected)
+
+
+def _hits(x: Tensor, ratio: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Draw U[0, 1) per position and compare with a per-example rate (a (B, T) bool mask).
+
+    One uniform per position, compared with the rate: for a fixed seed a higher rate hits a
+    superset of positions, so severity is monotone in the level.
+    """
+    u = torch.rand(x.shape, generator=generator, device=x.device)
+    return u < ratio.to(x.device, torch.float32).reshape(-1, 1)
+
+
+def token_mask(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    mask_id: int,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Replace editable tokens by ``mask_id`` ([MASK] or [UNK]), each with probability ``ratio``.
+
+    Args:
+        x: token ids.
+        ratio: (B,) per-token replacement probability in [0, 1].
+        mask_id: the id written in.
+        pad_id: padding id (never changed).
+        special_ids: ids never changed ([CLS], [SEP], ...).
+        generator: source of the choices.
+        lengths: (B,) valid tokens; later positions are untouched.
+
+    Shape:
+        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+
+    Returns:
+        The masked ids.
+
+    Example:
+        >>> x = torch.tensor([[101, 7, 8, 9, 102, 0]])
+        >>> token_mask(x, ratio=torch.tensor([1.0]), mask_id=103, special_ids=(101, 102))
+        tensor([[101, 103, 103, 103, 102,   0]])
+    """
+    _check_tokens(x, "token_mask")
+    hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
+    return torch.where(hit, torch.full_like(x, mask_id), x)
+
+
+def token_replace(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    vocab_size: int,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Replace editable tokens by ids drawn uniformly from the vocabulary, each with ``ratio``.
+
+    Replacements are drawn from ``[0, vocab_size)`` minus ``pad_id`` and ``special_ids``, so no
+    structural token is ever inserted (a replacement may equal the original id, with probability
+    1 / (allowed vocabulary size)).
+
+    Args:
+        x: token ids.
+        ratio: (B,) per-token replacement probability in [0, 1].
+        vocab_size: size of the vocabulary.
+        pad_id: padding id (never changed, never drawn).
+        special_ids: ids never changed and never drawn.
+        generator: source of the choices and the new ids.
+        lengths: (B,) valid tokens.
+
+    Shape:
+        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+
+    Returns:
+        The ids with random replacements.
+
+    Raises:
+        ValueError: no id is left to draw from.
+
+    Example:
+        >>> x = torch.tensor([[2, 3, 3, 0]])
+        >>> token_replace(x, ratio=torch.tensor([1.0]), vocab_size=4, special_ids=(1, 2))
+        tensor([[2, 3, 3, 0]])
+    """
+    _check_tokens(x, "token_replace")
+    keep_out = torch.tensor([pad_id, *special_ids], dtype=x.dtype, device=x.device)
+    allowed = torch.arange(vocab_size, dtype=x.dtype, device=x.device)
+    allowed = allowed[~torch.isin(allowed, keep_out)]
+    if allowed.numel() == 0:
+        raise ValueError(
+            f"token_replace: no id left to draw from: vocab_size={vocab_size} with pad_id="
+            f"{pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
+        )
+    hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
+    pick = torch.randint(0, allowed.numel(), x.shape, generator=generator, device=x.device)
+    return torch.where(hit, allowed[pick], x)
+
+
+def token_swap(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Swap adjacent editable tokens (word-order noise), each disjoint pair with ``ratio``.
+
+    Each example's tokens are split into disjoint adjacent pairs ``(o + 2k, o + 2k + 1)`` with a
+    random offset ``o`` in {0, 1} per example; a pair whose two tokens are editable is swapped
+    with probability ``ratio``. Disjoint pairs make the swaps independent (no token moves twice)
+    and the set of swapped pairs grows with ``ratio`` for a fixed seed.
+
+    Args:
+        x: token ids.
+        ratio: (B,) probability that an eligible pair is swapped, in [0, 1].
+        pad_id: padding id (never moved).
+        special_ids: ids never moved.
+        generator: source of the offsets and choices.
+        lengths: (B,) valid tokens.
+
+    Shape:
+        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+
+    Returns:
+        The ids with swapped neighbours.
+
+    Example:
+        >>> x = torch.tensor([[1, 2, 3, 4, 5]])
+        >>> token_swap(x, ratio=torch.tensor([1.0]), special_ids=(1,),
+        ...            generator=torch.Generator().manual_seed(0))
+        tensor([[1, 2, 4, 3, 5]])
+    """
+    _check_tokens(x, "token_swap")
+    offset = torch.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
+    hit = _hits(x, ratio, generator)
+    steps = step_index(x, 1)
+    ok = _editable(x, lengths, pad_id, special_ids)
+    ok_next = torch.nn.functional.pad(ok[:, 1:], (0, 1), value=False)
+    first = ((steps - offset) % 2 == 0) & ok & ok_next & hit  # left token of a swapped pair
+    second = torch.nn.functional.pad(first[:, :-1], (1, 0), value=False)
+    source = steps + first.long() - second.long()
+    return x.gather(1, source)
+
+
+def _delete_keep(
+    x: Tensor,
+    ratio: Tensor,
+    pad_id: int,
+    special_ids: Sequence[int],
+    generator: torch.Generator | None,
+    lengths: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """Return the (B, T) mask of valid tokens kept by a deletion, and the (B,) valid mask."""
+    valid = step_index(x, 1) < full_lengths(x, lengths, 1)[:, None]
+    drop = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
+    keep = valid & ~drop
+    # an example keeps at least one token: a zero length is not a valid sequence
+    empty = ~keep.any(dim=1, keepdim=True)
+    first = step_index(x, 1) == 0
+    return keep | (empty & first), valid
+
+
+def token_delete(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Delete editable tokens, each with ``ratio``; shift the rest left and pad with ``pad_id``.
+
+    The kept tokens keep their order (stable compaction); the freed positions at the end of the
+    valid part become ``pad_id``, so the valid length shrinks by the number deleted
+    (:func:`token_delete_lengths` gives it from the same arguments). At least one token is kept.
+    Positions past ``lengths`` are untouched.
+
+    Args:
+        x: token ids.
+        ratio: (B,) per-token deletion probability in [0, 1].
+        pad_id: padding id (never deleted; written into the freed tail).
+        special_ids: ids never deleted.
+        generator: source of the choices.
+        lengths: (B,) valid tokens.
+
+    Shape:
+        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+
+    Returns:
+        The compacted ids.
+
+    Example:
+        >>> x = torch.tensor([[101, 7, 8, 102, 0]])
+        >>> token_delete(x, ratio=torch.tensor([1.0]), special_ids=(101, 102))
+        tensor([[101, 102,   0,   0,   0]])
+    """
+    _check_tokens(x, "token_delete")
+    keep, valid = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
+    # stable sort: kept tokens first (in order), then deleted valid ones, then padding
+    rank = torch.where(keep, 0, torch.where(valid, 1, 2))
+    order = torch.sort(rank, dim=1, stable=True).indices
+    packed = x.gather(1, order)
+    new_len = keep.sum(dim=1, keepdim=True)
+    steps = step_index(x, 1)
+    return torch.where(steps < new_len, packed, torch.where(valid, pad_id, x))
+
+
+def token_delete_lengths(
+    x: Tensor,
+    *,
+    ratio: Tensor,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Return the valid lengths after :func:`token_delete` with the same arguments and generator.
+
+    Args:
+        x: token ids.
+        ratio: (B,) per-token deletion probability.
+        pad_id: padding id.
+        special_ids: ids never deleted.
+        generator: a generator in the same state as the one given to :func:`token_delete`.
+        lengths: (B,) valid tokens before deletion.
+
+    Shape:
+        x: (B, T) int64. Output: (B,) int64.
+
+    Returns:
+        The new lengths (each >= 1).
+
+    Example:
+        >>> x = torch.tensor([[101, 7, 8, 102, 0]])
+        >>> token_delete_lengths(x, ratio=torch.tensor([1.0]), special_ids=(101, 102),
+        ...                      lengths=torch.tensor([4]))
+        tensor([2])
+    """
+    _check_tokens(x, "token_delete_lengths")
+    keep, _ = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
+    return keep.sum(dim=1)
+
+
+def span_mask(
+    x: Tensor,
+    *,
+    start: Tensor,
+    width_ratio: Tensor,
+    mask_id: int,
+    pad_id: int = 0,
+    special_ids: Sequence[int] = (),
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Mask one contiguous span of the valid tokens with ``mask_id`` (a dropped phrase).
+
+    The span is placed as in :func:`mmnoise.functional.features.time_mask` (fractions of the valid
+    length, so a shared draw masks the same stretch of time as in the other modalities); special
+    and pad ids inside it are kept.
+
+    Args:
+        x: token ids.
+        start: (B,) span start as a fraction in [0, 1).
+        width_ratio: (B,) span width as a fraction of the valid length, in [0, 1].
+        mask_id: the id written in.
+        pad_id: padding id (never changed).
+        special_ids: ids never changed.
+        lengths: (B,) valid tokens.
+
+    Shape:
+        x: (B, T) int64; start, width_ratio, lengths: (B,). Output: same as x.
+
+    Returns:
+        The ids with one masked span.
+
+    Example:
+        >>> x = torch.tensor([[101, 5, 6, 7, 8, 102]])
+        >>> span_mask(x, start=torch.tensor([0.0]), width_ratio=torch.tensor([0.5]),
+        ...           mask_id=103, special_ids=(101, 102))
+        tensor([[101, 103, 103,   7,   8, 102]])
+    """
+    _check_tokens(x, "span_mask")
+    lo, hi = span_bounds(full_lengths(x, lengths, 1), start, width_ratio)
+    steps = step_index(x, 1)
+    inside = (steps >= lo[:, None]) & (steps < hi[:, None])
+    hit = inside & _editable(x, lengths, pad_id, special_ids)
+    return torch.where(hit, torch.full_like(x, mask_id), x)

@@ -1,0 +1,720 @@
+"""Kernels for raw waveforms (B, C, L): real-noise banks, babble, filters, codec, reverb,
+clipping, packet loss and speed perturbation; plus SpecAugment on spectrogram features (B, T, F).
+
+Every kernel is pure: per-example parameters are explicit (B, ...) tensors, randomness comes only
+from ``generator``, inputs are never modified, and samples past ``lengths`` (counted along the
+time axis, dim 2) are returned unchanged. Filters are causal, so padding after an example's valid
+part never leaks into it. Generic ops that also act on waveforms (white / coloured noise at an
+SNR, gain, time masking, time shift) live in :mod:`mmnoise.functional.features`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torchaudio.functional as AF
+from torch import Tensor
+
+from mmnoise.functional._shape import (
+    broadcast_steps,
+    full_lengths,
+    keep_padding,
+    per_example,
+    span_bounds,
+    step_mask,
+    valid_extrema,
+)
+from mmnoise.functional.features import add_noise_snr
+
+__all__ = [
+    "add_noise_bank",
+    "babble",
+    "bandpass",
+    "clip",
+    "codec",
+    "highpass",
+    "lowpass",
+    "mu_law",
+    "packet_loss",
+    "reverb",
+    "spec_augment",
+    "speed_perturb",
+]
+
+_T = 2  # the time axis of a (B, C, L) waveform
+
+
+# -- private helpers ---------------------------------------------------------------------------
+def _peak(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Return the per-example peak ``max |x|`` over the valid samples, shaped (B,)."""
+    lo, hi = valid_extrema(x, lengths, _T)
+    return torch.maximum(-lo, hi)
+
+
+def _valid_energy(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Return the per-example energy (sum of squares over channels and valid samples), (B,)."""
+    sq = x * x
+    mask = step_mask(x, lengths, _T)
+    if mask is not None:
+        sq = sq * mask
+    return sq.sum(dim=(1, 2))
+
+
+def _check_order(order: int, *, who: str) -> None:
+    if isinstance(order, bool) or not isinstance(order, int) or order < 2 or order % 2:
+        raise ValueError(
+            f"{who}: expected order as an even int >= 2 (2 = one biquad, 12 dB/octave), got "
+            f"{order!r}; use 2, 4, 6..."
+        )
+
+
+def _butterworth_q(order: int) -> list[float]:
+    """Return the Q of each second-order section of an order-``order`` Butterworth filter.
+
+    Pole pair k of an order-n Butterworth prototype sits at angle (2k - 1) pi / (2n) from the
+    negative real axis, so its section has Q = 1 / (2 cos((2k - 1) pi / (2n))), k = 1..n/2
+    (order 2 gives 1 / sqrt(2); torchaudio's biquad default Q = 0.707 rounds it).
+    """
+    return [
+        1.0 / (2.0 * math.cos((2 * k - 1) * math.pi / (2 * order)))
+        for k in range(1, order // 2 + 1)
+    ]
+
+
+def _biquad(
+    x: Tensor,
+    cutoff_hz: Tensor,
+    *,
+    kind: Literal["lowpass", "highpass"],
+    sample_rate: int,
+    order: int,
+) -> Tensor:
+    """Filter each example of (B, C, L) ``x`` with its own cutoff: a cascade of RBJ biquads.
+
+    Coefficients follow the RBJ Audio EQ Cookbook (R. Bristow-Johnson), the formulas of
+    torchaudio ``lowpass_biquad`` / ``highpass_biquad``, computed for a (B,) cutoff; torchaudio
+    ``lfilter(batching=True)`` then runs row ``i`` of the (B*C, L) signal through filter ``i``.
+    """
+    _check_order(order, who=kind)
+    b, c, n = x.shape
+    cutoff_hz = torch.as_tensor(cutoff_hz)
+    if not bool(((cutoff_hz > 0) & (cutoff_hz < sample_rate / 2)).all()):
+        raise ValueError(
+            f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
+            f"{sample_rate / 2} Hz, got values in [{float(cutoff_hz.min())}, "
+            f"{float(cutoff_hz.max())}]; lower them or pass the right sample_rate."
+        )
+    cut = torch.as_tensor(cutoff_hz, device=x.device, dtype=x.dtype).expand(b).repeat_interleave(c)
+    w0 = 2.0 * math.pi * cut / sample_rate
+    cos_w0, sin_w0 = torch.cos(w0), torch.sin(w0)
+    if kind == "lowpass":
+        b0 = (1.0 - cos_w0) / 2.0
+        b1 = 1.0 - cos_w0
+    else:
+        b0 = (1.0 + cos_w0) / 2.0
+        b1 = -1.0 - cos_w0
+    b_coeffs = torch.stack([b0, b1, b0], dim=-1)
+    y = x.reshape(b * c, n)
+    for q in _butterworth_q(order):
+        alpha = sin_w0 / (2.0 * q)
+        a_coeffs = torch.stack([1.0 + alpha, -2.0 * cos_w0, 1.0 - alpha], dim=-1)
+        # clamp=False: lfilter clips to [-1, 1] by default, which would distort louder signals.
+        y = AF.lfilter(y, a_coeffs, b_coeffs, clamp=False, batching=True)
+    return y.reshape(b, c, n)
+
+
+def _read_pool(
+    pool: Tensor, pool_lengths: Tensor, source: Tensor, offset: Tensor, size: int
+) -> Tensor:
+    """Read ``size`` samples from row ``source[b]`` of ``pool`` starting at a fractional offset.
+
+    The read wraps around each row's valid length (a short recording is tiled, never padded
+    with silence).
+
+    Shape:
+        pool: (P, C, Lp); pool_lengths: (P,); source, offset: (B,). Output: (B, C, size).
+    """
+    n = pool_lengths[source]
+    start = torch.minimum(torch.floor(offset.to(torch.float32) * n).long(), n - 1)
+    pos = (start[:, None] + torch.arange(size, device=pool.device)[None, :]) % n[:, None]
+    return pool.transpose(1, 2)[source[:, None], pos].transpose(1, 2)
+
+
+def _span_union(lengths: Tensor, start: Tensor, width_ratio: Tensor, size: int) -> Tensor:
+    """Return the (B, size) bool union of K spans per example (:func:`span_bounds` each).
+
+    Shape:
+        lengths: (B,); start, width_ratio: (B, K). Output: (B, size).
+    """
+    n = lengths.to(start.device)[:, None].expand_as(start)
+    lo, hi = span_bounds(n, start, width_ratio.expand_as(start))
+    t = torch.arange(size, device=start.device)[None, None, :]
+    return ((t >= lo[..., None]) & (t < hi[..., None])).any(dim=1)
+
+
+def _next_fast_len(n: int) -> int:
+    """Return the smallest 5-smooth integer (2^a 3^b 5^c) >= n: a fast FFT size."""
+    best = 1 << max(n - 1, 0).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            q = p35
+            while q < n:
+                q *= 2
+            best = min(best, q)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+# -- additive noise from recordings ------------------------------------------------------------
+def add_noise_bank(
+    x: Tensor,
+    *,
+    noise_bank: Tensor,
+    index: Tensor,
+    offset: Tensor,
+    snr_db: Tensor,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Add a segment of a recorded noise at a per-example SNR measured on the valid samples.
+
+    Example ``b`` reads ``L`` samples of bank row ``index[b]`` starting at fraction ``offset[b]``
+    of the row, wrapping around when the row is shorter than ``L``; the same noise goes to every
+    channel (one noise source). The segment is then scaled as in
+    :func:`mmnoise.functional.features.add_noise_snr`, so the measured SNR equals ``snr_db``.
+
+    Args:
+        x: float waveform.
+        noise_bank: (N, L_n) float noise recordings (moved to ``x``'s device and dtype).
+        index: (B,) int64 bank row of each example.
+        offset: (B,) start of the read as a fraction of the row, in [0, 1).
+        snr_db: (B,) target SNR in dB.
+        lengths: (B,) valid samples; padding gets no noise.
+
+    Shape:
+        x: (B, C, L); noise_bank: (N, L_n); index, offset, snr_db, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The noisy waveform (an example whose noise segment is silent comes back unchanged).
+
+    Example:
+        >>> x = torch.ones(1, 1, 4)
+        >>> bank = torch.tensor([[1.0, -1.0]])
+        >>> add_noise_bank(x, noise_bank=bank, index=torch.tensor([0]), offset=torch.tensor([0.5]),
+        ...                snr_db=torch.tensor([0.0]))
+        tensor([[[0., 2., 0., 2.]]])
+    """
+    bank = noise_bank.to(device=x.device, dtype=x.dtype)
+    pool_lengths = torch.full((bank.shape[0],), bank.shape[1], device=x.device, dtype=torch.long)
+    noise = _read_pool(bank[:, None, :], pool_lengths, index.to(x.device), offset, x.shape[_T])
+    return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
+
+
+def babble(
+    x: Tensor,
+    *,
+    snr_db: Tensor,
+    num_speakers: Tensor,
+    source: Tensor,
+    offset: Tensor,
+    noise_bank: Tensor | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Add a babble of ``num_speakers`` other talkers at a per-example SNR.
+
+    Talker ``k`` of example ``b`` is a segment of example ``source[b, k]`` of the batch (or of
+    bank row ``source[b, k]`` when ``noise_bank`` is given) read from fraction ``offset[b, k]``
+    with wrap-around inside its valid length. Each talker is scaled to unit energy over the
+    example's valid samples so that talkers are equally loud, the first ``num_speakers[b]`` are
+    summed, and the sum is added at ``snr_db`` (measured SNR equals the request; if the talkers
+    cancel exactly, which only a few-sample example allows, the first talker is used alone).
+
+    Args:
+        x: float waveform.
+        snr_db: (B,) target SNR in dB.
+        num_speakers: (B,) number of talkers used, in [1, K].
+        source: (B, K) int64 batch indices (or bank rows) of the K candidate talkers.
+        offset: (B, K) start of each talker's read as a fraction of its length, in [0, 1).
+        noise_bank: optional (N, L_n) bank of recordings (e.g. single-talker speech); None takes
+            the talkers from the batch itself.
+        lengths: (B,) valid samples; padding gets no noise and is never read as a talker.
+
+    Shape:
+        x: (B, C, L); source, offset: (B, K); snr_db, num_speakers, lengths: (B,).
+        Output: (B, C, L).
+
+    Returns:
+        The noisy waveform.
+
+    Example:
+        >>> x = torch.tensor([[[1.0, 1.0]], [[2.0, -2.0]]])
+        >>> y = babble(x, snr_db=torch.tensor([0.0, 0.0]), num_speakers=torch.tensor([1, 1]),
+        ...            source=torch.tensor([[1], [0]]), offset=torch.zeros(2, 1))
+        >>> y.round(decimals=4).abs()
+        tensor([[[2., 0.]],
+        <BLANKLINE>
+                [[4., 0.]]])
+    """
+    if noise_bank is None:
+        pool, pool_lengths = x, full_lengths(x, lengths, _T)
+    else:
+        pool = noise_bank.to(device=x.device, dtype=x.dtype)[:, None, :]
+        pool_lengths = torch.full(
+            (pool.shape[0],), pool.shape[2], device=x.device, dtype=torch.long
+        )
+    count = num_speakers.to(x.device)
+    noise = torch.zeros((x.shape[0], pool.shape[1], x.shape[_T]), device=x.device, dtype=x.dtype)
+    first = noise
+    # K is a config constant (the largest talker count), not the batch: a short loop.
+    for k in range(source.shape[1]):
+        talker = _read_pool(
+            pool, pool_lengths, source[:, k].to(x.device), offset[:, k], x.shape[_T]
+        )
+        energy = _valid_energy(talker, lengths)
+        use = (k < count) & (energy > 0)
+        gain_k = torch.where(use, torch.rsqrt(torch.where(use, energy, torch.ones_like(energy))), 0)
+        talker = talker * per_example(gain_k, talker)
+        first = talker if k == 0 else first
+        noise = noise + talker
+    # Equal-energy talkers can cancel exactly on a very short example (two opposite samples):
+    # the first talker alone then stands in for the silent sum.
+    silent = (_valid_energy(noise, lengths) == 0)[:, None, None]
+    noise = torch.where(silent, first, noise)
+    return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
+
+
+# -- filters and codecs ------------------------------------------------------------------------
+def lowpass(
+    x: Tensor,
+    *,
+    cutoff_hz: Tensor,
+    sample_rate: int = 16000,
+    order: int = 2,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Low-pass each example with its own cutoff (causal Butterworth, cascaded biquads).
+
+    ``order`` 2 is one RBJ biquad, torchaudio ``lowpass_biquad`` with ``Q=1/sqrt(2)``
+    (12 dB/octave); order 2m cascades m biquads with Butterworth Qs (6m dB/octave).
+
+    Args:
+        x: float waveform.
+        cutoff_hz: (B,) -3 dB cutoff in Hz, in (0, sample_rate / 2).
+        sample_rate: sampling rate in Hz.
+        order: even filter order.
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); cutoff_hz, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The filtered waveform.
+
+    Raises:
+        ValueError: ``order`` is not an even int >= 2.
+
+    Example:
+        >>> y = lowpass(torch.ones(1, 1, 400), cutoff_hz=torch.tensor([100.0]))
+        >>> round(y[0, 0, -1].item(), 3)  # DC passes
+        1.0
+    """
+    return keep_padding(
+        _biquad(x, cutoff_hz, kind="lowpass", sample_rate=sample_rate, order=order), x, lengths, _T
+    )
+
+
+def highpass(
+    x: Tensor,
+    *,
+    cutoff_hz: Tensor,
+    sample_rate: int = 16000,
+    order: int = 2,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """High-pass each example with its own cutoff (causal Butterworth, cascaded biquads).
+
+    ``order`` 2 is torchaudio ``highpass_biquad`` with ``Q=1/sqrt(2)``.
+
+    Args:
+        x: float waveform.
+        cutoff_hz: (B,) -3 dB cutoff in Hz, in (0, sample_rate / 2).
+        sample_rate: sampling rate in Hz.
+        order: even filter order.
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); cutoff_hz, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The filtered waveform.
+
+    Raises:
+        ValueError: ``order`` is not an even int >= 2.
+
+    Example:
+        >>> y = highpass(torch.ones(1, 1, 400), cutoff_hz=torch.tensor([100.0]))
+        >>> abs(round(y[0, 0, -1].item(), 3))  # DC is removed
+        0.0
+    """
+    return keep_padding(
+        _biquad(x, cutoff_hz, kind="highpass", sample_rate=sample_rate, order=order), x, lengths, _T
+    )
+
+
+def bandpass(
+    x: Tensor,
+    *,
+    low_hz: Tensor,
+    high_hz: Tensor,
+    sample_rate: int = 16000,
+    order: int = 2,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Keep the band ``[low_hz, high_hz]`` of each example: high-pass then low-pass.
+
+    A telephone channel is ``low_hz=300, high_hz=3400``.
+
+    Args:
+        x: float waveform.
+        low_hz: (B,) lower -3 dB edge in Hz.
+        high_hz: (B,) upper -3 dB edge in Hz (> ``low_hz``, < sample_rate / 2).
+        sample_rate: sampling rate in Hz.
+        order: even order of each of the two filters.
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); low_hz, high_hz, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The filtered waveform.
+
+    Raises:
+        ValueError: ``order`` is not an even int >= 2.
+
+    Example:
+        >>> y = bandpass(torch.ones(1, 1, 400), low_hz=torch.tensor([300.0]),
+        ...              high_hz=torch.tensor([3400.0]))
+        >>> abs(round(y[0, 0, -1].item(), 3))
+        0.0
+    """
+    y = _biquad(x, low_hz, kind="highpass", sample_rate=sample_rate, order=order)
+    y = _biquad(y, high_hz, kind="lowpass", sample_rate=sample_rate, order=order)
+    return keep_padding(y, x, lengths, _T)
+
+
+def mu_law(x: Tensor, *, bits: Tensor, lengths: Tensor | None = None) -> Tensor:
+    r"""Quantise each example through a ``bits``-bit mu-law codec (encode, then decode).
+
+    Each example is first scaled by its valid peak (an automatic gain before the codec, so the
+    whole code range is used) and scaled back afterwards. Companding is ITU-T G.711's continuous
+    mu-law, $F(x) = \operatorname{sign}(x)\,\ln(1 + \mu|x|) / \ln(1 + \mu)$ with
+    $\mu = 2^{\text{bits}} - 1$, with exactly the rounding of torchaudio
+    ``mu_law_encoding`` / ``mu_law_decoding``, which take one int for the whole batch; here
+    ``bits`` is per example.
+
+    Args:
+        x: float waveform.
+        bits: (B,) bit depth, rounded to an int >= 1 (8 = G.711 telephone quality).
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); bits, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The quantised waveform; ``|output| <= peak |x|`` (so it stays in [-1, 1] when x does).
+
+    Example:
+        >>> mu_law(torch.tensor([[[1.0, -0.5, 0.01]]]), bits=torch.tensor([1.0]))
+        tensor([[[ 1., -1.,  1.]]])
+    """
+    peak = per_example(_peak(x, lengths), x)
+    scale = torch.where(peak > 0, peak, torch.ones_like(peak))
+    xn = (x / scale).clamp(-1.0, 1.0)
+    mu = per_example(torch.pow(2.0, torch.round(bits.to(x.device)).clamp(min=1)) - 1, x)
+    log1p_mu = torch.log1p(mu)
+    code = torch.floor((torch.sign(xn) * torch.log1p(mu * xn.abs()) / log1p_mu + 1) / 2 * mu + 0.5)
+    xq = code / mu * 2 - 1.0
+    y = torch.sign(xq) * (torch.exp(xq.abs() * log1p_mu) - 1.0) / mu
+    return keep_padding(torch.where(peak > 0, y * scale, x), x, lengths, _T)
+
+
+def codec(
+    x: Tensor,
+    *,
+    bits: Tensor,
+    low_hz: float | None = 300.0,
+    high_hz: float | None = 3400.0,
+    sample_rate: int = 16000,
+    order: int = 2,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Simulate a narrow-band codec: band-limit to ``[low_hz, high_hz]``, then mu-law quantise.
+
+    The defaults are a G.711 telephone channel (300-3400 Hz) when ``bits`` is 8.
+
+    Args:
+        x: float waveform.
+        bits: (B,) mu-law bit depth (see :func:`mu_law`).
+        low_hz: lower band edge in Hz (None: no high-pass).
+        high_hz: upper band edge in Hz (None: no low-pass).
+        sample_rate: sampling rate in Hz.
+        order: even order of each band-limiting filter.
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); bits, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The degraded waveform.
+
+    Example:
+        >>> y = codec(torch.ones(1, 1, 400), bits=torch.tensor([8.0]), low_hz=None, high_hz=None)
+        >>> y[0, 0, :2]
+        tensor([1., 1.])
+    """
+    y = x
+    b = x.shape[0]
+    if low_hz is not None:
+        cut = torch.full((b,), float(low_hz), device=x.device, dtype=x.dtype)
+        y = _biquad(y, cut, kind="highpass", sample_rate=sample_rate, order=order)
+    if high_hz is not None:
+        cut = torch.full((b,), float(high_hz), device=x.device, dtype=x.dtype)
+        y = _biquad(y, cut, kind="lowpass", sample_rate=sample_rate, order=order)
+    return keep_padding(mu_law(y, bits=bits, lengths=lengths), x, lengths, _T)
+
+
+# -- reverb ------------------------------------------------------------------------------------
+def reverb(
+    x: Tensor,
+    *,
+    wet_ratio: Tensor,
+    rt60_s: Tensor | None = None,
+    ir_bank: Tensor | None = None,
+    index: Tensor | None = None,
+    sample_rate: int = 16000,
+    ir_length_s: float | None = None,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    r"""Convolve each example with a room impulse response and mix it with the dry signal.
+
+    The impulse response is either row ``index[b]`` of ``ir_bank`` (measured RIRs), or a
+    synthetic one: Gaussian noise under an exponential envelope that decays by 60 dB in
+    ``rt60_s`` seconds, $h(t) = n(t)\,e^{-3 \ln(10)\, t / \mathrm{RT}_{60}}$ (Polack's
+    statistical room model), ``ir_length_s`` long. The wet signal is the first L samples of the convolution
+    (torchaudio ``fftconvolve``, at a fast 5-smooth FFT size), rescaled to the dry signal's
+    energy on the valid samples; the output is ``(1 - wet_ratio) * x + wet_ratio * wet``. A unit
+    impulse is therefore an identity.
+
+    Args:
+        x: float waveform.
+        wet_ratio: (B,) share of the reverberant signal in the mix, in [0, 1].
+        rt60_s: (B,) reverberation time in seconds (synthetic responses; None with a bank).
+        ir_bank: (N, K) impulse responses; takes precedence over ``rt60_s``.
+        index: (B,) int64 bank row of each example (required with ``ir_bank``).
+        sample_rate: sampling rate in Hz (converts ``rt60_s`` to samples).
+        ir_length_s: length of the synthetic responses in seconds (None: the longest
+            ``rt60_s``, where the envelope is at -60 dB). A fixed length keeps each example's
+            response independent of the other examples' RT60.
+        generator: source of the synthetic responses' noise.
+        lengths: (B,) valid samples; padding keeps its values and never enters the energy.
+
+    Shape:
+        x: (B, C, L); wet_ratio, rt60_s, index, lengths: (B,); ir_bank: (N, K). Output: (B, C, L).
+
+    Returns:
+        The reverberant waveform.
+
+    Raises:
+        ValueError: neither ``rt60_s`` nor (``ir_bank``, ``index``) given.
+
+    Example:
+        >>> x = torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])
+        >>> y = reverb(x, wet_ratio=torch.tensor([1.0]), ir_bank=torch.tensor([[1.0, 0.5]]),
+        ...            index=torch.tensor([0]))
+        >>> [abs(round(v, 4)) for v in y.flatten().tolist()]
+        [0.8944, 0.4472, 0.0, 0.0]
+    """
+    b, _, n = x.shape
+    if ir_bank is not None:
+        if index is None:
+            raise ValueError("reverb: expected index= (the bank row of each example) with ir_bank.")
+        ir = ir_bank.to(device=x.device, dtype=x.dtype)[index.to(x.device), :n]
+    elif rt60_s is not None:
+        rt60 = rt60_s.to(device=x.device, dtype=x.dtype).clamp(min=1e-6)
+        # Past its RT60 a response is below -60 dB: cutting it there keeps the FFT short.
+        seconds = float(rt60.max()) if ir_length_s is None else ir_length_s
+        k = max(1, min(n, math.ceil(seconds * sample_rate) + 1))
+        t = torch.arange(k, device=x.device, dtype=x.dtype) / sample_rate
+        envelope = torch.exp(-3.0 * math.log(10.0) / rt60[:, None] * t[None, :])
+        ir = torch.randn((b, k), generator=generator, device=x.device, dtype=x.dtype) * envelope
+    else:
+        raise ValueError(
+            "reverb: expected rt60_s= (synthetic responses) or ir_bank= and index= (measured "
+            "ones), got neither."
+        )
+    # Only the first L output samples are kept; padding x so that the full convolution has a
+    # 5-smooth length lets fftconvolve use a fast FFT (L + K - 1 is often a large prime product).
+    k = ir.shape[-1]
+    fast = _next_fast_len(n + k - 1)
+    padded = torch.nn.functional.pad(x, (0, fast - k + 1 - n))
+    wet = AF.fftconvolve(padded, ir[:, None, :])[..., :n]
+    e_dry, e_wet = _valid_energy(x, lengths), _valid_energy(wet, lengths)
+    ok = e_wet > 0
+    scale = torch.where(ok, torch.sqrt(e_dry / torch.where(ok, e_wet, torch.ones_like(e_wet))), 0)
+    w = per_example(wet_ratio, x)
+    y = (1 - w) * x + w * per_example(scale, x) * wet
+    return keep_padding(y, x, lengths, _T)
+
+
+# -- time-domain damage ------------------------------------------------------------------------
+def clip(x: Tensor, *, threshold_ratio: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Hard-clip each example at a fraction of its own peak amplitude.
+
+    Samples are limited to ``[-t, t]`` with ``t = threshold_ratio * max |x|`` over the valid
+    samples (an overdriven microphone or ADC).
+
+    Args:
+        x: float waveform.
+        threshold_ratio: (B,) clipping level as a fraction of the peak, in [0, 1] (1 = none).
+        lengths: (B,) valid samples; padding keeps its values.
+
+    Shape:
+        x: (B, C, L); threshold_ratio, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The clipped waveform; ``|output| <= threshold_ratio * peak`` on valid samples.
+
+    Example:
+        >>> clip(torch.tensor([[[1.0, -0.5, 0.2]]]), threshold_ratio=torch.tensor([0.4]))
+        tensor([[[ 0.4000, -0.4000,  0.2000]]])
+    """
+    t = per_example(threshold_ratio.to(x.device) * _peak(x, lengths), x)
+    return keep_padding(torch.clamp(x, min=-t, max=t), x, lengths, _T)
+
+
+def packet_loss(
+    x: Tensor, *, start: Tensor, width_ratio: Tensor, lengths: Tensor | None = None
+) -> Tensor:
+    """Zero K short spans of each example (lost packets in a network stream).
+
+    Span ``k`` covers ``round(width_ratio * length)`` valid samples placed at fraction
+    ``start[:, k]`` of the room left, as in :func:`mmnoise.functional.features.time_mask`;
+    spans may overlap, so at most ``K * round(width_ratio * length)`` samples are zeroed.
+
+    Args:
+        x: float waveform.
+        start: (B, K) span starts as fractions in [0, 1).
+        width_ratio: (B,) width of each span as a fraction of the valid length.
+        lengths: (B,) valid samples; padding is never zeroed.
+
+    Shape:
+        x: (B, C, L); start: (B, K); width_ratio, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The waveform with zeroed spans.
+
+    Example:
+        >>> packet_loss(torch.ones(1, 1, 8), start=torch.tensor([[0.0, 0.99]]),
+        ...             width_ratio=torch.tensor([0.25]))
+        tensor([[[0., 0., 1., 1., 1., 1., 0., 0.]]])
+    """
+    lost = _span_union(full_lengths(x, lengths, _T), start, width_ratio[:, None], x.shape[_T])
+    return torch.where(broadcast_steps(lost, x, _T), torch.zeros_like(x), x)
+
+
+def speed_perturb(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Play each example ``factor`` times faster (tempo and pitch), keeping its length.
+
+    Output sample ``t`` reads the input at position ``t * factor`` by linear interpolation (a
+    per-example resampling, sox ``speed``); a sped-up example ends in silence, a slowed-down one
+    is cut at its valid length. Linear interpolation has no anti-aliasing filter: content above
+    ``sample_rate / (2 * factor)`` folds back, negligible for factors near 1.
+
+    Args:
+        x: float waveform.
+        factor: (B,) speed factor (> 1 faster, < 1 slower), > 0.
+        lengths: (B,) valid samples; reads never cross them and padding keeps its values.
+
+    Shape:
+        x: (B, C, L); factor, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The speed-changed waveform.
+
+    Example:
+        >>> speed_perturb(torch.arange(6.0).reshape(1, 1, 6), factor=torch.tensor([2.0]))
+        tensor([[[0., 2., 4., 0., 0., 0.]]])
+    """
+    b, c, n = x.shape
+    valid_n = full_lengths(x, lengths, _T)
+    pos_dtype = torch.promote_types(x.dtype, torch.float32)
+    t = torch.arange(n, device=x.device, dtype=pos_dtype)
+    pos = t[None, :] * factor.to(device=x.device, dtype=pos_dtype)[:, None]
+    last = (valid_n - 1)[:, None]
+    i0 = torch.floor(pos).long()
+    frac = (pos - i0.to(pos_dtype)).to(x.dtype)[:, None, :]
+    lo = torch.minimum(i0.clamp(min=0), last)[:, None, :].expand(b, c, n)
+    hi = torch.minimum(i0 + 1, last)[:, None, :].expand(b, c, n)
+    x0, x1 = torch.gather(x, _T, lo), torch.gather(x, _T, hi)
+    inside = (pos <= last.to(pos_dtype))[:, None, :]
+    y = torch.where(inside, x0 + frac * (x1 - x0), torch.zeros_like(x))
+    return keep_padding(y, x, lengths, _T)
+
+
+# -- spectrogram inputs ------------------------------------------------------------------------
+def spec_augment(
+    x: Tensor,
+    *,
+    time_start: Tensor,
+    time_width_ratio: Tensor,
+    freq_start: Tensor,
+    freq_width_ratio: Tensor,
+    fill: float = 0.0,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Mask several time spans and frequency bands of a spectrogram in one pass (SpecAugment).
+
+    Park et al. 2019, "SpecAugment", section 2: ``m_T`` time masks and ``m_F`` frequency masks
+    per example, each with its own position and width; here the K time masks stay inside each
+    example's valid frames and never touch padding.
+
+    Args:
+        x: float spectrogram features, time first.
+        time_start: (B, K_t) time-mask starts as fractions in [0, 1).
+        time_width_ratio: (B, K_t) time-mask widths as fractions of the valid length.
+        freq_start: (B, K_f) frequency-mask starts as fractions in [0, 1).
+        freq_width_ratio: (B, K_f) frequency-mask widths as fractions of F.
+        fill: value written into the masks.
+        lengths: (B,) valid frames.
+
+    Shape:
+        x: (B, T, F); lengths: (B,). Output: (B, T, F).
+
+    Returns:
+        The masked spectrogram.
+
+    Example:
+        >>> y = spec_augment(torch.ones(1, 4, 4), time_start=torch.tensor([[0.0]]),
+        ...                  time_width_ratio=torch.tensor([[0.25]]),
+        ...                  freq_start=torch.tensor([[0.99]]),
+        ...                  freq_width_ratio=torch.tensor([[0.25]]))
+        >>> y[0]
+        tensor([[0., 0., 0., 0.],
+                [1., 1., 1., 0.],
+                [1., 1., 1., 0.],
+                [1., 1., 1., 0.]])
+    """
+    b, n, f = x.shape
+    in_time = _span_union(full_lengths(x, lengths, 1), time_start, time_width_ratio, n)
+    all_bins = torch.full((b,), f, device=x.device, dtype=torch.long)
+    in_freq = _span_union(all_bins, freq_start, freq_width_ratio, f)
+    masked = in_time[:, :, None] | in_freq[:, None, :]
+    valid = step_mask(x, lengths, 1)
+    if valid is not None:
+        masked = masked & valid
+    return torch.where(masked, torch.full_like(x, fill), x)

@@ -1,0 +1,325 @@
+"""Text token transforms: (B, T) int64 ids with ``lengths``, a pad id and protected special ids.
+
+Every class maps ``level`` in [0, 1] linearly onto a ``(weak, strong)`` rate; level 0 is an exact
+identity. Padding (``pad_id`` and every position past ``lengths``) and ``special_ids`` are never
+changed. Text held as embeddings ((B, T, D), kind ``features``) takes the feature transforms:
+``AddGaussianSNR`` for embedding noise and ``FrameDropout`` for embedding dropout (whole token
+vectors set to zero), so there is no separate ``EmbeddingDropout``. For raw strings, see
+:mod:`mmnoise.text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmnoise.functional import tokens as F
+from mmnoise.rng import make_generator
+from mmnoise.sample import LENGTHS, Kind, Sample
+from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
+
+__all__ = ["AdjacentSwap", "RandomTokenReplace", "SpanMask", "TokenDeletion", "TokenMask"]
+
+_TOKENS: frozenset[Kind] = frozenset({"tokens"})
+Keys = str | Sequence[str] | None
+
+
+def _check_id(value: Any, *, who: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{who}: expected {name} as a non-negative int id, got {value!r}.")
+    return int(value)
+
+
+def _check_special(value: Sequence[int], *, who: str) -> tuple[int, ...]:
+    if isinstance(value, str | int) or not isinstance(value, Sequence):
+        raise ValueError(
+            f"{who}: expected special_ids as a tuple of ids, got {value!r}; e.g. (101, 102)."
+        )
+    return tuple(_check_id(v, who=who, name="special_ids entries") for v in value)
+
+
+class _Rate(NoiseTransform):
+    """Shared config of the rate-driven token transforms (not public: no kernel of its own)."""
+
+    accepts = _TOKENS
+
+    def __init__(
+        self,
+        keys: Keys,
+        *,
+        ratio: Sequence[float],
+        pad_id: int,
+        special_ids: Sequence[int],
+        p: float,
+    ) -> None:
+        super().__init__(keys, p=p)
+        who = type(self).__name__
+        self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
+        self.pad_id = _check_id(pad_id, who=who, name="pad_id")
+        self.special_ids = _check_special(special_ids, who=who)
+
+    def make_params(
+        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"pad_id": self.pad_id, "special_ids": self.special_ids}
+
+
+class TokenMask(_Rate):
+    """Replace random tokens by an unknown / mask id (ASR drop-outs, out-of-vocabulary words).
+
+    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
+
+    Args:
+        keys: entries to corrupt.
+        mask_id: the id written in ([MASK] or [UNK]).
+        ratio: (weak, strong) per-token replacement probability.
+        pad_id: padding id (never changed).
+        special_ids: ids never changed ([CLS], [SEP], ...).
+        p: per-example probability.
+
+    Shape:
+        (B, T) int64; output keeps shape, dtype and device.
+
+    Example:
+        >>> t = TokenMask("text", mask_id=103, ratio=(0.0, 1.0), special_ids=(101, 102))
+        >>> t({"text": torch.tensor([[101, 7, 8, 102, 0]])}, generator=torch.Generator())["text"]
+        tensor([[101, 103, 103, 102,   0]])
+    """
+
+    kernel = staticmethod(F.token_mask)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        mask_id: int,
+        ratio: Sequence[float] = (0.0, 0.3),
+        pad_id: int = 0,
+        special_ids: Sequence[int] = (),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        self.mask_id = _check_id(mask_id, who=type(self).__name__, name="mask_id")
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {**super().kernel_kwargs(), "mask_id": self.mask_id}
+
+
+class RandomTokenReplace(_Rate):
+    """Replace random tokens by ids drawn uniformly from the vocabulary (recognition errors).
+
+    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
+    New ids are never ``pad_id`` or one of ``special_ids``.
+
+    Args:
+        keys: entries to corrupt.
+        vocab_size: size of the vocabulary (ids are drawn from ``[0, vocab_size)``).
+        ratio: (weak, strong) per-token replacement probability.
+        pad_id: padding id (never changed, never drawn).
+        special_ids: ids never changed and never drawn.
+        p: per-example probability.
+
+    Shape:
+        (B, T) int64; output keeps shape, dtype and device.
+
+    Example:
+        >>> t = RandomTokenReplace("text", vocab_size=50, ratio=(0.0, 1.0), special_ids=(1,))
+        >>> y = t({"text": torch.tensor([[1, 7, 8, 0]])}, generator=torch.Generator())["text"]
+        >>> y[0, 0].item(), y[0, 3].item(), bool((y[0, 1:3] > 1).all())
+        (1, 0, True)
+    """
+
+    kernel = staticmethod(F.token_replace)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        vocab_size: int,
+        ratio: Sequence[float] = (0.0, 0.3),
+        pad_id: int = 0,
+        special_ids: Sequence[int] = (),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        who = type(self).__name__
+        self.vocab_size = _check_id(vocab_size, who=who, name="vocab_size")
+        protected = {i for i in (self.pad_id, *self.special_ids) if i < self.vocab_size}
+        if self.vocab_size <= len(protected):
+            raise ValueError(
+                f"{who}: vocab_size={vocab_size} leaves no id to draw once pad_id and "
+                "special_ids are excluded; pass the tokenizer's vocabulary size."
+            )
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {**super().kernel_kwargs(), "vocab_size": self.vocab_size}
+
+
+class AdjacentSwap(_Rate):
+    """Swap random pairs of neighbouring tokens (word-order noise, disfluent transcripts).
+
+    Level mapping: probability that an eligible disjoint pair is swapped, ``weak + level *
+    (strong - weak)`` (default 0 to 0.5); see :func:`mmnoise.functional.tokens.token_swap`.
+
+    Args:
+        keys: entries to corrupt.
+        ratio: (weak, strong) swap probability per disjoint adjacent pair.
+        pad_id: padding id (never moved).
+        special_ids: ids never moved.
+        p: per-example probability.
+
+    Shape:
+        (B, T) int64; output keeps shape, dtype and device.
+
+    Example:
+        >>> x = torch.tensor([[5, 6, 7, 8]])
+        >>> y = AdjacentSwap("text", ratio=(0.0, 1.0))({"text": x}, generator=torch.Generator())
+        >>> sorted(y["text"][0].tolist()), y["text"].equal(x)
+        ([5, 6, 7, 8], False)
+    """
+
+    kernel = staticmethod(F.token_swap)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        ratio: Sequence[float] = (0.0, 0.5),
+        pad_id: int = 0,
+        special_ids: Sequence[int] = (),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+
+
+class TokenDeletion(_Rate):
+    """Delete random tokens, shift the rest left and shorten ``lengths`` (dropped words).
+
+    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
+    Deletion changes the valid length, so this transform writes the new lengths into the
+    returned sample: ``out["lengths"]`` is a NEW dict (the input's is untouched) whose entry for
+    each corrupted key holds the shortened lengths (one is created when the sample had none); the
+    freed tail is filled with ``pad_id``. The record's entry also holds them under ``"lengths"``.
+    Every example keeps at least one token.
+
+    Args:
+        keys: entries to corrupt.
+        ratio: (weak, strong) per-token deletion probability.
+        pad_id: padding id (never deleted; written into the freed tail).
+        special_ids: ids never deleted (they move left with the text).
+        p: per-example probability.
+
+    Shape:
+        (B, T) int64; output keeps shape, dtype and device; ``lengths`` (B,) may shrink.
+
+    Example:
+        >>> s = {"text": torch.tensor([[101, 7, 8, 102, 0]]), "lengths": {"text": torch.tensor([4])}}
+        >>> out = TokenDeletion("text", ratio=(0.0, 1.0), special_ids=(101, 102))(
+        ...     s, generator=torch.Generator())
+        >>> out["text"], out["lengths"]["text"], s["lengths"]["text"]
+        (tensor([[101, 102,   0,   0,   0]]), tensor([2]), tensor([4]))
+    """
+
+    kernel = staticmethod(F.token_delete)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        ratio: Sequence[float] = (0.0, 0.3),
+        pad_id: int = 0,
+        special_ids: Sequence[int] = (),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+    ) -> tuple[Sample, Record]:
+        """Apply the deletion as ``NoiseTransform.run`` does, and write the shortened lengths."""
+        out, rec = super().run(
+            sample,
+            level=level,
+            generator=generator,
+            keys=keys,
+            check_finite=check_finite,
+            replay=replay,
+            record=record,
+        )
+        if not rec["keys"]:
+            return out, rec
+        lengths = dict(sample.get(LENGTHS, {}))
+        for name, entry in rec["keys"].items():
+            x, old = sample[name], lengths.get(name)
+            params = dict(entry["params"])
+            gen = make_generator(int(params.pop("seed")), x.device)
+            new = F.token_delete_lengths(
+                x, **params, **self.kernel_kwargs(), generator=gen, lengths=old
+            )
+            before = old if old is not None else torch.full_like(new, x.shape[1])
+            new = torch.where(entry["applied"], new, before.to(new.device)).to(before.dtype)
+            lengths[name] = entry["lengths"] = new
+        out[LENGTHS] = lengths
+        return out, rec
+
+
+class SpanMask(_Rate):
+    """Mask one contiguous span of tokens (a phrase lost to noise or cross-talk).
+
+    Level mapping: span width ``weak + level * (strong - weak)`` of the valid length (0 to 0.5);
+    the start is a uniform fraction, so a shared draw masks the same stretch of time as a
+    ``TimeMask`` on the other modalities.
+
+    Args:
+        keys: entries to corrupt.
+        mask_id: the id written in.
+        ratio: (weak, strong) span width as a fraction of the valid length.
+        pad_id: padding id (never changed).
+        special_ids: ids never changed (kept inside the span).
+        p: per-example probability.
+
+    Shape:
+        (B, T) int64; output keeps shape, dtype and device.
+
+    Example:
+        >>> t = SpanMask("text", mask_id=103, ratio=(0.0, 1.0), special_ids=(101, 102))
+        >>> t({"text": torch.tensor([[101, 7, 8, 9, 102]])}, generator=torch.Generator())["text"]
+        tensor([[101, 103, 103, 103, 102]])
+    """
+
+    kernel = staticmethod(F.span_mask)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        mask_id: int,
+        ratio: Sequence[float] = (0.0, 0.5),
+        pad_id: int = 0,
+        special_ids: Sequence[int] = (),
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        self.mask_id = _check_id(mask_id, who=type(self).__name__, name="mask_id")
+
+    def make_params(
+        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {**super().kernel_kwargs(), "mask_id": self.mask_id}

@@ -1,0 +1,31 @@
+"""Contract cases for the video frame transforms (B, T, C, H, W)."""
+
+from __future__ import annotations
+
+from mmnoise.transforms import frames as T
+from tests.contract.case import Case
+
+CASES = [
+    Case(lambda k: T.GaussianNoise(k, sigma=(0.05, 0.4)), "frames"),
+    Case(lambda k: T.ShotNoise(k, sigma=(0.05, 0.6)), "frames"),
+    Case(lambda k: T.GaussianBlur(k, sigma=(0.3, 3.0)), "frames"),
+    Case(lambda k: T.MotionBlur(k, length=(1.0, 9.0)), "frames"),
+    Case(
+        lambda k: T.MotionBlur(k, length=(1.0, 9.0), per_frame=True),
+        "frames",
+        name="per_frame",
+    ),
+    Case(lambda k: T.DefocusBlur(k, radius=(0.5, 4.0)), "frames"),
+    Case(lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5)), "frames", monotone="count"),
+    Case(
+        lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5), per_frame=True, fill=0.5),
+        "frames",
+        monotone="count",
+        name="per_frame",
+    ),
+    Case(lambda k: T.JPEG(k, quality=(95.0, 5.0)), "frames"),
+    Case(lambda k: T.Brightness(k, delta=(0.05, 0.6)), "frames"),
+    Case(lambda k: T.Contrast(k, factor=(0.9, 0.1)), "frames"),
+    Case(lambda k: T.LowLight(k), "frames"),
+    Case(lambda k: T.ResolutionDrop(k, scale=(0.9, 0.1)), "frames"),
+]

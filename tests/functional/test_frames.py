@@ -1,0 +1,281 @@
+"""Per-op invariants of the frame kernels and transforms (issue 3, items 2 and 6)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as NF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmnoise.functional import frames as F
+from mmnoise.transforms import frames as T
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+def _frames(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _high_freq_energy(x: torch.Tensor) -> torch.Tensor:
+    """Per-example spectral energy above half the Nyquist frequency (either axis)."""
+    spec = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square()
+    fy = torch.fft.fftfreq(x.shape[-2]).abs()[:, None]
+    fx = torch.fft.fftfreq(x.shape[-1]).abs()[None, :]
+    high = (fy > 0.25) | (fx > 0.25)
+    return (spec * high).flatten(1).sum(1)
+
+
+ALL_FRAME_OPS = [
+    T.GaussianNoise,
+    T.ShotNoise,
+    T.GaussianBlur,
+    T.MotionBlur,
+    T.DefocusBlur,
+    T.Occlusion,
+    T.JPEG,
+    T.Brightness,
+    T.Contrast,
+    T.LowLight,
+    T.ResolutionDrop,
+]
+
+
+@settings(max_examples=6)  # kornia's codec costs ~30 ms a call
+@given(
+    seed=seeds,
+    quality=st.floats(1.0, 100.0),
+    channels=st.sampled_from([1, 3]),
+    side=st.integers(4, 24),
+)
+def test_jpeg_output_stays_in_unit_range(
+    seed: int, quality: float, channels: int, side: int
+) -> None:
+    x = _frames(seed, (2, 2, channels, side, side + 3))
+    x[0, 0] = 0.0  # saturated frames are where a codec overshoots
+    x[1, 1] = 1.0
+    y = F.jpeg_compress(x, quality=torch.tensor([quality, quality]))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert bool(((y >= 0) & (y <= 1)).all())
+
+
+def test_jpeg_error_grows_as_quality_drops() -> None:
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    img = 0.5 + 0.4 * torch.sin(xx / 3) * torch.cos(yy / 5)
+    x = img.expand(3, 3, 32, 32)[None]  # one clip of 3 identical RGB frames
+    errs = [
+        float((F.jpeg_compress(x, quality=torch.tensor([q])) - x).square().mean())
+        for q in (95.0, 50.0, 10.0)
+    ]
+    assert errs[0] < errs[1] < errs[2]
+
+
+def test_jpeg_rejects_other_channel_counts() -> None:
+    with pytest.raises(ValueError, match="C = 3 or 1"):
+        F.jpeg_compress(torch.rand(1, 1, 2, 8, 8), quality=torch.tensor([50.0]))
+
+
+@settings(max_examples=20)
+@given(
+    seed=seeds,
+    area=st.floats(0.0, 0.5),
+    aspect=st.floats(0.5, 2.0),
+    side=st.integers(8, 40),
+    cy=st.floats(0.0, 0.999),
+    cx=st.floats(0.0, 0.999),
+)
+def test_erased_area_matches_the_requested_ratio(
+    seed: int, area: float, aspect: float, side: int, cy: float, cx: float
+) -> None:
+    x = _frames(seed, (1, 2, 3, side, side)) * 0.9 + 0.1  # never equal to the fill 0
+    y = F.occlude(
+        x,
+        area_ratio=torch.tensor([area]),
+        aspect=torch.tensor([aspect]),
+        center_y=torch.tensor([cy]),
+        center_x=torch.tensor([cx]),
+    )
+    covered = (y == 0).all(dim=2).flatten(2).sum(-1).float()  # (B, T) covered pixels
+    target = area * side * side
+    # each side is rounded to the nearest pixel: |h w - a H W| <= (h0 + w0) / 2 + 1 / 4
+    h0, w0 = math.sqrt(target * aspect), math.sqrt(target / aspect)
+    assert bool(((covered - target).abs() <= (h0 + w0) / 2 + 0.25 + 1e-6).all())
+    # one box per clip: both frames are covered at the same place
+    assert torch.equal(y[0, 0] == 0, y[0, 1] == 0)
+    # the rest of the frame is untouched
+    outside = (y != 0).all(dim=2, keepdim=True).expand_as(x)
+    assert torch.equal(y[outside], x[outside])
+
+
+@pytest.mark.parametrize("level", [0.2, 0.6, 1.0])
+def test_occlusion_level_maps_to_covered_fraction(level: float) -> None:
+    x = torch.rand(8, 1, 1, 32, 32, generator=torch.Generator().manual_seed(0)) + 0.1
+    t = T.Occlusion("v", area_ratio=(0.0, 0.25), aspect=(1.0, 1.0))
+    y = t({"v": x}, level=level, generator=torch.Generator().manual_seed(1))["v"]
+    fraction = (y == 0).float().mean(dim=(1, 2, 3, 4))
+    side = round(math.sqrt(0.25 * level * 32 * 32))
+    assert torch.allclose(fraction, torch.full((8,), side * side / 1024.0))
+
+
+def test_occlusion_per_frame_moves_the_box() -> None:
+    x = torch.ones(1, 6, 1, 24, 24)
+    g = torch.Generator().manual_seed(0)
+    static = T.Occlusion("v")({"v": x}, generator=g)["v"]
+    moving = T.Occlusion("v", per_frame=True)({"v": x}, generator=g)["v"]
+    assert all(torch.equal(static[0, 0], static[0, i]) for i in range(6))
+    assert not all(torch.equal(moving[0, 0], moving[0, i]) for i in range(6))
+
+
+@pytest.mark.parametrize(
+    "kernel, param",
+    [
+        (F.gaussian_blur, {"sigma": 1.5}),
+        (F.defocus_blur, {"radius": 2.0}),
+        (F.motion_blur, {"length": 7.0, "angle_deg": 30.0}),
+        (F.resolution_drop, {"scale": 0.4}),
+    ],
+    ids=["gaussian", "defocus", "motion", "resolution"],
+)
+@settings(max_examples=10)
+@given(seed=seeds, side=st.integers(12, 32), strength=st.floats(0.5, 1.0))
+def test_blur_reduces_high_frequency_energy(
+    kernel: Callable[..., torch.Tensor],
+    param: dict[str, float],
+    seed: int,
+    side: int,
+    strength: float,
+) -> None:
+    x = _frames(seed, (2, 2, 3, side, side))
+    scaled = {
+        k: torch.tensor([v * strength if k != "angle_deg" else v] * 2) for k, v in param.items()
+    }
+    y = kernel(x, **scaled)
+    before = _high_freq_energy(x.flatten(0, 2))
+    after = _high_freq_energy(y.flatten(0, 2))
+    assert bool((after < 0.5 * before).all())
+    assert bool(((y >= 0) & (y <= 1)).all())
+
+
+def test_stronger_gaussian_blur_removes_more_high_frequencies() -> None:
+    x = _frames(0, (1, 1, 1, 32, 32))
+    energy = [
+        float(_high_freq_energy(F.gaussian_blur(x, sigma=torch.tensor([s]))[0, 0]))
+        for s in (0.5, 1.0, 2.0)
+    ]
+    assert energy[0] > energy[1] > energy[2]
+
+
+def test_motion_blur_follows_its_angle() -> None:
+    x = torch.zeros(1, 1, 1, 11, 11)
+    x[..., 5, 5] = 1.0
+    flat = F.motion_blur(x, length=torch.tensor([5.0]), angle_deg=torch.tensor([0.0]))[0, 0, 0]
+    tall = F.motion_blur(x, length=torch.tensor([5.0]), angle_deg=torch.tensor([90.0]))[0, 0, 0]
+    assert torch.allclose(flat[5, 3:8], torch.full((5,), 0.2)) and float(flat.sum()) == 1.0
+    assert torch.allclose(tall, flat.T, atol=1e-6)
+
+
+def test_per_example_sigma_does_not_depend_on_the_batch() -> None:
+    x = _frames(3, (2, 2, 3, 16, 16))
+    t = T.GaussianBlur("v")
+    both = t({"v": x}, level=torch.tensor([0.3, 1.0]))["v"]
+    alone = t({"v": x[:1]}, level=0.3)["v"]
+    assert torch.allclose(both[:1], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.25])
+def test_resolution_drop_equals_interpolate_for_integer_factors(scale: float) -> None:
+    x = _frames(1, (2, 3, 3, 16, 24))
+    y = F.resolution_drop(x, scale=torch.tensor([scale, scale]))
+    flat = x.flatten(0, 1)
+    small = NF.interpolate(flat, size=(int(16 * scale), int(24 * scale)), mode="area")
+    ref = NF.interpolate(small, size=(16, 24), mode="bilinear", align_corners=False)
+    assert torch.allclose(y, ref.reshape(x.shape), atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ALL_FRAME_OPS, ids=lambda c: c.__name__)
+def test_clip_parameters_are_shared_across_frames(op: type) -> None:
+    # a clip of identical frames: deterministic ops give identical frames back, noise ops do not
+    frame = _frames(5, (1, 1, 3, 16, 16))
+    x = frame.expand(2, 4, 3, 16, 16).contiguous()
+    y = op("v")({"v": x}, level=0.8, generator=torch.Generator().manual_seed(2))["v"]
+    same = all(torch.equal(y[b, 0], y[b, i]) for b in range(2) for i in range(4))
+    noisy = op in (T.GaussianNoise, T.ShotNoise, T.LowLight)
+    assert same != noisy  # sensor noise is fresh per frame, never a frozen field
+    assert bool(((y >= 0) & (y <= 1)).all())
+
+
+def test_shot_noise_variance_grows_with_intensity() -> None:
+    x = torch.tensor([0.09, 0.64]).reshape(1, 1, 2, 1, 1).expand(1, 1, 2, 200, 200)
+    y = F.shot_noise(x, sigma=torch.tensor([0.05]), generator=torch.Generator().manual_seed(0))
+    std = (y - x).flatten(3).std(dim=-1).flatten()
+    # std = sigma * sqrt(x): 0.015 and 0.04
+    assert torch.allclose(std, torch.tensor([0.015, 0.04]), rtol=0.05)
+
+
+def test_low_light_darkens_and_keeps_black() -> None:
+    x = _frames(4, (1, 2, 3, 8, 8))
+    x[..., 0, 0] = 0.0
+    y = T.LowLight("v")({"v": x}, level=1.0, generator=torch.Generator().manual_seed(0))["v"]
+    assert float(y.mean()) < 0.5 * float(x.mean())
+    assert bool((y[..., 0, 0] == 0).all())
+
+
+def test_padded_frames_are_untouched_and_input_is_not_modified() -> None:
+    x = _frames(6, (2, 3, 3, 8, 8))
+    before = x.clone()
+    lengths = torch.tensor([1, 3])
+    for op in ALL_FRAME_OPS:
+        y = op("v")({"v": x, "lengths": {"v": lengths}}, level=1.0, generator=torch.Generator())[
+            "v"
+        ]
+        assert torch.equal(y[0, 1:], x[0, 1:]), op.__name__
+        assert not torch.equal(y[0, :1], x[0, :1]), op.__name__
+    assert torch.equal(x, before)
+
+
+def test_bad_parameter_shapes_and_layouts_raise() -> None:
+    x = torch.rand(2, 3, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"\(2,\) tensor .* or \(2, 3\)"):
+        F.gaussian_noise(x, sigma=torch.ones(3))
+    with pytest.raises(ValueError, match=r"\(B, T, C, H, W\)"):
+        F.gaussian_blur(x[:, 0], sigma=torch.ones(2))
+    with pytest.raises(TypeError, match="frames"):
+        T.GaussianBlur("v")({"v": torch.rand(2, 8, 8)})
+    with pytest.raises(ValueError, match="quality"):
+        T.JPEG(quality=(90.0, 0.0))
+    with pytest.raises(ValueError, match="area_ratio"):
+        T.Occlusion(area_ratio=(0.0, 1.5))
+
+
+@settings(max_examples=10)
+@given(seed=seeds, side=st.integers(3, 20), per_frame=st.booleans())
+def test_neutral_parameters_return_the_frames_exactly(
+    seed: int, side: int, per_frame: bool
+) -> None:
+    x = _frames(seed, (2, 3, 3, side, side + 1))
+    shape = (2, 3) if per_frame else (2,)
+
+    def full(v: float) -> torch.Tensor:
+        return torch.full(shape, v)
+
+    g = torch.Generator().manual_seed(seed)
+    outputs = [
+        F.gaussian_noise(x, sigma=full(0.0), generator=g),
+        F.shot_noise(x, sigma=full(0.0), generator=g),
+        F.gaussian_blur(x, sigma=full(0.0), kernel_size=9),
+        F.motion_blur(x, length=full(0.0), angle_deg=torch.rand(shape) * 360, kernel_size=9),
+        F.defocus_blur(x, radius=full(0.0), kernel_size=9),
+        F.occlude(
+            x, area_ratio=full(0.0), aspect=full(1.0), center_y=full(0.5), center_x=full(0.5)
+        ),
+        F.brightness(x, delta=full(0.0)),
+        F.contrast(x, factor=full(1.0)),
+        F.low_light(x, gamma=full(1.0), gain=full(1.0), sigma=full(0.0), generator=g),
+        F.resolution_drop(x, scale=full(1.0)),
+    ]
+    for i, y in enumerate(outputs):
+        assert torch.equal(y, x), i

@@ -1,0 +1,436 @@
+"""Per-op invariants of the waveform kernels (one invariant per test) and their config rules."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torchaudio.functional as AF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmnoise.functional.waveform as W
+from mmnoise.transforms.base import from_config
+from mmnoise.transforms.waveform import (
+    BANK_INLINE_MAX,
+    AddNoiseBank,
+    Babble,
+    BandPass,
+    Codec,
+    HighPass,
+    LowPass,
+    Reverb,
+    SpeedPerturb,
+)
+
+SR = 16000
+seeds = st.integers(0, 2**31 - 1)
+
+
+def _noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _band_energy(x: torch.Tensor, lo_hz: float, hi_hz: float) -> torch.Tensor:
+    """Per-example energy of the rFFT bins with lo_hz <= f < hi_hz."""
+    spec = torch.fft.rfft(x.double(), dim=-1).abs().pow(2)
+    f = torch.fft.rfftfreq(x.shape[-1], d=1.0 / SR)
+    return spec[..., (f >= lo_hz) & (f < hi_hz)].sum(dim=(-1, -2))
+
+
+@st.composite
+def padded(draw: st.DrawFn, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    b = draw(st.integers(1, 3))
+    lengths = torch.tensor(draw(st.lists(st.integers(1, size), min_size=b, max_size=b)))
+    return _noise((b, draw(st.integers(1, 2)), size), draw(seeds)), lengths
+
+
+# -- filters -----------------------------------------------------------------------------------
+@given(seeds, st.floats(300.0, 5000.0), st.sampled_from([2, 4]))
+@settings(max_examples=15)
+def test_lowpass_leaves_less_energy_above_the_cutoff(seed: int, cutoff: float, order: int) -> None:
+    x = _noise((2, 1, 2048), seed)
+    y = W.lowpass(x, cutoff_hz=torch.full((2,), cutoff), order=order)
+    assert (_band_energy(y, cutoff, SR) < _band_energy(x, cutoff, SR)).all()
+    # and it is a low-pass, not a mute: the band well below the cutoff mostly passes
+    assert (_band_energy(y, 0, cutoff / 4) > 0.5 * _band_energy(x, 0, cutoff / 4)).all()
+
+
+@given(seeds, st.floats(300.0, 1500.0), st.sampled_from([2, 4]))
+@settings(max_examples=15)
+def test_highpass_leaves_less_energy_below_the_cutoff(seed: int, cutoff: float, order: int) -> None:
+    x = _noise((2, 1, 2048), seed)
+    y = W.highpass(x, cutoff_hz=torch.full((2,), cutoff), order=order)
+    assert (_band_energy(y, 0, cutoff) < _band_energy(x, 0, cutoff)).all()
+    top = 4 * cutoff  # >= 2 kHz of pass band left below Nyquist
+    assert (_band_energy(y, top, SR) > 0.5 * _band_energy(x, top, SR)).all()
+
+
+@given(seeds)
+@settings(max_examples=10)
+def test_bandpass_leaves_less_energy_outside_the_band(seed: int) -> None:
+    x = _noise((1, 1, 2048), seed)
+    y = W.bandpass(x, low_hz=torch.tensor([300.0]), high_hz=torch.tensor([3400.0]))
+    assert _band_energy(y, 0, 300) < _band_energy(x, 0, 300)
+    assert _band_energy(y, 3400, SR) < _band_energy(x, 3400, SR)
+
+
+def test_order_two_filters_equal_torchaudio_biquads_per_example() -> None:
+    x = 0.1 * _noise((3, 2, 256), 0).double()  # quiet: torchaudio's biquads clamp to [-1, 1]
+    cut = torch.tensor([200.0, 1000.0, 6000.0], dtype=torch.float64)
+    low = W.lowpass(x, cutoff_hz=cut, order=2)
+    high = W.highpass(x, cutoff_hz=cut, order=2)
+    Q = 1 / math.sqrt(2)  # Butterworth; torchaudio's default 0.707 rounds it
+    for i in range(3):
+        assert torch.allclose(low[i], AF.lowpass_biquad(x[i], SR, float(cut[i]), Q=Q), atol=1e-10)
+        assert torch.allclose(high[i], AF.highpass_biquad(x[i], SR, float(cut[i]), Q=Q), atol=1e-10)
+
+
+def test_filters_do_not_clamp_loud_signals() -> None:
+    # torchaudio lfilter clamps to [-1, 1] by default; a 4x louder input must come out 4x louder
+    x = _noise((1, 1, 128), 1)
+    cut = torch.tensor([2000.0])
+    assert torch.allclose(
+        W.lowpass(4 * x, cutoff_hz=cut), 4 * W.lowpass(x, cutoff_hz=cut), atol=1e-5
+    )
+
+
+@given(padded())
+@settings(max_examples=10)
+def test_filters_are_causal_so_padding_never_leaks_in(
+    args: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x, lengths = args
+    junk = x.clone()
+    valid = torch.arange(x.shape[2])[None, :] < lengths[:, None]
+    junk[~valid[:, None, :].expand_as(x)] = 1e3  # different padding, same valid part
+    cut = torch.full((x.shape[0],), 1000.0)
+    a = W.bandpass(x, low_hz=cut / 4, high_hz=cut, lengths=lengths)
+    b = W.bandpass(junk, low_hz=cut / 4, high_hz=cut, lengths=lengths)
+    v = valid[:, None, :].expand_as(x)
+    assert torch.allclose(a[v], b[v], atol=1e-5) and torch.equal(b[~v], junk[~v])
+
+
+# -- clipping, codec ---------------------------------------------------------------------------
+@given(padded(), st.floats(0.0, 1.0))
+def test_clip_is_bounded_by_the_threshold(
+    args: tuple[torch.Tensor, torch.Tensor], ratio: float
+) -> None:
+    x, lengths = args
+    y = W.clip(x, threshold_ratio=torch.full((x.shape[0],), ratio), lengths=lengths)
+    valid = (torch.arange(x.shape[2])[None, :] < lengths[:, None])[:, None, :].expand_as(x)
+    for i in range(x.shape[0]):
+        thr = ratio * x[i][valid[i]].abs().max()
+        assert y[i][valid[i]].abs().max() <= thr + 1e-6
+        below = valid[i] & (x[i].abs() <= thr)
+        assert torch.equal(y[i][below], x[i][below])  # quiet samples untouched
+    assert torch.equal(y[~valid], x[~valid])
+
+
+@given(st.integers(1, 10), seeds)
+def test_mu_law_output_stays_in_unit_range_with_at_most_two_pow_bits_levels(
+    bits: int, seed: int
+) -> None:
+    x = torch.rand(2, 1, 200, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    y = W.mu_law(x, bits=torch.full((2,), float(bits)))
+    assert y.abs().max() <= 1.0 + 1e-6
+    for i in range(2):
+        assert y[i].unique().numel() <= 2**bits
+
+
+@given(st.integers(1, 10), seeds)
+@settings(max_examples=10)
+def test_mu_law_matches_torchaudio_encode_decode(bits: int, seed: int) -> None:
+    x = torch.rand(1, 1, 100, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    x[0, 0, 0] = 1.0  # peak 1: the kernel's automatic gain is then the identity
+    ref = AF.mu_law_decoding(AF.mu_law_encoding(x, 2**bits), 2**bits)
+    assert torch.allclose(W.mu_law(x, bits=torch.tensor([float(bits)])), ref, atol=1e-6)
+
+
+def test_mu_law_bits_are_per_example() -> None:
+    x = torch.rand(2, 1, 300, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = W.mu_law(x, bits=torch.tensor([2.0, 8.0]))
+    assert y[0].unique().numel() <= 4 < y[1].unique().numel()
+
+
+def test_codec_without_band_is_mu_law() -> None:
+    x = _noise((2, 1, 64), 3)
+    bits = torch.tensor([3.0, 5.0])
+    assert torch.equal(W.codec(x, bits=bits, low_hz=None, high_hz=None), W.mu_law(x, bits=bits))
+
+
+# -- reverb ------------------------------------------------------------------------------------
+@given(padded(), st.floats(0.0, 1.0))
+@settings(max_examples=15)
+def test_reverb_with_a_unit_impulse_is_identity(
+    args: tuple[torch.Tensor, torch.Tensor], wet: float
+) -> None:
+    x, lengths = args
+    b = x.shape[0]
+    y = W.reverb(
+        x,
+        wet_ratio=torch.full((b,), wet),
+        ir_bank=torch.tensor([[1.0, 0.0, 0.0]]),
+        index=torch.zeros(b, dtype=torch.long),
+        lengths=lengths,
+    )
+    assert torch.allclose(y, x, atol=1e-5)
+
+
+@given(st.integers(2, 300), st.integers(1, 40), seeds)
+@settings(max_examples=20)
+def test_reverb_wet_signal_is_the_energy_normalised_causal_convolution(
+    n: int, k: int, seed: int
+) -> None:
+    x, ir = _noise((1, 1, n), seed).double(), _noise((1, k), seed + 1).double()
+    y = W.reverb(x, wet_ratio=torch.ones(1), ir_bank=ir, index=torch.zeros(1, dtype=torch.long))
+    ref = AF.convolve(x, ir[:, None, :])[..., :n]  # direct (not FFT) convolution
+    ref = ref * x.norm() / ref.norm()
+    assert torch.allclose(y, ref, atol=1e-8)
+
+
+@given(seeds, st.floats(0.05, 1.0))
+@settings(max_examples=10)
+def test_synthetic_reverb_keeps_energy_when_fully_wet(seed: int, rt60: float) -> None:
+    x = _noise((2, 1, 400), seed)
+    y = W.reverb(
+        x,
+        wet_ratio=torch.ones(2),
+        rt60_s=torch.full((2,), rt60),
+        generator=torch.Generator().manual_seed(seed),
+    )
+    assert torch.allclose(y.pow(2).sum((1, 2)), x.pow(2).sum((1, 2)), rtol=1e-4)
+    assert not torch.allclose(y, x, atol=1e-3)
+
+
+def test_reverb_needs_a_response() -> None:
+    with pytest.raises(ValueError, match="rt60_s"):
+        W.reverb(torch.ones(1, 1, 4), wet_ratio=torch.ones(1))
+
+
+# -- additive noise ----------------------------------------------------------------------------
+@given(padded(), st.floats(-10.0, 30.0), seeds)
+def test_bank_noise_measured_snr_equals_request(
+    args: tuple[torch.Tensor, torch.Tensor], snr: float, seed: int
+) -> None:
+    x, lengths = args
+    b = x.shape[0]
+    bank = _noise((3, 17), seed)  # shorter than the clip: the read wraps around
+    u = torch.rand(2, b, generator=torch.Generator().manual_seed(seed))
+    y = W.add_noise_bank(
+        x,
+        noise_bank=bank,
+        index=(u[0] * 3).long(),
+        offset=u[1],
+        snr_db=torch.full((b,), snr),
+        lengths=lengths,
+    )
+    valid = (torch.arange(x.shape[2])[None, :] < lengths[:, None])[:, None, :]
+    noise, sig = (y - x).double() * valid, x.double() * valid
+    measured = 10 * torch.log10(sig.pow(2).sum((1, 2)) / noise.pow(2).sum((1, 2)))
+    assert torch.allclose(measured, torch.full((b,), snr, dtype=torch.float64), atol=1e-3)
+
+
+def test_bank_noise_is_the_row_read_from_the_offset_with_wrap_around() -> None:
+    bank = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    x = torch.ones(1, 1, 7)
+    y = W.add_noise_bank(
+        x,
+        noise_bank=bank,
+        index=torch.tensor([1]),
+        offset=torch.tensor([0.4]),
+        snr_db=torch.zeros(1),
+    )
+    noise = (y - x).flatten()
+    expected = torch.tensor([2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0])
+    assert torch.allclose(noise / noise[0] * 2.0, expected, atol=1e-5)
+
+
+@given(padded(), st.integers(1, 4), seeds)
+def test_babble_reaches_the_snr_and_never_reads_padding(
+    args: tuple[torch.Tensor, torch.Tensor], k: int, seed: int
+) -> None:
+    x, lengths = args
+    b = x.shape[0]
+    valid = (torch.arange(x.shape[2])[None, :] < lengths[:, None])[:, None, :]
+    junk = torch.where(valid, x, torch.full_like(x, 1e3))
+    g = torch.Generator().manual_seed(seed)
+    params = {
+        "snr_db": torch.full((b,), 5.0),
+        "num_speakers": torch.randint(1, k + 1, (b,), generator=g),
+        "source": torch.randint(0, b, (b, k), generator=g),
+        "offset": torch.rand(b, k, generator=g),
+    }
+    y = W.babble(x, lengths=lengths, **params)
+    # padding of the talkers is never read: other padding values give the same valid output
+    assert torch.allclose((W.babble(junk, lengths=lengths, **params) * valid), y * valid, atol=1e-4)
+    noise, sig = (y - x).double() * valid, x.double() * valid
+    measured = 10 * torch.log10(sig.pow(2).sum((1, 2)) / noise.pow(2).sum((1, 2)))
+    assert torch.allclose(measured, torch.full((b,), 5.0, dtype=torch.float64), atol=1e-3)
+
+
+# -- time-domain damage ------------------------------------------------------------------------
+@given(padded(), st.floats(0.0, 1.0), st.integers(1, 5), seeds)
+def test_packet_loss_zeroes_at_most_the_bound_inside_the_valid_part(
+    args: tuple[torch.Tensor, torch.Tensor], ratio: float, k: int, seed: int
+) -> None:
+    x, lengths = args
+    x = x + 100.0  # no sample is zero before
+    b = x.shape[0]
+    start = torch.rand(b, k, generator=torch.Generator().manual_seed(seed))
+    y = W.packet_loss(x, start=start, width_ratio=torch.full((b,), ratio / k), lengths=lengths)
+    lost = (y == 0).all(dim=1)  # (B, L): all channels zeroed together
+    assert torch.equal((y == 0).any(dim=1), lost)
+    for i in range(b):
+        n = int(lengths[i])
+        assert int(lost[i].sum()) <= k * round(ratio / k * n) <= round(ratio * n) + k
+        assert not bool(lost[i, n:].any())
+
+
+def test_speed_factor_one_is_identity_and_factor_two_skips_samples() -> None:
+    x = _noise((2, 2, 50), 0)
+    lengths = torch.tensor([50, 31])
+    assert torch.equal(W.speed_perturb(x, factor=torch.ones(2), lengths=lengths), x)
+    y = W.speed_perturb(x, factor=torch.tensor([2.0, 2.0]), lengths=lengths)
+    assert torch.equal(y[0, :, :25], x[0, :, ::2]) and not y[0, :, 25:].any()
+    assert torch.equal(y[1, :, :16], x[1, :, :31:2]) and not y[1, :, 16:31].any()
+    assert torch.equal(y[1, :, 31:], x[1, :, 31:])
+
+
+@given(st.floats(0.5, 0.99), seeds)
+@settings(max_examples=10)
+def test_slowing_down_stretches_a_ramp(factor: float, seed: int) -> None:
+    x = torch.arange(100.0).reshape(1, 1, 100)
+    y = W.speed_perturb(x, factor=torch.tensor([factor]))
+    assert torch.allclose(y.flatten(), torch.arange(100.0) * factor, atol=1e-4)
+
+
+@given(st.integers(1, 3), st.integers(1, 3), seeds)
+def test_spec_augment_masks_stay_inside_valid_frames_and_width_bounds(
+    kt: int, kf: int, seed: int
+) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, 20, 8, generator=g) + 1.0
+    lengths = torch.tensor([20, 9])
+    tw, fw = torch.rand(2, kt, generator=g) * 0.3, torch.rand(2, kf, generator=g) * 0.3
+    y = W.spec_augment(
+        x,
+        time_start=torch.rand(2, kt, generator=g),
+        time_width_ratio=tw,
+        freq_start=torch.rand(2, kf, generator=g),
+        freq_width_ratio=fw,
+        lengths=lengths,
+    )
+    assert torch.equal(y[1, 9:], x[1, 9:])
+    for i in range(2):
+        n = int(lengths[i])
+        full_rows = (y[i, :n] == 0).all(dim=1).sum()
+        full_cols = (y[i, :n] == 0).all(dim=0).sum()
+        assert full_rows <= sum(round(float(w) * n) for w in tw[i])
+        assert full_cols <= sum(round(float(w) * 8) for w in fw[i]) or full_rows == n
+
+
+# -- transforms: config and errors -------------------------------------------------------------
+def test_small_bank_round_trips_inline_through_json() -> None:
+    t = AddNoiseBank("a", noise_bank=_noise((2, 10), 0))
+    config = json.loads(json.dumps(t.to_config()))
+    assert config["noise_bank"] == t.noise_bank.tolist()
+    assert torch.equal(from_config(config).noise_bank, t.noise_bank)  # type: ignore[arg-type]
+
+
+def test_large_bank_is_written_by_shape_and_must_be_passed_again() -> None:
+    bank = _noise((2, BANK_INLINE_MAX // 2 + 1), 0)
+    t = Reverb("a", ir_bank=bank)
+    config = json.loads(json.dumps(t.to_config()))
+    assert config["ir_bank"] == {"tensor": "ir_bank", "shape": list(bank.shape)}
+    with pytest.raises(ValueError, match=r"config\['ir_bank'\] = bank"):
+        from_config(config)
+    config["ir_bank"] = bank
+    assert torch.equal(from_config(config).ir_bank, bank)  # type: ignore[arg-type]
+
+
+def test_bank_transforms_follow_the_data_device_and_dtype() -> None:
+    t = AddNoiseBank("a", noise_bank=_noise((2, 10), 0).double())
+    assert t.noise_bank.dtype == torch.float32
+    x = _noise((2, 1, 16), 1).double()
+    y = t({"a": x}, generator=torch.Generator().manual_seed(0))["a"]
+    assert y.dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: LowPass("a", cutoff_hz=(9000.0, 500.0)), "Nyquist"),
+        (lambda: LowPass("a", sample_rate=0), "sample_rate"),
+        (lambda: HighPass("a", order=3), "even"),
+        (lambda: BandPass("a", low_hz=(50.0, 4000.0), high_hz=(7000.0, 3400.0)), "below high_hz"),
+        (lambda: Codec("a", band_hz=(3400.0, 300.0)), "band_hz"),
+        (lambda: Codec("a", bits=(8.0, 0.0)), "bits"),
+        (lambda: AddNoiseBank("a", noise_bank=torch.zeros(2, 5)), "non-silent"),
+        (lambda: AddNoiseBank("a", noise_bank=torch.ones(5)), r"\(N, L\)"),
+        (lambda: Reverb("a", wet_ratio=(0.0, 1.5)), "wet_ratio"),
+        (lambda: SpeedPerturb("a", speed_ratio=(0.0, 1.0)), "speed_ratio"),
+    ],
+)
+def test_bad_config_gets_a_clear_error(build, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises((ValueError, TypeError), match=match):
+        build()
+
+
+def test_waveform_only_transforms_reject_features() -> None:
+    with pytest.raises(TypeError, match="waveform"):
+        LowPass("a")({"a": torch.ones(1, 4, 3), "kinds": {"a": "features"}})
+
+
+def test_filter_kernels_reject_cutoffs_above_nyquist() -> None:
+    with pytest.raises(ValueError, match="Nyquist"):
+        W.lowpass(torch.ones(1, 1, 8), cutoff_hz=torch.tensor([9000.0]))
+
+
+@given(st.integers(2, 5), seeds)
+@settings(max_examples=10)
+def test_babble_draws_its_talkers_among_the_other_examples(b: int, seed: int) -> None:
+    t = Babble("a", num_speakers=(3, 3))
+    x = _noise((b, 1, 32), seed)
+    _, rec = t.run({"a": x}, level=1.0, generator=torch.Generator().manual_seed(seed))
+    params = rec["keys"]["a"]["params"]
+    assert params["source"].shape == (b, 3) and bool((params["num_speakers"] == 3).all())
+    assert bool((params["source"] != torch.arange(b)[:, None]).all())
+    # a batch of one babbles with itself at other offsets, still with every talker
+    _, rec = t.run({"a": x[:1]}, level=1.0, generator=torch.Generator().manual_seed(seed))
+    assert rec["keys"]["a"]["params"]["source"].shape == (1, 3)
+
+
+@given(seeds, st.floats(0.01, 0.1))
+@settings(max_examples=10)
+def test_synthetic_reverb_decays_by_60_db_within_rt60(seed: int, rt60: float) -> None:
+    x = torch.zeros(1, 1, 4000)
+    x[0, 0, 0] = 1.0  # the output is the (energy-normalised) impulse response itself
+    y = W.reverb(
+        x,
+        wet_ratio=torch.ones(1),
+        rt60_s=torch.tensor([rt60]),
+        ir_length_s=0.2,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    energy = y.double().pow(2).flatten()
+    assert energy[int(rt60 * SR) :].sum() < 1e-4 * energy.sum()
+    assert energy[int(rt60 * SR / 4) :].sum() > 1e-4 * energy.sum()  # a tail, not a click
+
+
+def test_synthetic_reverb_of_an_example_ignores_the_other_examples() -> None:
+    x = _noise((2, 1, 300), 0)
+
+    def run(rt60: list[float]) -> torch.Tensor:
+        return W.reverb(
+            x,
+            wet_ratio=torch.full((2,), 0.5),
+            rt60_s=torch.tensor(rt60),
+            ir_length_s=1.0,
+            generator=torch.Generator().manual_seed(1),
+        )
+
+    a, b = run([0.01, 0.02]), run([0.01, 0.9])
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])

@@ -1,0 +1,36 @@
+"""The demo runs end to end (``--tiny``) and writes its table, JSON and heatmap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmnoise.robustness import RobustnessResult
+from reference_models.demo import TINY, main
+
+
+def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    threads = torch.get_num_threads()
+    assert main(["--tiny", "--out", str(out)]) == 0
+    assert torch.get_num_threads() == threads  # the demo restores the thread count
+    printed = capsys.readouterr().out
+    json_path, png_path = out / "robustness.json", out / "robustness.png"
+    assert f"JSON: {json_path}" in printed and f"PNG:  {png_path}" in printed
+    assert "| baseline | gaussian |" in printed and "| nmer | gaussian |" in printed
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "summary.md").read_text().count("| mmin |") == 3
+    data = json.loads(json_path.read_text())
+    assert list(data["models"]) == ["baseline", "mmin", "ifmmin", "nmer"]
+    for name, entry in data["models"].items():
+        result = RobustnessResult.from_dict(entry)
+        # 7 presence patterns x 1 family x 2 levels, every cell scored on the whole test set
+        assert result.confusion.shape[:3] == (7, 1, 2), name
+        assert bool((result.confusion.sum(dim=(-2, -1)) == TINY.test_size).all()), name
+        assert (out / "logs" / f"{name}.jsonl").is_file()
+    assert data["effective_robustness_wa_vs_baseline"]["baseline"]["full"]["gaussian"] == 0.0
