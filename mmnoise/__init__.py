@@ -4,7 +4,8 @@ Batched, GPU-ready noise transforms for waveforms, video frames, tokens and pre-
 sequences; missing-modality simulation; curriculum schedules; a reproducible Dataset wrapper.
 """
 
-from mmnoise import functional, sample, transforms
+from mmnoise import datasets, functional, rng, sample, schedules, transforms
+from mmnoise.data import BatchNoise, NoisyDataset, pad_collate
 from mmnoise.sample import (
     MMIN_CONDITIONS,
     check_sample,
@@ -20,7 +21,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MMIN_CONDITIONS",
+    "BatchNoise",
+    "NoisyDataset",
     "__version__",
+    "datasets",
+    "pad_collate",
+    "rng",
+    "schedules",
     "check_sample",
     "condition_name",
     "functional",

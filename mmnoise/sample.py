@@ -174,7 +174,12 @@ def check_tensor(
             f"{who}: expected non-zero sizes after the batch dim for sample[{name!r}], got shape "
             f"{tuple(x.shape)}; drop zero-length examples before batching."
         )
-    if check_finite and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    # one reduction pass, no bool temporary: min / max propagate NaN and expose +-inf
+    if (
+        check_finite
+        and x.is_floating_point()
+        and not bool(torch.isfinite(torch.stack(torch.aminmax(x))).all())
+    ):
         raise ValueError(
             f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the data "
             "(torch.nan_to_num) or pass check_finite=False to let them through unchanged."

@@ -371,7 +371,7 @@ class NoiseTransform(nn.Module):
                 params = self.make_params(x, lv, generator=generator)
                 applied = (gate < self.p) & (lv > 0)
             y = self.apply_transform(x, params, kind=kind, lengths=lengths)
-            if not fast:
+            if not fast and not bool(applied.all()):
                 keep = applied.reshape((-1,) + (1,) * (x.ndim - 1))
                 y = torch.where(keep, y, x)
             out[name] = y
