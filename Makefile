@@ -27,7 +27,7 @@ unit: install
 	$(VENV)/bin/pytest
 
 docs-build: install
-	$(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 test: lint typecheck unit docs-build
 
