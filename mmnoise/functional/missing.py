@@ -29,7 +29,8 @@ def drop_modality(x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0) -> 
         tensor([1., 0.])
     """
     keep = per_example(present, x).to(torch.bool)
-    other = fill if isinstance(fill, Tensor) else torch.full_like(x, fill)
+    # a 0-d fill broadcasts: no full-size allocation, and the cast keeps x's dtype (tokens stay int64)
+    other = fill if isinstance(fill, Tensor) else torch.tensor(fill, dtype=x.dtype, device=x.device)
     return torch.where(keep, x, other)
 
 

@@ -222,7 +222,8 @@ class NoiseTransform(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases are not constructible from a config
+            _REGISTRY[cls.__name__] = cls
         kernel = cls.__dict__.get("kernel")
         if kernel is not None:
             fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
