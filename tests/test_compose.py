@@ -111,3 +111,57 @@ def test_pipeline_per_modality_levels_missing_and_json_round_trip() -> None:
     for k in ("audio", "visual"):
         assert torch.equal(again[k], out[k])
         assert torch.equal(pipe.replay(s, rec)[k], out[k])
+
+
+# -- containers write into their own intermediates, never into the caller's tensors ----------
+
+
+def _chain() -> mm.MultimodalPipeline:
+    ops = [mm.AddGaussianSNR(snr_db=(20.0, 0.0)), mm.FrameDropout(ratio=(0.3, 0.3)),
+           mm.FeatureMask(ratio=(0.0, 0.5)), mm.TimeMask(ratio=(0.0, 0.5))]  # fmt: skip
+    return mm.MultimodalPipeline(
+        {"a": ops, "b": [mm.FrameDropout(ratio=(0.5, 0.5))]},
+        missing=mm.DropModalities(["a", "b"], ratio=(0.5, 0.5)),
+    )
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_in_place_path_equals_the_out_of_place_path_and_spares_the_input(seed: int) -> None:
+    g = _g(seed)
+    s = {"a": torch.randn(6, 10, 4, generator=g), "b": torch.randn(6, 7, 3, generator=g),
+         "lengths": {"a": torch.randint(1, 11, (6,), generator=g)}}  # fmt: skip
+    before = {k: s[k].clone() for k in ("a", "b")}
+    pipe = _chain()
+    fast = pipe(s, level=1.0, generator=_g(seed))  # record=False: intermediates written in place
+    slow, _ = pipe.run(s, level=1.0, generator=_g(seed), record=True)  # record: never in place
+    for k in ("a", "b"):
+        assert torch.equal(fast[k], slow[k])
+        assert torch.equal(s[k], before[k])  # the caller's tensors are untouched
+
+
+def test_run_writes_in_place_only_into_owned_entries() -> None:
+    drop_all = mm.FrameDropout("a", ratio=(1.0, 1.0))
+    x = torch.ones(2, 5, 3)
+    y = drop_all.run({"a": x}, record=False)[0]["a"]
+    assert y is not x and bool((x == 1).all()) and bool((y == 0).all())
+    y = drop_all.run({"a": x}, record=True, owned={"a"})[0]["a"]  # a record needs the input
+    assert y is not x and bool((x == 1).all())
+    leaf = torch.ones(2, 5, 3, requires_grad=True)
+    assert drop_all.run({"a": leaf}, record=False, owned={"a"})[0]["a"] is not leaf
+    y = drop_all.run({"a": x}, record=False, owned={"a"})[0]["a"]
+    assert y is x and bool((x == 0).all())
+    gone = mm.DropModalities(["a"], ratio=(1.0, 1.0), min_present=0)
+    z = torch.ones(3, 2, 1)
+    assert gone.run({"a": z}, record=False, owned={"a"})[0]["a"] is z and not bool(z.any())
+
+
+def test_owned_entries_never_include_the_callers_memory() -> None:
+    from mmnoise.transforms.base import owned_entries
+
+    x = torch.randn(4, 3)
+    before = {"a": x, "b": x + 1, "lengths": {}}
+    assert owned_entries(before, {"a": x, "b": before["b"]}) == frozenset()
+    assert owned_entries(before, {"a": x[:, :2], "b": x.view(3, 4)}) == frozenset()
+    assert owned_entries(before, {"a": x.clone(), "b": before["b"]}) == {"a"}
+    assert owned_entries(before, {"a": x, "b": before["b"]}, {"b"}) == {"b"}

@@ -41,6 +41,20 @@ def keep_padding(out: Tensor, x: Tensor, lengths: Tensor | None, time_dim: int) 
     return out if mask is None else torch.where(mask, out, x)
 
 
+def fill_where(x: Tensor, mask: Tensor, fill: float, *, inplace: bool = False) -> Tensor:
+    """Return ``x`` with ``fill`` where ``mask`` (broadcastable to ``x``) is True.
+
+    The fill is a 0-d tensor of ``x``'s dtype: one pass, no full-size fill tensor, and integer
+    inputs stay integer. ``inplace`` writes into ``x`` itself, for a tensor the caller owns (a
+    pipeline's own intermediate): no new buffer, which on the CPU also saves the page faults of a
+    fresh allocation (about 3x the cost of the pass itself for a 40 MB batch, benchmarks/).
+    """
+    value = torch.full((), fill, dtype=x.dtype, device=x.device)
+    if inplace:
+        return torch.where(mask, value, x, out=x)
+    return torch.where(mask, value, x)
+
+
 def span_bounds(lengths: Tensor, start: Tensor, width_ratio: Tensor) -> tuple[Tensor, Tensor]:
     """Turn (fractional start, width ratio) into integer [lo, hi) spans inside each valid length.
 

@@ -1,7 +1,8 @@
 """Kernels for sequences: pre-extracted features (B, T, D), and any kind along its time axis.
 
 Every kernel is pure: per-example parameters are explicit (B,) tensors, randomness comes only from
-``generator``, inputs are never modified, and steps past ``lengths`` are returned unchanged. The
+``generator``, inputs are never modified (the masks' ``inplace=True`` is for a pipeline's own
+intermediates), and steps past ``lengths`` are returned unchanged. The
 ``time_dim`` argument lets the same kernel act on waveforms (B, C, L) with ``time_dim=2`` or on
 frames (B, T, C, H, W) with ``time_dim=1``.
 """
@@ -14,6 +15,7 @@ from torch import Tensor
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     broadcast_steps,
+    fill_where,
     full_lengths,
     gather_steps,
     keep_padding,
@@ -260,6 +262,7 @@ def frame_dropout(
     generator: torch.Generator | None = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
+    inplace: bool = False,
 ) -> Tensor:
     """Set randomly chosen whole steps (frames) to ``fill``, each with probability ``ratio``.
 
@@ -270,6 +273,7 @@ def frame_dropout(
         generator: source of the drop decisions.
         lengths: (B,) valid steps; padding is never dropped.
         time_dim: the axis of steps.
+        inplace: write into ``x`` instead of a new tensor (only for a tensor you own).
 
     Shape:
         x: (B, T, ...). Output: same.
@@ -283,9 +287,7 @@ def frame_dropout(
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
         drop = drop & valid
-    # where with a scalar fill: one pass into one new tensor (full_like would write a second
-    # full-size tensor; out-of-place masked_fill is a clone plus a second pass)
-    return torch.where(broadcast_steps(drop, x, time_dim), fill, x)
+    return fill_where(x, broadcast_steps(drop, x, time_dim), fill, inplace=inplace)
 
 
 def time_mask(
@@ -296,6 +298,7 @@ def time_mask(
     fill: float = 0.0,
     lengths: Tensor | None = None,
     time_dim: int = 1,
+    inplace: bool = False,
 ) -> Tensor:
     """Set one contiguous span of steps to ``fill`` (SpecAugment-style time masking).
 
@@ -310,6 +313,7 @@ def time_mask(
         fill: value written into the span.
         lengths: (B,) valid steps along ``time_dim``.
         time_dim: the axis of steps.
+        inplace: write into ``x`` instead of a new tensor (only for a tensor you own).
 
     Shape:
         x: (B, T, ...). Output: same.
@@ -322,7 +326,7 @@ def time_mask(
     lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
     t = step_index(x, time_dim)
     inside = (t >= lo[:, None]) & (t < hi[:, None])
-    return torch.where(broadcast_steps(inside, x, time_dim), fill, x)
+    return fill_where(x, broadcast_steps(inside, x, time_dim), fill, inplace=inplace)
 
 
 def frame_freeze(
@@ -368,6 +372,7 @@ def feature_mask(
     fill: float = 0.0,
     lengths: Tensor | None = None,
     time_dim: int = 1,
+    inplace: bool = False,
 ) -> Tensor:
     """Set one contiguous band of the last (feature) axis to ``fill`` on all valid steps.
 
@@ -378,6 +383,7 @@ def feature_mask(
         fill: value written into the band.
         lengths: (B,) valid steps; padding keeps its values.
         time_dim: the axis ``lengths`` counts.
+        inplace: write into ``x`` instead of a new tensor (only for a tensor you own).
 
     Shape:
         x: (B, T, D). Output: same.
@@ -393,7 +399,7 @@ def feature_mask(
     band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))
     valid = step_mask(x, lengths, time_dim)
-    return torch.where(band if valid is None else band & valid, fill, x)
+    return fill_where(x, band if valid is None else band & valid, fill, inplace=inplace)
 
 
 def time_shift(

@@ -10,7 +10,9 @@ from mmnoise.functional._shape import per_example
 __all__ = ["drop_modality", "sample_presence"]
 
 
-def drop_modality(x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0) -> Tensor:
+def drop_modality(
+    x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0, inplace: bool = False
+) -> Tensor:
     """Replace the examples whose modality is absent by ``fill`` (a value or a same-shape tensor).
 
     MMIN / IF-MMIN zero a missing modality's whole padded sequence; NMER passes a noised copy as
@@ -20,6 +22,8 @@ def drop_modality(x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0) -> 
         x: any modality tensor.
         present: (B,) bool, False where the modality is missing.
         fill: value, or tensor shaped like ``x``, used for missing examples.
+        inplace: write into ``x`` instead of a new tensor (only for a tensor you own): only the
+            missing examples' rows are written.
 
     Shape:
         x: (B, ...); present: (B,). Output: same as x.
@@ -28,6 +32,10 @@ def drop_modality(x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0) -> 
         >>> drop_modality(torch.ones(2, 1), present=torch.tensor([True, False])).flatten()
         tensor([1., 0.])
     """
+    if inplace:
+        gone = ~present.to(device=x.device, dtype=torch.bool)
+        x[gone] = fill[gone] if isinstance(fill, Tensor) and fill.ndim else fill
+        return x
     keep = per_example(present, x).to(torch.bool)
     # a 0-d fill broadcasts: no full-size allocation, and the cast keeps x's dtype (tokens stay int64)
     other = fill if isinstance(fill, Tensor) else torch.tensor(fill, dtype=x.dtype, device=x.device)

@@ -10,7 +10,7 @@ and returns a NEW dict: the input sample and its tensors are never modified.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -143,6 +143,26 @@ def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
     return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
 
 
+def owned_entries(before: Sample, after: Sample, owned: Collection[str] = ()) -> frozenset[str]:
+    """Return the entries of ``after`` that a container may write into.
+
+    Those already ``owned``, plus every tensor its own children made in place of a caller's
+    tensor: one that shares no memory with any tensor of ``before`` (a view of the caller's data
+    is never owned).
+    """
+    theirs = {v.untyped_storage().data_ptr() for v in before.values() if isinstance(v, Tensor)}
+    mine = set(owned)
+    for key, new in after.items():
+        if (
+            key not in mine
+            and isinstance(new, Tensor)
+            and isinstance(before.get(key), Tensor)
+            and new.untyped_storage().data_ptr() not in theirs
+        ):
+            mine.add(key)
+    return frozenset(mine)
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, NoiseTransform):
         return value.to_config()
@@ -218,6 +238,8 @@ class NoiseTransform(nn.Module):
     accepts: ClassVar[frozenset[Kind]] = frozenset()
     differentiable: ClassVar[bool] = False
     kernel: ClassVar[Callable[..., Tensor]]
+    #: the kernel takes ``inplace=True``: containers let it write into their own intermediates
+    writes_in_place: ClassVar[bool] = False
     _kernel_takes_time_dim: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -251,14 +273,26 @@ class NoiseTransform(nn.Module):
         return {}
 
     def apply_transform(
-        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None
+        self,
+        x: Tensor,
+        params: Mapping[str, Tensor],
+        *,
+        kind: Kind,
+        lengths: Tensor | None,
+        inplace: bool = False,
     ) -> Tensor:
-        """Apply the kernel with fixed params (deterministic; never modifies ``x``)."""
+        """Apply the kernel with fixed params (deterministic).
+
+        ``x`` is never modified unless ``inplace`` (only passed for ``writes_in_place`` classes,
+        on a container's own intermediate).
+        """
         kwargs: dict[str, Any] = dict(params)
         if "seed" in kwargs:
             kwargs["generator"] = make_generator(int(kwargs.pop("seed")), x.device)
         if self._kernel_takes_time_dim:
             kwargs["time_dim"] = time_dim(kind)
+        if inplace:
+            kwargs["inplace"] = True
         return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
 
     # -- shared helpers for make_params -----------------------------------------------------
@@ -333,12 +367,17 @@ class NoiseTransform(nn.Module):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         """Apply the transform and return ``(new_sample, record)``.
 
         The record holds, per key, the sampled ``params``, the per-example ``applied`` gate and,
         when ``record`` is True, a (B, T) ``mask`` of the steps that changed (B for a whole
         modality); ``run(..., replay=record)`` or ``replay`` reproduces the output exactly.
+
+        ``owned`` names entries the caller made itself in this call (a container's
+        intermediates, never a user's tensors): they skip the finite check (their input was
+        checked) and a ``writes_in_place`` transform may write into them instead of allocating.
         """
         who = type(self).__name__
         if not isinstance(sample, Mapping):
@@ -351,12 +390,13 @@ class NoiseTransform(nn.Module):
         fast = replay is None and self.p >= 1.0 and isinstance(level, int | float) and level > 0
         for name in names:
             x = sample[name]
+            mine = name in owned
             kind = check_tensor(
                 x,
                 who=who,
                 name=name,
                 accepts=self.accepts,
-                check_finite=check_finite,
+                check_finite=check_finite and not mine,
                 declared=sample.get(KINDS_KEY, {}).get(name),
             )
             lengths = sample.get(LENGTHS, {}).get(name)
@@ -371,8 +411,12 @@ class NoiseTransform(nn.Module):
                 gate = self.uniform(x, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = (gate < self.p) & (lv > 0)
-            y = self.apply_transform(x, params, kind=kind, lengths=lengths)
-            if not fast and not bool(applied.all()):
+            every = fast or bool(applied.all())
+            # in place only when nothing needs the input afterwards: no per-example gate blend,
+            # no record comparing input and output, no autograd history to keep
+            inplace = mine and every and not record and self.writes_in_place and not x.requires_grad
+            y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
+            if not every:
                 keep = applied.reshape((-1,) + (1,) * (x.ndim - 1))
                 y = torch.where(keep, y, x)
             out[name] = y

@@ -6,7 +6,7 @@ does not get is called with level 0 for that example, and level 0 is an exact id
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from mmnoise.transforms.base import (
     check_generator,
     check_level,
     check_probability,
+    owned_entries,
 )
 from mmnoise.transforms.missing import DropModalities
 
@@ -82,6 +83,7 @@ class _Container(NoiseTransform):
         check_finite: bool,
         replay: Record | None,
         record: bool,
+        owned: Collection[str],
     ) -> tuple[Sample, list[Record]]:
         out, records = sample, []
         for i, (child, lv) in enumerate(zip(self._children(), levels, strict=True)):
@@ -94,7 +96,10 @@ class _Container(NoiseTransform):
                 check_finite=check_finite and i == 0,
                 replay=child_replay,
                 record=record,
+                owned=owned,
             )
+            # what a child made is this container's own: later children may write into it
+            owned = owned_entries(sample, out, owned)
             records.append(rec)
         return out, records
 
@@ -137,6 +142,7 @@ class Compose(_Container):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         lv, gate = self._levels(sample, level, generator, replay)
         child_lv = lv * gate
@@ -149,6 +155,7 @@ class Compose(_Container):
             check_finite=check_finite,
             replay=replay,
             record=record,
+            owned=owned,
         )
         return out, {"type": type(self).__name__, "applied": gate, "children": recs}
 
@@ -211,6 +218,7 @@ class OneOf(_Container):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         lv, gate = self._levels(sample, level, generator, replay)
         if replay is None:
@@ -226,6 +234,7 @@ class OneOf(_Container):
             check_finite=check_finite,
             replay=replay,
             record=record,
+            owned=owned,
         )
         return out, {
             "type": type(self).__name__,
@@ -283,6 +292,7 @@ class SomeOf(_Container):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         lv, gate = self._levels(sample, level, generator, replay)
         b, m = lv.shape[0], len(self.transforms)
@@ -304,6 +314,7 @@ class SomeOf(_Container):
             check_finite=check_finite,
             replay=replay,
             record=record,
+            owned=owned,
         )
         return out, {
             "type": type(self).__name__,
@@ -392,6 +403,7 @@ class MultimodalPipeline(_Container):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         who = type(self).__name__
         names = [n for n, _ in self._compose_items()]
@@ -430,7 +442,9 @@ class MultimodalPipeline(_Container):
                 check_finite=check_finite,
                 replay=None if replay is None else replay["children"][name],
                 record=record,
+                owned=owned,
             )
+            owned = owned_entries(sample, out, owned)
         if self.missing is not None:
             lv = levels.get("missing", 0.0) if levels is not None else flat
             lv_vec = check_level(lv, b, device, who=f"{who}['missing']") * gate
@@ -442,5 +456,6 @@ class MultimodalPipeline(_Container):
                 check_finite=False,
                 replay=None if replay is None else replay["children"]["missing"],
                 record=record,
+                owned=owned,
             )
         return out, {"type": who, "applied": gate, "seed": base, "children": recs}

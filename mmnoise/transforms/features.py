@@ -211,6 +211,7 @@ class FrameDropout(NoiseTransform):
     accepts = frozenset({"features", "frames"})
     differentiable = True
     kernel = staticmethod(F.frame_dropout)
+    writes_in_place = True
 
     def __init__(
         self,
@@ -257,6 +258,7 @@ class TimeMask(NoiseTransform):
     accepts = _SEQ
     differentiable = True
     kernel = staticmethod(F.time_mask)
+    writes_in_place = True
 
     def __init__(
         self,
@@ -335,6 +337,7 @@ class FeatureMask(TimeMask):
 
     accepts = frozenset({"features"})
     kernel = staticmethod(F.feature_mask)
+    writes_in_place = True
 
 
 class TimeShift(NoiseTransform):

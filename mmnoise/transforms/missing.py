@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -144,12 +144,17 @@ class DropModalities(NoiseTransform):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         who = type(self).__name__
         names = self._names
         for n in self.resolve_keys(sample):
             check_tensor(
-                sample[n], who=who, name=n, accepts=self.accepts, check_finite=check_finite
+                sample[n],
+                who=who,
+                name=n,
+                accepts=self.accepts,
+                check_finite=check_finite and n not in owned,
             )
         b = batch_size(sample, names, who=who)
         ref = sample[names[0]]
@@ -174,7 +179,9 @@ class DropModalities(NoiseTransform):
                 step = (torch.ceil(params["level"] * 100) - 1).clamp(0, 99).long()
                 abar = self._alpha_bars.to(x.device)[step]
                 fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
-            out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill)
+            # a container's own intermediate is written in place: only the missing rows change
+            inplace = n in owned and not x.requires_grad
+            out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill, inplace=inplace)
             masks[n] = drop[:, i]
         rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
         if record:

@@ -10,7 +10,7 @@ vectors set to zero), so there is no separate ``EmbeddingDropout``. For raw stri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
@@ -249,6 +249,7 @@ class TokenDeletion(_Rate):
         check_finite: bool = True,
         replay: Record | None = None,
         record: bool = True,
+        owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         """Apply the deletion as ``NoiseTransform.run`` does, and write the shortened lengths."""
         out, rec = super().run(
@@ -259,6 +260,7 @@ class TokenDeletion(_Rate):
             check_finite=check_finite,
             replay=replay,
             record=record,
+            owned=owned,
         )
         if not rec["keys"]:
             return out, rec
