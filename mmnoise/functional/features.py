@@ -398,8 +398,16 @@ def feature_mask(
     f = torch.arange(d, device=x.device)[None, :]
     band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))
-    valid = step_mask(x, lengths, time_dim)
-    return fill_where(x, band if valid is None else band & valid, fill, inplace=inplace)
+    # mask the band on every step with a (B, 1, D) mask, then put the padded steps back: a
+    # (B, T, D) band-and-valid mask would cost a full-size pass of its own
+    valid = valid_steps(x, lengths, time_dim)
+    pad = None if valid is None or bool(valid.all()) else ~valid
+    if pad is None:
+        return fill_where(x, band, fill, inplace=inplace)
+    saved = x.movedim(time_dim, 1)[pad]  # a copy: indexing with a mask
+    out = fill_where(x, band, fill, inplace=inplace)
+    out.movedim(time_dim, 1)[pad] = saved
+    return out
 
 
 def time_shift(

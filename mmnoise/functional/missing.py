@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmnoise.functional._shape import per_example
+from mmnoise.functional._shape import fill_where, per_example
 
 __all__ = ["drop_modality", "sample_presence"]
 
@@ -37,9 +37,10 @@ def drop_modality(
         x[gone] = fill[gone] if isinstance(fill, Tensor) and fill.ndim else fill
         return x
     keep = per_example(present, x).to(torch.bool)
-    # a 0-d fill broadcasts: no full-size allocation, and the cast keeps x's dtype (tokens stay int64)
-    other = fill if isinstance(fill, Tensor) else torch.tensor(fill, dtype=x.dtype, device=x.device)
-    return torch.where(keep, x, other)
+    if not isinstance(fill, Tensor):
+        # a (B, 1, ..., 1) mask: no full-size fill tensor, and x's dtype is kept
+        return fill_where(x, ~keep, fill)
+    return torch.where(keep, x, fill)
 
 
 def sample_presence(

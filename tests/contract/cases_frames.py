@@ -9,10 +9,14 @@ CASES = [
     Case(lambda k: T.GaussianNoise(k, sigma=(0.05, 0.4)), "frames"),
     Case(lambda k: T.ShotNoise(k, sigma=(0.05, 0.6)), "frames"),
     Case(lambda k: T.GaussianBlur(k, sigma=(0.3, 3.0)), "frames"),
-    Case(lambda k: T.MotionBlur(k, length=(1.0, 9.0)), "frames"),
+    # MotionBlur: no MSE monotonicity on white-noise frames (the anti-aliased taps of a short
+    # diagonal streak can change them more than a longer one); the streak's spread is checked
+    # instead in tests/functional/test_frames.py
+    Case(lambda k: T.MotionBlur(k, length=(1.0, 9.0)), "frames", monotone=None),
     Case(
         lambda k: T.MotionBlur(k, length=(1.0, 9.0), per_frame=True),
         "frames",
+        monotone=None,
         name="per_frame",
     ),
     Case(lambda k: T.DefocusBlur(k, radius=(0.5, 4.0)), "frames"),

@@ -178,6 +178,20 @@ def test_motion_blur_follows_its_angle() -> None:
     assert torch.allclose(tall, flat.T, atol=1e-6)
 
 
+@pytest.mark.parametrize("angle", [0.0, 30.0, 45.0, 90.0, 160.0])
+def test_motion_blur_streak_spreads_further_with_length(angle: float) -> None:
+    x = torch.zeros(1, 1, 1, 21, 21)
+    x[..., 10, 10] = 1.0
+    r2 = (torch.arange(21.0)[:, None] - 10) ** 2 + (torch.arange(21.0)[None, :] - 10) ** 2
+    spread = []
+    for length in (1.0, 3.0, 5.0, 9.0):
+        y = F.motion_blur(x, length=torch.tensor([length]), angle_deg=torch.tensor([angle]))
+        psf = y[0, 0, 0]
+        assert abs(float(psf.sum()) - 1.0) < 1e-5  # the blur keeps the image's mean
+        spread.append(float((psf * r2).sum()))
+    assert spread == sorted(spread) and spread[0] < spread[-1] / 10
+
+
 def test_per_example_sigma_does_not_depend_on_the_batch() -> None:
     x = _frames(3, (2, 2, 3, 16, 16))
     t = T.GaussianBlur("v")
