@@ -142,7 +142,8 @@ def step_energy(x: Tensor, time_dim: int) -> Tensor:
     ``x.pow(2).sum(...)``, which would allocate a copy of ``x``).
     """
     dims = _other_dims(x, time_dim)
-    if not dims:
-        return x * x
+    if all(x.shape[d] == 1 for d in dims):
+        # nothing to reduce (mono waveforms, D = 1): a norm over size-1 axes takes a slow path
+        return x.reshape(x.shape[0], x.shape[time_dim]).square()
     norm: Tensor = torch.linalg.vector_norm(x, dim=dims)
     return norm.square()

@@ -82,11 +82,13 @@ def _snr_scale(
     example with zero signal (or zero noise) energy gets ``a = 0``: it comes back unchanged.
     """
     b = x.shape[0]
-    ex, en = step_energy(x, time_dim), step_energy(noise, time_dim)
     valid = valid_steps(x, lengths, time_dim)
-    if valid is not None:
-        ex, en = ex * valid, en * valid
-    ex, en = ex.sum(dim=1), en.sum(dim=1)
+    if valid is None:  # whole examples: one flat reduction each, no per-step energies
+        ex = torch.linalg.vector_norm(x.reshape(b, -1), dim=1).square()
+        en = torch.linalg.vector_norm(noise.reshape(b, -1), dim=1).square()
+    else:
+        ex = (step_energy(x, time_dim) * valid).sum(dim=1)
+        en = (step_energy(noise, time_dim) * valid).sum(dim=1)
     snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
     ok = (ex > 0) & (en > 0)
     # the denominators stay positive so that where() never routes a NaN gradient
