@@ -36,23 +36,36 @@ def full_lengths(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
 
 
 def keep_padding(out: Tensor, x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
-    """Restore the padded steps of ``out`` from ``x`` (padding is never corrupted)."""
-    mask = step_mask(x, lengths, time_dim)
-    return out if mask is None else torch.where(mask, out, x)
+    """Restore the padded steps of ``out`` from ``x`` (padding is never corrupted).
+
+    A fresh ``out`` (no memory shared with ``x``, no autograd history) gets the padded steps
+    copied back: only those rows are written, where a full ``where`` pass would take the slow
+    broadcast path.
+    """
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is None or bool(valid.all()):
+        return out
+    shared = out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    if shared or out.requires_grad or x.requires_grad:
+        return torch.where(broadcast_steps(valid, x, time_dim), out, x)
+    pad = ~valid
+    out.movedim(time_dim, 1)[pad] = x.movedim(time_dim, 1)[pad]
+    return out
 
 
 def fill_where(x: Tensor, mask: Tensor, fill: float, *, inplace: bool = False) -> Tensor:
     """Return ``x`` with ``fill`` where ``mask`` (a small mask broadcastable to ``x``) is True.
 
-    A zero fill multiplies by the keep mask: on the CPU, ``where`` and ``masked_fill`` with a
-    broadcast mask run 3-8x slower than a broadcast multiply (benchmarks/). The one difference
-    is for non-finite inputs, which only pass with ``check_finite=False``: a masked NaN / Inf
-    stays NaN instead of becoming 0. Other fills use ``where`` with a 0-d fill of ``x``'s dtype
-    (no full-size fill tensor; integer inputs stay integer). ``inplace`` writes into ``x``
-    itself, for a tensor the caller owns (a pipeline's own intermediate): no new buffer, which
-    on the CPU also saves the page faults of a fresh allocation.
+    On the CPU, ``where`` and ``masked_fill`` with a mask broadcast along the last axis (per-step
+    masks of (B, T, D) features) run 3-8x slower than a broadcast multiply (benchmarks/), so a
+    zero fill there multiplies by the keep mask. The one difference is for non-finite inputs,
+    which only pass with ``check_finite=False``: a masked NaN / Inf stays NaN instead of
+    becoming 0. Otherwise ``where`` with a 0-d fill of ``x``'s dtype (no full-size fill tensor;
+    integer inputs stay integer). ``inplace`` writes into ``x`` itself, for a tensor the caller
+    owns (a pipeline's own intermediate): no new buffer, which on the CPU also saves the page
+    faults of a fresh allocation.
     """
-    if fill == 0:
+    if fill == 0 and mask.shape[-1] == 1 and x.shape[-1] > 1:
         keep = (~mask).to(x.dtype)
         return x.mul_(keep) if inplace else x * keep
     value = torch.full((), fill, dtype=x.dtype, device=x.device)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.functional import _fastrand
-from mmnoise.functional._shape import keep_padding
+from mmnoise.functional._shape import fill_where, keep_padding
 
 __all__ = [
     "brightness",
@@ -347,7 +347,7 @@ def occlude(
     in_rows = (rows >= t_) & (rows < t_ + bh_)  # (B, T, 1, H, 1)
     in_cols = (cols >= l_) & (cols < l_ + bw_)  # (B, T, 1, 1, W)
     inside = in_rows & in_cols
-    return keep_padding(x.masked_fill(inside, fill), x, lengths, 1)
+    return keep_padding(fill_where(x, inside, fill), x, lengths, 1)
 
 
 def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
