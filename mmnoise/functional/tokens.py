@@ -37,9 +37,15 @@ def _check_tokens(x: Tensor, who: str) -> None:
 
 def _editable(x: Tensor, lengths: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
     """Return the (B, T) bool mask of positions a kernel may change."""
-    protected = torch.tensor([pad_id, *special_ids], dtype=x.dtype, device=x.device)
-    valid = step_index(x, 1) < full_lengths(x, lengths, 1)[:, None]
-    return valid & ~torch.isin(x, protected)
+    editable = x != pad_id
+    if lengths is not None:
+        editable &= step_index(x, 1) < lengths.to(x.device)[:, None]
+    if len(special_ids) <= 4:  # a few comparisons beat isin's sort-based search
+        for sid in special_ids:
+            editable &= x != sid
+        return editable
+    protected = torch.tensor(list(special_ids), dtype=x.dtype, device=x.device)
+    return editable & ~torch.isin(x, protected)
 
 
 def _hits(x: Tensor, ratio: Tensor, generator: torch.Generator | None) -> Tensor:
