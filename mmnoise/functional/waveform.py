@@ -120,9 +120,20 @@ def _biquad(
     for q in _butterworth_q(order):
         alpha = sin_w0 / (2.0 * q)
         a_coeffs = torch.stack([1.0 + alpha, -2.0 * cos_w0, 1.0 - alpha], dim=-1)
-        # clamp=False: lfilter clips to [-1, 1] by default, which would distort louder signals.
-        y = AF.lfilter(y, a_coeffs, b_coeffs, clamp=False, batching=True)
+        y = _lfilter(y, a_coeffs, b_coeffs)
     return y.reshape(b, c, n)
+
+
+@torch.compiler.disable  # type: ignore[untyped-decorator]
+def _lfilter(x: Tensor, a_coeffs: Tensor, b_coeffs: Tensor) -> Tensor:
+    """Run torchaudio ``lfilter`` (one filter per row) eagerly, also inside ``torch.compile``.
+
+    Its custom op ``torchaudio::_lfilter_core_loop`` carries alias annotations that AOTAutograd
+    refuses, so a compiled caller breaks the graph here instead of failing.
+    """
+    # clamp=False: lfilter clips to [-1, 1] by default, which would distort louder signals.
+    y: Tensor = AF.lfilter(x, a_coeffs, b_coeffs, clamp=False, batching=True)
+    return y
 
 
 def _read_pool(
