@@ -43,7 +43,11 @@ def keep_padding(out: Tensor, x: Tensor, lengths: Tensor | None, time_dim: int) 
     broadcast path.
     """
     valid = valid_steps(x, lengths, time_dim)
-    if valid is None or bool(valid.all()):
+    if valid is None:
+        return out
+    if torch.compiler.is_compiling():  # no data-dependent branch: the kernel stays one graph
+        return torch.where(broadcast_steps(valid, x, time_dim), out, x)
+    if bool(valid.all()):
         return out
     shared = out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
     if shared or out.requires_grad or x.requires_grad:

@@ -403,6 +403,8 @@ def feature_mask(
     # mask the band on every step with a (B, 1, D) mask, then put the padded steps back: a
     # (B, T, D) band-and-valid mask would cost a full-size pass of its own
     valid = valid_steps(x, lengths, time_dim)
+    if valid is not None and torch.compiler.is_compiling():  # one graph, no data-dependent branch
+        return fill_where(x, band & broadcast_steps(valid, x, time_dim), fill, inplace=inplace)
     pad = None if valid is None or bool(valid.all()) else ~valid
     if pad is None:
         return fill_where(x, band, fill, inplace=inplace)
