@@ -7,19 +7,20 @@ emotion recognition):
 1. **baseline**: the full-modality fusion model (MMIN's stage-1 teacher) trained on clean data,
    no noise, no missing modalities.
 2. **MMIN** (stage 2 initialised from the baseline, its own stage-1 teacher), **IF-MMIN** and
-   **NMER** (each with its own stage-1 teacher): the students train on a noise curriculum, an
-   :class:`mmnoise.transforms.compose.MultimodalPipeline` of feature-level noise (Gaussian noise
-   at an SNR, a masked time span) plus :class:`mmnoise.transforms.missing.DropModalities`
-   (random missing modalities); :func:`curriculum_schedule` ramps each modality's noise level
-   and the missing level from 0 to 1 over the first half of stage 2 and every example draws
-   its own levels uniformly below them.
+   **NMER** (each with its own stage-1 teacher): the students train on a noise curriculum,
+   :class:`CurriculumPipeline`: feature-level noise (Gaussian noise at an SNR, a masked time
+   span) on every modality at one per-example level, then
+   :class:`mmnoise.transforms.missing.DropModalities` (random missing modalities) at a level of
+   its own; :func:`curriculum_schedule` ramps both levels from 0 to 1 over the first quarter of
+   stage 2 and every example draws its own levels uniformly below them.
 3. All four are scored by one :class:`mmnoise.robustness.RobustnessGrid` (7 presence patterns x
    noise families x levels 0 ... 1): the same frozen noisy test set for every model.
 
 It prints the tables and the paths of ``robustness.json`` and ``robustness.png`` (default folder
 ``runs/demo/``); ``summary.md`` repeats the tables and ``logs/*.jsonl`` hold the training logs.
-The defaults are sized for about five minutes on two CPU cores (smaller encoders and fewer epochs
-than the papers); ``--tiny`` runs in seconds (for tests).
+The defaults are sized for about two minutes on two idle CPU cores with one torch thread
+(smaller encoders and fewer epochs than the papers; slower when the cores are shared); ``--tiny``
+runs in seconds (for tests).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from mmnoise.data import pad_collate
@@ -41,7 +43,7 @@ from mmnoise.datasets import SyntheticMER
 from mmnoise.robustness import RobustnessGrid, RobustnessResult, compare_markdown, save_heatmap
 from mmnoise.sample import Sample
 from mmnoise.schedules import Linear, PerModality
-from mmnoise.transforms.compose import MultimodalPipeline
+from mmnoise.transforms.compose import Compose
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
@@ -57,7 +59,7 @@ from reference_models.train import (
     train_model,
 )
 
-__all__ = ["DemoConfig", "main", "run_demo"]
+__all__ = ["CurriculumPipeline", "DemoConfig", "curriculum_schedule", "main", "run_demo"]
 
 MODALITIES = ("audio", "visual", "text")
 #: The noise families of the evaluation grid. Gaussian noise and time masking are also in the
@@ -71,7 +73,7 @@ EVAL_FAMILIES: dict[str, Any] = {
 
 @dataclass(frozen=True, kw_only=True)
 class DemoConfig:
-    """Sizes and settings of the demo (the defaults take about five minutes on 2 CPU cores).
+    """Sizes and settings of the demo (the defaults take about two minutes on 2 idle CPU cores).
 
     Example:
         >>> DemoConfig().families
@@ -81,7 +83,7 @@ class DemoConfig:
     # SyntheticMER split sizes
     train_size: int = 1000
     val_size: int = 200
-    test_size: int = 400
+    test_size: int = 800
     # feature size per modality and longest sequence (IEMOCAP: 130, 342, 1024 and 50, 50, 22;
     # smaller here so that four models train in minutes on a CPU)
     dims: tuple[int, int, int] = (32, 48, 64)
@@ -156,7 +158,25 @@ def _data(dc: DemoConfig) -> tuple[_Materialised, _Materialised, _Materialised]:
 
 
 def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
-    """Model configs: the papers' architectures, narrower (embd_size) and shallower."""
+    """Model configs: the papers' architectures, narrower (embd_size) and shallower.
+
+    Two demo-only deviations from the paper defaults (measured on this corpus, seed 0 unless
+    said otherwise):
+
+    * ``init="default"`` (PyTorch's init) instead of Kaiming-normal, for every model. With
+      Kaiming the TextCNN's embeddings start about 8x larger than the LSTMs' (mean |h| 1.8 vs
+      0.22), so the un-normalised CMD of the IF-MMIN / NMER teachers starts at ~3400 and its
+      gradient swamps CE for the first epochs: the IF-MMIN teacher ends at 73.5 % validation
+      WA (87.5 % with the default init). MMIN's cascaded blocks start with a cycle loss of
+      ~2000. The baseline also trains better with it (clean WA 84.9 / 81.3 / 81.6 vs
+      83.9 / 75.8 / 74.3 on seeds 0 / 1 / 2), so no model is handicapped by the choice. (With
+      either init the shared encoder S ends nearly constant, per-feature std ~0.003: CMD
+      without range normalisation is minimised by shrinking S, and the teacher's classifier
+      also reads the specific embeddings. That is the spec's loss, kept as it is.)
+    * NMER's KL term is averaged over the batch and weighted 0.1 (a beta-VAE weight,
+      research/seed_models.md section 11) instead of summed with weight 1: at this latent size
+      the full KL collapses the posterior, z carries nothing and clean WA stays at ~71 %.
+    """
     e = dc.embd_size
     backbone = BackboneConfig(
         modalities=MODALITIES,
@@ -165,14 +185,20 @@ def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
         text_channels=e,
         text_kernel_sizes=(2, 3, 4),
     )
-    teacher = TeacherConfig(backbone=backbone, n_classes=num_classes, cls_layers=(2 * e,))
+    teacher = TeacherConfig(
+        backbone=backbone, n_classes=num_classes, cls_layers=(2 * e,), init="default"
+    )
     invariant = dataclasses.replace(teacher, invariant=True)
     nmer_teacher = dataclasses.replace(invariant, separate_invariant_encoders=True, cls_dropout=0.2)
     ae = (2 * e, e, e // 2)
     return {
         "baseline": teacher,
-        "mmin": MMINConfig(teacher=teacher, ae_layers=ae, n_blocks=3, cls_layers=(2 * e,)),
-        "ifmmin": IFMMINConfig(teacher=invariant, ae_layers=ae, n_blocks=3, cls_layers=(2 * e,)),
+        "mmin": MMINConfig(
+            teacher=teacher, ae_layers=ae, n_blocks=3, cls_layers=(2 * e,), init="default"
+        ),
+        "ifmmin": IFMMINConfig(
+            teacher=invariant, ae_layers=ae, n_blocks=3, cls_layers=(2 * e,), init="default"
+        ),
         "nmer": NMERConfig(
             teacher=nmer_teacher,
             vae_layers=2,
@@ -182,6 +208,8 @@ def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
             decoder_hidden=2 * e,
             cls_layers=(2 * e,),
             kl_reduction="batchmean",
+            kl_weight=0.1,
+            init="default",
         ),
     }
 
@@ -208,36 +236,74 @@ def _train_config(dc: DemoConfig) -> TrainConfig:
     )
 
 
-def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPipeline:
-    """Return the students' training corruption: feature noise, then random missing modalities.
+class CurriculumPipeline(nn.Module):
+    """Corrupt a training batch: feature noise on every modality, then missing modalities.
 
-    At level 1: Gaussian noise down to -5 dB SNR, a masked span of up to half the sequence, and
-    each modality missing (zeros) with probability 0.6, at least one kept.
+    The noise (Gaussian at an SNR, then a masked time span) hits every modality at one
+    per-example level, as the robustness grid corrupts them; which modalities go missing is
+    drawn at a separate level. At level 1: Gaussian noise at -10 dB SNR and a masked span of
+    three quarters of the sequence (both past the grid's strongest level, -5 dB and half the
+    sequence, so that its strongest cells lie inside the training range), each modality
+    missing (zeros) with probability 0.6, at least one kept. Impulse noise is left out: the
+    grid's held-out family.
+
+    Args:
+        modalities: the modality names.
+        snr_db: (weak, strong) SNR in dB.
+        mask_ratio: (weak, strong) masked fraction of the sequence.
+        missing_ratio: (weak, strong) probability that a modality is missing.
+
+    Shape:
+        Whatever the transforms accept; ``level`` is ``{"noise": (B,), "missing": (B,)}``.
 
     Example:
-        >>> sorted(curriculum_pipeline(("a", "v")).to_config()["transforms"])
-        ['a', 'v']
+        >>> pipe = CurriculumPipeline(("a", "v"))
+        >>> s = {"a": torch.ones(2, 4, 3), "v": torch.ones(2, 5, 3)}
+        >>> out = pipe(s, level={"noise": 0.0, "missing": 0.0})
+        >>> torch.equal(out["a"], s["a"]), sorted(out["present"])
+        (True, ['a', 'v'])
     """
-    noise = {
-        m: [AddGaussianSNR(snr_db=(30.0, -5.0)), TimeMask(ratio=(0.0, 0.5))] for m in modalities
-    }
-    missing = DropModalities(list(modalities), ratio=(0.0, 0.6), min_present=1)
-    return MultimodalPipeline(noise, missing=missing)
+
+    def __init__(
+        self,
+        modalities: Sequence[str] = MODALITIES,
+        *,
+        snr_db: tuple[float, float] = (30.0, -10.0),
+        mask_ratio: tuple[float, float] = (0.0, 0.75),
+        missing_ratio: tuple[float, float] = (0.0, 0.6),
+    ) -> None:
+        super().__init__()
+        keys = list(modalities)
+        self.noise = Compose(
+            [AddGaussianSNR(keys, snr_db=snr_db), TimeMask(keys, ratio=mask_ratio)]
+        )
+        self.missing = DropModalities(keys, ratio=missing_ratio, min_present=1)
+
+    def forward(
+        self,
+        sample: Sample,
+        *,
+        level: Mapping[str, float | Tensor],
+        generator: torch.Generator | None = None,
+    ) -> Sample:
+        noisy = self.noise(sample, level=level["noise"], generator=generator)
+        out: Sample = self.missing(noisy, level=level["missing"], generator=generator)
+        return out
 
 
-def curriculum_schedule(steps: int, modalities: Sequence[str] = MODALITIES) -> PerModality:
-    """Return the curriculum: every modality's noise level and the missing level ramp 0 -> 1.
+def curriculum_schedule(steps: int) -> PerModality:
+    """Return the curriculum: the noise level and the missing level both ramp 0 -> 1.
 
-    One linear ramp per modality and one for the missing modalities, over ``steps`` optimiser
-    steps; the training loop draws each example's level per modality uniformly in [0, level]
-    (``level_mode="uniform"``), so an example may have clean audio and very noisy video.
+    Linear ramps over ``steps`` optimiser steps for the keys of :class:`CurriculumPipeline`;
+    the training loop draws each example's levels uniformly in [0, level]
+    (``level_mode="uniform"``), so a batch mixes clean and very noisy examples.
 
     Example:
-        >>> curriculum_schedule(4, ("a",))(2)
-        {'a': 0.5, 'missing': 0.5}
+        >>> curriculum_schedule(4)(2)
+        {'noise': 0.5, 'missing': 0.5}
     """
     ramp = Linear(0.0, 1.0, steps=steps)
-    return PerModality({**{m: ramp for m in modalities}, "missing": ramp})
+    return PerModality({"noise": ramp, "missing": ramp})
 
 
 def _missing_table(results: Mapping[str, RobustnessResult], metric: str = "WA") -> str:
@@ -272,7 +338,8 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
     configs = _configs(dc, num_classes)
     tc = _train_config(dc)
     steps_per_epoch = -(-len(train) // dc.batch_size)
-    ramp = max(1, dc.student_epochs * steps_per_epoch // 2)
+    # the curriculum reaches full strength after a quarter of stage 2 and stays there
+    ramp = max(1, dc.student_epochs * steps_per_epoch // 4)
     _log(
         f"SyntheticMER (synthetic data): {len(train)} train / {len(val)} val / {len(test)} test, "
         f"{num_classes} classes, dims {dict(zip(MODALITIES, dc.dims, strict=True))}"
@@ -299,11 +366,11 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
     fit(
         "mmin",
         teacher=trained["baseline"].model,
-        pipeline=curriculum_pipeline(),
+        pipeline=CurriculumPipeline(),
         schedule=curriculum_schedule(ramp),
     )
     for kind in ("ifmmin", "nmer"):
-        fit(kind, pipeline=curriculum_pipeline(), schedule=curriculum_schedule(ramp))
+        fit(kind, pipeline=CurriculumPipeline(), schedule=curriculum_schedule(ramp))
 
     grid = RobustnessGrid(
         modalities=MODALITIES,
