@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -165,3 +166,18 @@ def test_owned_entries_never_include_the_callers_memory() -> None:
     assert owned_entries(before, {"a": x[:, :2], "b": x.view(3, 4)}) == frozenset()
     assert owned_entries(before, {"a": x.clone(), "b": before["b"]}) == {"a"}
     assert owned_entries(before, {"a": x, "b": before["b"]}, {"b"}) == {"b"}
+
+
+def test_pipeline_noise_level_key_covers_every_unnamed_modality() -> None:
+    s = {"a": torch.randn(4, 6, 3), "v": torch.randn(4, 5, 2)}
+    pipe = mm.MultimodalPipeline(
+        {"a": [mm.Gain(gain_db=(0.0, -20.0))], "v": [mm.Gain(gain_db=(0.0, -20.0))]},
+        missing=mm.DropModalities(["a", "v"], ratio=(0.0, 1.0), min_present=1),
+    )
+    out = pipe(s, level={"noise": 1.0, "missing": 0.0}, generator=_g(0))
+    for k in ("a", "v"):  # both at level 1: -20 dB, nothing missing
+        assert torch.allclose(out[k], s[k] * 0.1) and bool(out["present"][k].all())
+    out = pipe(s, level={"noise": 1.0, "v": 0.0}, generator=_g(0))
+    assert torch.allclose(out["a"], s["a"] * 0.1) and torch.equal(out["v"], s["v"])
+    with pytest.raises(KeyError, match="'noise' for all of them"):
+        pipe(s, level={"nois": 1.0}, generator=_g(0))

@@ -341,7 +341,9 @@ class MultimodalPipeline(_Container):
         p: per-example probability of applying anything.
 
     ``level`` may be a float, a (B,) tensor, or a dict {modality: level, "missing": level}
-    (per-modality schedules); a missing dict entry means level 0 for it.
+    (per-modality schedules). In a dict, ``"noise"`` is the level of every modality not named
+    (one noise level for all modalities, the missing ones at a level of their own:
+    ``{"noise": 0.5, "missing": 0.2}``); an entry absent from the dict means level 0.
 
     Shape:
         Whatever the children accept; output keeps shapes, dtypes and devices.
@@ -416,11 +418,13 @@ class MultimodalPipeline(_Container):
                 f"{sorted(sample)}); check the pipeline's modality names."
             )
         levels = level if isinstance(level, Mapping) else None
-        extra = sorted(set(levels) - set(names) - {"missing"}) if levels is not None else []
+        extra = (
+            sorted(set(levels) - set(names) - {"missing", "noise"}) if levels is not None else []
+        )
         if extra:
             raise KeyError(
                 f"{who}: level names {extra} match no modality of the pipeline "
-                f"({names} and 'missing')."
+                f"({names}, 'noise' for all of them, and 'missing')."
             )
         b, device = _batch(sample, who=who)
         if replay is None:
@@ -432,7 +436,7 @@ class MultimodalPipeline(_Container):
         out, recs = dict(sample), {}
         flat: Level = 0.0 if isinstance(level, Mapping) else level
         for i, (name, child) in enumerate(self._compose_items()):
-            lv = levels.get(name, 0.0) if levels is not None else flat
+            lv = levels.get(name, levels.get("noise", 0.0)) if levels is not None else flat
             lv_vec = check_level(lv, b, device, who=f"{who}[{name!r}]") * gate
             g = make_generator(derive_seed(base, 0 if self.shared else i + 1), device)
             out, recs[name] = child.run(
