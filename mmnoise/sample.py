@@ -236,11 +236,12 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
             "move the whole sample with the same .to(device)."
         )
-    if bool((lengths > x.shape[dim]).any()) or bool((lengths < 1).any()):
+    lo, hi = (int(v) for v in torch.aminmax(lengths))  # one reduction, one sync
+    if lo < 1 or hi > x.shape[dim]:
         raise ValueError(
             f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim "
-            f"{dim}), got min {int(lengths.min())}, max {int(lengths.max())}; drop zero-length "
-            "examples and make lengths count valid steps only."
+            f"{dim}), got min {lo}, max {hi}; drop zero-length examples and make lengths count "
+            "valid steps only."
         )
     return lengths
 

@@ -102,6 +102,13 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
         raise TypeError(
             f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
         )
+    if not isinstance(level, Tensor):  # a number: checked on the host, no tensor reduction
+        if not 0.0 <= level <= 1.0:
+            raise ValueError(
+                f"{who}: expected level in [0, 1], got {level}; map your schedule output into "
+                "[0, 1]."
+            )
+        return torch.full((batch,), float(level), dtype=torch.float32, device=device)
     lv = torch.as_tensor(level, dtype=torch.float32).to(device)
     if lv.ndim == 0:
         lv = lv.expand(batch)
