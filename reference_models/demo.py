@@ -8,11 +8,12 @@ emotion recognition):
    no noise, no missing modalities.
 2. **MMIN** (stage 2 initialised from the baseline, its own stage-1 teacher), **IF-MMIN** and
    **NMER** (each with its own stage-1 teacher): the students train on a noise curriculum,
-   :class:`CurriculumPipeline`: feature-level noise (Gaussian noise at an SNR, a masked time
-   span) on every modality at one per-example level, then
-   :class:`mmnoise.transforms.missing.DropModalities` (random missing modalities) at a level of
-   its own; :func:`curriculum_schedule` ramps both levels from 0 to 1 over the first quarter of
-   stage 2 and every example draws its own levels uniformly below them.
+   :func:`curriculum_pipeline`, an :class:`mmnoise.transforms.compose.MultimodalPipeline` of
+   feature-level noise (Gaussian noise at an SNR, a masked time span) on every modality at one
+   per-example level, then :class:`mmnoise.transforms.missing.DropModalities` (random missing
+   modalities) at a level of its own; :func:`curriculum_schedule` ramps both levels from 0 to 1
+   over the first quarter of stage 2 and every example draws its own levels uniformly below
+   them.
 3. All four are scored by one :class:`mmnoise.robustness.RobustnessGrid` (7 presence patterns x
    noise families x levels 0 ... 1): the same frozen noisy test set for every model.
 
@@ -35,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from mmnoise.data import pad_collate
@@ -43,7 +43,7 @@ from mmnoise.datasets import SyntheticMER
 from mmnoise.robustness import RobustnessGrid, RobustnessResult, compare_markdown, save_heatmap
 from mmnoise.sample import Sample
 from mmnoise.schedules import Linear, PerModality
-from mmnoise.transforms.compose import Compose
+from mmnoise.transforms.compose import MultimodalPipeline
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
@@ -59,7 +59,7 @@ from reference_models.train import (
     train_model,
 )
 
-__all__ = ["CurriculumPipeline", "DemoConfig", "curriculum_schedule", "main", "run_demo"]
+__all__ = ["DemoConfig", "curriculum_pipeline", "curriculum_schedule", "main", "run_demo"]
 
 MODALITIES = ("audio", "visual", "text")
 #: The noise families of the evaluation grid. Gaussian noise and time masking are also in the
@@ -236,65 +236,35 @@ def _train_config(dc: DemoConfig) -> TrainConfig:
     )
 
 
-class CurriculumPipeline(nn.Module):
-    """Corrupt a training batch: feature noise on every modality, then missing modalities.
+def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPipeline:
+    """Return the students' training corruption: feature noise, then random missing modalities.
 
-    The noise (Gaussian at an SNR, then a masked time span) hits every modality at one
-    per-example level, as the robustness grid corrupts them; which modalities go missing is
-    drawn at a separate level. At level 1: Gaussian noise at -10 dB SNR and a masked span of
-    three quarters of the sequence (both past the grid's strongest level, -5 dB and half the
-    sequence, so that its strongest cells lie inside the training range), each modality
-    missing (zeros) with probability 0.6, at least one kept. Impulse noise is left out: the
-    grid's held-out family.
-
-    Args:
-        modalities: the modality names.
-        snr_db: (weak, strong) SNR in dB.
-        mask_ratio: (weak, strong) masked fraction of the sequence.
-        missing_ratio: (weak, strong) probability that a modality is missing.
-
-    Shape:
-        Whatever the transforms accept; ``level`` is ``{"noise": (B,), "missing": (B,)}``.
+    Driven by ``level={"noise": ..., "missing": ...}`` (:func:`curriculum_schedule`): every
+    modality is noised at the example's one noise level, as the robustness grid corrupts them,
+    and which modalities go missing is drawn at a separate level. At level 1: Gaussian noise
+    at -10 dB SNR and a masked span of three quarters of the sequence (both past the grid's
+    strongest level, -5 dB and half the sequence, so that its strongest cells lie inside the
+    training range), each modality missing (zeros) with probability 0.6, at least one kept.
+    Impulse noise is left out: the grid's held-out family.
 
     Example:
-        >>> pipe = CurriculumPipeline(("a", "v"))
+        >>> pipe = curriculum_pipeline(("a", "v"))
         >>> s = {"a": torch.ones(2, 4, 3), "v": torch.ones(2, 5, 3)}
         >>> out = pipe(s, level={"noise": 0.0, "missing": 0.0})
         >>> torch.equal(out["a"], s["a"]), sorted(out["present"])
         (True, ['a', 'v'])
     """
-
-    def __init__(
-        self,
-        modalities: Sequence[str] = MODALITIES,
-        *,
-        snr_db: tuple[float, float] = (30.0, -10.0),
-        mask_ratio: tuple[float, float] = (0.0, 0.75),
-        missing_ratio: tuple[float, float] = (0.0, 0.6),
-    ) -> None:
-        super().__init__()
-        keys = list(modalities)
-        self.noise = Compose(
-            [AddGaussianSNR(keys, snr_db=snr_db), TimeMask(keys, ratio=mask_ratio)]
-        )
-        self.missing = DropModalities(keys, ratio=missing_ratio, min_present=1)
-
-    def forward(
-        self,
-        sample: Sample,
-        *,
-        level: Mapping[str, float | Tensor],
-        generator: torch.Generator | None = None,
-    ) -> Sample:
-        noisy = self.noise(sample, level=level["noise"], generator=generator)
-        out: Sample = self.missing(noisy, level=level["missing"], generator=generator)
-        return out
+    noise = {
+        m: [AddGaussianSNR(snr_db=(30.0, -10.0)), TimeMask(ratio=(0.0, 0.75))] for m in modalities
+    }
+    missing = DropModalities(list(modalities), ratio=(0.0, 0.6), min_present=1)
+    return MultimodalPipeline(noise, missing=missing)
 
 
 def curriculum_schedule(steps: int) -> PerModality:
     """Return the curriculum: the noise level and the missing level both ramp 0 -> 1.
 
-    Linear ramps over ``steps`` optimiser steps for the keys of :class:`CurriculumPipeline`;
+    Linear ramps over ``steps`` optimiser steps for the level keys of :func:`curriculum_pipeline`;
     the training loop draws each example's levels uniformly in [0, level]
     (``level_mode="uniform"``), so a batch mixes clean and very noisy examples.
 
@@ -366,11 +336,11 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
     fit(
         "mmin",
         teacher=trained["baseline"].model,
-        pipeline=CurriculumPipeline(),
+        pipeline=curriculum_pipeline(),
         schedule=curriculum_schedule(ramp),
     )
     for kind in ("ifmmin", "nmer"):
-        fit(kind, pipeline=CurriculumPipeline(), schedule=curriculum_schedule(ramp))
+        fit(kind, pipeline=curriculum_pipeline(), schedule=curriculum_schedule(ramp))
 
     grid = RobustnessGrid(
         modalities=MODALITIES,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmnoise.robustness import RobustnessResult
-from reference_models.demo import TINY, main
+from reference_models.demo import TINY, curriculum_pipeline, main
 
 
 def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
@@ -34,3 +34,22 @@ def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
         assert bool((result.confusion.sum(dim=(-2, -1)) == TINY.test_size).all()), name
         assert (out / "logs" / f"{name}.jsonl").is_file()
     assert data["effective_robustness_wa_vs_baseline"]["baseline"]["full"]["gaussian"] == 0.0
+
+
+def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() -> None:
+    pipe = curriculum_pipeline(("a", "v"))
+    g = torch.Generator().manual_seed(0)
+    s = {"a": torch.randn(64, 6, 3, generator=g), "v": torch.randn(64, 5, 2, generator=g)}
+    noise = (torch.arange(64) % 2).float()  # odd examples at full noise, even ones clean
+    out = pipe(s, level={"noise": noise, "missing": 0.0}, generator=g)
+    for m in ("a", "v"):
+        changed = (out[m] != s[m]).flatten(1).any(dim=1)
+        assert torch.equal(changed, noise.bool()), m
+        assert bool(out["present"][m].all()), m
+    out = pipe(s, level={"noise": 0.0, "missing": 1.0}, generator=g)
+    present = torch.stack([out["present"]["a"], out["present"]["v"]], dim=1)
+    assert bool(present.any(dim=1).all()) and not bool(present.all())
+    for i, m in enumerate(("a", "v")):
+        kept = present[:, i]
+        assert torch.equal(out[m][kept], s[m][kept])
+        assert bool((out[m][~kept] == 0).all())
