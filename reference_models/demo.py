@@ -43,7 +43,7 @@ from mmnoise.datasets import SyntheticMER
 from mmnoise.robustness import RobustnessGrid, RobustnessResult, compare_markdown, save_heatmap
 from mmnoise.sample import Sample
 from mmnoise.schedules import Linear, PerModality
-from mmnoise.transforms.compose import MultimodalPipeline
+from mmnoise.transforms.compose import MultimodalPipeline, OneOf
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
@@ -62,11 +62,21 @@ from reference_models.train import (
 __all__ = ["DemoConfig", "curriculum_pipeline", "curriculum_schedule", "main", "run_demo"]
 
 MODALITIES = ("audio", "visual", "text")
-#: The noise families of the evaluation grid. Gaussian noise and time masking are also in the
-#: training curriculum; impulse noise is not (a family the students never saw).
+
+
+def _time_mask_family(modalities: Sequence[str]) -> TimeMask:
+    """The grid's time-mask family: up to 90 % of each sequence masked at level 1.
+
+    TimeMask's default (up to half the sequence) cost no model more than 2 points on this
+    corpus (measured, seeds 0 and 2), too little to tell models apart.
+    """
+    return TimeMask(list(modalities), ratio=(0.0, 0.9))
+
+
+#: The noise families of the evaluation grid; the students' curriculum trains on the same three.
 EVAL_FAMILIES: dict[str, Any] = {
     "gaussian": AddGaussianSNR,
-    "time_mask": TimeMask,
+    "time_mask": _time_mask_family,
     "impulse": ImpulseNoise,
 }
 
@@ -91,8 +101,8 @@ class DemoConfig:
     # encoder embedding size per modality (papers: 128) and TextCNN channels
     embd_size: int = 32
     # epochs of stage 1 (teachers, baseline) and stage 2 (students); half of them decay the LR
-    teacher_epochs: int = 10
-    student_epochs: int = 16
+    teacher_epochs: int = 20
+    student_epochs: int = 24
     batch_size: int = 64
     lr: float = 2e-3
     eval_batch_size: int = 200
@@ -237,15 +247,16 @@ def _train_config(dc: DemoConfig) -> TrainConfig:
 
 
 def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPipeline:
-    """Return the students' training corruption: feature noise, then random missing modalities.
+    """Return the students' training corruption: one noise family, then missing modalities.
 
-    Driven by ``level={"noise": ..., "missing": ...}`` (:func:`curriculum_schedule`): every
-    modality is noised at the example's one noise level, as the robustness grid corrupts them,
-    and which modalities go missing is drawn at a separate level. At level 1: Gaussian noise
-    at -10 dB SNR and a masked span of three quarters of the sequence (both past the grid's
-    strongest level, -5 dB and half the sequence, so that its strongest cells lie inside the
-    training range), each modality missing (zeros) with probability 0.6, at least one kept.
-    Impulse noise is left out: the grid's held-out family.
+    Driven by ``level={"noise": ..., "missing": ...}`` (:func:`curriculum_schedule`). Each
+    example gets one of the grid's three families (Gaussian noise at an SNR, a masked time span,
+    impulse noise), the same family on every modality (``shared=True`` draws) at the example's
+    one noise level, as the robustness grid corrupts them; which modalities go missing is drawn
+    at a separate level. At level 1: -10 dB SNR, a span of 95 % of the sequence, or 30 % of
+    the entries hit (each past the grid's strongest level: -5 dB, 90 % of the sequence, 20 %,
+    so that its strongest cells lie inside the training range); each modality missing (zeros)
+    with probability 0.6, at least one kept.
 
     Example:
         >>> pipe = curriculum_pipeline(("a", "v"))
@@ -255,10 +266,19 @@ def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPip
         (True, ['a', 'v'])
     """
     noise = {
-        m: [AddGaussianSNR(snr_db=(30.0, -10.0)), TimeMask(ratio=(0.0, 0.75))] for m in modalities
+        m: [
+            OneOf(
+                [
+                    AddGaussianSNR(snr_db=(30.0, -10.0)),
+                    TimeMask(ratio=(0.0, 0.95)),
+                    ImpulseNoise(ratio=(0.0, 0.3)),
+                ]
+            )
+        ]
+        for m in modalities
     }
     missing = DropModalities(list(modalities), ratio=(0.0, 0.6), min_present=1)
-    return MultimodalPipeline(noise, missing=missing)
+    return MultimodalPipeline(noise, missing=missing, shared=True)
 
 
 def curriculum_schedule(steps: int) -> PerModality:

@@ -41,11 +41,14 @@ def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() ->
     g = torch.Generator().manual_seed(0)
     s = {"a": torch.randn(64, 6, 3, generator=g), "v": torch.randn(64, 5, 2, generator=g)}
     noise = (torch.arange(64) % 2).float()  # odd examples at full noise, even ones clean
-    out = pipe(s, level={"noise": noise, "missing": 0.0}, generator=g)
+    out, rec = pipe.run(s, level={"noise": noise, "missing": 0.0}, generator=g)
     for m in ("a", "v"):
         changed = (out[m] != s[m]).flatten(1).any(dim=1)
         assert torch.equal(changed, noise.bool()), m
         assert bool(out["present"][m].all()), m
+    # one family per example, the same on every modality (as the grid corrupts them)
+    choice = [rec["children"][m]["children"][0]["choice"] for m in ("a", "v")]
+    assert torch.equal(choice[0], choice[1]) and len(set(choice[0].tolist())) == 3
     out = pipe(s, level={"noise": 0.0, "missing": 1.0}, generator=g)
     present = torch.stack([out["present"]["a"], out["present"]["v"]], dim=1)
     assert bool(present.any(dim=1).all()) and not bool(present.all())
