@@ -19,7 +19,7 @@ emotion recognition):
 
 It prints the tables and the paths of ``robustness.json`` and ``robustness.png`` (default folder
 ``runs/demo/``); ``summary.md`` repeats the tables and ``logs/*.jsonl`` hold the training logs.
-The defaults are sized for about two minutes on two idle CPU cores with one torch thread
+The defaults are sized for about three minutes on two CPU cores with one torch thread
 (smaller encoders and fewer epochs than the papers; slower when the cores are shared); ``--tiny``
 runs in seconds (for tests).
 """
@@ -83,7 +83,7 @@ EVAL_FAMILIES: dict[str, Any] = {
 
 @dataclass(frozen=True, kw_only=True)
 class DemoConfig:
-    """Sizes and settings of the demo (the defaults take about two minutes on 2 idle CPU cores).
+    """Sizes and settings of the demo (the defaults take about three minutes on 2 CPU cores).
 
     Example:
         >>> DemoConfig().families
