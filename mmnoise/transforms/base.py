@@ -320,6 +320,22 @@ class NoiseTransform(nn.Module):
             kwargs["inplace"] = True
         return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
 
+    def draw_gate(
+        self, level: Level, batch: int, device: torch.device, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """Check ``generator`` and ``level``, then draw the per-example ``p`` gate.
+
+        Every transform and container draws in this order (gate first, then its parameters),
+        so a level or ``p`` change never shifts the random stream of what follows.
+
+        Returns:
+            The (B,) float32 levels and the (B,) bool gate ``U[0, 1) < p``.
+        """
+        who = type(self).__name__
+        check_generator(generator, device, who=who)
+        lv = check_level(level, batch, device, who=who)
+        return lv, torch.rand(batch, generator=generator, device=device) < self.p
+
     # -- shared helpers for make_params -----------------------------------------------------
     @staticmethod
     def draw_seed(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -431,11 +447,9 @@ class NoiseTransform(nn.Module):
                 entry = replay["keys"][name]
                 params, applied = entry["params"], entry["applied"].to(x.device)
             else:
-                check_generator(generator, x.device, who=who)
-                lv = check_level(level, x.shape[0], x.device, who=who)
-                gate = self.uniform(x, generator)
+                lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
                 params = self.make_params(x, lv, generator=generator)
-                applied = (gate < self.p) & (lv > 0)
+                applied = gate & (lv > 0)
             every = fast or bool(applied.all())
             # in place only when nothing needs the input afterwards: no per-example gate blend,
             # no record comparing input and output, no autograd history to keep

@@ -68,10 +68,7 @@ class _Container(NoiseTransform):
         b, device = _batch(sample, who=type(self).__name__)
         if replay is not None:
             return torch.zeros(b, device=device), replay["applied"].to(device)
-        check_generator(generator, device, who=type(self).__name__)
-        lv = check_level(level, b, device, who=type(self).__name__)
-        gate = torch.rand(b, generator=generator, device=device) < self.p
-        return lv, gate
+        return self.draw_gate(level, b, device, generator)
 
     def _run_children(
         self,

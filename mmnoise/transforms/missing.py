@@ -25,8 +25,6 @@ from mmnoise.transforms.base import (
     Level,
     NoiseTransform,
     Record,
-    check_generator,
-    check_level,
     check_range,
     lerp,
 )
@@ -161,11 +159,9 @@ class DropModalities(NoiseTransform):
         if replay is not None:
             params, applied = replay["params"], replay["applied"].to(ref.device)
         else:
-            check_generator(generator, ref.device, who=who)
-            lv = check_level(level, b, ref.device, who=who)
-            gate = self.uniform(ref, generator)
+            lv, gate = self.draw_gate(level, b, ref.device, generator)
             params = self.make_params(ref, lv, generator=generator)
-            applied = (gate < self.p) & (lv > 0)
+            applied = gate & (lv > 0)
         drop = ~params["keep"].to(ref.device) & applied[:, None]
         before = presence_matrix(sample, names)
         out = dict(sample)
