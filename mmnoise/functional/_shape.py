@@ -36,24 +36,39 @@ def full_lengths(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
 
 
 def keep_padding(out: Tensor, x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
-    """Restore the padded steps of ``out`` from ``x`` (padding is never corrupted).
-
-    A fresh ``out`` (no memory shared with ``x``, no autograd history) gets the padded steps
-    copied back: only those rows are written, where a full ``where`` pass would take the slow
-    broadcast path.
-    """
+    """Restore the padded steps of ``out`` from ``x`` (padding is never corrupted)."""
     valid = valid_steps(x, lengths, time_dim)
-    if valid is None:
+    if valid is None or (not torch.compiler.is_compiling() and bool(valid.all())):
         return out
-    if torch.compiler.is_compiling():  # no data-dependent branch: the kernel stays one graph
-        return torch.where(broadcast_steps(valid, x, time_dim), out, x)
-    if bool(valid.all()):
-        return out
-    shared = out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
-    if shared or out.requires_grad or x.requires_grad:
-        return torch.where(broadcast_steps(valid, x, time_dim), out, x)
-    pad = ~valid
-    out.movedim(time_dim, 1)[pad] = x.movedim(time_dim, 1)[pad]
+    return blend(out, x, valid, time_dim=time_dim)
+
+
+def blend(out: Tensor, x: Tensor, keep: Tensor, *, time_dim: int = 1) -> Tensor:
+    """Return ``out`` where ``keep`` is True and ``x`` elsewhere.
+
+    ``keep`` is (B,) per example, or (B, T) per step along ``time_dim``. A fresh ``out`` (no
+    memory shared with ``x``, no autograd history) gets the other rows copied back into it: only
+    those rows are written, where a ``where`` with a broadcast condition takes a full pass on a
+    slow path (benchmarks/). Under ``torch.compile`` it is the ``where``, with no
+    data-dependent branch.
+    """
+    if (
+        torch.compiler.is_compiling()
+        or out.requires_grad
+        or x.requires_grad
+        or out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    ):
+        cond = (
+            per_example(keep, x).to(torch.bool)
+            if keep.ndim == 1
+            else broadcast_steps(keep, x, time_dim)
+        )
+        return torch.where(cond, out, x)
+    other = ~keep
+    if keep.ndim == 1:
+        out[other] = x[other]
+    else:
+        out.movedim(time_dim, 1)[other] = x.movedim(time_dim, 1)[other]
     return out
 
 

@@ -402,16 +402,18 @@ def feature_mask(
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))
     # mask the band on every step with a (B, 1, D) mask, then put the padded steps back: a
     # (B, T, D) band-and-valid mask would cost a full-size pass of its own
+    if not inplace:
+        return keep_padding(fill_where(x, band, fill), x, lengths, time_dim)
     valid = valid_steps(x, lengths, time_dim)
-    if valid is not None and torch.compiler.is_compiling():  # one graph, no data-dependent branch
-        return fill_where(x, band & broadcast_steps(valid, x, time_dim), fill, inplace=inplace)
-    pad = None if valid is None or bool(valid.all()) else ~valid
-    if pad is None:
-        return fill_where(x, band, fill, inplace=inplace)
-    saved = x.movedim(time_dim, 1)[pad]  # a copy: indexing with a mask
-    out = fill_where(x, band, fill, inplace=inplace)
-    out.movedim(time_dim, 1)[pad] = saved
-    return out
+    if valid is None:
+        return fill_where(x, band, fill, inplace=True)
+    if torch.compiler.is_compiling():  # one graph, no data-dependent branch
+        return fill_where(x, band & broadcast_steps(valid, x, time_dim), fill, inplace=True)
+    # x itself is overwritten: save its padded steps first (indexing with a mask copies)
+    saved = x.movedim(time_dim, 1)[~valid]
+    fill_where(x, band, fill, inplace=True)
+    x.movedim(time_dim, 1)[~valid] = saved
+    return x
 
 
 def time_shift(

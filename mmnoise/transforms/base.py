@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from mmnoise.functional._shape import blend
 from mmnoise.rng import make_generator, seed_from_generator
 from mmnoise.sample import (
     KINDS,
@@ -138,24 +139,6 @@ def check_generator(generator: torch.Generator | None, device: torch.device, *, 
             f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
             f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
         )
-
-
-def _blend(applied: Tensor, y: Tensor, x: Tensor) -> Tensor:
-    """Return ``y`` for the applied examples and ``x`` for the others.
-
-    When the kernel made ``y`` fresh (no shared memory with ``x``, no autograd history), the
-    skipped examples are copied back into it: that writes only their rows, where a ``where``
-    with a (B, 1, ..., 1) condition takes a full pass on a slow broadcast path (benchmarks/).
-    """
-    if y.requires_grad or x.requires_grad or _same_memory(x, y):
-        return torch.where(applied.reshape((-1,) + (1,) * (x.ndim - 1)), y, x)
-    skipped = ~applied
-    y[skipped] = x[skipped]
-    return y
-
-
-def _same_memory(a: Tensor, b: Tensor) -> bool:
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
@@ -456,7 +439,7 @@ class NoiseTransform(nn.Module):
             inplace = mine and every and not record and self.writes_in_place and not x.requires_grad
             y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
             if not every:
-                y = _blend(applied, y, x)
+                y = blend(y, x, applied)
             out[name] = y
             entry_out: Record = {"params": params, "applied": applied}
             if record:
