@@ -4,7 +4,13 @@ Batch-first, no Python loop over the batch, never in-place on inputs; padded ste
 ``lengths``) come back unchanged.
 """
 
-from mmnoise.functional.diffusion import BetaSchedule, alpha_bar, beta_schedule, diffusion_noise
+from mmnoise.functional.diffusion import (
+    BetaSchedule,
+    alpha_bar,
+    beta_schedule,
+    diffusion_noise,
+    nmer_alpha_bar,
+)
 from mmnoise.functional.features import (
     add_colored_snr,
     add_gaussian_snr,
@@ -71,6 +77,7 @@ __all__ = [
     "contrast",
     "defocus_blur",
     "diffusion_noise",
+    "nmer_alpha_bar",
     "drop_modality",
     "feature_mask",
     "frame_dropout",

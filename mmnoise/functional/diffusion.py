@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mmnoise.functional._shape import keep_padding, per_example
 
-__all__ = ["BetaSchedule", "alpha_bar", "beta_schedule", "diffusion_noise"]
+__all__ = ["BetaSchedule", "alpha_bar", "beta_schedule", "diffusion_noise", "nmer_alpha_bar"]
 
 BetaSchedule = Literal["linear", "scaled_linear", "cosine", "sigmoid"]
 
@@ -121,3 +121,62 @@ def diffusion_noise(
         raise ValueError(f"diffusion_noise: expected noise 'gaussian' or 'impulse', got {noise!r}.")
     abar = per_example(alpha_bar.clamp(0.0, 1.0), x)
     return keep_padding(abar.sqrt() * x + (1 - abar).sqrt() * eps, x, lengths, time_dim)
+
+
+def nmer_alpha_bar(
+    intensity: Tensor,
+    step: Tensor,
+    *,
+    max_steps: int,
+    beta_start: float = 0.01,
+    beta_end: float = 0.5,
+    kind: Literal["scaled_linear", "linear"] = "scaled_linear",
+) -> Tensor:
+    """Return abar_t of a beta schedule rebuilt over ``intensity`` steps, per example.
+
+    NMER's noise scheduler (``NoiseScheduler`` in the authors' ``Domiss.py``, research/
+    seed_models.md section 5.1) builds its betas over T = ``num_time_steps`` steps, the "noise
+    intensity": ``scaled_linear`` is beta_s = (sqrt(beta_start) + s / (T - 1) * (sqrt(beta_end)
+    - sqrt(beta_start)))^2, s = 0 .. T - 1 (``linear``: the same without the square roots), and
+    abar_t = prod_{s <= t} (1 - beta_s). Each example may have its own T and t; the product runs
+    over a fixed ``max_steps`` grid, so nothing is read back to the host.
+
+    Args:
+        intensity: (B,) T per example, integers in [1, max_steps].
+        step: (B,) t per example, integers in [0, T - 1].
+        max_steps: an upper bound of ``intensity`` (the size of the grid).
+        beta_start: first beta (NMER: 0.01).
+        beta_end: last beta (NMER: 0.5).
+        kind: ``scaled_linear`` (NMER) or ``linear``.
+
+    Shape:
+        intensity, step: (B,). Output: (B,) float64.
+
+    Example:
+        >>> nmer_alpha_bar(torch.tensor([1, 2]), torch.tensor([0, 1]), max_steps=2,
+        ...                beta_start=0.1, beta_end=0.4)
+        tensor([0.9000, 0.5400], dtype=torch.float64)
+    """
+    if kind not in ("scaled_linear", "linear"):
+        raise ValueError(
+            f"nmer_alpha_bar: expected kind 'scaled_linear' or 'linear', got {kind!r}."
+        )
+    if max_steps < 1:
+        raise ValueError(f"nmer_alpha_bar: expected max_steps >= 1, got {max_steps}.")
+    if not 0.0 < beta_start <= beta_end < 1.0:
+        raise ValueError(
+            "nmer_alpha_bar: expected 0 < beta_start <= beta_end < 1, got "
+            f"beta_start={beta_start}, beta_end={beta_end}."
+        )
+    dev = intensity.device
+    s = torch.arange(max_steps, device=dev, dtype=torch.float64)[None, :]
+    big_t = intensity.to(torch.float64)[:, None]
+    frac = s / (big_t - 1).clamp(min=1.0)
+    if kind == "scaled_linear":
+        lo, hi = beta_start**0.5, beta_end**0.5
+        betas = (lo + frac * (hi - lo)) ** 2
+    else:
+        betas = beta_start + frac * (beta_end - beta_start)
+    used = s <= step.to(torch.float64)[:, None]
+    log_keep = torch.where(used, torch.log1p(-betas.clamp(max=1.0 - 1e-12)), 0.0)
+    return log_keep.sum(dim=1).exp()

@@ -29,6 +29,7 @@ from mmnoise.transforms.frames import (
     ShotNoise,
 )
 from mmnoise.transforms.missing import DropModalities
+from mmnoise.transforms.nmer import NMERNoise
 from mmnoise.transforms.tokens import (
     AdjacentSwap,
     RandomTokenReplace,
@@ -78,6 +79,7 @@ __all__ = [
     "LowPass",
     "MotionBlur",
     "MultimodalPipeline",
+    "NMERNoise",
     "NoiseTransform",
     "Occlusion",
     "OneOf",

@@ -8,7 +8,6 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
 from mmnoise.rng import make_generator
 from mmnoise.sample import (
@@ -28,6 +27,7 @@ from mmnoise.transforms.base import (
     check_range,
     lerp,
 )
+from mmnoise.transforms.nmer import NMERNoise
 
 __all__ = ["DropModalities"]
 
@@ -39,16 +39,21 @@ class DropModalities(NoiseTransform):
     ``ratio_weak + level * (ratio_strong - ratio_weak)``, keeping at least ``min_present``.
     Pattern mode: each corrupted example takes one of ``patterns`` uniformly (``"mmin"`` = the six
     MMIN conditions, the upstream training protocol); a single pattern fixes the condition for
-    evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or with
-    ``fill="noise"`` a DDPM-noised copy of itself at diffusion step ``ceil(level * 100) - 1``
-    (NMER's scaled-linear betas 0.01 to 0.5). Entries already missing stay as they are.
+    evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or, with a
+    transform as ``fill``, a corrupted copy of itself: NMER's "incomplete" condition is
+    ``fill=NMERNoise(...)`` (:class:`~mmnoise.transforms.nmer.NMERNoise`), for short
+    ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level)
+    (``"noise"`` is an alias of ``"nmer"``). The fill runs at the examples' levels with the
+    drop's own generator, on float modalities (others get zeros). Entries already missing stay
+    as they are.
 
     Args:
         keys: the modalities, in order (at least one).
         ratio: (weak, strong) per-modality drop probability (random mode).
         min_present: modalities always kept per example (random mode).
         patterns: None, ``"mmin"``, or a list of {name: present} dicts.
-        fill: a value, or ``"noise"`` for NMER's noised copy.
+        fill: a value, a transform (the missing modality becomes its output), or ``"nmer"``
+            / ``"nmer_impulse"`` (``NMERNoise()`` / ``NMERNoise(noise="impulse")``).
         p: per-example probability.
 
     Shape:
@@ -63,7 +68,6 @@ class DropModalities(NoiseTransform):
 
     accepts = ALL_KINDS
     kernel = staticmethod(M.drop_modality)
-    _alpha_bars: Tensor
 
     def __init__(
         self,
@@ -72,7 +76,7 @@ class DropModalities(NoiseTransform):
         ratio: Sequence[float] = (0.0, 0.5),
         min_present: int = 1,
         patterns: Literal["mmin"] | Sequence[Mapping[str, bool]] | None = None,
-        fill: float | Literal["noise"] = 0.0,
+        fill: float | Literal["nmer", "nmer_impulse", "noise"] | NoiseTransform = 0.0,
         p: float = 1.0,
     ) -> None:
         who = type(self).__name__
@@ -106,11 +110,18 @@ class DropModalities(NoiseTransform):
             patterns if isinstance(patterns, str) or patterns is None else table
         )
         self._table = torch.tensor([[pt[n] for n in names] for pt in table], dtype=torch.bool)
-        if fill != "noise" and not isinstance(fill, int | float):
-            raise ValueError(f"{who}: expected fill as a number or 'noise', got {fill!r}.")
-        self.fill = fill if fill == "noise" else float(fill)
-        abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
-        self.register_buffer("_alpha_bars", abar.float(), persistent=False)
+        self.fill: float | NoiseTransform
+        if isinstance(fill, NoiseTransform):
+            self.fill = fill
+        elif fill in ("nmer", "noise", "nmer_impulse"):
+            self.fill = NMERNoise(noise="impulse" if fill == "nmer_impulse" else "gaussian")
+        elif isinstance(fill, int | float) and not isinstance(fill, bool):
+            self.fill = float(fill)
+        else:
+            raise ValueError(
+                f"{who}: expected fill as a number, a transform, 'nmer' or 'nmer_impulse', got "
+                f"{fill!r}."
+            )
 
     def make_params(
         self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
@@ -171,10 +182,16 @@ class DropModalities(NoiseTransform):
         for i, n in enumerate(names):
             x = sample[n]
             fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
-            if self.fill == "noise" and x.is_floating_point():
-                step = (torch.ceil(params["level"] * 100) - 1).clamp(0, 99).long()
-                abar = self._alpha_bars.to(x.device)[step]
-                fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
+            if isinstance(self.fill, NoiseTransform) and x.is_floating_point():
+                fill, _ = self.fill.run(
+                    {n: x},
+                    level=params["level"],
+                    generator=g,
+                    keys=[n],
+                    check_finite=False,
+                    record=False,
+                )
+                fill = fill[n]
             # a container's own intermediate is written in place: only the missing rows change
             inplace = n in owned and not x.requires_grad
             out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill, inplace=inplace)
