@@ -27,13 +27,14 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor, nn
 
 from mmnoise.rng import derive_seed, make_generator
 from mmnoise.sample import Sample, condition_name, presence_patterns
+from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.features import AddGaussianSNR
 from mmnoise.transforms.missing import DropModalities
 
@@ -595,9 +596,11 @@ class RobustnessGrid:
     seeded from ``derive_seed(seed, cell_id, batch_index)``, ``cell_id`` a stable hash of the
     family name and the level; then each presence pattern is applied with a
     :class:`~mmnoise.transforms.missing.DropModalities` with that fixed pattern (missing
-    modalities filled with ``missing_fill``, zeros as MMIN). The pattern is left out of the
-    seed on purpose: every pattern sees the same noise on the modalities it keeps, so two
-    patterns differ by the missing modality alone. Noise runs before dropping.
+    modalities filled with ``missing_fill``: zeros as MMIN, or NMER's noised copy with
+    ``"nmer"`` / ``"nmer_impulse"`` / a transform, which then runs at the cell's level, so the
+    levels 0.2 ... 1.0 of an identity family are NMER's intensities 20 ... 100). The pattern is
+    left out of the seed on purpose: every pattern sees the same noise on the modalities it
+    keeps, so two patterns differ by the missing modality alone. Noise runs before dropping.
 
     Args:
         modalities: the modality names the patterns range over.
@@ -614,7 +617,10 @@ class RobustnessGrid:
         label_key: the batch key of the (B,) int64 labels.
         num_classes: number of classes; default: the width of the predicted logits (needed when
             ``predict`` returns class indices).
-        missing_fill: the value a missing modality is filled with.
+        missing_fill: the value a missing modality is filled with, or a fill transform
+            (``"nmer"``, ``"nmer_impulse"``, :class:`~mmnoise.transforms.nmer.NMERNoise`) run
+            at the cell's level (at level 0 it then drops nothing: NMER noise of intensity 0 is
+            the clean input).
 
     Raises:
         ValueError / TypeError: bad levels, patterns, metrics or families.
@@ -644,7 +650,7 @@ class RobustnessGrid:
         metrics: Sequence[str] = METRICS,
         label_key: str = "label",
         num_classes: int | None = None,
-        missing_fill: float = 0.0,
+        missing_fill: float | Literal["nmer", "nmer_impulse"] | NoiseTransform = 0.0,
     ) -> None:
         who = "RobustnessGrid"
         if isinstance(modalities, str) or not modalities:
@@ -681,7 +687,9 @@ class RobustnessGrid:
         ):
             raise ValueError(f"{who}: expected num_classes as an int >= 1, got {num_classes!r}.")
         self.num_classes = num_classes
-        self.missing_fill = float(missing_fill)
+        self.missing_fill: Any = (
+            float(missing_fill) if isinstance(missing_fill, int | float) else missing_fill
+        )
         specs = {"gaussian": AddGaussianSNR} if families is None else families
         if not isinstance(specs, Mapping) or not specs:
             raise ValueError(
@@ -733,7 +741,7 @@ class RobustnessGrid:
         drop = DropModalities(
             list(self.modalities), patterns=[dict(pattern)], fill=self.missing_fill
         )
-        return self._drop(drop, noisy, g)
+        return self._drop(drop, noisy, g, level)
 
     def _noise(self, batch: Sample, family: str, level: float, g: torch.Generator) -> Sample:
         out = self.families[family](dict(batch), level=float(level), generator=g)
@@ -744,10 +752,13 @@ class RobustnessGrid:
             )
         return dict(out)
 
-    @staticmethod
-    def _drop(drop: DropModalities, sample: Sample, g: torch.Generator) -> Sample:
-        # level 1 opens DropModalities' gate; the pattern itself is fixed, so no draw matters
-        out: Sample = drop(sample, level=1.0, generator=g, check_finite=False)
+    def _drop(
+        self, drop: DropModalities, sample: Sample, g: torch.Generator, level: float
+    ) -> Sample:
+        # a value fill: level 1 opens DropModalities' gate (the pattern is fixed, no draw
+        # matters); a fill transform (NMER's noise) runs at the cell's level
+        lv = 1.0 if isinstance(self.missing_fill, float) else float(level)
+        out: Sample = drop(sample, level=lv, generator=g, check_finite=False)
         return out
 
     def evaluate(
@@ -794,7 +805,9 @@ class RobustnessGrid:
                         g = make_generator(self.cell_seed(fam, level, b_idx), b_dev)
                         noisy = self._noise(batch, fam, level, g)
                         for i, drop in enumerate(self._drops):
-                            preds, c = self._predict(predict, self._drop(drop, noisy, g), labels)
+                            preds, c = self._predict(
+                                predict, self._drop(drop, noisy, g, level), labels
+                            )
                             if counts is None:
                                 counts = torch.zeros(p, f, lv, c, c, dtype=torch.int64)
                             if c != counts.shape[-1]:

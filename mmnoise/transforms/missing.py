@@ -183,7 +183,7 @@ class DropModalities(NoiseTransform):
             x = sample[n]
             fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
             if isinstance(self.fill, NoiseTransform) and x.is_floating_point():
-                fill, _ = self.fill.run(
+                noised, _ = self.fill.run(
                     {n: x},
                     level=params["level"],
                     generator=g,
@@ -191,7 +191,7 @@ class DropModalities(NoiseTransform):
                     check_finite=False,
                     record=False,
                 )
-                fill = fill[n]
+                fill = noised[n]
             # a container's own intermediate is written in place: only the missing rows change
             inplace = n in owned and not x.requires_grad
             out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill, inplace=inplace)
