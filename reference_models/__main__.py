@@ -26,6 +26,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from reference_models.nmer import NMERConfig
 from reference_models.teacher import TeacherConfig
 from reference_models.train import (
     KINDS,
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="curriculum of the noise level over the stage-2 steps",
     )
     t.add_argument("--level", type=float, default=1.0, help="(final) noise level in [0, 1]")
+    t.add_argument(
+        "--nmer-kl",
+        choices=("batchmean", "sum"),
+        default="batchmean",
+        help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
+    )
     t.add_argument(
         "--out",
         type=Path,
@@ -185,6 +192,8 @@ def _train_config(args: argparse.Namespace, kind: ModelKind) -> TrainConfig:
         teacher=stage(tc.teacher, args.teacher_epochs),
         student=stage(tc.student, args.epochs),
         level=args.level if args.schedule == "constant" else tc.level,
+        # NMER: the evaluation noise has the training intensity (T = 100 * level)
+        eval_level=args.level if kind == "nmer" else tc.eval_level,
     )
 
 
@@ -194,7 +203,7 @@ def _pipeline(kind: ModelKind, noise: str, modalities: Sequence[str]) -> Any:
     from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
     from mmnoise.transforms.missing import DropModalities
 
-    fill: Any = "noise" if kind == "nmer" else 0.0
+    fill: Any = "nmer" if kind == "nmer" else 0.0
     missing = DropModalities(list(modalities), patterns="mmin", fill=fill)
     if noise == "none":
         return missing
@@ -222,6 +231,8 @@ def _train(args: argparse.Namespace) -> TrainedModel:
     kind: ModelKind = args.model
     train, val, test = _datasets(args)
     config = _fit_config(kind, train)
+    if isinstance(config, NMERConfig):
+        config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
     tc = _train_config(args, kind)
     teacher = config if isinstance(config, TeacherConfig) else config.teacher
     modalities = teacher.backbone.modalities

@@ -54,6 +54,7 @@ from reference_models.metrics import metrics_by_condition
 from reference_models.mmin import MMIN, MMINConfig
 from reference_models.nmer import NMER, NMERConfig
 from reference_models.teacher import Teacher, TeacherConfig, teacher_loss
+from reference_models.teacher.model import Backbone
 
 __all__ = [
     "KINDS",
@@ -74,7 +75,7 @@ ModelKind = Literal["baseline", "mmin", "ifmmin", "nmer"]
 KINDS: tuple[ModelKind, ...] = ("baseline", "mmin", "ifmmin", "nmer")
 ModelConfig: TypeAlias = TeacherConfig | MMINConfig | IFMMINConfig | NMERConfig
 Pipeline: TypeAlias = Callable[..., Mapping[str, Any]]
-Fill: TypeAlias = float | Literal["noise"]
+Fill: TypeAlias = float | Literal["nmer", "nmer_impulse", "noise"]
 
 _CONFIG_CLASS: dict[str, type] = {
     "baseline": TeacherConfig,
@@ -168,7 +169,8 @@ class TrainConfig:
     level: float = 1.0
     level_mode: LevelMode = "fixed"
     # how a missing modality is realised in the evaluation conditions: a fill value (0 = MMIN)
-    # or "noise" (NMER's noised copy), at eval_level with per-example levels drawn by
+    # or "nmer" / "nmer_impulse" (NMER's noised copy, intensity T = 100 * eval_level), at
+    # eval_level with per-example levels drawn by
     # eval_level_mode from a fixed seed (the same corruptions for every epoch and every run)
     eval_fill: Fill = 0.0
     eval_level: float = 1.0
@@ -196,9 +198,12 @@ class TrainConfig:
         _checks.probability(who, "eval_level", self.eval_level, closed=True)
         for name in ("level_mode", "eval_level_mode"):
             _checks.one_of(who, name, getattr(self, name), ("fixed", "uniform", "normal"))
-        if self.eval_fill != "noise" and not isinstance(self.eval_fill, int | float):
+        if self.eval_fill not in ("nmer", "nmer_impulse", "noise") and not isinstance(
+            self.eval_fill, int | float
+        ):
             raise ValueError(
-                f"{who}: expected eval_fill as a number or 'noise', got {self.eval_fill!r}."
+                f"{who}: expected eval_fill as a number, 'nmer' or 'nmer_impulse', got "
+                f"{self.eval_fill!r}."
             )
         _checks.positive_int(who, "eval_batch_size", self.eval_batch_size)
 
@@ -219,8 +224,9 @@ def paper_train_config(kind: ModelKind, **overrides: Any) -> TrainConfig:
     """Return the IEMOCAP script hyperparameters of ``kind`` (research/seed_models.md section 6).
 
     MMIN / baseline: stage 1 20 epochs (10 + 10), batch 128; stage 2 60 (30 + 30). IF-MMIN:
-    stage 1 batch 64; stage 2 40 (20 + 20). NMER: stage 1 batch 64; stage 2 80 (40 + 40), noise
-    at a uniformly drawn diffusion step (``level_mode="uniform"``), noised evaluation conditions.
+    stage 1 batch 64; stage 2 40 (20 + 20). NMER: stage 1 batch 64; stage 2 80 (40 + 40); its
+    missing modalities become its Gaussian noise at intensity T = 100 (the script's
+    ``--num_time_step=100``; level 1) in training and evaluation, t ~ U{0..T-1} per batch.
     Stage 1 uses beta1 0.9 and clip 0.5, stage 2 beta1 0.5 and clip 1.0; lr 2e-4 throughout.
 
     Example:
@@ -237,26 +243,22 @@ def paper_train_config(kind: ModelKind, **overrides: Any) -> TrainConfig:
         ),
     )
     if kind == "nmer":
-        base = dataclasses.replace(
-            base, level_mode="uniform", eval_fill="noise", eval_level_mode="uniform"
-        )
+        base = dataclasses.replace(base, eval_fill="nmer")
     return dataclasses.replace(base, **overrides)
 
 
 def default_pipeline(kind: ModelKind, modalities: Sequence[str]) -> Pipeline:
     """Return the upstream stage-2 training corruption: one of the six MMIN conditions per example.
 
-    MMIN / IF-MMIN zero the missing modalities; NMER replaces them with a DDPM-noised copy
-    (``fill="noise"``; the level sets the diffusion step).
+    MMIN / IF-MMIN zero the missing modalities; NMER replaces them with its noise scheduler's
+    output (``fill="nmer"``: :class:`mmnoise.transforms.NMERNoise`, intensity T = 100 * level).
 
     Example:
         >>> type(default_pipeline("mmin", ("audio", "visual", "text"))).__name__
         'DropModalities'
     """
     _check_kind(kind)
-    return DropModalities(
-        list(modalities), patterns="mmin", fill="noise" if kind == "nmer" else 0.0
-    )
+    return DropModalities(list(modalities), patterns="mmin", fill="nmer" if kind == "nmer" else 0.0)
 
 
 @dataclass
@@ -370,8 +372,8 @@ def evaluate(
         modalities: the modality names, in the order of the condition names (``azz`` ...).
         missing: evaluate the six (2^M - 2) missing conditions and their pooled ``total``.
         full: evaluate the full-modality condition ``full`` (not pooled, as upstream).
-        fill: 0 (MMIN / IF-MMIN zeros) or ``"noise"`` (NMER's noised copy).
-        level: severity of the drop (> 0; with ``"noise"`` the diffusion step fraction).
+        fill: 0 (MMIN / IF-MMIN zeros) or ``"nmer"`` / ``"nmer_impulse"`` (NMER's noise).
+        level: severity of the drop (> 0; with NMER's noise the intensity T = 100 * level).
         level_mode: how per-example levels are drawn from ``level``.
         seed: seed of the frozen corruptions.
         batch_size: examples per batch.
@@ -464,8 +466,20 @@ def _build_student(kind: ModelKind, config: ModelConfig) -> nn.Module:
 
 
 def _networks(model: nn.Module) -> list[list[nn.Parameter]]:
-    """Parameter groups clipped separately: each top-level submodule, then direct parameters."""
-    groups = [list(child.parameters()) for child in model.children()]
+    """Parameter groups clipped separately, as upstream clips each of its networks.
+
+    Each encoder of a backbone (upstream's netA / netV / netL, their invariant twins, the
+    shared S) is one network; every other top-level submodule (classifier, CRA, NMER's VAE) is
+    one; then the model's direct parameters.
+    """
+    groups: list[list[nn.Parameter]] = []
+    for child in model.children():
+        if isinstance(child, Backbone):
+            for part in child.children():
+                subs = part.values() if isinstance(part, nn.ModuleDict) else [part]
+                groups.extend(list(sub.parameters()) for sub in subs)
+        else:
+            groups.append(list(child.parameters()))
     groups.append(list(model.parameters(recurse=False)))
     return [g for g in groups if g]
 

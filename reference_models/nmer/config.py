@@ -48,13 +48,17 @@ class NMERConfig:
     cls_layers: tuple[int, ...] = (128, 128)
     cls_dropout: float = 0.1
     cls_batch_norm: bool = True
-    # loss weights (all 1 upstream) and the KL reduction: "sum" over batch and latent (upstream)
-    # or "batchmean" (sum over the latent, mean over the batch: independent of the batch size)
+    # loss weights (all 1 upstream)
     ce_weight: float = 1.0
     invariant_weight: float = 1.0
     reconstruction_weight: float = 1.0
-    kl_weight: float = 1.0
-    kl_reduction: Literal["sum", "batchmean"] = "sum"
+    # the KL term: "batchmean" (default: summed over the latent, averaged over the batch, so
+    # independent of the batch size) or "sum" over batch and latent (upstream, exactly: with
+    # kl_weight left at None it is weighted 1). kl_weight None = 0.1 for "batchmean" (a beta-VAE
+    # weight; research/seed_models.md section 11), 1 for "sum". Upstream's summed KL dominates
+    # the loss on small corpora and NMER then stays at chance (docs/reference-models.md).
+    kl_reduction: Literal["sum", "batchmean"] = "batchmean"
+    kl_weight: float | None = None
     # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
     # "default" (PyTorch's own, smaller: keeps the cascaded residual blocks from amplifying)
     init: Literal["kaiming", "default"] = "kaiming"
@@ -79,9 +83,23 @@ class NMERConfig:
         _checks.one_of(who, "decoder_output", self.decoder_output, ("identity", "sigmoid"))
         _checks.positive_ints(who, "cls_layers", self.cls_layers, allow_empty=True)
         _checks.probability(who, "cls_dropout", self.cls_dropout)
-        for name in ("ce_weight", "invariant_weight", "reconstruction_weight", "kl_weight"):
+        for name in ("ce_weight", "invariant_weight", "reconstruction_weight"):
             _checks.non_negative(who, name, getattr(self, name))
+        if self.kl_weight is not None:
+            _checks.non_negative(who, "kl_weight", self.kl_weight)
         _checks.one_of(who, "kl_reduction", self.kl_reduction, ("sum", "batchmean"))
+
+    @property
+    def kl_scale(self) -> float:
+        """The KL weight in use: ``kl_weight``, or 0.1 (batchmean) / 1 (sum, upstream) if None.
+
+        Example:
+            >>> NMERConfig().kl_scale, NMERConfig(kl_reduction="sum").kl_scale
+            (0.1, 1.0)
+        """
+        if self.kl_weight is not None:
+            return float(self.kl_weight)
+        return 1.0 if self.kl_reduction == "sum" else 0.1
 
     @property
     def token_dim(self) -> int:

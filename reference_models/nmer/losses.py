@@ -58,8 +58,9 @@ def nmer_loss(
     """Return the named NMER loss terms ``ce``, ``invariant``, ``reconstruction``, ``kl``, ``total``.
 
     total = ce_weight * CE + invariant_weight * MSE(H, H^T) + reconstruction_weight * MSE(x̂, t)
-    + kl_weight * KL, with KL = -1/2 sum (1 + log sigma^2 - mu^2 - sigma^2) summed over the latent
-    and summed (upstream) or averaged (``batchmean``) over the batch.
+    + ``config.kl_scale`` * KL, with KL = -1/2 sum (1 + log sigma^2 - mu^2 - sigma^2) summed over
+    the latent and averaged (``batchmean``, default, weight 0.1) or summed (``sum``, upstream,
+    weight 1) over the batch.
 
     Shape:
         labels: (B,) int64.
@@ -74,7 +75,7 @@ def nmer_loss(
         config.ce_weight * ce
         + config.invariant_weight * invariant
         + config.reconstruction_weight * reconstruction
-        + config.kl_weight * kl
+        + config.kl_scale * kl
     )
     return {
         "ce": ce,

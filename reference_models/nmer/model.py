@@ -13,7 +13,7 @@ from reference_models.layers import MLPClassifier, kaiming_init_
 from reference_models.nmer.config import NMERConfig
 from reference_models.teacher.model import Backbone, Teacher
 
-__all__ = ["NMER", "NMEROutput"]
+__all__ = ["NMER", "ConditionalVAE", "NMEROutput"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,77 @@ class NMEROutput:
     logvar: Tensor
 
 
+class ConditionalVAE(nn.Module):
+    """NMER's conditional VAE, one network as upstream's ``netVAE``: encoder, latent, decoder.
+
+    A Transformer encoder reads the modality tokens [s_m || H_m] of each sample plus a learned
+    modality embedding (``attention="modalities"``), or upstream's one (B, 2ME) matrix read as a
+    sequence of length B (``attention="batch"``: attention across the samples); then
+    mu, log sigma^2 = Linear(flatten), z = mu + sigma * eps (z = mu in eval unless
+    ``sample_in_eval``), x̂ = W_2 LeakyReLU(W_1 [z || H]) (then a sigmoid if
+    ``decoder_output="sigmoid"``).
+
+    Shape:
+        specific, invariant: (B, M, E). Output: (x̂ (B, M * E), mu, logvar (B, latent_size)).
+    """
+
+    def __init__(self, config: NMERConfig) -> None:
+        super().__init__()
+        self.config = config
+        bb = config.teacher.backbone
+        dim = bb.embedding_dim
+        self.modality_embedding = (
+            nn.Parameter(torch.zeros(len(bb.modalities), config.token_dim))
+            if config.attention == "modalities"
+            else None
+        )
+        layer = nn.TransformerEncoderLayer(
+            config.token_dim,
+            config.vae_heads,
+            dim_feedforward=config.vae_feedforward,
+            dropout=config.vae_dropout,
+            batch_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.vae_layers, enable_nested_tensor=False)
+        self.to_mu = nn.Linear(2 * dim, config.latent_size)
+        self.to_logvar = nn.Linear(2 * dim, config.latent_size)
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_size + dim, config.decoder_hidden),
+            nn.LeakyReLU(0.01),
+            nn.Linear(config.decoder_hidden, dim),
+        )
+
+    def init_embedding_(self) -> None:
+        """Draw the modality embedding (std 0.02) after a model-wide weight init."""
+        if self.modality_embedding is not None:
+            nn.init.normal_(self.modality_embedding, std=0.02)
+
+    def _encode(self, specific: Tensor, invariant: Tensor) -> Tensor:
+        """Run the Transformer over the tokens and return the flattened (B, 2ME) encoding."""
+        if self.modality_embedding is not None:
+            tokens = torch.cat([specific, invariant], dim=2) + self.modality_embedding
+            return self.encoder(tokens).flatten(1)  # type: ignore[no-any-return]
+        # upstream: a (B, 2ME) matrix read as one sequence of length B -> attention across samples
+        joint = torch.cat([specific.flatten(1), invariant.flatten(1)], dim=1)
+        return self.encoder(joint[None])[0]  # type: ignore[no-any-return]
+
+    def forward(self, specific: Tensor, invariant: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        encoded = self._encode(specific, invariant)
+        mu, logvar = self.to_mu(encoded), self.to_logvar(encoded)
+        z = mu
+        if self.training or self.config.sample_in_eval:
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation
+        recon = self.decoder(torch.cat([z, invariant.flatten(1)], dim=1))
+        if self.config.decoder_output == "sigmoid":
+            recon = torch.sigmoid(recon)
+        return recon, mu, logvar
+
+
 class NMER(nn.Module):
     """Noise-robust MER with a conditional VAE joint representation (research/seed_models.md 5.3).
 
-    s = [E^spec_m(x̃_m)], H = [S(E^inv_m(x̃_m))]. A Transformer encoder reads the modality tokens
-    [s_m || H_m] of each sample (attention within the sample; upstream attends across the batch,
-    kept as ``attention="batch"``), then mu, log sigma^2 = Linear(flatten); z = mu + sigma * eps
-    (z = mu in eval unless ``sample_in_eval``); x̂ = W_2 LeakyReLU(W_1 [z || H]); logits = C(x̂).
+    s = [E^spec_m(x̃_m)], H = [S(E^inv_m(x̃_m))]; (x̂, mu, log sigma^2) = :class:`ConditionalVAE`
+    (s, H); logits = C(x̂).
     The noisy input x̃ comes from the data pipeline; the model never reads ``present``. Sampling
     eps uses torch's global RNG, like dropout.
 
@@ -64,36 +128,14 @@ class NMER(nn.Module):
         super().__init__()
         self.config = config
         bb = config.teacher.backbone
-        dim = bb.embedding_dim
         self.backbone = Backbone(
             bb,
             invariant=True,
             separate_invariant_encoders=config.teacher.separate_invariant_encoders,
         )
-        self.modality_embedding = (
-            nn.Parameter(torch.zeros(len(bb.modalities), config.token_dim))
-            if config.attention == "modalities"
-            else None
-        )
-        layer = nn.TransformerEncoderLayer(
-            config.token_dim,
-            config.vae_heads,
-            dim_feedforward=config.vae_feedforward,
-            dropout=config.vae_dropout,
-            batch_first=True,
-        )
-        self.vae_encoder = nn.TransformerEncoder(
-            layer, config.vae_layers, enable_nested_tensor=False
-        )
-        self.to_mu = nn.Linear(2 * dim, config.latent_size)
-        self.to_logvar = nn.Linear(2 * dim, config.latent_size)
-        self.decoder = nn.Sequential(
-            nn.Linear(config.latent_size + dim, config.decoder_hidden),
-            nn.LeakyReLU(0.01),
-            nn.Linear(config.decoder_hidden, dim),
-        )
+        self.vae = ConditionalVAE(config)
         self.classifier = MLPClassifier(
-            dim,
+            bb.embedding_dim,
             config.cls_layers,
             config.teacher.n_classes,
             dropout=config.cls_dropout,
@@ -101,34 +143,17 @@ class NMER(nn.Module):
         )
         if config.init == "kaiming":
             kaiming_init_(self)
-        if self.modality_embedding is not None:
-            nn.init.normal_(self.modality_embedding, std=0.02)
+        self.vae.init_embedding_()
 
     def load_teacher(self, teacher: Teacher) -> NMER:
         """Initialise the six encoders and S from a trained stage-1 teacher; return self."""
         self.backbone.load_from(teacher.backbone)
         return self
 
-    def _encode(self, specific: Tensor, invariant: Tensor) -> Tensor:
-        """Run the Transformer over the tokens and return the flattened (B, 2ME) encoding."""
-        if self.modality_embedding is not None:
-            tokens = torch.cat([specific, invariant], dim=2) + self.modality_embedding
-            return self.vae_encoder(tokens).flatten(1)  # type: ignore[no-any-return]
-        # upstream: a (B, 2ME) matrix read as one sequence of length B -> attention across samples
-        joint = torch.cat([specific.flatten(1), invariant.flatten(1)], dim=1)
-        return self.vae_encoder(joint[None])[0]  # type: ignore[no-any-return]
-
     def forward(self, batch: Mapping[str, Any]) -> NMEROutput:
         emb = self.backbone(batch)
         if emb.invariant is None:  # built with invariant=True, so never; keeps the types honest
             raise RuntimeError("NMER: the backbone returned no invariant features.")
-        encoded = self._encode(emb.specific, emb.invariant)
-        mu, logvar = self.to_mu(encoded), self.to_logvar(encoded)
-        z = mu
-        if self.training or self.config.sample_in_eval:
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation
+        recon, mu, logvar = self.vae(emb.specific, emb.invariant)
         h = emb.invariant.flatten(1)
-        recon = self.decoder(torch.cat([z, h], dim=1))
-        if self.config.decoder_output == "sigmoid":
-            recon = torch.sigmoid(recon)
         return NMEROutput(self.classifier(recon), emb.specific.flatten(1), h, recon, mu, logvar)

@@ -252,7 +252,7 @@ def test_paper_default_sizes() -> None:
     assert round(count(Teacher(TeacherConfig())) / 1e6, 3) == 2.064
     assert round(count(MMIN(MMINConfig())) / 1e6, 2) == 5.44
     assert round(count(IFMMIN(IFMMINConfig())) / 1e6, 2) == 3.78
-    assert NMER(NMERConfig()).to_mu.in_features == 768
+    assert NMER(NMERConfig()).vae.to_mu.in_features == 768
 
 
 def test_config_validation_messages() -> None:
