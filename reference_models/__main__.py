@@ -7,11 +7,13 @@ Examples::
         --targets TARGETS --fold 1 --preset paper --out runs/nmer_f1
     python -m reference_models train --model ifmmin --data mmsa-pkl --path mosi.pkl
     python -m reference_models demo
+    python -m reference_models reproduce --paper nmer --data mmin-h5 --root FEATURES \\
+        --targets TARGETS
 
 ``train`` runs the two-stage recipe of :mod:`reference_models.train`, prints the validation (and
 test) metrics per missing condition and writes ``last.pt`` (resumable with ``--resume``),
 ``model.pt`` and ``log.jsonl`` into ``--out``. ``demo`` hands its arguments to
-``reference_models.demo.main``.
+``reference_models.demo.main``, ``reproduce`` to ``reference_models.reproduce.main``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run reference_models.demo.main (arguments are passed on)")
+    sub.add_parser(
+        "reproduce",
+        help="a paper's protocol over every fold (reference_models.reproduce.main; arguments "
+        "are passed on)",
+    )
     t = sub.add_parser("train", help="train one model with the two-stage recipe")
     t.add_argument("--model", choices=KINDS, required=True, help="which model")
     t.add_argument("--data", choices=_DATA, default="synthetic", help="dataset format")
@@ -278,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         status = demo.main(argv[1:])
         return int(status or 0)
+    if argv[:1] == ["reproduce"]:
+        from reference_models import reproduce
+
+        return reproduce.main(argv[1:])
     args = build_parser().parse_args(argv)
     _train(args)
     import torch.distributed as dist
