@@ -1,0 +1,68 @@
+"""``python -m reference_models reproduce``: the protocol end to end on the tiny synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reference_models.__main__ import main as cli
+from reference_models.reproduce import ReproduceConfig, Run, plan
+
+
+def test_plan_is_the_papers_protocol() -> None:
+    nmer = plan(ReproduceConfig(paper="nmer"))
+    assert len(nmer) == 2 * 5 * 3  # noise types x intensities x (NMER, noisy MMIN, IF-MMIN)
+    assert {r.intensity for r in nmer} == {20, 40, 60, 80, 100}
+    assert {(r.kind, r.fill) for r in nmer if r.intensity == 20} == {
+        (k, f) for k in ("nmer", "mmin", "ifmmin") for f in ("nmer", "nmer_impulse")
+    }
+    assert Run("mmin", "gaussian", 60).level == pytest.approx(0.6)  # T = 100 * level
+    assert [r.name for r in plan(ReproduceConfig(paper="ifmmin"))] == ["ifmmin"]
+    assert plan(ReproduceConfig(paper="mmin"))[0].fill == 0.0  # zeros, as the MMIN paper
+    assert ReproduceConfig(paper="nmer").preset == "paper"
+    with pytest.raises(ValueError, match="--root"):
+        ReproduceConfig(paper="nmer", data="mmin-h5")
+    with pytest.raises(ValueError, match="intensities"):
+        ReproduceConfig(paper="nmer", intensities=(0,))
+
+
+def test_tiny_nmer_protocol_writes_the_tables_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rep"
+    args = ["reproduce", "--paper", "nmer", "--tiny", "--intensities", "100", "--out", str(out)]
+    assert cli(args) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert set(report["folds"]) == {"1", "2"}
+    names = {"teacher", *(f"{k}-{n}-T100" for k in ("nmer", "mmin", "ifmmin")
+                          for n in ("gaussian", "impulse"))}  # fmt: skip
+    for fold in ("1", "2"):
+        assert set(report["folds"][fold]) == names
+    # one teacher per fold, reused: the students' logs hold no stage-1 epoch
+    assert len(list(out.rglob("teacher.pt"))) == 2
+    for log in out.glob("fold*/*-T100/log.jsonl"):
+        stages = {json.loads(line).get("stage") for line in log.read_text().splitlines()}
+        assert "teacher" not in stages and "student" in stages
+    summary = report["summary"]["nmer-gaussian-T100"]
+    assert set(summary) == {"total", "azz", "zvz", "zzt", "avz", "azt", "zvt", "full"}
+    wa = summary["total"]["wa"]
+    assert wa["n"] == 2 and 0.0 <= wa["mean"] <= 1.0 and wa["std"] >= 0.0
+    folds = [report["folds"][f]["nmer-gaussian-T100"]["test"]["total"]["wa"] for f in ("1", "2")]
+    assert wa["mean"] == pytest.approx(sum(folds) / 2)
+    md = (out / "results.md").read_text()
+    assert "| nmer | impulse |" in md and "| total |" in md and "± " in md
+    assert (out / "intensity.png").stat().st_size > 0
+    assert not list(out.glob("fold*/*/ckpt"))  # checkpoints removed once a run is done
+    # resumable: finished folds are skipped; a missing run result is redone, nothing else
+    capsys.readouterr()
+    redo = out / "fold2" / "mmin-impulse-T100" / "result.json"
+    kept = out / "fold2" / "nmer-impulse-T100" / "result.json"
+    before = kept.stat().st_mtime_ns
+    redo.unlink()
+    assert cli(args) == 0
+    printed = capsys.readouterr().out
+    assert "fold 1: done, skipped" in printed
+    assert "fold 2: mmin-impulse-T100" in printed and "nmer-impulse-T100 in" not in printed
+    assert redo.exists() and kept.stat().st_mtime_ns == before
