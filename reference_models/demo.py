@@ -9,13 +9,19 @@ emotion recognition):
 2. **MMIN** (stage 2 initialised from the baseline, its own stage-1 teacher), **IF-MMIN** and
    **NMER** (each with its own stage-1 teacher): the students train on a noise curriculum,
    :func:`curriculum_pipeline`, an :class:`mmnoise.transforms.compose.MultimodalPipeline` of
-   feature-level noise (Gaussian noise at an SNR, a masked time span) on every modality at one
-   per-example level, then :class:`mmnoise.transforms.missing.DropModalities` (random missing
-   modalities) at a level of its own; :func:`curriculum_schedule` ramps both levels from 0 to 1
-   over the first quarter of stage 2 and every example draws its own levels uniformly below
-   them.
+   feature-level noise (Gaussian noise at an SNR, a masked time span, impulses) on every
+   modality at one per-example level, then :class:`mmnoise.transforms.missing.DropModalities`
+   (random missing modalities) at a level of its own; :func:`curriculum_schedule` ramps both
+   levels from 0 to 1 over the first quarter of stage 2 and every example draws its own levels
+   uniformly below them. MMIN and IF-MMIN fill a missing modality with zeros, as their papers;
+   NMER with its own noise scheduler (:class:`mmnoise.transforms.NMERNoise`, Gaussian,
+   intensity T = 100 x the missing level), as its paper, and it is validated on the six
+   conditions with NMER noise at T = 100.
 3. All four are scored by one :class:`mmnoise.robustness.RobustnessGrid` (7 presence patterns x
-   noise families x levels 0 ... 1): the same frozen noisy test set for every model.
+   noise families x levels 0 ... 1, missing modalities as zeros), and on NMER's condition: the
+   six MMIN conditions with the missing modalities replaced by NMER noise (Gaussian and
+   impulse) at intensity T = 20 ... 100, beside the same six conditions with zeros
+   (:func:`nmer_condition`). The same frozen noisy test set for every model.
 
 It prints the tables and the paths of ``robustness.json`` and ``robustness.png`` (default folder
 ``runs/demo/``); ``summary.md`` repeats the tables and ``logs/*.jsonl`` hold the training logs.
@@ -41,7 +47,7 @@ from torch.utils.data import Dataset
 from mmnoise.data import pad_collate
 from mmnoise.datasets import SyntheticMER
 from mmnoise.robustness import RobustnessGrid, RobustnessResult, compare_markdown, save_heatmap
-from mmnoise.sample import Sample
+from mmnoise.sample import Sample, presence_patterns
 from mmnoise.schedules import Linear, PerModality
 from mmnoise.transforms.compose import MultimodalPipeline, OneOf
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
@@ -59,7 +65,14 @@ from reference_models.train import (
     train_model,
 )
 
-__all__ = ["DemoConfig", "curriculum_pipeline", "curriculum_schedule", "main", "run_demo"]
+__all__ = [
+    "DemoConfig",
+    "curriculum_pipeline",
+    "curriculum_schedule",
+    "main",
+    "nmer_condition",
+    "run_demo",
+]
 
 MODALITIES = ("audio", "visual", "text")
 
@@ -183,9 +196,9 @@ def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
       either init the shared encoder S ends nearly constant, per-feature std ~0.003: CMD
       without range normalisation is minimised by shrinking S, and the teacher's classifier
       also reads the specific embeddings. That is the spec's loss, kept as it is.)
-    * NMER's KL term is averaged over the batch and weighted 0.1 (a beta-VAE weight,
-      research/seed_models.md section 11) instead of summed with weight 1: at this latent size
-      the full KL collapses the posterior, z carries nothing and clean WA stays at ~71 %.
+    NMER's KL term is NMERConfig's default, averaged over the batch and weighted 0.1 (upstream:
+    summed, weight 1; at this latent size the full KL collapsed the posterior and clean WA
+    stayed at ~71 %).
     """
     e = dc.embd_size
     backbone = BackboneConfig(
@@ -217,8 +230,6 @@ def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
             latent_size=e // 2,
             decoder_hidden=2 * e,
             cls_layers=(2 * e,),
-            kl_reduction="batchmean",
-            kl_weight=0.1,
             init="default",
         ),
     }
@@ -246,7 +257,9 @@ def _train_config(dc: DemoConfig) -> TrainConfig:
     )
 
 
-def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPipeline:
+def curriculum_pipeline(
+    modalities: Sequence[str] = MODALITIES, *, fill: float | str = 0.0
+) -> MultimodalPipeline:
     """Return the students' training corruption: one noise family, then missing modalities.
 
     Driven by ``level={"noise": ..., "missing": ...}`` (:func:`curriculum_schedule`). Each
@@ -256,7 +269,8 @@ def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPip
     at a separate level. At level 1: -10 dB SNR, a span of 95 % of the sequence, or 30 % of
     the entries hit (each past the grid's strongest level: -5 dB, 90 % of the sequence, 20 %,
     so that its strongest cells lie inside the training range); each modality missing (zeros)
-    with probability 0.6, at least one kept.
+    with probability 0.6, at least one kept; a missing modality becomes ``fill`` (zeros: MMIN,
+    IF-MMIN; ``"nmer"``: NMER's noise at intensity T = 100 x the missing level).
 
     Example:
         >>> pipe = curriculum_pipeline(("a", "v"))
@@ -277,7 +291,12 @@ def curriculum_pipeline(modalities: Sequence[str] = MODALITIES) -> MultimodalPip
         ]
         for m in modalities
     }
-    missing = DropModalities(list(modalities), ratio=(0.0, 0.6), min_present=1)
+    missing = DropModalities(
+        list(modalities),
+        ratio=(0.0, 0.6),
+        min_present=1,
+        fill=fill,  # type: ignore[arg-type]
+    )
     return MultimodalPipeline(noise, missing=missing, shared=True)
 
 
@@ -294,6 +313,82 @@ def curriculum_schedule(steps: int) -> PerModality:
     """
     ramp = Linear(0.0, 1.0, steps=steps)
     return PerModality({"noise": ramp, "missing": ramp})
+
+
+#: NMER's noise intensities (the paper's plot): levels T / 100 of NMERNoise.
+NMER_INTENSITIES = (20, 40, 60, 80, 100)
+
+
+def _unchanged(modalities: Sequence[str]) -> Any:
+    """A grid family that adds no noise (the NMER condition changes only the missing ones)."""
+    del modalities
+
+    def identity(sample: Sample, *, level: float, generator: torch.Generator) -> Sample:
+        del level, generator
+        return dict(sample)
+
+    return identity
+
+
+def nmer_condition(
+    predict: Any,
+    loader: Sequence[Sample],
+    *,
+    seed: int,
+    num_classes: int,
+    device: str = "cpu",
+    intensities: Sequence[int] = NMER_INTENSITIES,
+) -> dict[str, RobustnessResult]:
+    """Score ``predict`` on NMER's condition and on the zero-filled one, each a frozen grid.
+
+    The six MMIN missing conditions (no full-modality pattern), the missing modalities replaced
+    by zeros (``"zero"``, one level) or by NMER's noise (``"gaussian"``, ``"impulse"``) at
+    intensity T for each T in ``intensities`` (grid level T / 100, see
+    :class:`mmnoise.transforms.NMERNoise`); the present modalities stay clean.
+
+    Returns:
+        {"zero" | "gaussian" | "impulse": RobustnessResult}; ``curve(family="none",
+        pattern="pooled")`` is the pooled WA per intensity.
+    """
+    patterns = list(presence_patterns(MODALITIES))
+    noisy = tuple(t / 100 for t in intensities)
+    out: dict[str, RobustnessResult] = {}
+    for name, fill, levels in (
+        ("zero", 0.0, (0.0,)),
+        ("gaussian", "nmer", noisy),
+        ("impulse", "nmer_impulse", noisy),
+    ):
+        grid = RobustnessGrid(
+            modalities=MODALITIES,
+            families={"none": _unchanged},
+            levels=levels,
+            patterns=patterns,
+            seed=seed,
+            num_classes=num_classes,
+            missing_fill=fill,  # type: ignore[arg-type]
+        )
+        out[name] = grid.evaluate(predict, loader, device=device)
+    return out
+
+
+def _nmer_table(results: Mapping[str, Mapping[str, RobustnessResult]]) -> str:
+    """Pooled WA on the six missing conditions: zeros, then NMER noise per intensity."""
+    first = next(iter(results.values()))
+    ts = [round(100 * lv) for lv in first["gaussian"].levels]
+    head = ["model", "zeros", *(f"G T={t}" for t in ts), *(f"I T={t}" for t in ts)]
+    rows = [
+        "WA (%) on the six missing conditions pooled: missing modalities as zeros, or as NMER "
+        "noise (G = Gaussian, I = impulse) at intensity T",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name, res in results.items():
+        cells = [f"{100 * res['zero'].curve('WA', pattern='pooled')[0].item():.1f}"]
+        for fill in ("gaussian", "impulse"):
+            cells += [f"{100 * v:.1f}" for v in res[fill].curve("WA", pattern="pooled").tolist()]
+        rows.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def _missing_table(results: Mapping[str, RobustnessResult], metric: str = "WA") -> str:
@@ -344,7 +439,8 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
             train,
             val,
             cfg=configs[kind],
-            train_cfg=tc,
+            # NMER is validated as its paper tests: missing modalities as its noise (T = 100)
+            train_cfg=dataclasses.replace(tc, eval_fill="nmer") if kind == "nmer" else tc,
             log_path=out / "logs" / f"{kind}.jsonl",
             **kw,
         )
@@ -359,8 +455,9 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
         pipeline=curriculum_pipeline(),
         schedule=curriculum_schedule(ramp),
     )
-    for kind in ("ifmmin", "nmer"):
-        fit(kind, pipeline=curriculum_pipeline(), schedule=curriculum_schedule(ramp))
+    fit("ifmmin", pipeline=curriculum_pipeline(), schedule=curriculum_schedule(ramp))
+    # NMER's missing modalities are its own noise, as in its paper
+    fit("nmer", pipeline=curriculum_pipeline(fill="nmer"), schedule=curriculum_schedule(ramp))
 
     grid = RobustnessGrid(
         modalities=MODALITIES,
@@ -378,13 +475,20 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
         name: grid.evaluate(predict_fn(model), loader, device=dc.device)
         for name, model in trained.items()
     }
+    nmer_results = {
+        name: nmer_condition(
+            predict_fn(model), loader, seed=dc.seed, num_classes=num_classes, device=dc.device
+        )
+        for name, model in trained.items()
+    }
     eval_s = time.perf_counter() - t0
-    _log(f"evaluated the robustness grid in {eval_s:.1f} s")
+    _log(f"evaluated the robustness grid and NMER's condition in {eval_s:.1f} s")
 
     tables = [
         compare_markdown(results, pattern="full", reference="baseline"),
         compare_markdown(results, pattern="pooled", reference="baseline"),
         _missing_table(results),
+        _nmer_table(nmer_results),
     ]
     json_path = out / "robustness.json"
     png_path = save_heatmap(results, out / "robustness.png")
@@ -409,6 +513,10 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
         "val_metrics": {k: m.val_metrics for k, m in trained.items()},
         "effective_robustness_wa_vs_baseline": effective,
         "models": {name: res.to_dict() for name, res in results.items()},
+        "nmer_condition": {
+            name: {fill: r.to_dict() for fill, r in res.items()}
+            for name, res in nmer_results.items()
+        },
     }
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     note = (

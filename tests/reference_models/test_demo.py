@@ -24,7 +24,7 @@ def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
     assert f"JSON: {json_path}" in printed and f"PNG:  {png_path}" in printed
     assert "| baseline | gaussian |" in printed and "| nmer | gaussian |" in printed
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "summary.md").read_text().count("| mmin |") == 3
+    assert (out / "summary.md").read_text().count("| mmin |") == 4  # 3 grid tables + NMER
     data = json.loads(json_path.read_text())
     assert list(data["models"]) == ["baseline", "mmin", "ifmmin", "nmer"]
     for name, entry in data["models"].items():
@@ -34,6 +34,15 @@ def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
         assert bool((result.confusion.sum(dim=(-2, -1)) == TINY.test_size).all()), name
         assert (out / "logs" / f"{name}.jsonl").is_file()
     assert data["effective_robustness_wa_vs_baseline"]["baseline"]["full"]["gaussian"] == 0.0
+    # NMER's condition: the six missing conditions, zeros (one level) or NMER noise at T = 20..100
+    assert "| model | zeros | G T=20 |" in printed and "I T=100 |" in printed
+    assert list(data["nmer_condition"]) == ["baseline", "mmin", "ifmmin", "nmer"]
+    for name, fills in data["nmer_condition"].items():
+        zero, gauss = (RobustnessResult.from_dict(fills[f]) for f in ("zero", "gaussian"))
+        assert zero.confusion.shape[:3] == (6, 1, 1), name
+        assert gauss.confusion.shape[:3] == (6, 1, 5), name
+        assert gauss.levels == (0.2, 0.4, 0.6, 0.8, 1.0)
+        assert "azt" in gauss.pattern_names and "avt" not in gauss.pattern_names
 
 
 def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() -> None:
@@ -56,3 +65,16 @@ def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() ->
         kept = present[:, i]
         assert torch.equal(out[m][kept], s[m][kept])
         assert bool((out[m][~kept] == 0).all())
+
+
+def test_nmer_curriculum_fills_missing_modalities_with_nmer_noise() -> None:
+    pipe = curriculum_pipeline(("a", "v"), fill="nmer")
+    g = torch.Generator().manual_seed(1)
+    s = {"a": torch.randn(64, 6, 3, generator=g), "v": torch.randn(64, 5, 2, generator=g)}
+    out = pipe(s, level={"noise": 0.0, "missing": 1.0}, generator=g)
+    for m in ("a", "v"):
+        kept = out["present"][m]
+        assert not bool(kept.all()) and bool(kept.any())
+        assert torch.equal(out[m][kept], s[m][kept])  # present: untouched
+        gone = out[m][~kept]
+        assert not bool((gone == 0).all()) and not torch.equal(gone, s[m][~kept])  # noised copy
