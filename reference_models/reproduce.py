@@ -88,7 +88,8 @@ class ReproduceConfig:
     targets: str | None = None
     # the folds to run (IEMOCAP: 1..10); a synthetic fold k is a corpus drawn with seed k
     folds: tuple[int, ...] = tuple(range(1, 11))
-    # synthetic: training items per fold (val and test: a quarter each); None = SyntheticMER's
+    # synthetic: training items per fold (val and test: an eighth each, at least 8; IEMOCAP
+    # size: 4400); None = SyntheticMER's defaults (2000 / 400 / 400)
     size: int | None = None
     # "paper": the IEMOCAP scripts' recipe; "quick": 10 + 10 epochs per stage, batch 64
     preset: Literal["paper", "quick"] = "paper"
@@ -210,10 +211,11 @@ def _fold_data(rc: ReproduceConfig, fold: int) -> tuple[Dataset[Any], ...]:
             dims=dict(zip(MODALITIES, (6, 5, 7), strict=True)),
             max_len=dict(zip(MODALITIES, (6, 6, 5), strict=True)),
         )
-    sizes = (rc.size, rc.size // 4, rc.size // 4) if rc.size else (None, None, None)
+    # an IEMOCAP fold: ~4400 training utterances, one speaker (~550) each for val and test
+    sizes = (rc.size, rc.size // 8, rc.size // 8) if rc.size else (None, None, None)
     out = []
     for split, n in zip(("train", "val", "test"), sizes, strict=True):
-        base = SyntheticMER(split, size=max(n, 2) if n is not None else None, **kw)
+        base = SyntheticMER(split, size=max(n, 8) if n is not None else None, **kw)
         out.append(_Items([base[i] for i in range(len(base))]))  # generated once, reused
     return tuple(out)
 

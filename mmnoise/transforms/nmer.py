@@ -51,7 +51,8 @@ class NMERNoise(NoiseTransform):
     Level mapping: T = round(lerp(level, ``intensity``)), at least 1; the default
     ``intensity=(0, 100)`` gives T = round(100 * level), so intensity 20 is level 0.2
     (:func:`intensity_level`); a fixed T is ``intensity=(T, T)`` (any level > 0). Level 0 is an
-    exact identity.
+    exact identity. With per-example levels (hence per-example T) and one draw per call, the
+    call draws one u ~ U[0, 1) and each example takes t = floor(u * T).
 
     Use it as the fill of a missing modality, NMER's "incomplete" condition:
     ``DropModalities(keys, patterns="mmin", fill=NMERNoise())`` (or ``fill="nmer"`` /
