@@ -93,6 +93,9 @@ class ReproduceConfig:
     size: int | None = None
     # "paper": the IEMOCAP scripts' recipe; "quick": 10 + 10 epochs per stage, batch 64
     preset: Literal["paper", "quick"] = "paper"
+    # override the preset's epochs of stage 1 / of every student (half of them decay the LR)
+    teacher_epochs: int | None = None
+    epochs: int | None = None
     # NMER: noise intensities T and noise types; noisy MMIN / IF-MMIN baselines
     intensities: tuple[int, ...] = (20, 40, 60, 80, 100)
     noise_types: tuple[NoiseType, ...] = ("gaussian", "impulse")
@@ -116,6 +119,10 @@ class ReproduceConfig:
                 f"{who}: --data mmin-h5 needs --root FEATURES and --targets TARGETS (the MMIN "
                 "feature and target roots)."
             )
+        for name in ("teacher_epochs", "epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{who}: expected {name} >= 1, got {value}.")
         if not self.folds or any(k < 1 for k in self.folds):
             raise ValueError(f"{who}: expected folds as 1-based numbers, got {self.folds!r}.")
         if not self.intensities or any(not 1 <= t <= 100 for t in self.intensities):
@@ -264,13 +271,19 @@ def _student_config(rc: ReproduceConfig, kind: ModelKind, teacher: TeacherConfig
 def _train_config(rc: ReproduceConfig, kind: ModelKind, run: Run | None) -> TrainConfig:
     tc = paper_train_config(kind, seed=rc.seed, device=rc.device, progress=rc.progress)
     if rc.preset == "quick" or rc.tiny:
-        epochs, batch = (1, 16) if rc.tiny else (10, 64)
-        quick = {"epochs": epochs, "decay_epochs": epochs // 2, "batch_size": batch}
+        n, batch = (1, 16) if rc.tiny else (10, 64)
+        quick = {"epochs": n, "decay_epochs": n // 2, "batch_size": batch}
         tc = dataclasses.replace(
             tc,
             teacher=dataclasses.replace(tc.teacher, **quick),
             student=dataclasses.replace(tc.student, **quick),
         )
+    for stage, override in (("teacher", rc.teacher_epochs), ("student", rc.epochs)):
+        if override is not None:
+            cfg = dataclasses.replace(
+                getattr(tc, stage), epochs=override, decay_epochs=override // 2
+            )
+            tc = dataclasses.replace(tc, **{stage: cfg})
     if run is None:
         return tc
     return dataclasses.replace(
@@ -547,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, nargs="+", help="folds to run (default 1..10)")
     p.add_argument("--size", type=int, help="synthetic: training items per fold")
     p.add_argument("--preset", choices=("paper", "quick"), default="paper")
+    p.add_argument("--teacher-epochs", type=int, help="stage-1 epochs (default: the preset's)")
+    p.add_argument("--epochs", type=int, help="stage-2 epochs of every student (the preset's)")
     p.add_argument("--intensities", type=int, nargs="+", help="NMER: T values (20 .. 100)")
     p.add_argument(
         "--noise-types", nargs="+", choices=("gaussian", "impulse"), help="NMER: noise types"
@@ -572,8 +587,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("folds", "intensities", "noise_types"):
         if getattr(args, name):
             kw[name] = tuple(getattr(args, name))
-    if args.size is not None:
-        kw["size"] = args.size
+    for name in ("size", "teacher_epochs", "epochs"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
