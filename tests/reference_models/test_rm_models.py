@@ -359,3 +359,33 @@ def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
     assert base.val_metrics["full"]["wa"] > chance + 0.25  # the corpus is learnable
     assert nmer.val_metrics["full"]["wa"] >= base.val_metrics["full"]["wa"] - 0.05
     assert nmer.val_metrics["total"]["wa"] > chance + 0.25  # missing modalities as NMER noise
+
+
+def test_gradients_are_clipped_per_network_as_upstream() -> None:
+    from reference_models.train import _networks
+
+    def network(name: str) -> str:
+        parts = name.split(".")
+        if parts[0] == "backbone":  # backbone.specific.audio..., backbone.shared...
+            return ".".join(parts[:2] if parts[1] == "shared" else parts[:3])
+        return parts[0]
+
+    def groups(model: nn.Module) -> list[str]:
+        ids = {id(p): n for n, p in model.named_parameters()}
+        out = []
+        for group in _networks(model):
+            nets = {network(ids[id(p)]) for p in group}
+            assert len(nets) == 1, nets  # a group never mixes two networks
+            out.append(nets.pop())
+        return out
+
+    # upstream nets: one per encoder (netA, netV, netL and the invariant twins), S, the joint
+    # module (NMER's whole VAE: encoder, mu / log sigma^2, decoder, modality embedding), the
+    # classifier
+    encoders = [f"backbone.{b}.{m}" for b in ("specific", "invariant_encoders") for m in MODALITIES]
+    assert sorted(groups(_build("nmer"))) == sorted(
+        [*encoders, "backbone.shared", "vae", "classifier"]
+    )
+    assert sorted(groups(_build("mmin"))) == sorted(
+        [*encoders[:3], "cra", "cra_back", "classifier"]
+    )

@@ -247,7 +247,8 @@ def test_paper_presets() -> None:
     assert paper_train_config("mmin").student.epochs == 60
     assert paper_train_config("ifmmin").teacher.batch_size == 64
     nmer = paper_train_config("nmer")
-    assert (nmer.student.epochs, nmer.eval_fill, nmer.level_mode) == (80, "noise", "uniform")
+    # NMER's script: its noise at T = 100 (level 1) in training and evaluation
+    assert (nmer.student.epochs, nmer.eval_fill, nmer.level, nmer.eval_level) == (80, "nmer", 1, 1)
     assert nmer.student.beta1 == 0.5 and nmer.teacher.beta1 == 0.9
     assert paper_train_config("mmin", seed=3).seed == 3
 
