@@ -52,6 +52,7 @@ from mmnoise.schedules import Linear, PerModality
 from mmnoise.transforms.compose import MultimodalPipeline, OneOf
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
 from mmnoise.transforms.missing import DropModalities
+from mmnoise.transforms.nmer import NMERNoise
 from reference_models.ifmmin import IFMMINConfig
 from reference_models.mmin import MMINConfig
 from reference_models.nmer import NMERConfig
@@ -344,7 +345,9 @@ def nmer_condition(
     The six MMIN missing conditions (no full-modality pattern), the missing modalities replaced
     by zeros (``"zero"``, one level) or by NMER's noise (``"gaussian"``, ``"impulse"``) at
     intensity T for each T in ``intensities`` (grid level T / 100, see
-    :class:`mmnoise.transforms.NMERNoise`); the present modalities stay clean.
+    :class:`mmnoise.transforms.NMERNoise`); the present modalities stay clean. The step t is
+    drawn per example (``per_example=True``): upstream draws one per batch, which on a test set
+    of a few batches samples only a few values of t per cell and makes the curve jagged.
 
     Returns:
         {"zero" | "gaussian" | "impulse": RobustnessResult}; ``curve(family="none",
@@ -353,11 +356,12 @@ def nmer_condition(
     patterns = list(presence_patterns(MODALITIES))
     noisy = tuple(t / 100 for t in intensities)
     out: dict[str, RobustnessResult] = {}
-    for name, fill, levels in (
+    fills: tuple[tuple[str, Any, tuple[float, ...]], ...] = (
         ("zero", 0.0, (0.0,)),
-        ("gaussian", "nmer", noisy),
-        ("impulse", "nmer_impulse", noisy),
-    ):
+        ("gaussian", NMERNoise(per_example=True), noisy),
+        ("impulse", NMERNoise(noise="impulse", per_example=True), noisy),
+    )
+    for name, fill, levels in fills:
         grid = RobustnessGrid(
             modalities=MODALITIES,
             families={"none": _unchanged},
@@ -365,7 +369,7 @@ def nmer_condition(
             patterns=patterns,
             seed=seed,
             num_classes=num_classes,
-            missing_fill=fill,  # type: ignore[arg-type]
+            missing_fill=fill,
         )
         out[name] = grid.evaluate(predict, loader, device=device)
     return out
