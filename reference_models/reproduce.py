@@ -435,8 +435,10 @@ def to_markdown(summary: dict[str, Any], rc: ReproduceConfig, *, seconds: float 
     lines = [
         f"# Reproduction: {rc.paper.upper()} protocol on {where}",
         "",
-        f"Folds {list(rc.folds)}, preset {'tiny' if rc.tiny else rc.preset}, seed {rc.seed}, "
-        f"device {rc.device}"
+        f"Folds {list(rc.folds)}, preset {'tiny' if rc.tiny else rc.preset}"
+        + (f", teacher epochs {rc.teacher_epochs}" if rc.teacher_epochs else "")
+        + (f", student epochs {rc.epochs}" if rc.epochs else "")
+        + f", seed {rc.seed}, device {rc.device}"
         + (f", {seconds:.0f} s in this call" if seconds is not None else "")
         + ". Test split, model selected on validation UA; mean ± std (sample std) over the "
         "folds that finished (n). `total` pools the six missing conditions (upstream's "
