@@ -936,6 +936,7 @@ def evaluate_robustness(
     metrics: Sequence[str] = METRICS,
     label_key: str = "label",
     num_classes: int | None = None,
+    missing_fill: float | Literal["nmer", "nmer_impulse"] | NoiseTransform = 0.0,
 ) -> RobustnessResult:
     """Score ``predict`` on a frozen robustness grid (a one-call :class:`RobustnessGrid`).
 
@@ -951,6 +952,7 @@ def evaluate_robustness(
         metrics: metric names for the tables (``WA``, ``UA``, ``F1``).
         label_key: the batch key of the labels.
         num_classes: needed when ``predict`` returns class indices.
+        missing_fill: zeros, or NMER's noise at the cell's level (see :class:`RobustnessGrid`).
 
     Returns:
         The :class:`RobustnessResult` (``to_markdown``, ``to_json``, ``heatmap``, robustness
@@ -974,5 +976,6 @@ def evaluate_robustness(
         metrics=metrics,
         label_key=label_key,
         num_classes=num_classes,
+        missing_fill=missing_fill,
     )
     return grid.evaluate(predict, loader, device=device)

@@ -134,3 +134,37 @@ def test_fill_noises_only_the_missing_modality_and_is_frozen_by_seed() -> None:
     )
     with pytest.raises(ValueError, match="fill"):
         DropModalities(["a"], fill="gaussian")  # type: ignore[arg-type]
+
+
+def test_robustness_grid_nmer_condition_runs_the_fill_at_the_cell_level() -> None:
+    from mmnoise.robustness import RobustnessGrid
+
+    def unchanged(modalities: object) -> object:
+        return lambda s, *, level, generator: dict(s)
+
+    g = torch.Generator().manual_seed(0)
+    batch = {"a": torch.randn(6, 4, 2, generator=g), "v": torch.randn(6, 3, 2, generator=g)}
+    batch["label"] = torch.tensor([0, 1, 0, 1, 0, 1])
+    grid = RobustnessGrid(
+        modalities=("a", "v"),
+        families={"none": unchanged},
+        levels=(0.0, 0.2, 1.0),
+        patterns=[{"a": True, "v": False}],
+        num_classes=2,
+        missing_fill="nmer",
+    )
+    clean = grid.corrupt(batch, family="none", level=0.0, pattern={"a": True, "v": False})
+    assert torch.equal(clean["v"], batch["v"])  # intensity 0: the clean input
+    weak = grid.corrupt(batch, family="none", level=0.2, pattern={"a": True, "v": False})
+    again = grid.corrupt(batch, family="none", level=0.2, pattern={"a": True, "v": False})
+    assert torch.equal(weak["v"], again["v"]) and torch.equal(weak["a"], batch["a"])
+    assert not torch.equal(weak["v"], batch["v"]) and bool(weak["v"].abs().sum() > 0)
+    assert weak["present"]["v"].tolist() == [False] * 6
+    seen: list[torch.Tensor] = []
+
+    def predict(s: dict[str, torch.Tensor]) -> torch.Tensor:
+        seen.append(s["v"])
+        return torch.zeros(s["v"].shape[0], dtype=torch.long)
+
+    grid.evaluate(predict, [batch])
+    assert torch.equal(seen[1], weak["v"])  # evaluate sees exactly the frozen corruption
