@@ -10,6 +10,7 @@ and returns a NEW dict: the input sample and its tensors are never modified.
 from __future__ import annotations
 
 import inspect
+import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ from mmnoise.sample import (
     Sample,
     _check_lengths,
     batch_size,
+    check_reserved,
     check_tensor,
     compatible_kinds,
     modality_names,
@@ -36,6 +38,7 @@ __all__ = [
     "Level",
     "NoiseTransform",
     "Record",
+    "as_float32",
     "check_generator",
     "check_level",
     "check_probability",
@@ -65,8 +68,14 @@ def check_range(
 ) -> tuple[float, float]:
     """Return a ``(weak, strong)`` pair of floats after checking its form and bounds."""
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        hint = (
+            f"; for a fixed value pass {name}=({float(value)}, {float(value)})"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else ""
+        )
         raise ValueError(
-            f"{who}: expected {name} as a (weak, strong) pair of numbers, got {value!r}."
+            f"{who}: expected {name} as a (weak, strong) pair of numbers (the values at level 0 "
+            f"and level 1), got {value!r}{hint}."
         )
     pair = (float(value[0]), float(value[1]))
     for v in pair:
@@ -109,7 +118,7 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
                 f"{who}: expected level in [0, 1], got {level}; map your schedule output into "
                 "[0, 1]."
             )
-        return torch.full((batch,), float(level), dtype=torch.float32, device=device)
+        return torch.full((batch,), as_float32(level), dtype=torch.float32, device=device)
     lv = torch.as_tensor(level, dtype=torch.float32).to(device)
     if lv.ndim == 0:
         lv = lv.expand(batch)
@@ -126,6 +135,20 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
     return lv
 
 
+def as_float32(value: float) -> float:
+    """Return a Python number rounded to float32, the dtype levels are computed in.
+
+    A positive level too small for float32 (``1e-50``) is 0 there; rounding it once, here, makes
+    the gate, the parameters, the record and ``replay`` agree that it is an identity.
+
+    Example:
+        >>> as_float32(1e-50), as_float32(0.5)
+        (0.0, 0.5)
+    """
+    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
+    return rounded
+
+
 def check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
     if generator is None:
         return
@@ -139,6 +162,10 @@ def check_generator(generator: torch.Generator | None, device: torch.device, *, 
             f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
             f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
         )
+
+
+def _as_names(keys: Sequence[str] | str) -> list[str]:
+    return [keys] if isinstance(keys, str) else list(keys)
 
 
 def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
@@ -376,10 +403,15 @@ class NoiseTransform(nn.Module):
         for n in names:
             if n not in sample:
                 raise KeyError(
-                    f"{who}: modality {n!r} is not in the sample (keys: {sorted(map(str, sample))});"
-                    " check the names given to the transform."
+                    f"{who}: expected modality {n!r} in the sample, but its modalities are "
+                    f"{modality_names(sample)}; fix the spelling of the names given to "
+                    f"{who}(...)."
                 )
         return names
+
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return the entries a call with these ``keys`` reads and may change (checked once)."""
+        return self.resolve_keys(sample, None if keys is None else _as_names(keys))
 
     def run(
         self,
@@ -406,12 +438,20 @@ class NoiseTransform(nn.Module):
         who = type(self).__name__
         if not isinstance(sample, Mapping):
             raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+        check_reserved(sample, who=who)
         names = self.resolve_keys(sample, keys)
         if names:
             batch_size(sample, names, who=who)
         out = dict(sample)
         rec: Record = {"type": who, "keys": {}}
-        fast = replay is None and self.p >= 1.0 and isinstance(level, int | float) and level > 0
+        # every example applied, known on the host: no gate read-back (levels as float32 values)
+        fast = (
+            replay is None
+            and self.p >= 1.0
+            and isinstance(level, int | float)
+            and not isinstance(level, bool)
+            and as_float32(level) > 0
+        )
         for name in names:
             x = sample[name]
             mine = name in owned
@@ -433,13 +473,19 @@ class NoiseTransform(nn.Module):
                 lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = gate & (lv > 0)
-            every = fast or bool(applied.all())
+            count = x.shape[0] if fast else int(applied.sum())  # one read-back, not two
+            every = count == x.shape[0]
             # in place only when nothing needs the input afterwards: no per-example gate blend,
             # no record comparing input and output, no autograd history to keep
             inplace = mine and every and not record and self.writes_in_place and not x.requires_grad
-            y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
-            if not every:
-                y = blend(y, x, applied)
+            if count == 0:
+                # the gate and the levels make this call an identity: the kernel does not run
+                # (so it can neither fail nor touch the data, gradients included)
+                y = x
+            else:
+                y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
+                if not every:
+                    y = blend(y, x, applied)
             out[name] = y
             entry_out: Record = {"params": params, "applied": applied}
             if record:

@@ -12,13 +12,19 @@ from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
 from mmnoise.rng import make_generator
 from mmnoise.sample import (
+    KINDS_KEY,
+    LENGTHS,
     PRESENT,
+    Kind,
     Sample,
+    _check_lengths,
     batch_size,
+    check_reserved,
     check_tensor,
     presence_from_matrix,
     presence_matrix,
     presence_patterns,
+    time_dim,
 )
 from mmnoise.transforms.base import (
     ALL_KINDS,
@@ -41,7 +47,9 @@ class DropModalities(NoiseTransform):
     MMIN conditions, the upstream training protocol); a single pattern fixes the condition for
     evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or with
     ``fill="noise"`` a DDPM-noised copy of itself at diffusion step ``ceil(level * 100) - 1``
-    (NMER's scaled-linear betas 0.01 to 0.5). Entries already missing stay as they are.
+    (NMER's scaled-linear betas 0.01 to 0.5). Entries already missing (``present`` False on
+    input) stay exactly as they are, and only the valid steps (before ``lengths``) are filled:
+    padding keeps its values. The record's ``mask`` marks the entries this call dropped.
 
     Args:
         keys: the modalities, in order (at least one).
@@ -112,6 +120,10 @@ class DropModalities(NoiseTransform):
         abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
         self.register_buffer("_alpha_bars", abar.float(), persistent=False)
 
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
+        return self._names
+
     def make_params(
         self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
     ) -> dict[str, Tensor]:
@@ -145,14 +157,17 @@ class DropModalities(NoiseTransform):
         owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         who = type(self).__name__
+        check_reserved(sample, who=who)
         names = self._names
+        kinds: dict[str, Kind] = {}
         for n in self.resolve_keys(sample):
-            check_tensor(
+            kinds[n] = check_tensor(
                 sample[n],
                 who=who,
                 name=n,
                 accepts=self.accepts,
                 check_finite=check_finite and n not in owned,
+                declared=sample.get(KINDS_KEY, {}).get(n),
             )
         b = batch_size(sample, names, who=who)
         ref = sample[names[0]]
@@ -162,8 +177,9 @@ class DropModalities(NoiseTransform):
             lv, gate = self.draw_gate(level, b, ref.device, generator)
             params = self.make_params(ref, lv, generator=generator)
             applied = gate & (lv > 0)
-        drop = ~params["keep"].to(ref.device) & applied[:, None]
         before = presence_matrix(sample, names)
+        # only present entries are dropped: an entry already missing is never rewritten
+        drop = ~params["keep"].to(ref.device) & applied[:, None] & before
         out = dict(sample)
         out[PRESENT] = {**sample.get(PRESENT, {}), **presence_from_matrix(before & ~drop, names)}
         g = make_generator(int(params["seed"]), ref.device)
@@ -177,7 +193,17 @@ class DropModalities(NoiseTransform):
                 fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
             # a container's own intermediate is written in place: only the missing rows change
             inplace = n in owned and not x.requires_grad
-            out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill, inplace=inplace)
+            lengths = sample.get(LENGTHS, {}).get(n)
+            if lengths is not None:
+                lengths = _check_lengths(lengths, x, kinds[n], who=who, name=n)
+            out[n] = M.drop_modality(
+                x,
+                present=~drop[:, i],
+                fill=fill,
+                lengths=lengths,
+                time_dim=time_dim(kinds[n]),
+                inplace=inplace,
+            )
             masks[n] = drop[:, i]
         rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
         if record:
