@@ -330,7 +330,6 @@ def check_sample(
     """
     if not isinstance(sample, Mapping):
         raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
-    check_reserved(sample, who=who)
     declared = sample.get(KINDS_KEY, {})
     for name, kind in kinds.items():
         if name in declared and declared[name] != kind:
@@ -343,6 +342,7 @@ def check_sample(
                 "check the spelling or the names passed to the transform."
             )
         check_tensor(sample[name], who=who, name=name, accepts={kind}, check_finite=check_finite)
+    check_reserved(sample, who=who)
     b = batch_size(sample, list(kinds), who=who)
     for name, lengths in sample.get(LENGTHS, {}).items():
         if name in kinds:

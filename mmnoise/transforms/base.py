@@ -403,9 +403,9 @@ class NoiseTransform(nn.Module):
         for n in names:
             if n not in sample:
                 raise KeyError(
-                    f"{who}: expected modality {n!r} in the sample, but its modalities are "
-                    f"{modality_names(sample)}; fix the spelling of the names given to "
-                    f"{who}(...)."
+                    f"{who}: modality {n!r} is not in the sample; expected one of its "
+                    f"modalities {modality_names(sample)}; fix the spelling of the names given "
+                    f"to {who}(...)."
                 )
         return names
 
