@@ -72,21 +72,27 @@ def add_noise_snr(
         >>> add_noise_snr(x, n, snr_db=torch.tensor([0.0]))[0, 0]
         tensor([2., 0.])
     """
-    scale, risky = _snr_scale(x, noise.to(x.dtype), snr_db, lengths, time_dim)
-    return _add_scaled(x, noise.to(x.dtype), scale, owned=False, risky=risky)
+    return _add_at_snr(x, noise.to(x.dtype), snr_db, lengths, time_dim, owned=False)
 
 
-def _snr_scale(
-    x: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None, time_dim: int
-) -> tuple[Tensor, bool]:
-    """Return the noise scale per step, broadcastable to ``x`` (``a`` on valid steps, 0 on
-    padding), and whether ``x + a * noise`` may leave the finite range of ``x``'s dtype.
+def _add_at_snr(
+    x: Tensor,
+    noise: Tensor,
+    snr_db: Tensor | float,
+    lengths: Tensor | None,
+    time_dim: int,
+    *,
+    owned: bool,
+) -> Tensor:
+    """Return ``x + a * noise`` with ``a`` per example so that the valid steps reach ``snr_db``.
 
     ``a = ||x|| / ||n|| * 10 ** (-snr_db / 20)`` (torchaudio ``add_noise``), the norms over valid
-    steps from one ``vector_norm`` pass each (:func:`valid_norm`: no overflow for huge values).
-    An example with zero signal (or zero noise) energy gets ``a = 0``: it comes back unchanged.
-    Since ``|x + a n| <= ||x|| (1 + 10 ** (-snr_db / 20))``, the output can only overflow where
-    that bound does, which one (B,) check tells.
+    steps from one ``vector_norm`` pass each (:func:`valid_norm`: no overflow); padding gets
+    ``a = 0``, and so does an example with zero signal (or zero noise) energy: it comes back
+    unchanged. Since ``|x + a n| <= ||x|| (1 + 10 ** (-snr_db / 20))``, one (B,) check tells
+    whether the result can leave the dtype's finite range (values near its largest); only then
+    the noise is normalised first and the result saturated, in a few extra passes (under
+    ``torch.compile``, without the check, the result is always saturated).
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
@@ -96,28 +102,41 @@ def _snr_scale(
     amp = torch.pow(10.0, -snr / 20.0)
     ok = (nx > 0) & (nn > 0)
     # the denominators stay positive so that where() never routes a NaN gradient
-    ratio = nx / torch.where(ok, nn, torch.ones_like(nn)) * amp
-    scale = torch.where(ok, ratio, torch.zeros_like(ratio))
+    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
+    ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
     top = torch.finfo(x.dtype).max
-    risky = torch.compiler.is_compiling() or not bool((nx.detach() * (1 + amp) < top).all())
+    bound = (nx.detach() * (1 + amp) < top) & torch.isfinite(ratio.detach())
+    if torch.compiler.is_compiling():  # one graph, no data-dependent branch: saturate always
+        y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+        return saturate(y, x.dtype)
+    if bool(bound.all()):
+        return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+    # near the top of the range: unit-norm noise, and the signal's peak applied last, so that
+    # only a result that truly overflows does (and is then saturated)
+    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
+    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    rel = torch.where(ok, valid_norm(x / per_example(peak, x), lengths, time_dim) * amp, 0)
+    unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
+    return saturate(torch.addcmul(x, unit, per_example(peak, x)), x.dtype)
+
+
+def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
+    """Broadcast a (B,) scale over ``x``, 0 on padding (``valid`` is None: no padding)."""
     if valid is None:
-        return per_example(scale, x), risky
-    return broadcast_steps(scale[:, None] * valid, x, time_dim), risky
+        return per_example(scale, x)
+    return broadcast_steps(scale[:, None] * valid, x, time_dim)
 
 
-def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool, risky: bool) -> Tensor:
+def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool) -> Tensor:
     """Return ``x + scale * noise`` in one pass, written into ``noise`` when the kernel owns it.
 
     Writing into the fresh noise buffer saves a full-size allocation, which for batches above
     glibc's 32 MiB mmap threshold means page faults on every call (research/perf_baselines.md).
-    Autograd cannot record ``out=`` ops, so a graph-recording call allocates. ``risky`` (values
-    near the dtype's largest finite value) saturates the result instead of overflowing.
+    Autograd cannot record ``out=`` ops, so a graph-recording call allocates.
     """
     if owned and not (torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)):
-        y = torch.addcmul(x, noise, scale, out=noise)
-    else:
-        y = torch.addcmul(x, noise, scale)
-    return saturate(y, x.dtype) if risky else y
+        return torch.addcmul(x, noise, scale, out=noise)
+    return torch.addcmul(x, noise, scale)
 
 
 @accurate
@@ -152,8 +171,7 @@ def add_gaussian_snr(
     # the draw bounds this kernel on the CPU: _fastrand spreads it over threads (same field for
     # any thread count), and the fresh buffer then receives the result
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    scale, risky = _snr_scale(x, noise, snr_db, lengths, time_dim)
-    return _add_scaled(x, noise, scale, owned=True, risky=risky)
+    return _add_at_snr(x, noise, snr_db, lengths, time_dim, owned=True)
 
 
 @accurate
@@ -199,8 +217,7 @@ def add_colored_snr(
     shape[time_dim] = freqs.shape[0]
     gain_f = freqs.pow(-exponent / 2.0).reshape(shape)
     colored = torch.fft.irfft(spectrum * gain_f, n=n, dim=time_dim).contiguous()
-    scale, risky = _snr_scale(x, colored, snr_db, lengths, time_dim)
-    return _add_scaled(x, colored, scale, owned=True, risky=risky)
+    return _add_at_snr(x, colored, snr_db, lengths, time_dim, owned=True)
 
 
 @accurate
