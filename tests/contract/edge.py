@@ -105,10 +105,14 @@ def edge_batches(
 
 @st.composite
 def level_vectors(draw: st.DrawFn, batch: int) -> torch.Tensor | float:
-    """A level as a user passes it: a float (0, tiny, mid, 1) or a (B,) tensor mixing 0 and 1."""
-    form = draw(st.sampled_from(["float", "mixed", "tensor"]))
+    """A level as a user passes it: a float or 0-d tensor (0, 1e-50, 0.5, 1), or a (B,) tensor
+    (mixing 0 and 1, or 0 / 0.3 / 1 in float16, float32 or float64)."""
+    form = draw(st.sampled_from(["float", "0-d", "mixed", "tensor"]))
     if form == "float":
         return draw(st.sampled_from([0.0, 1e-50, 0.5, 1.0]))
+    if form == "0-d":
+        value = draw(st.sampled_from([0.0, 1e-50, 0.5, 1.0]))
+        return torch.tensor(value, dtype=draw(st.sampled_from([torch.float32, torch.float64])))
     if form == "mixed":
         return torch.tensor([float(draw(st.booleans())) for _ in range(batch)])
     dtype = draw(st.sampled_from([torch.float16, torch.float32, torch.float64]))

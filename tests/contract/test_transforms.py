@@ -122,22 +122,6 @@ def test_level_zero_and_p_zero_are_exact_identities(
     assert torch.equal(t(sample, level=1.0, generator=_gen(seed, "cpu"))[KEY], drawn.x)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
-@given(data=st.data(), seed=seeds)
-@settings(max_examples=10)
-def test_per_example_level_touches_only_positive_levels(
-    case: Case, data: st.DataObject, seed: int
-) -> None:
-    drawn = data.draw(batches(case.kind))
-    b = drawn.x.shape[0]
-    lv = torch.tensor([0.0 if i % 2 else 1.0 for i in range(b)])
-    y = case.build(KEY)(
-        _sample(drawn.x, drawn.lengths, case), level=lv, generator=_gen(seed, "cpu")
-    )[KEY]
-    for i in range(1, b, 2):
-        assert torch.equal(y[i], drawn.x[i])
-
-
 def _severity(stat: str, x: torch.Tensor, y: torch.Tensor) -> float:
     if stat == "count":
         return float((x != y).sum())
