@@ -199,13 +199,17 @@ def safe_sqrt(v: Tensor) -> Tensor:
     return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
+def valid_norm(
+    x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True
+) -> Tensor:
     """Return the per-example L2 norm over the valid steps of ``x``, (B,), without overflow.
 
     One ``vector_norm`` pass; where it overflows (values near the dtype's largest finite value,
     whose squares are Inf) the norm is recomputed on ``x`` divided by its per-example peak and
     scaled back, which can still saturate at Inf only when the norm itself is out of range. The
     check reads one (B,) flag back; under ``torch.compile`` the rescaled norm is always used.
+    ``rescue=False`` returns the plain pass (Inf where it overflowed), for a caller that checks
+    several things in one read-back.
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
@@ -217,7 +221,7 @@ def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
         return safe_sqrt((step_energy(v, time_dim) * valid).sum(dim=1))
 
     plain = norm(x)
-    if not torch.compiler.is_compiling() and bool(torch.isfinite(plain).all()):
+    if not rescue or (not torch.compiler.is_compiling() and bool(torch.isfinite(plain).all())):
         return plain
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))

@@ -96,8 +96,10 @@ def _add_at_snr(
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
-    nx = valid_norm(x, lengths, time_dim)
-    nn = valid_norm(noise, lengths, time_dim)
+    compiling = torch.compiler.is_compiling()
+    # plain norms (Inf where they overflow): one read-back below checks everything at once
+    nx = valid_norm(x, lengths, time_dim, rescue=compiling)
+    nn = valid_norm(noise, lengths, time_dim, rescue=compiling)
     snr = torch.as_tensor(snr_db, device=x.device, dtype=nx.dtype).expand(b)
     amp = torch.pow(10.0, -snr / 20.0)
     ok = (nx > 0) & (nn > 0)
@@ -105,8 +107,8 @@ def _add_at_snr(
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))
     ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
     top = torch.finfo(x.dtype).max
-    bound = (nx.detach() * (1 + amp) < top) & torch.isfinite(ratio.detach())
-    if torch.compiler.is_compiling():  # one graph, no data-dependent branch: saturate always
+    bound = (nx.detach() * (1 + amp) < top) & torch.isfinite(nn.detach() * ratio.detach())
+    if compiling:  # one graph, no data-dependent branch: saturate always
         y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
         return saturate(y, x.dtype)
     if bool(bound.all()):
@@ -115,6 +117,9 @@ def _add_at_snr(
     # only a result that truly overflows does (and is then saturated)
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    nn = valid_norm(noise, lengths, time_dim)
+    ok = (nn > 0) & (nx > 0)
+    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
     rel = torch.where(ok, valid_norm(x / per_example(peak, x), lengths, time_dim) * amp, 0)
     unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
     return saturate(torch.addcmul(x, unit, per_example(peak, x)), x.dtype)
