@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     medians, detail = measure(runs=args.runs)
     ratio = medians["mmnoise"] / medians["torch"]
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, python {sys.version.split()[0]}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, python {sys.version.split()[0]}"
+    )
     print(f"median of {args.runs} fresh interpreters (-X importtime, cumulative):")
     for m, s in medians.items():
         print(f"  import {m:<8} {s:7.3f} s")

@@ -103,7 +103,9 @@ def link_distributions(names: set[str], site: Path) -> None:
     """Link every top-level file or folder of the distributions ``names`` into ``site``."""
     for name in sorted(names):
         dist = metadata.distribution(name)
-        for top in sorted({Path(f).parts[0] for f in dist.files or [] if ".." not in Path(f).parts}):
+        for top in sorted(
+            {Path(f).parts[0] for f in dist.files or [] if ".." not in Path(f).parts}
+        ):
             target, link = Path(str(dist.locate_file(top))), site / top
             if target.exists() and not link.exists():
                 link.symlink_to(target)
@@ -168,7 +170,14 @@ def test_wheel_installs_and_runs_without_extras(tmp_path: Path) -> None:
     subprocess.run([*pip, "--python", str(python), "install", "--no-deps", str(wheel)], check=True)
 
     proc = subprocess.run(
-        [str(python), "-I", "-c", CHECK, json.dumps(list(OPTIONAL_MODULES)), str(ROOT / "README.md")],
+        [
+            str(python),
+            "-I",
+            "-c",
+            CHECK,
+            json.dumps(list(OPTIONAL_MODULES)),
+            str(ROOT / "README.md"),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -141,6 +141,12 @@ class NoiseTrainerCallback(TrainerCallback, ExportableState):
         """Constructor arguments (pipeline and schedule as configs) and the schedule's progress."""
         n = self.noise
         schedule = n.schedule
+        if not callable(getattr(n.pipeline, "to_config", None)):
+            raise TypeError(
+                "NoiseTrainerCallback: saving a checkpoint needs a pipeline with to_config() (an "
+                f"mmnoise transform or container), got {type(n.pipeline).__name__}; or set "
+                "save_strategy='no'."
+            )
         save = getattr(schedule, "state_dict", None)
         return {
             "args": {
