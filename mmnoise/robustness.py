@@ -461,7 +461,7 @@ def save_heatmap(
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "save_heatmap: the heatmap needs matplotlib, which is not installed; "
-            "pip install matplotlib (or use to_markdown / to_json)."
+            "install it with `pip install 'mmnoise[plot]'` (or use to_markdown / to_json)."
         ) from err
     if not results:
         raise ValueError("save_heatmap: expected at least one result, got none.")

@@ -130,6 +130,15 @@ for pkg in (mmnoise, reference_models):
             imported.append(name)
         except ImportError as e:
             gated[name] = str(e)
+from mmnoise import preview
+from mmnoise.datasets import iemocap
+for need, extra in ((preview._matplotlib, "plot"), (iemocap._import_h5py, "data")):
+    try:
+        need()
+    except ImportError as e:
+        assert f"mmnoise[{extra}]" in str(e), str(e)
+    else:
+        raise AssertionError(f"{need.__name__} worked without the {extra} extra")
 block = re.search(r"^```python\\n(.*?)^```", open(readme).read(), re.MULTILINE | re.DOTALL)
 exec(compile(block.group(1), "README.md", "exec"), {"__name__": "readme"})
 print(json.dumps({"imported": imported, "gated": gated, "file": mmnoise.__file__}))
