@@ -14,6 +14,7 @@ This is a measurement, not a test: no timing assert anywhere runs in the test su
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -67,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     medians, detail = measure(runs=args.runs)
     ratio = medians["mmnoise"] / medians["torch"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"machine: {platform.machine()} {platform.processor() or ''}, python {sys.version.split()[0]}"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}, "
+        f"python {sys.version.split()[0]}"
     )
     print(f"median of {args.runs} fresh interpreters (-X importtime, cumulative):")
     for m, s in medians.items():
