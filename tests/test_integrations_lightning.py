@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ L = pytest.importorskip("lightning.pytorch", reason="the lightning extra is part
 from mmnoise.integrations.lightning import NoiseCallback  # noqa: E402
 
 N, T, D = 8, 5, 3
+ROOT = Path(__file__).resolve().parents[1]
 
 # Lightning's own warnings (its torch pytree shim, tiny-loader advice) are not ours to fix
 pytestmark = [
@@ -148,17 +152,33 @@ def test_monitor_needs_an_adaptive_schedule_and_a_logged_metric(tmp_path: Path) 
         trainer(tmp_path, [cb], max_epochs=1).fit(Tiny(), loader(), loader())
 
 
-def test_ranks_get_different_noise(tmp_path: Path) -> None:
-    """What DDP changes for the callback is the rank it binds in setup(): check both ranks."""
-    pipe = AddGaussianSNR("audio", snr_db=(30.0, 0.0))
-    cb = NoiseCallback(pipe, seed=3, level=1.0)
-    batch = next(iter(loader()))
-    outs = []
-    for rank in (0, 1):
-        cb.setup(type("T", (), {"global_rank": rank})(), None, "fit")  # type: ignore[arg-type]
-        assert cb.noise.rank == rank
-        outs.append(cb.noise(batch, step=0)["audio"])
-    assert not torch.equal(outs[0], outs[1])
+def test_ddp_ranks_get_their_own_reproducible_noise(tmp_path: Path) -> None:
+    """A real 2-process DDP fit (torchrun, gloo, CPU): each rank's noise is BatchNoise's with
+    its own rank, so the ranks differ and a rerun gives the same noise."""
+    import tests._lightning_ddp_worker as worker
+
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(Path(worker.__file__)), str(tmp_path),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    runs = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    data = worker.items()
+    labels = [set() for _ in runs]  # type: list[set[int]]
+    for r, run in enumerate(runs):
+        assert run["rank"] == r and len(run["seen"]) == 2  # 8 items / 2 ranks / batch 2
+        noise = BatchNoise(AddGaussianSNR("audio", snr_db=(30.0, 0.0)), seed=worker.SEED, rank=r)
+        for k, seen in enumerate(run["seen"]):
+            clean = pad_collate([data[int(i)] for i in seen["label"]])
+            assert torch.equal(noise(clean, step=k)["audio"], seen["audio"])
+            labels[r] |= {int(i) for i in seen["label"]}
+    assert labels[0].isdisjoint(labels[1]) and len(labels[0] | labels[1]) == worker.N
+    # the same clean batch would get different noise on the two ranks
+    clean = pad_collate(data[:2])
+    a, b = (BatchNoise(AddGaussianSNR("audio"), seed=worker.SEED, rank=r) for r in (0, 1))
+    assert not torch.equal(a(clean, step=0)["audio"], b(clean, step=0)["audio"])
 
 
 def test_epoch_sampler_advances_noise_with_persistent_workers(tmp_path: Path) -> None:

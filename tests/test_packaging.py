@@ -203,3 +203,8 @@ def test_wheel_installs_and_runs_without_extras(tmp_path: Path) -> None:
     for name, message in gated.items():
         extra = name.rsplit(".", 1)[1]
         assert f"mmnoise[{extra}]" in message, message
+    # the command lines start without extras too
+    for package in ("mmnoise", "reference_models"):
+        cli = [str(python), "-I", "-m", package, "--help"]
+        done = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0 and "usage" in done.stdout.lower(), done.stderr[-2000:]
