@@ -153,11 +153,18 @@ def test_wheel_installs_and_runs_without_extras(tmp_path: Path) -> None:
     for pkg in ("mmnoise", "reference_models"):
         shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), "."],
+    build = subprocess.run(
+        [*pip[:-1], "-v", "wheel", "--no-deps", "--no-build-isolation", "-w", "../dist", "."],
         cwd=src,
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    assert build.returncode == 0, build.stderr[-3000:]
+    log = build.stdout + build.stderr
+    assert "running bdist_wheel" in log  # the verbose build log was captured
+    # setuptools warnings look like "...BuildBackendWarning: `project.license` as a TOML table
+    # is deprecated" (the lower-case "warning: build_py: byte-compiling ..." is not one)
+    assert "deprecat" not in log.lower() and "Warning:" not in log, log[-3000:]
     (wheel,) = (tmp_path / "dist").glob("mmnoise-*.whl")
     assert f"mmnoise-{mmnoise.__version__}-" in wheel.name
 
