@@ -124,5 +124,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     shutil.rmtree(root)
 
+
 if __name__ == "__main__":
     main()

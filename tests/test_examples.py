@@ -141,7 +141,9 @@ def test_08_lightning(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     assert m is not None and float(m[1]) == levels[-1] and int(m[3]) == int(m[2]) + 1 == 4
 
 
-def test_09_huggingface(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_09_huggingface(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("transformers", reason="the hf extra is part of `dev`")
     run_example("09_huggingface.py", ["--tiny"], monkeypatch)
     out = capsys.readouterr().out

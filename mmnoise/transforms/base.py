@@ -52,7 +52,6 @@ Record = dict[str, Any]
 _encode = encode  # the shared codec (mmnoise.config), for subclasses that write to_config()
 
 
-
 def check_probability(value: float, *, who: str, name: str = "p") -> float:
     """Return ``value`` as a float after checking it lies in [0, 1]."""
     if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
