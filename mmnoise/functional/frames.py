@@ -10,14 +10,15 @@ Every kernel is pure: parameters are explicit tensors, randomness comes only fro
 inputs are never modified, frames past ``lengths`` come back unchanged, outputs stay in [0, 1],
 and frames in [0, 1] with a neutral strength parameter (sigma 0, scale 1, ...) come back exactly.
 Spatial sizes (blur radii, box sides, motion length) are in pixels of the given frames.
+
+kornia is imported inside the kernels that call it, not at module import: ``import kornia``
+loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay for.
 """
 
 from __future__ import annotations
 
 import math
 
-import kornia.enhance as KE
-import kornia.filters as KF
 import torch
 from torch import Tensor
 
@@ -198,6 +199,7 @@ def gaussian_blur(
     k = _kernel_size(half, x)
     # kornia needs sigma > 0; at 1e-3 the kernel is an exact delta (exp(-5e5) == 0)
     sig = s.reshape(-1, 1).clamp(min=1e-3).expand(-1, 2)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.gaussian_blur2d(_fold(x), (k, k), sig, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -258,6 +260,7 @@ def motion_blur(
     delta = torch.zeros_like(line[:1])
     delta[0, k // 2, k // 2] = 1.0
     kernel = torch.where(n.reshape(-1, 1, 1) > 0, line, delta)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -296,6 +299,7 @@ def defocus_blur(
     dist = (dy.square() + dx.square()).sqrt()
     w = (r.reshape(-1, 1, 1) - dist + 0.5).clamp(0, 1)
     kernel = w / w.sum(dim=(1, 2), keepdim=True)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -397,6 +401,7 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
     xf = _fold(x)
     if c == 1:
         xf = xf.expand(-1, 3, -1, -1)
+    import kornia.enhance as KE  # lazy: see the module docstring
     y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
@@ -449,6 +454,7 @@ def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Ten
         tensor([0.2500, 0.7500])
     """
     f = _per_frame(factor, x, name="factor", who="contrast")
+    import kornia.enhance as KE  # lazy: see the module docstring
     y = KE.adjust_contrast_with_mean_subtraction(_fold(x), f.reshape(-1))
     return _finish(_unit(y), x, lengths)
 
@@ -491,6 +497,7 @@ def low_light(
     gm = _per_frame(gamma, x, name="gamma", who="low_light")
     gn = _per_frame(gain, x, name="gain", who="low_light")
     s = _per_frame(sigma, x, name="sigma", who="low_light")
+    import kornia.enhance as KE  # lazy: see the module docstring
     dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
     dark = dark.reshape(x.shape)
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from mmnoise.config import TRANSFORMS, encode
 from mmnoise.functional._shape import blend
 from mmnoise.rng import make_generator, seed_from_generator
 from mmnoise.sample import (
@@ -51,7 +52,7 @@ __all__ = [
 Level = float | Tensor
 Record = dict[str, Any]
 
-_REGISTRY: dict[str, type[NoiseTransform]] = {}
+_encode = encode  # the shared codec (mmnoise.config), for subclasses that write to_config()
 
 
 def check_probability(value: float, *, who: str, name: str = "p") -> float:
@@ -198,32 +199,11 @@ def owned_entries(before: Sample, after: Sample, owned: Collection[str] = ()) ->
     return frozenset(mine)
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, NoiseTransform):
-        return value.to_config()
-    if isinstance(value, nn.ModuleDict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | nn.ModuleList):
-        return [_encode(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, Tensor):
-        return value.tolist()
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, Mapping) and value.get("type") in _REGISTRY:
-        return from_config(value)
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _decode(v) for k, v in value.items()}
-    return value
-
-
 def from_config(config: Mapping[str, Any]) -> NoiseTransform:
     """Rebuild a transform or container from the dict written by ``to_config()``.
+
+    The registry and the codec are :mod:`mmnoise.config`'s (shared with the schedules);
+    :func:`mmnoise.config.from_config` rebuilds either kind.
 
     Example:
         >>> from mmnoise.transforms.features import Gain
@@ -235,20 +215,13 @@ def from_config(config: Mapping[str, Any]) -> NoiseTransform:
         raise ValueError(
             f"from_config: expected a dict with a 'type' key (from to_config()), got {config!r:.80}."
         )
-    name = config["type"]
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"from_config: unknown transform type {name!r}; known: {sorted(_REGISTRY)}. Import the "
-            "module that defines it before calling from_config."
-        )
-    cls = _REGISTRY[name]
-    args = {k: _decode(v) for k, v in config.items() if k != "type"}
-    return cls(**args)
+    transform: NoiseTransform = TRANSFORMS.build(config)
+    return transform
 
 
 def registered_transforms() -> dict[str, type[NoiseTransform]]:
     """Return every concrete transform class by name (the registry behind ``from_config``)."""
-    return dict(_REGISTRY)
+    return TRANSFORMS.classes()
 
 
 class NoiseTransform(nn.Module):
@@ -279,8 +252,7 @@ class NoiseTransform(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # private bases are not constructible from a config
-            _REGISTRY[cls.__name__] = cls
+        TRANSFORMS.register(cls)  # private (_Name) bases are skipped: not constructible
         kernel = cls.__dict__.get("kernel")
         if kernel is not None:
             fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
