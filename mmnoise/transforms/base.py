@@ -52,7 +52,6 @@ __all__ = [
 Level = float | Tensor
 Record = dict[str, Any]
 
-_encode = encode  # the shared codec (mmnoise.config), for subclasses that write to_config()
 
 
 def check_probability(value: float, *, who: str, name: str = "p") -> float:
@@ -471,7 +470,7 @@ class NoiseTransform(nn.Module):
         config: dict[str, Any] = {"type": type(self).__name__}
         for name in inspect.signature(type(self).__init__).parameters:
             if name != "self":
-                config[name] = _encode(getattr(self, name))
+                config[name] = encode(getattr(self, name))
         return config
 
     def extra_repr(self) -> str:

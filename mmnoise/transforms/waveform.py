@@ -25,10 +25,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmnoise.config import encode
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
 from mmnoise.sample import LENGTHS, Kind, Sample
-from mmnoise.transforms.base import Level, NoiseTransform, Record, _encode, check_range, lerp
+from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
 
 __all__ = [
     "BANK_INLINE_MAX",
@@ -91,7 +92,7 @@ def _bank_config(t: NoiseTransform, banks: tuple[str, ...]) -> dict[str, Any]:
         if name in banks and isinstance(value, Tensor) and value.numel() > BANK_INLINE_MAX:
             config[name] = {"tensor": name, "shape": list(value.shape)}
         else:
-            config[name] = _encode(value)
+            config[name] = encode(value)
     return config
 
 
