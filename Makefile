@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 SRC := mmnoise reference_models tests examples benchmarks
 
-.PHONY: install demo test lint typecheck unit docs-build docs bench clean
+.PHONY: install demo test lint typecheck unit install-check docs-build docs bench import-time clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -23,11 +23,17 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy mmnoise reference_models
 
+# the suite includes tests/test_packaging.py: wheel -> fresh venv without extras -> import all
 unit: install
 	$(VENV)/bin/pytest
 
+install-check: install
+	$(VENV)/bin/pytest -q tests/test_packaging.py
+
+# --strict turns every warning (broken link, missing page, bad reference) into a failure; no
+# --quiet, which would hide them.
 docs-build: install
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 test: lint typecheck unit docs-build
 
@@ -38,5 +44,8 @@ bench: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks
 
+import-time: install
+	$(PY) -m benchmarks.import_time --top 15
+
 clean:
-	rm -rf site .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf site build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

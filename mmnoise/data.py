@@ -4,8 +4,10 @@ Two ways to put a noise pipeline into training, both reproducible:
 
 * :class:`NoisyDataset` (CPU, per item): the noise of item ``i`` at epoch ``e`` comes from a
   generator seeded with ``derive_seed(seed, e, i)``, so it does not depend on ``num_workers``,
-  worker order, batch composition or rank. Call :meth:`NoisyDataset.set_epoch` each epoch, as
-  with ``DistributedSampler``.
+  worker order, batch composition or rank. The epoch reaches it through the sampler
+  (:class:`EpochSampler` yields ``(epoch, index)``, so it works with ``persistent_workers=True``
+  and with trainers that call ``set_epoch`` on the sampler only: Lightning, Hugging Face,
+  accelerate) or through :meth:`NoisyDataset.set_epoch`, as with ``DistributedSampler``.
 * :class:`BatchNoise` (any device, per batch; the recommended fast path): noise is added after
   ``batch.to(device)`` with a generator on the batch's device seeded with
   ``derive_seed(seed, rank, step)``.
@@ -22,19 +24,19 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from mmnoise.rng import derive_seed, make_generator
 from mmnoise.sample import LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
 
-__all__ = ["BatchNoise", "NoisyDataset", "item_kinds", "pad_collate"]
+__all__ = ["BatchNoise", "EpochSampler", "NoisyDataset", "item_kinds", "pad_collate"]
 
 Level = float | Tensor | dict[str, float | Tensor]
 
@@ -221,9 +223,14 @@ class NoisyDataset(Dataset[Sample]):
     (see :func:`mmnoise.schedules.sample_levels`): ``"fixed"`` passes it as a float, the
     random modes draw it from the item's generator.
 
-    Call :meth:`set_epoch` before each epoch. DataLoader workers copy the dataset when an
-    epoch's iterator is created, so do not use ``persistent_workers=True`` (its workers would
-    keep the old epoch).
+    **The epoch**: an index may be an ``(epoch, index)`` pair, as :class:`EpochSampler` yields
+    them; that epoch is then used for the item (seed and schedule). The sampler lives in the
+    main process, so the epoch reaches the workers with every index: this works with
+    ``persistent_workers=True`` and under trainers that call ``set_epoch`` on the sampler only
+    (Lightning, Hugging Face ``Trainer``, accelerate). With a plain int index the dataset's own
+    epoch is used: call :meth:`set_epoch` before each epoch, and do not use
+    ``persistent_workers=True`` then (DataLoader workers copy the dataset when an epoch's
+    iterator is created, and persistent ones would keep the old epoch).
 
     Args:
         base: map-style dataset whose items are unbatched sample dicts.
@@ -248,6 +255,8 @@ class NoisyDataset(Dataset[Sample]):
         >>> ds = NoisyDataset([{"x": torch.zeros(3, 2)}], add, seed=0, level=0.5)
         >>> bool(torch.equal(ds[0]["x"], ds[0]["x"])), ds[0]["x"].shape
         (True, torch.Size([3, 2]))
+        >>> bool(torch.equal(ds[(1, 0)]["x"], ds[0]["x"]))  # epoch 1 draws new noise
+        False
     """
 
     def __init__(
@@ -292,19 +301,28 @@ class NoisyDataset(Dataset[Sample]):
             raise ValueError(f"NoisyDataset.set_epoch: expected an int >= 0, got {epoch!r}.")
         self.epoch = int(epoch)
 
-    def current_level(self) -> float | dict[str, float]:
-        """Return the scheduled level of the current epoch (a dict for per-modality schedules)."""
+    def current_level(self, epoch: int | None = None) -> float | dict[str, float]:
+        """Return the scheduled level of ``epoch`` (default: the current epoch; a dict for
+        per-modality schedules)."""
         if self.schedule is None:
             return self.level
-        value: float | dict[str, float] = self.schedule(self.epoch)
+        value: float | dict[str, float] = self.schedule(self.epoch if epoch is None else epoch)
         return value
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, index: int | tuple[int, int]) -> Sample:
         who = "NoisyDataset"
         n = len(self.base)
+        epoch = self.epoch
+        if isinstance(index, tuple):  # (epoch, index) from EpochSampler
+            if len(index) != 2 or not all(_is_int(v) and int(v) >= 0 for v in index):
+                raise TypeError(
+                    f"{who}: expected an int index or an (epoch, index) pair of ints >= 0 (as "
+                    f"EpochSampler yields them), got {index!r:.60}."
+                )
+            epoch, index = int(index[0]), int(index[1])
         if isinstance(index, Tensor) and index.numel() == 1:
             index = int(index.item())
         elif isinstance(index, numbers.Integral) and not isinstance(index, bool):
@@ -316,10 +334,10 @@ class NoisyDataset(Dataset[Sample]):
         index = index % n
         item = self.base[index]
         kinds = item_kinds(item, self.kinds, who=who)
-        g = make_generator(derive_seed(self.seed, self.epoch, index))
+        g = make_generator(derive_seed(self.seed, epoch, index))
         batched = _add_batch_dim(item, kinds, who=who)
         level = _draw_levels(
-            self.current_level(),
+            self.current_level(epoch),
             1,
             mode=self.level_mode,
             std=self.std,
@@ -328,6 +346,73 @@ class NoisyDataset(Dataset[Sample]):
         )
         out = self.pipeline(batched, level=level, generator=g)
         return _drop_batch_dim(out, batched, who=who)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Wrap a sampler so that it yields ``(epoch, index)``: the epoch travels with every index.
+
+    :class:`NoisyDataset` reads the epoch from such a pair, so the noise (and an epoch-driven
+    schedule) advances every epoch even where the dataset itself never hears of the epoch:
+
+    * ``persistent_workers=True``: workers keep their copy of the dataset across epochs, but
+      the sampler runs in the main process and sends the epoch along with each index;
+    * Lightning, Hugging Face ``Trainer`` and accelerate call ``set_epoch`` on the *sampler*
+      of the loader (never on the dataset): this is that sampler.
+
+    ``set_epoch`` is forwarded to the wrapped sampler when it has one (a ``DistributedSampler``
+    then reshuffles as usual).
+
+    Args:
+        sampler: the sampler of indices to wrap (``RandomSampler``, ``DistributedSampler``, a
+            list of indices, ...).
+        epoch: the starting epoch.
+
+    Raises:
+        TypeError: ``sampler`` is not iterable, or ``epoch`` is not an int >= 0.
+
+    Example:
+        >>> s = EpochSampler([2, 0, 1])
+        >>> list(s)
+        [(0, 2), (0, 0), (0, 1)]
+        >>> s.set_epoch(3)
+        >>> list(s)[:1], len(s)
+        ([(3, 2)], 3)
+    """
+
+    def __init__(self, sampler: Iterable[int], *, epoch: int = 0) -> None:
+        if not isinstance(sampler, Iterable):
+            raise TypeError(
+                f"EpochSampler: expected a sampler (an iterable of indices), got "
+                f"{type(sampler).__name__}; wrap e.g. RandomSampler(dataset)."
+            )
+        self.sampler = sampler
+        self.epoch = 0
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch sent with the indices; forwarded to the wrapped sampler if it has one."""
+        if not _is_int(epoch) or epoch < 0:
+            raise TypeError(f"EpochSampler.set_epoch: expected an int >= 0, got {epoch!r}.")
+        self.epoch = int(epoch)
+        inner = getattr(self.sampler, "set_epoch", None)
+        if callable(inner):
+            inner(self.epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        for index in self.sampler:
+            yield epoch, int(index)
+
+    def __len__(self) -> int:
+        if not isinstance(self.sampler, Sized):
+            raise TypeError(
+                f"EpochSampler: the wrapped {type(self.sampler).__name__} has no length."
+            )
+        return len(self.sampler)
 
 
 def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: str) -> Sample:
@@ -614,20 +699,34 @@ class BatchNoise:
         """Return the generator used at ``step`` on ``device`` (fresh, seeded; for replay)."""
         return make_generator(derive_seed(self.seed, self.rank, step), device)
 
-    def level_at(self, step: int) -> float | dict[str, float]:
+    def level_at(self, step: float) -> float | dict[str, float]:
         """Return the scheduled level at ``step`` (a dict for per-modality schedules)."""
         if self.schedule is None:
             return self.level
         value: float | dict[str, float] = self.schedule(step)
         return value
 
-    def __call__(self, batch: Mapping[str, Any], *, step: int) -> Sample:
-        """Return the noisy batch for optimiser step ``step`` (the input is not modified)."""
+    def __call__(
+        self, batch: Mapping[str, Any], *, step: int, level_step: float | None = None
+    ) -> Sample:
+        """Return the noisy batch for step ``step`` (the input is not modified).
+
+        ``step`` seeds the generator and, by default, is where the schedule is read;
+        ``level_step`` reads the schedule somewhere else (the epoch, for an epoch-driven
+        curriculum, or the optimiser step when ``step`` counts micro-batches under gradient
+        accumulation, so that every micro-batch still gets its own noise).
+        """
         who = "BatchNoise"
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(
                 f"{who}: expected step as an int >= 0 (the global optimiser step), got {step!r}."
             )
+        if level_step is not None and (
+            isinstance(level_step, bool)
+            or not isinstance(level_step, numbers.Real)
+            or not level_step >= 0
+        ):
+            raise ValueError(f"{who}: expected level_step as a number >= 0, got {level_step!r}.")
         if not isinstance(batch, Mapping):
             raise TypeError(f"{who}: expected the batch as a dict, got {type(batch).__name__}.")
         tensors = {
@@ -654,8 +753,9 @@ class BatchNoise:
         device = next(iter(devices.values()))
         b = next(iter(sizes.values()))
         g = self.generator(step, device)
+        at = step if level_step is None else level_step
         level = _draw_levels(
-            self.level_at(step), b, mode=self.level_mode, std=self.std, generator=g, device=device
+            self.level_at(at), b, mode=self.level_mode, std=self.std, generator=g, device=device
         )
         out = self.pipeline(dict(batch), level=level, generator=g)
         if not isinstance(out, Mapping):

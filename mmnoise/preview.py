@@ -290,7 +290,7 @@ def _matplotlib() -> Any:
     except ImportError as e:
         raise ImportError(
             "mmnoise preview needs matplotlib to draw the grid (it is not a runtime dependency); "
-            "install it with `pip install matplotlib` or `pip install 'mmnoise[dev]'`."
+            "install it with `pip install 'mmnoise[plot]'`."
         ) from e
     return Figure, FigureCanvasAgg
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
+from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix
 from mmnoise.rng import derive_seed, make_generator
 from mmnoise.sample import Sample, condition_name, presence_patterns
 from mmnoise.transforms.base import NoiseTransform
@@ -60,54 +60,6 @@ FamilySpec: TypeAlias = nn.Module | Callable[[tuple[str, ...]], Any]
 METRICS: tuple[str, ...] = ("WA", "UA", "F1")
 _FULL, _POOLED = "full", "pooled"
 _FORMAT = "mmnoise.robustness/1"
-
-
-# ----------------------------------------------------------------------------------------------
-# metrics (private; from a (C, C) confusion matrix, rows = true class, columns = prediction)
-# ----------------------------------------------------------------------------------------------
-
-
-def _per_class(cm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Return (tp, support, predicted) over the classes seen in the targets or predictions.
-
-    scikit-learn's convention, which the MER papers' numbers use: a class that never occurs and
-    is never predicted is left out of the macro averages.
-    """
-    cm = cm.double()
-    support, predicted = cm.sum(dim=1), cm.sum(dim=0)
-    seen = (support + predicted) > 0
-    return cm.diagonal()[seen], support[seen], predicted[seen]
-
-
-def _safe_div(num: Tensor, den: Tensor) -> Tensor:
-    # a 0/0 recall, precision or F1 counts as 0 (scikit-learn's zero_division=0)
-    return torch.where(den > 0, num / den.clamp(min=1e-300), torch.zeros_like(num))
-
-
-def _wa(cm: Tensor) -> float:
-    total = float(cm.sum())
-    return float(cm.diagonal().sum()) / total if total > 0 else math.nan
-
-
-def _ua(cm: Tensor) -> float:
-    tp, support, _ = _per_class(cm)
-    return float(_safe_div(tp, support).mean()) if tp.numel() else math.nan
-
-
-def _f1(cm: Tensor) -> float:
-    # per class F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (support + predicted)
-    tp, support, predicted = _per_class(cm)
-    return float(_safe_div(2 * tp, support + predicted).mean()) if tp.numel() else math.nan
-
-
-_METRIC_FNS: dict[str, Callable[[Tensor], float]] = {"WA": _wa, "UA": _ua, "F1": _f1}
-
-
-def _confusion(labels: Tensor, preds: Tensor, num_classes: int) -> Tensor:
-    flat = labels.long() * num_classes + preds.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,11 +181,11 @@ class RobustnessResult:
 
     @staticmethod
     def _check_metric(metric: str) -> Callable[[Tensor], float]:
-        if metric not in _METRIC_FNS:
+        if metric not in CONFUSION_METRICS:
             raise ValueError(
                 f"RobustnessResult: unknown metric {metric!r}; expected one of {list(METRICS)}."
             )
-        return _METRIC_FNS[metric]
+        return CONFUSION_METRICS[metric]
 
     # -- scores ------------------------------------------------------------------------------
     def scores(self, metric: str = "WA") -> Tensor:
@@ -510,7 +462,7 @@ def save_heatmap(
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "save_heatmap: the heatmap needs matplotlib, which is not installed; "
-            "pip install matplotlib (or use to_markdown / to_json)."
+            "install it with `pip install 'mmnoise[plot]'` (or use to_markdown / to_json)."
         ) from err
     if not results:
         raise ValueError("save_heatmap: expected at least one result, got none.")
@@ -677,7 +629,7 @@ class RobustnessGrid:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"{who}: expected seed as an int, got {type(seed).__name__}.")
         self.seed = seed
-        bad = [m for m in metrics if m not in _METRIC_FNS]
+        bad = [m for m in metrics if m not in CONFUSION_METRICS]
         if bad or not metrics or isinstance(metrics, str):
             raise ValueError(f"{who}: expected metrics among {list(METRICS)}, got {metrics!r}.")
         self.metrics = tuple(metrics)
@@ -815,7 +767,7 @@ class RobustnessGrid:
                                     f"{who}: predict returned {c} classes, earlier "
                                     f"{counts.shape[-1]}; keep the output size fixed."
                                 )
-                            counts[i, j, k] += _confusion(labels, preds, c).cpu()
+                            counts[i, j, k] += confusion_matrix(preds, labels, num_classes=c).cpu()
         if counts is None:
             raise ValueError(f"{who}: the loader yielded no batches; pass the test loader.")
         configs = {

@@ -35,6 +35,8 @@ __all__ = [
     "Kind",
     "Sample",
     "batch_size",
+    "check_finite_entries",
+    "check_reserved",
     "check_sample",
     "check_tensor",
     "compatible_kinds",
@@ -174,12 +176,64 @@ def check_tensor(
             f"{who}: expected non-zero sizes after the batch dim for sample[{name!r}], got shape "
             f"{tuple(x.shape)}; drop zero-length examples before batching."
         )
-    if check_finite and x.is_floating_point() and not _all_finite(x):
-        raise ValueError(
-            f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the data "
-            "(torch.nan_to_num) or pass check_finite=False to let them through unchanged."
-        )
+    if check_finite:
+        check_finite_entries({name: x}, [name], who=who)
     return fits[0]
+
+
+def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
+    """Check that ``lengths``, ``present`` and ``kinds`` are dicts naming modalities of the sample.
+
+    A misspelt name (``{"audoi": ...}``) would otherwise be ignored silently: the padding of
+    ``"audio"`` would be corrupted, its presence or kind never read.
+
+    Raises:
+        TypeError: a reserved entry is not a dict.
+        KeyError: a reserved entry names a key that is not a modality of the sample.
+
+    Example:
+        >>> check_reserved({"audio": torch.zeros(1, 2, 3), "lengths": {"audoi": torch.tensor([2])}},
+        ...                who="demo")
+        Traceback (most recent call last):
+        ...
+        KeyError: "demo: sample['lengths'] names ['audoi'], which are not modalities of the sample (known: ['audio']); fix the spelling or drop those entries."
+    """
+    known: list[str] | None = None
+    for key in (LENGTHS, PRESENT, KINDS_KEY):
+        entry = sample.get(key)
+        if entry is None:
+            continue
+        if not isinstance(entry, Mapping):
+            raise TypeError(
+                f"{who}: expected sample[{key!r}] as a dict {{modality: value}}, got "
+                f"{type(entry).__name__}; key it by modality name."
+            )
+        if known is None:
+            known = modality_names(sample)
+        unknown = [n for n in entry if n not in known and n not in sample]
+        if unknown:
+            raise KeyError(
+                f"{who}: sample[{key!r}] names {sorted(map(str, unknown))}, which are not "
+                f"modalities of the sample (known: {known}); fix the spelling or drop those "
+                "entries."
+            )
+
+
+def check_finite_entries(
+    sample: Mapping[str, Any], names: Sequence[str], *, who: str
+) -> None:
+    """Reject NaN / Inf in the float tensors ``sample[name]`` (one reduction pass each).
+
+    Example:
+        >>> check_finite_entries({"a": torch.zeros(1, 2)}, ["a"], who="demo")
+    """
+    for name in names:
+        x = sample.get(name)
+        if isinstance(x, Tensor) and x.is_floating_point() and x.numel() and not _all_finite(x):
+            raise ValueError(
+                f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the "
+                "data (torch.nan_to_num) or pass check_finite=False to let them through unchanged."
+            )
 
 
 def _all_finite(x: Tensor) -> bool:
@@ -288,6 +342,7 @@ def check_sample(
                 "check the spelling or the names passed to the transform."
             )
         check_tensor(sample[name], who=who, name=name, accepts={kind}, check_finite=check_finite)
+    check_reserved(sample, who=who)
     b = batch_size(sample, list(kinds), who=who)
     for name, lengths in sample.get(LENGTHS, {}).items():
         if name in kinds:

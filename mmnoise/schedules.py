@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import torch
 from torch import Tensor
 
+from mmnoise.config import SCHEDULES, decode, encode
+
 __all__ = [
     "Chain",
     "Constant",
@@ -49,9 +51,6 @@ __all__ = [
 ]
 
 LevelMode: TypeAlias = Literal["fixed", "uniform", "normal"]
-
-_REGISTRY: dict[str, type[_Configurable]] = {}
-
 
 # ----------------------------------------------------------------------------------------------
 # validation helpers
@@ -113,39 +112,18 @@ class _Configurable:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            _REGISTRY[cls.__name__] = cls
+        SCHEDULES.register(cls)  # private (_Name) bases are skipped
 
     def to_config(self) -> dict[str, Any]:
         """Return a plain JSON-able dict that :func:`schedule_from_config` turns back into this."""
         cfg: dict[str, Any] = {"type": type(self).__name__}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            cfg[f.name] = _encode(getattr(self, f.name))
+            cfg[f.name] = encode(getattr(self, f.name))
         return cfg
 
     @classmethod
     def _from_config(cls, cfg: Mapping[str, Any]) -> _Configurable:
-        return cls(**{k: _decode(v) for k, v in cfg.items() if k != "type"})
-
-
-def _encode(v: Any) -> Any:
-    if isinstance(v, _Configurable):
-        return v.to_config()
-    if isinstance(v, Mapping):
-        return {str(k): _encode(x) for k, x in v.items()}
-    if isinstance(v, tuple | list):
-        return [_encode(x) for x in v]
-    return v
-
-
-def _decode(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        if "type" in v and isinstance(v["type"], str):
-            return schedule_from_config(v)
-        return {k: _decode(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return tuple(_decode(x) for x in v)
-    return v
+        return cls(**{k: decode(v, SCHEDULES) for k, v in cfg.items() if k != "type"})
 
 
 def schedule_from_config(cfg: Mapping[str, Any]) -> Any:
@@ -167,17 +145,7 @@ def schedule_from_config(cfg: Mapping[str, Any]) -> Any:
         >>> schedule_from_config(s.to_config()) == s
         True
     """
-    if not isinstance(cfg, Mapping):
-        raise TypeError(
-            f"schedule_from_config: expected a dict made by to_config(), got {type(cfg).__name__}."
-        )
-    name = cfg.get("type")
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"schedule_from_config: expected cfg['type'] to be one of {sorted(_REGISTRY)}, got "
-            f"{name!r}; build the config with the schedule's to_config()."
-        )
-    return _REGISTRY[str(name)]._from_config(cfg)
+    return SCHEDULES.build(cfg, who="schedule_from_config")
 
 
 # ----------------------------------------------------------------------------------------------

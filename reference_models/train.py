@@ -41,7 +41,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
 
 from mmnoise.data import BatchNoise, pad_collate
 from mmnoise.rng import derive_seed, make_generator
@@ -565,7 +564,18 @@ class _Run:
 
     def progress(self, iterable: Any, desc: str) -> Any:
         show = self.tc.progress if self.tc.progress is not None else sys.stderr.isatty()
-        return tqdm(iterable, desc=desc, leave=False, disable=not show or not self.is_main)
+        if not show or not self.is_main:
+            return iterable
+        try:  # tqdm is optional (the `models` extra): only the progress bar needs it
+            from tqdm import tqdm
+        except ImportError as err:
+            if self.tc.progress is None:  # automatic bar: go on without one
+                return iterable
+            raise ImportError(
+                "reference_models.train: progress=True needs tqdm, which is not installed; "
+                "install it with `pip install 'mmnoise[models]'` or set progress=False."
+            ) from err
+        return tqdm(iterable, desc=desc, leave=False)
 
     def loader(
         self, dataset: Dataset[Any], cfg: StageConfig, stage: int, epoch: int

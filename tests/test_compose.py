@@ -181,3 +181,40 @@ def test_pipeline_noise_level_key_covers_every_unnamed_modality() -> None:
     assert torch.allclose(out["a"], s["a"] * 0.1) and torch.equal(out["v"], s["v"])
     with pytest.raises(KeyError, match="'noise' for all of them"):
         pipe(s, level={"nois": 1.0}, generator=_g(0))
+
+
+def _count_finite_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import mmnoise.sample as sample_module
+
+    calls: list[int] = []
+    real = sample_module._all_finite
+
+    def counting(x: torch.Tensor) -> bool:
+        calls.append(x.shape[0])
+        return real(x)
+
+    monkeypatch.setattr(sample_module, "_all_finite", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mm.Compose([mm.Gain("a"), mm.Gain("b")]),
+        lambda: mm.OneOf([mm.Gain("a"), mm.Gain("b")]),
+        lambda: mm.SomeOf([mm.Gain("a"), mm.Gain("b")], n=(0, 1)),
+        lambda: mm.Compose([mm.Gain("a"), mm.OneOf([mm.Gain("a"), mm.Gain("b")])]),
+        lambda: mm.MultimodalPipeline({"a": [mm.Gain()]}, missing=mm.DropModalities(["a", "b"])),
+    ],
+)
+def test_containers_check_every_entry_they_touch_once(make, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    bad = torch.ones(2, 3, 1)
+    bad[1, 2, 0] = float("nan")
+    s = {"a": torch.ones(2, 3, 1), "b": bad}
+    # a NaN in an entry only a later child (or only `missing`) touches is rejected, named
+    with pytest.raises(ValueError, match=r"expected finite values in sample\['b'\]"):
+        make()(s, level=1.0, generator=_g())
+    calls = _count_finite_checks(monkeypatch)
+    s["b"] = torch.ones(2, 3, 1)
+    make()(s, level=1.0, generator=_g())
+    assert len(calls) == 2  # a and b, each once, whichever child touches it first

@@ -1,9 +1,20 @@
 """The documentation keeps its promises: docstrings, API coverage, snippets, runnable code.
 
-``make docs-build`` builds the site with ``--strict``; these tests check what the build cannot:
-every public name is documented in the house style, every public module is on an API page,
-every example is included by snippet (never copied), and the Python blocks of the concept pages
-and of the README draft run as written.
+``make docs-build`` builds the site with ``--strict`` (any warning fails it); these tests check
+what the build cannot: every public name is documented in the house style, every public module is
+on an API page, every example is included by snippet (never copied), and every Python block of
+every docs page and of the README runs as written.
+
+A block that cannot run on its own (it trains for minutes, or shows one line of a larger
+program) is marked as a fragment by an HTML comment on the line right before its fence::
+
+    <!-- fragment: why it does not run as written -->
+    ```python
+    ...
+    ```
+
+Fragments must still compile; snippet includes (``--8<-- "examples/..."``) are run by
+tests/test_examples.py.
 """
 
 from __future__ import annotations
@@ -163,21 +174,45 @@ def test_every_example_is_included_by_snippet_not_copied() -> None:
                 assert window not in text, f"{page.name} copies {rel}:\n{window}"
 
 
-def python_blocks(text: str) -> list[str]:
-    """The fenced ```python blocks of a Markdown page, minus snippet includes."""
-    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
-    return [b for b in blocks if not b.lstrip().startswith("--8<--")]
+FRAGMENT = re.compile(r"<!--\s*fragment:[^>]*-->\s*$")
 
 
-CODE_PAGES = sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "concepts").glob("*.md"))
+def python_blocks(text: str, *, fragments: bool = True) -> list[str]:
+    """The fenced ```python blocks of a Markdown page, minus snippet includes.
+
+    With ``fragments=False``, blocks marked ``<!-- fragment: ... -->`` are left out too.
+    """
+    blocks = []
+    for m in re.finditer(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        if m.group(1).lstrip().startswith("--8<--"):
+            continue
+        if fragments or not FRAGMENT.search(before):
+            blocks.append(m.group(1))
+    return blocks
 
 
-@pytest.mark.parametrize("page", [*CODE_PAGES, "_readme_draft.md"])
+# every page with Python, relative to the repository root: docs pages and the README
+CODE_PAGES = sorted(
+    p.relative_to(ROOT).as_posix()
+    for p in [*DOCS.rglob("*.md"), ROOT / "README.md"]
+    if python_blocks(p.read_text(), fragments=False)
+)
+
+
+def test_fragment_marker_is_recognised() -> None:
+    text = "<!-- fragment: part of a loop -->\n```python\nstep()\n```\n```python\nx = 1\n```\n"
+    assert python_blocks(text) == ["step()\n", "x = 1\n"]
+    assert python_blocks(text, fragments=False) == ["x = 1\n"]
+    assert "README.md" in CODE_PAGES and "docs/concepts/levels.md" in CODE_PAGES
+
+
+@pytest.mark.parametrize("page", CODE_PAGES)
 def test_python_blocks_on_the_page_run(page: str, capsys: pytest.CaptureFixture[str]) -> None:
-    blocks = python_blocks((DOCS / page).read_text())
+    blocks = python_blocks((ROOT / page).read_text(), fragments=False)
     namespace: dict[str, object] = {"__name__": f"docs_{page}"}
     for block in blocks:
-        exec(compile(block, f"docs/{page}", "exec"), namespace)
+        exec(compile(block, page, "exec"), namespace)
 
 
 def test_house_style_extension_rewrites_roles_and_examples() -> None:
@@ -217,15 +252,15 @@ def test_gallery_names_every_public_transform() -> None:
 
 
 def test_every_python_block_in_the_docs_compiles() -> None:
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in sorted([*DOCS.rglob("*.md"), ROOT / "README.md"]):
         for block in python_blocks(page.read_text()):
             compile(block, str(page), "exec")
 
 
-def test_readme_draft_links_resolve_from_the_repository_root() -> None:
-    text = (DOCS / "_readme_draft.md").read_text()
+def test_readme_links_resolve_from_the_repository_root() -> None:
+    text = (ROOT / "README.md").read_text()
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
     local = [link for link in links if not link.startswith(("http://", "https://"))]
-    assert local, "the README draft links to the docs"
+    assert local, "the README links to the docs"
     for link in local:
-        assert (ROOT / link).is_file(), link
+        assert (ROOT / link).exists(), link

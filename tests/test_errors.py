@@ -117,3 +117,50 @@ def test_errors_leave_the_input_untouched() -> None:
     with pytest.raises(ValueError):
         mm.TimeMask("audio")(s)
     assert torch.equal(s["audio"], before)  # type: ignore[arg-type]
+
+
+def test_misspelt_pipeline_modality_is_listed_once() -> None:
+    pipe = mm.MultimodalPipeline(
+        {"audoi": [mm.Gain()]}, missing=mm.DropModalities(["audoi", "visual"])
+    )
+    with pytest.raises(KeyError) as err:
+        pipe(_s())
+    msg = str(err.value)
+    assert msg.count("audoi") == 1, msg  # once, not ['audoi', 'audoi']
+    assert msg.startswith('"MultimodalPipeline:') and "['audio', 'visual']" in msg
+    assert "fix the spelling" in msg or "check the spelling" in msg
+
+
+@pytest.mark.parametrize("reserved", ["lengths", "present", "kinds"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: mm.Gain("audio")(s),
+        lambda s: mm.Compose([mm.Gain("audio")])(s),
+        lambda s: mm.MultimodalPipeline({"audio": [mm.Gain()]})(s),
+        lambda s: mm.DropModalities(["audio", "visual"])(s),
+        lambda s: mm.check_sample(s, {"audio": "features"}),
+    ],
+)
+def test_misspelt_reserved_keys_are_rejected_with_the_known_names(reserved, call) -> None:  # type: ignore[no-untyped-def]
+    value = {"lengths": torch.tensor([5, 2]), "present": torch.tensor([True, False])}.get(
+        reserved, "features"
+    )
+    s = _s(**{reserved: {"audoi": value}})
+    with pytest.raises(KeyError) as err:
+        call(s)
+    msg = str(err.value)
+    assert f"sample['{reserved}'] names ['audoi']" in msg  # what was received
+    assert "known: ['audio', 'visual']" in msg  # what was expected
+    assert "fix the spelling" in msg  # how to fix
+    assert msg.split(":")[0].strip("\"'") in (  # who raised
+        "Gain", "Compose", "MultimodalPipeline", "DropModalities", "check_sample",
+    )  # fmt: skip
+
+
+def test_a_single_number_for_a_range_says_how_to_fix() -> None:
+    with pytest.raises(ValueError) as err:
+        mm.AddGaussianSNR("audio", snr_db=10)  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert msg.startswith("AddGaussianSNR: expected snr_db as a (weak, strong) pair")
+    assert "got 10" in msg and "pass snr_db=(10.0, 10.0)" in msg

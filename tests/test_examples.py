@@ -126,3 +126,27 @@ def test_06_ddp_torchrun() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world size 2:" in done.stdout
     assert "ranks got different noise: True" in done.stdout
+
+
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning")
+@pytest.mark.filterwarnings("ignore:.*weights_only.*")
+def test_08_lightning(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("lightning", reason="the lightning extra is part of `dev`")
+    run_example("08_lightning.py", ["--tiny"], monkeypatch)
+    out = capsys.readouterr().out
+    levels = [float(v) for v in re.findall(r"epoch \d+: val WA [\d.]+, level now ([\d.]+)", out)]
+    assert len(levels) == 3 and levels[0] >= 0.2 and levels == sorted(levels)  # only goes up
+    m = re.search(r"at level ([\d.]+) \((\d+) evaluations\); .* after (\d+) evaluations", out)
+    assert m is not None and float(m[1]) == levels[-1] and int(m[3]) == int(m[2]) + 1 == 4
+
+
+def test_09_huggingface(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("transformers", reason="the hf extra is part of `dev`")
+    run_example("09_huggingface.py", ["--tiny"], monkeypatch)
+    out = capsys.readouterr().out
+    assert re.search(r"trained 6 steps; final level 1.00", out)
+    scores = [float(v) for v in re.findall(r"val WA [\w ]+: ([\d.]+)", out)]
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,3 +90,36 @@ def test_level_zero_p_zero_identity_and_replay() -> None:
     assert all(torch.equal(again[n], out[n]) for n in names)
     t.p = 0.0
     assert presence_matrix(t(s, level=1.0, generator=torch.Generator()), names).all()
+
+
+def test_entries_already_missing_are_never_rewritten() -> None:
+    s = _s(4, 2)
+    s["present"] = {"m1": torch.tensor([False, True, False, True])}
+    t = mm.DropModalities(["m0", "m1"], patterns=[{"m0": True, "m1": False}], fill=-7.0)
+    out, rec = t.run(s, level=1.0, generator=torch.Generator().manual_seed(0))
+    # examples 0 and 2 were missing already: their data is kept as it was, not refilled
+    assert torch.equal(out["m1"][[0, 2]], s["m1"][[0, 2]])  # type: ignore[index]
+    assert bool((out["m1"][[1, 3]] == -7.0).all())
+    assert out["present"]["m1"].tolist() == [False] * 4
+    assert rec["keys"]["m1"]["mask"].tolist() == [False, True, False, True]
+
+
+def test_dropping_never_touches_padding() -> None:
+    s = _s(3, 2)
+    s["lengths"] = {"m0": torch.tensor([1, 2, 3]), "m1": torch.tensor([3, 3, 2])}
+    t = mm.DropModalities(["m0", "m1"], patterns=[{"m0": False, "m1": False}], min_present=0)
+    out = t(s, level=1.0, generator=torch.Generator().manual_seed(0))
+    for name in ("m0", "m1"):
+        x, y, n = s[name], out[name], s["lengths"][name]  # type: ignore[index]
+        for i in range(3):
+            assert bool((y[i, : n[i]] == 0).all())
+            assert torch.equal(y[i, n[i] :], x[i, n[i] :])  # padding keeps its values
+
+
+def test_a_misspelt_key_is_rejected_when_called_with_the_known_names() -> None:
+    t = mm.DropModalities(["m0", "audoi"])  # names are only known when a sample arrives
+    with pytest.raises(KeyError) as err:
+        t(_s(2, 2), level=1.0)
+    msg = str(err.value)
+    assert "DropModalities" in msg and "'audoi' is not in the sample" in msg
+    assert "['m0', 'm1']" in msg and "fix the spelling" in msg

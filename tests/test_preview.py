@@ -119,7 +119,7 @@ def test_missing_matplotlib_gives_a_clear_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     assert main(["preview", "--kind", "tokens", "--out", str(tmp_path / "t.png")]) == 2
-    assert "pip install matplotlib" in capsys.readouterr().err
+    assert "mmnoise[plot]" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs() -> None:

@@ -12,7 +12,7 @@ The three codebases share one on-disk layout (research/seed_models.md section 2.
 with ``set`` in ``trn`` / ``val`` / ``tst``. Audio is normalised as upstream: ``norm="trn"``
 uses the fold's training-set mean and std from ``{a_type}_mean_std.h5`` (a std of 0 counts as
 1), ``norm="utt"`` each utterance's own statistics; visual and text features are not
-normalised. ``h5py`` is needed (``pip install h5py``); it is imported only when this loader is
+normalised. ``h5py`` is needed (``pip install 'mmnoise[data]'``); it is imported only when this loader is
 used.
 """
 
@@ -48,7 +48,7 @@ def _import_h5py() -> Any:
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "MMINFeatures: reading the MMIN / IF-MMIN / NMER feature files needs h5py, which is "
-            "not installed; install it with `pip install h5py`."
+            "not installed; install it with `pip install 'mmnoise[data]'`."
         ) from err
     return h5py
 

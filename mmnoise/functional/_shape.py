@@ -2,8 +2,48 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
+
 import torch
 from torch import Tensor
+
+_P = ParamSpec("_P")
+#: dtypes too narrow for energies, filters and FFTs: kernels compute in float32 for them
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def saturate(y: Tensor, dtype: torch.dtype) -> Tensor:
+    """Clamp ``y`` to the finite range of ``dtype`` (in place when ``y`` has no autograd graph).
+
+    An additive corruption of values near the dtype's largest finite value may overflow; a
+    saturated result stays finite (as a clipping ADC would), where an overflow would give Inf.
+    """
+    top = torch.finfo(dtype).max
+    if y.requires_grad:
+        return y.clamp(-top, top)
+    return y.clamp_(-top, top)
+
+
+def accurate(
+    fn: Callable[Concatenate[Tensor, _P], Tensor],
+) -> Callable[Concatenate[Tensor, _P], Tensor]:
+    """Run a float kernel in float32 for float16 / bfloat16 input and cast the result back.
+
+    Energies, filters and FFTs in half precision overflow (a sum of squares of values near 300
+    is Inf in float16) or are not implemented (torchaudio ``lfilter``, ``fftconvolve``); float32
+    and float64 inputs run as they are, with no extra pass. The result is saturated to the input
+    dtype's finite range before the cast, so it never turns into Inf.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(x: Tensor, /, *args: _P.args, **kwargs: _P.kwargs) -> Tensor:
+        if x.dtype in HALF_DTYPES:
+            return saturate(fn(x.float(), *args, **kwargs), x.dtype).to(x.dtype)
+        return fn(x, *args, **kwargs)
+
+    return wrapper
 
 
 def per_example(v: Tensor | float, x: Tensor) -> Tensor:
@@ -146,7 +186,46 @@ def valid_moments(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Ten
     count = w.sum(dim=1).clamp(min=1)
     mean = (m_bt * w).sum(dim=1) / count
     var = ((v_bt + (m_bt - mean[:, None]).square()) * w).sum(dim=1) / count
-    return mean, var.sqrt()
+    return mean, safe_sqrt(var)
+
+
+def safe_sqrt(v: Tensor) -> Tensor:
+    """Return ``sqrt(v)`` for ``v >= 0`` with a finite gradient (0) where ``v == 0``.
+
+    The plain ``sqrt`` has an infinite derivative at 0, which turns into NaN gradients on
+    constant or silent examples (``inf * 0``).
+    """
+    pos = v > 0
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+
+
+def valid_norm(
+    x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True
+) -> Tensor:
+    """Return the per-example L2 norm over the valid steps of ``x``, (B,), without overflow.
+
+    One ``vector_norm`` pass; where it overflows (values near the dtype's largest finite value,
+    whose squares are Inf) the norm is recomputed on ``x`` divided by its per-example peak and
+    scaled back, which can still saturate at Inf only when the norm itself is out of range. The
+    check reads one (B,) flag back; under ``torch.compile`` the rescaled norm is always used.
+    ``rescue=False`` returns the plain pass (Inf where it overflowed), for a caller that checks
+    several things in one read-back.
+    """
+    b = x.shape[0]
+    valid = valid_steps(x, lengths, time_dim)
+
+    def norm(v: Tensor) -> Tensor:
+        if valid is None:
+            n: Tensor = torch.linalg.vector_norm(v.reshape(b, -1), dim=1)
+            return n
+        return safe_sqrt((step_energy(v, time_dim) * valid).sum(dim=1))
+
+    plain = norm(x)
+    if not rescue or (not torch.compiler.is_compiling() and bool(torch.isfinite(plain).all())):
+        return plain
+    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
+    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    return norm(x / per_example(peak, x)) * peak
 
 
 def valid_extrema(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:

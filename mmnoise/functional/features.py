@@ -14,18 +14,20 @@ from torch import Tensor
 
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
+    accurate,
     broadcast_steps,
     fill_where,
     full_lengths,
     gather_steps,
     keep_padding,
     per_example,
+    saturate,
     span_bounds,
-    step_energy,
     step_index,
     step_mask,
     valid_extrema,
     valid_moments,
+    valid_norm,
     valid_steps,
 )
 
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 
+@accurate
 def add_noise_snr(
     x: Tensor, noise: Tensor, *, snr_db: Tensor, lengths: Tensor | None = None, time_dim: int = 1
 ) -> Tensor:
@@ -69,31 +72,61 @@ def add_noise_snr(
         >>> add_noise_snr(x, n, snr_db=torch.tensor([0.0]))[0, 0]
         tensor([2., 0.])
     """
-    return _add_scaled(x, noise, _snr_scale(x, noise, snr_db, lengths, time_dim), owned=False)
+    return _add_at_snr(x, noise.to(x.dtype), snr_db, lengths, time_dim, owned=False)
 
 
-def _snr_scale(
-    x: Tensor, noise: Tensor, snr_db: Tensor | float, lengths: Tensor | None, time_dim: int
+def _add_at_snr(
+    x: Tensor,
+    noise: Tensor,
+    snr_db: Tensor | float,
+    lengths: Tensor | None,
+    time_dim: int,
+    *,
+    owned: bool,
 ) -> Tensor:
-    """Return the noise scale per step, broadcastable to ``x``: ``a`` on valid steps, 0 on padding.
+    """Return ``x + a * noise`` with ``a`` per example so that the valid steps reach ``snr_db``.
 
-    ``a = sqrt(E_x / E_n * 10 ** (-snr_db / 10))`` (torchaudio ``add_noise``), with the energies
-    summed over valid steps from one ``vector_norm`` pass each instead of masked copies. An
-    example with zero signal (or zero noise) energy gets ``a = 0``: it comes back unchanged.
+    ``a = ||x|| / ||n|| * 10 ** (-snr_db / 20)`` (torchaudio ``add_noise``), the norms over valid
+    steps from one ``vector_norm`` pass each (:func:`valid_norm`: no overflow); padding gets
+    ``a = 0``, and so does an example with zero signal (or zero noise) energy: it comes back
+    unchanged. Since ``|x + a n| <= ||x|| (1 + 10 ** (-snr_db / 20))``, one (B,) check tells
+    whether the result can leave the dtype's finite range (values near its largest); only then
+    the noise is normalised first and the result saturated, in a few extra passes (under
+    ``torch.compile``, without the check, the result is always saturated).
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
-    if valid is None:  # whole examples: one flat reduction each, no per-step energies
-        ex = torch.linalg.vector_norm(x.reshape(b, -1), dim=1).square()
-        en = torch.linalg.vector_norm(noise.reshape(b, -1), dim=1).square()
-    else:
-        ex = (step_energy(x, time_dim) * valid).sum(dim=1)
-        en = (step_energy(noise, time_dim) * valid).sum(dim=1)
-    snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
-    ok = (ex > 0) & (en > 0)
+    compiling = torch.compiler.is_compiling()
+    # plain norms (Inf where they overflow): one read-back below checks everything at once
+    nx = valid_norm(x, lengths, time_dim, rescue=compiling)
+    nn = valid_norm(noise, lengths, time_dim, rescue=compiling)
+    snr = torch.as_tensor(snr_db, device=x.device, dtype=nx.dtype).expand(b)
+    amp = torch.pow(10.0, -snr / 20.0)
+    ok = (nx > 0) & (nn > 0)
     # the denominators stay positive so that where() never routes a NaN gradient
-    ratio = ex / torch.where(ok, en, torch.ones_like(en)) * torch.pow(10.0, -snr / 10.0)
-    scale = torch.where(ok, ratio, torch.zeros_like(ratio)).sqrt()
+    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
+    ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
+    top = torch.finfo(x.dtype).max
+    bound = (nx.detach() * (1 + amp) < top) & torch.isfinite(nn.detach() * ratio.detach())
+    if compiling:  # one graph, no data-dependent branch: saturate always
+        y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+        return saturate(y, x.dtype)
+    if bool(bound.all()):
+        return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+    # near the top of the range: unit-norm noise, and the signal's peak applied last, so that
+    # only a result that truly overflows does (and is then saturated)
+    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
+    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    nn = valid_norm(noise, lengths, time_dim)
+    ok = (nn > 0) & (nx > 0)
+    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
+    rel = torch.where(ok, valid_norm(x / per_example(peak, x), lengths, time_dim) * amp, 0)
+    unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
+    return saturate(torch.addcmul(x, unit, per_example(peak, x)), x.dtype)
+
+
+def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
+    """Broadcast a (B,) scale over ``x``, 0 on padding (``valid`` is None: no padding)."""
     if valid is None:
         return per_example(scale, x)
     return broadcast_steps(scale[:, None] * valid, x, time_dim)
@@ -111,6 +144,7 @@ def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool) -> Tens
     return torch.addcmul(x, noise, scale)
 
 
+@accurate
 def add_gaussian_snr(
     x: Tensor,
     *,
@@ -142,10 +176,10 @@ def add_gaussian_snr(
     # the draw bounds this kernel on the CPU: _fastrand spreads it over threads (same field for
     # any thread count), and the fresh buffer then receives the result
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    scale = _snr_scale(x, noise, snr_db, lengths, time_dim)
-    return _add_scaled(x, noise, scale, owned=True)
+    return _add_at_snr(x, noise, snr_db, lengths, time_dim, owned=True)
 
 
+@accurate
 def add_colored_snr(
     x: Tensor,
     *,
@@ -188,10 +222,10 @@ def add_colored_snr(
     shape[time_dim] = freqs.shape[0]
     gain_f = freqs.pow(-exponent / 2.0).reshape(shape)
     colored = torch.fft.irfft(spectrum * gain_f, n=n, dim=time_dim).contiguous()
-    scale = _snr_scale(x, colored, snr_db, lengths, time_dim)
-    return _add_scaled(x, colored, scale, owned=True)
+    return _add_at_snr(x, colored, snr_db, lengths, time_dim, owned=True)
 
 
+@accurate
 def impulse_noise(
     x: Tensor,
     *,
@@ -226,11 +260,16 @@ def impulse_noise(
         u.masked_fill_(~valid, 2.0)  # padding is never hit
     r = per_example(ratio, u)
     mid, height = per_example(mean, x), amplitude * per_example(std, x)
+    # the impulses saturate at the dtype's largest finite value (for values near it, mean +/-
+    # amplitude * std would overflow): two (B,) clamps, no pass over the data
+    top = torch.finfo(x.dtype).max
+    low, high = (mid - height).clamp(-top, top), (mid + height).clamp(-top, top)
     # One draw decides both: a hit is u < r, and given a hit u / r is uniform, so u < r / 2 is a
     # fair coin for the sign (half the random numbers of a separate sign draw).
-    return torch.where(u < r * 0.5, mid - height, torch.where(u < r, mid + height, x))
+    return torch.where(u < r * 0.5, low, torch.where(u < r, high, x))
 
 
+@accurate
 def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim: int = 1) -> Tensor:
     """Multiply each example by an amplitude gain given in dB (``10 ** (gain_db / 20)``).
 
@@ -250,10 +289,15 @@ def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim:
     factor = torch.pow(10.0, per_example(gain_db, x).reshape(-1) / 20.0)
     valid = valid_steps(x, lengths, time_dim)
     if valid is None:
-        return x * per_example(factor, x)
-    # factor 1 on padding: x * 1 == x exactly, one pass instead of multiply-then-restore
-    per_step = torch.where(valid, factor[:, None], torch.ones_like(factor)[:, None])
-    return x * broadcast_steps(per_step, x, time_dim)
+        y = x * per_example(factor, x)
+    else:
+        # factor 1 on padding: x * 1 == x exactly, one pass instead of multiply-then-restore
+        per_step = torch.where(valid, factor[:, None], torch.ones_like(factor)[:, None])
+        y = x * broadcast_steps(per_step, x, time_dim)
+    # only an amplifying gain can leave the dtype's finite range: saturate then (one (B,) check)
+    if torch.compiler.is_compiling() or bool((factor > 1).any()):
+        return saturate(y, x.dtype)
+    return y
 
 
 def frame_dropout(
@@ -446,6 +490,7 @@ def time_shift(
     return gather_steps(x, torch.where(valid, source, t), time_dim)
 
 
+@accurate
 def quantize(
     x: Tensor, *, bits: Tensor, lengths: Tensor | None = None, time_dim: int = 1
 ) -> Tensor:
@@ -466,6 +511,9 @@ def quantize(
     """
     lo, hi = valid_extrema(x, lengths, time_dim)
     steps = torch.pow(2.0, torch.round(bits.to(x.device)).clamp(min=1)) - 1
-    lo_b, span = per_example(lo, x), per_example((hi - lo).clamp(min=1e-12), x)
+    # the smallest normal of the dtype: a constant example (span 0) comes back unchanged, and
+    # the floor is representable (1e-12 is 0 in float16 and made constant examples NaN)
+    tiny = torch.finfo(x.dtype).tiny
+    lo_b, span = per_example(lo, x), per_example((hi - lo).clamp(min=tiny), x)
     q = torch.round((x - lo_b) / span * per_example(steps, x)) / per_example(steps, x)
     return keep_padding(q * span + lo_b, x, lengths, time_dim)

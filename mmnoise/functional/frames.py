@@ -10,19 +10,20 @@ Every kernel is pure: parameters are explicit tensors, randomness comes only fro
 inputs are never modified, frames past ``lengths`` come back unchanged, outputs stay in [0, 1],
 and frames in [0, 1] with a neutral strength parameter (sigma 0, scale 1, ...) come back exactly.
 Spatial sizes (blur radii, box sides, motion length) are in pixels of the given frames.
+
+kornia is imported inside the kernels that call it, not at module import: ``import kornia``
+loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay for.
 """
 
 from __future__ import annotations
 
 import math
 
-import kornia.enhance as KE
-import kornia.filters as KF
 import torch
 from torch import Tensor
 
 from mmnoise.functional import _fastrand
-from mmnoise.functional._shape import fill_where, keep_padding
+from mmnoise.functional._shape import accurate, fill_where, keep_padding
 
 __all__ = [
     "brightness",
@@ -76,6 +77,12 @@ def _fold(x: Tensor) -> Tensor:
 def _finish(y: Tensor, x: Tensor, lengths: Tensor | None) -> Tensor:
     """Unfold ``y`` to the layout of ``x`` and restore the padded frames from ``x``."""
     return keep_padding(y.reshape(x.shape), x, lengths, 1)
+
+
+def _unit(y: Tensor) -> Tensor:
+    """Clamp a filter's output to [0, 1]: the rounding of a weighted sum of pixels in [0, 1] can
+    land a few ulps outside (a blurred 1.0 came out as 1.0000001), and frames are in [0, 1]."""
+    return y.clamp(0.0, 1.0) if y.requires_grad else y.clamp_(0.0, 1.0)
 
 
 def _kernel_size(half: int, x: Tensor) -> int:
@@ -160,6 +167,7 @@ def shot_noise(
     return _finish(y, x, lengths)
 
 
+@accurate
 def gaussian_blur(
     x: Tensor, *, sigma: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
 ) -> Tensor:
@@ -178,7 +186,7 @@ def gaussian_blur(
         x: (B, T, C, H, W). Output: same.
 
     Returns:
-        The blurred frames.
+        The blurred frames, in [0, 1].
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 9, 9); x[..., 4, 4] = 1.0
@@ -191,8 +199,9 @@ def gaussian_blur(
     k = _kernel_size(half, x)
     # kornia needs sigma > 0; at 1e-3 the kernel is an exact delta (exp(-5e5) == 0)
     sig = s.reshape(-1, 1).clamp(min=1e-3).expand(-1, 2)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.gaussian_blur2d(_fold(x), (k, k), sig, border_type="reflect")
-    return _finish(y, x, lengths)
+    return _finish(_unit(y), x, lengths)
 
 
 def _line_kernel(length: Tensor, angle_deg: Tensor, size: int, x: Tensor) -> Tensor:
@@ -207,6 +216,7 @@ def _line_kernel(length: Tensor, angle_deg: Tensor, size: int, x: Tensor) -> Ten
     return w / w.sum(dim=(1, 2), keepdim=True)
 
 
+@accurate
 def motion_blur(
     x: Tensor,
     *,
@@ -233,7 +243,7 @@ def motion_blur(
         x: (B, T, C, H, W). Output: same.
 
     Returns:
-        The blurred frames.
+        The blurred frames, in [0, 1].
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 5, 5); x[..., 2, 2] = 1.0
@@ -250,10 +260,12 @@ def motion_blur(
     delta = torch.zeros_like(line[:1])
     delta[0, k // 2, k // 2] = 1.0
     kernel = torch.where(n.reshape(-1, 1, 1) > 0, line, delta)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
-    return _finish(y, x, lengths)
+    return _finish(_unit(y), x, lengths)
 
 
+@accurate
 def defocus_blur(
     x: Tensor, *, radius: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
 ) -> Tensor:
@@ -272,7 +284,7 @@ def defocus_blur(
         x: (B, T, C, H, W). Output: same.
 
     Returns:
-        The blurred frames.
+        The blurred frames, in [0, 1].
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 5, 5); x[..., 2, 2] = 1.0
@@ -287,8 +299,9 @@ def defocus_blur(
     dist = (dy.square() + dx.square()).sqrt()
     w = (r.reshape(-1, 1, 1) - dist + 0.5).clamp(0, 1)
     kernel = w / w.sum(dim=(1, 2), keepdim=True)
+    import kornia.filters as KF  # lazy: see the module docstring
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
-    return _finish(y, x, lengths)
+    return _finish(_unit(y), x, lengths)
 
 
 def occlude(
@@ -350,6 +363,7 @@ def occlude(
     return keep_padding(fill_where(x, inside, fill), x, lengths, 1)
 
 
+@accurate
 def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
     """JPEG-encode and decode each frame at ``quality`` (kornia's differentiable JPEG codec).
 
@@ -387,6 +401,7 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
     xf = _fold(x)
     if c == 1:
         xf = xf.expand(-1, 3, -1, -1)
+    import kornia.enhance as KE  # lazy: see the module docstring
     y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
@@ -418,6 +433,7 @@ def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Te
     return _finish(y, x, lengths)
 
 
+@accurate
 def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Scale each frame's deviations from its mean grey level by ``factor`` (washed-out video).
 
@@ -438,8 +454,9 @@ def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Ten
         tensor([0.2500, 0.7500])
     """
     f = _per_frame(factor, x, name="factor", who="contrast")
+    import kornia.enhance as KE  # lazy: see the module docstring
     y = KE.adjust_contrast_with_mean_subtraction(_fold(x), f.reshape(-1))
-    return _finish(y, x, lengths)
+    return _finish(_unit(y), x, lengths)
 
 
 def low_light(
@@ -480,6 +497,7 @@ def low_light(
     gm = _per_frame(gamma, x, name="gamma", who="low_light")
     gn = _per_frame(gain, x, name="gain", who="low_light")
     s = _per_frame(sigma, x, name="sigma", who="low_light")
+    import kornia.enhance as KE  # lazy: see the module docstring
     dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
     dark = dark.reshape(x.shape)
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -513,6 +531,7 @@ def _resize_matrix(size: int, scale: Tensor) -> Tensor:
     return up @ down
 
 
+@accurate
 def resolution_drop(x: Tensor, *, scale: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Downsample each frame to ``scale`` of its size and back (low-resolution / zoomed video).
 
@@ -530,7 +549,7 @@ def resolution_drop(x: Tensor, *, scale: Tensor, lengths: Tensor | None = None) 
         x: (B, T, C, H, W). Output: same.
 
     Returns:
-        The blurred-by-resampling frames.
+        The blurred-by-resampling frames, in [0, 1].
 
     Example:
         >>> x = torch.tensor([0.0, 1.0, 0.0, 1.0]).reshape(1, 1, 1, 1, 4)
@@ -542,4 +561,4 @@ def resolution_drop(x: Tensor, *, scale: Tensor, lengths: Tensor | None = None) 
     mh = _resize_matrix(x.shape[-2], s.reshape(-1))
     mw = _resize_matrix(x.shape[-1], s.reshape(-1))
     y = torch.einsum("nij,ncjk,nlk->ncil", mh, xf, mw)
-    return _finish(y, x, lengths)
+    return _finish(_unit(y), x, lengths)

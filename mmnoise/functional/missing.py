@@ -5,38 +5,63 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmnoise.functional._shape import fill_where, per_example
+from mmnoise.functional._shape import broadcast_steps, fill_where, per_example, step_index
 
 __all__ = ["drop_modality", "sample_presence"]
 
 
 def drop_modality(
-    x: Tensor, *, present: Tensor, fill: float | Tensor = 0.0, inplace: bool = False
+    x: Tensor,
+    *,
+    present: Tensor,
+    fill: float | Tensor = 0.0,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+    inplace: bool = False,
 ) -> Tensor:
     """Replace the examples whose modality is absent by ``fill`` (a value or a same-shape tensor).
 
-    MMIN / IF-MMIN zero a missing modality's whole padded sequence; NMER passes a noised copy as
-    ``fill`` instead (research/seed_models.md section 0.4).
+    MMIN / IF-MMIN zero a missing modality's whole sequence; NMER passes a noised copy as
+    ``fill`` instead (research/seed_models.md section 0.4). Padding (steps at or past
+    ``lengths`` along ``time_dim``) keeps its values, as everywhere in mmnoise.
 
     Args:
         x: any modality tensor.
         present: (B,) bool, False where the modality is missing.
         fill: value, or tensor shaped like ``x``, used for missing examples.
+        lengths: (B,) valid steps along ``time_dim`` (None: every step is valid).
+        time_dim: the axis ``lengths`` counts (2 for waveforms, 1 otherwise).
         inplace: write into ``x`` instead of a new tensor (only for a tensor you own): only the
-            missing examples' rows are written.
+            missing examples' valid steps are written.
 
     Shape:
-        x: (B, ...); present: (B,). Output: same as x.
+        x: (B, ...); present, lengths: (B,). Output: same as x.
 
     Example:
         >>> drop_modality(torch.ones(2, 1), present=torch.tensor([True, False])).flatten()
         tensor([1., 0.])
+        >>> drop_modality(torch.ones(1, 3, 1), present=torch.tensor([False]),
+        ...               lengths=torch.tensor([2])).flatten()
+        tensor([0., 0., 1.])
     """
+    gone = ~present.to(device=x.device, dtype=torch.bool)
+    tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
+    if lengths is not None:
+        hit = gone[:, None] & (step_index(x, time_dim) < lengths.to(x.device)[:, None])  # (B, T)
+        if inplace:
+            xt = x.movedim(time_dim, 1)
+            xt[hit] = (
+                fill.movedim(time_dim, 1)[hit] if isinstance(fill, Tensor) and tensor_fill else fill
+            )
+            return x
+        cond = broadcast_steps(hit, x, time_dim)
+        if isinstance(fill, Tensor) and tensor_fill:
+            return torch.where(cond, fill, x)
+        return fill_where(x, cond, float(fill))
     if inplace:
-        gone = ~present.to(device=x.device, dtype=torch.bool)
-        x[gone] = fill[gone] if isinstance(fill, Tensor) and fill.ndim else fill
+        x[gone] = fill[gone] if isinstance(fill, Tensor) and tensor_fill else fill
         return x
-    keep = per_example(present, x).to(torch.bool)
+    keep = per_example(~gone, x).to(torch.bool)
     if not isinstance(fill, Tensor):
         # a (B, 1, ..., 1) mask: no full-size fill tensor, and x's dtype is kept
         return fill_where(x, ~keep, fill)

@@ -11,6 +11,7 @@ SNR, gain, time masking, time shift) live in :mod:`mmnoise.functional.features`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -18,13 +19,16 @@ import torchaudio.functional as AF
 from torch import Tensor
 
 from mmnoise.functional._shape import (
+    accurate,
     broadcast_steps,
     full_lengths,
     keep_padding,
     per_example,
+    saturate,
     span_bounds,
     step_mask,
     valid_extrema,
+    valid_norm,
 )
 from mmnoise.functional.features import add_noise_snr
 
@@ -51,15 +55,6 @@ def _peak(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Return the per-example peak ``max |x|`` over the valid samples, shaped (B,)."""
     lo, hi = valid_extrema(x, lengths, _T)
     return torch.maximum(-lo, hi)
-
-
-def _valid_energy(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Return the per-example energy (sum of squares over channels and valid samples), (B,)."""
-    sq = x * x
-    mask = step_mask(x, lengths, _T)
-    if mask is not None:
-        sq = sq * mask
-    return sq.sum(dim=(1, 2))
 
 
 def _check_order(order: int, *, who: str) -> None:
@@ -124,13 +119,24 @@ def _biquad(
     return y.reshape(b, c, n)
 
 
-@torch.compiler.disable  # type: ignore[untyped-decorator]
+_EAGER: dict[str, Callable[..., Tensor]] = {}
+
+
 def _lfilter(x: Tensor, a_coeffs: Tensor, b_coeffs: Tensor) -> Tensor:
     """Run torchaudio ``lfilter`` (one filter per row) eagerly, also inside ``torch.compile``.
 
     Its custom op ``torchaudio::_lfilter_core_loop`` carries alias annotations that AOTAutograd
-    refuses, so a compiled caller breaks the graph here instead of failing.
+    refuses, so a compiled caller breaks the graph here instead of failing. The
+    ``torch.compiler.disable`` wrapper is made on the first call, not at import: making it
+    imports ``torch._dynamo`` (about a second), which ``import mmnoise`` must not pay.
     """
+    fn = _EAGER.get("lfilter")
+    if fn is None:
+        fn = _EAGER["lfilter"] = torch.compiler.disable(_lfilter_eager)  # type: ignore[no-untyped-call]
+    return fn(x, a_coeffs, b_coeffs)
+
+
+def _lfilter_eager(x: Tensor, a_coeffs: Tensor, b_coeffs: Tensor) -> Tensor:
     # clamp=False: lfilter clips to [-1, 1] by default, which would distort louder signals.
     y: Tensor = AF.lfilter(x, a_coeffs, b_coeffs, clamp=False, batching=True)
     return y
@@ -182,6 +188,7 @@ def _next_fast_len(n: int) -> int:
 
 
 # -- additive noise from recordings ------------------------------------------------------------
+@accurate
 def add_noise_bank(
     x: Tensor,
     *,
@@ -225,6 +232,7 @@ def add_noise_bank(
     return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
 
 
+@accurate
 def babble(
     x: Tensor,
     *,
@@ -279,26 +287,31 @@ def babble(
         )
     count = num_speakers.to(x.device)
     noise = torch.zeros((x.shape[0], pool.shape[1], x.shape[_T]), device=x.device, dtype=x.dtype)
-    first = noise
+    spare = noise
     # K is a config constant (the largest talker count), not the batch: a short loop.
     for k in range(source.shape[1]):
         talker = _read_pool(
             pool, pool_lengths, source[:, k].to(x.device), offset[:, k], x.shape[_T]
         )
-        energy = _valid_energy(talker, lengths)
-        use = (k < count) & (energy > 0)
-        gain_k = torch.where(use, torch.rsqrt(torch.where(use, energy, torch.ones_like(energy))), 0)
-        talker = talker * per_example(gain_k, talker)
-        first = talker if k == 0 else first
-        noise = noise + talker
-    # Equal-energy talkers can cancel exactly on a very short example (two opposite samples):
-    # the first talker alone then stands in for the silent sum.
-    silent = (_valid_energy(noise, lengths) == 0)[:, None, None]
-    noise = torch.where(silent, first, noise)
+        norm = valid_norm(talker, lengths, _T)
+        heard = norm > 0
+        unit = talker * per_example(
+            torch.where(heard, 1 / torch.where(heard, norm, torch.ones_like(norm)), 0), talker
+        )
+        # the first non-silent candidate, used or not, stands in for a silent sum
+        spare_silent = (valid_norm(spare, lengths, _T) == 0)[:, None, None]
+        spare = torch.where(spare_silent, unit, spare)
+        noise = noise + unit * per_example(k < count, unit)
+    # The used talkers can be digital silence, or cancel exactly on a very short example (two
+    # opposite samples): the first non-silent candidate then stands in. Only an example whose K
+    # candidates are all silent gets no babble (see ``Babble``, which records it).
+    silent = (valid_norm(noise, lengths, _T) == 0)[:, None, None]
+    noise = torch.where(silent, spare, noise)
     return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
 
 
 # -- filters and codecs ------------------------------------------------------------------------
+@accurate
 def lowpass(
     x: Tensor,
     *,
@@ -338,6 +351,7 @@ def lowpass(
     )
 
 
+@accurate
 def highpass(
     x: Tensor,
     *,
@@ -376,6 +390,7 @@ def highpass(
     )
 
 
+@accurate
 def bandpass(
     x: Tensor,
     *,
@@ -417,6 +432,7 @@ def bandpass(
     return keep_padding(y, x, lengths, _T)
 
 
+@accurate
 def mu_law(x: Tensor, *, bits: Tensor, lengths: Tensor | None = None) -> Tensor:
     r"""Quantise each example through a ``bits``-bit mu-law codec (encode, then decode).
 
@@ -453,6 +469,7 @@ def mu_law(x: Tensor, *, bits: Tensor, lengths: Tensor | None = None) -> Tensor:
     return keep_padding(torch.where(peak > 0, y * scale, x), x, lengths, _T)
 
 
+@accurate
 def codec(
     x: Tensor,
     *,
@@ -499,6 +516,7 @@ def codec(
 
 
 # -- reverb ------------------------------------------------------------------------------------
+@accurate
 def reverb(
     x: Tensor,
     *,
@@ -570,15 +588,25 @@ def reverb(
         )
     # Only the first L output samples are kept; padding x so that the full convolution has a
     # 5-smooth length lets fftconvolve use a fast FFT (L + K - 1 is often a large prime product).
+    # The convolution runs on x / peak (per example): a long response summing values near the
+    # dtype's largest finite value would overflow; the wet signal is rescaled to the dry norm.
     k = ir.shape[-1]
+    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
+    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    xn = x / per_example(peak, x)
     fast = _next_fast_len(n + k - 1)
-    padded = torch.nn.functional.pad(x, (0, fast - k + 1 - n))
+    padded = torch.nn.functional.pad(xn, (0, fast - k + 1 - n))
     wet = AF.fftconvolve(padded, ir[:, None, :])[..., :n]
-    e_dry, e_wet = _valid_energy(x, lengths), _valid_energy(wet, lengths)
-    ok = e_wet > 0
-    scale = torch.where(ok, torch.sqrt(e_dry / torch.where(ok, e_wet, torch.ones_like(e_wet))), 0)
+    n_dry, n_wet = valid_norm(xn, lengths, _T), valid_norm(wet, lengths, _T)
+    ok = n_wet > 0
+    ratio = torch.where(ok, n_dry / torch.where(ok, n_wet, torch.ones_like(n_wet)), 0)
     w = per_example(wet_ratio, x)
-    y = (1 - w) * x + w * per_example(scale, x) * wet
+    # the peak comes last: ratio * peak alone may overflow where every product is finite
+    y = (1 - w) * x + (w * per_example(ratio, x) * wet) * per_example(peak, x)
+    # |wet part| <= the dry norm: the mix can leave the finite range only near the largest values
+    top = torch.finfo(x.dtype).max
+    if torch.compiler.is_compiling() or not bool(((n_dry + 1) * peak < top).all()):
+        y = saturate(y, x.dtype)
     return keep_padding(y, x, lengths, _T)
 
 

@@ -10,12 +10,14 @@ and returns a NEW dict: the input sample and its tensors are never modified.
 from __future__ import annotations
 
 import inspect
+import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from mmnoise.config import TRANSFORMS, encode
 from mmnoise.functional._shape import blend
 from mmnoise.rng import make_generator, seed_from_generator
 from mmnoise.sample import (
@@ -26,6 +28,7 @@ from mmnoise.sample import (
     Sample,
     _check_lengths,
     batch_size,
+    check_reserved,
     check_tensor,
     compatible_kinds,
     modality_names,
@@ -36,6 +39,7 @@ __all__ = [
     "Level",
     "NoiseTransform",
     "Record",
+    "as_float32",
     "check_generator",
     "check_level",
     "check_probability",
@@ -48,7 +52,6 @@ __all__ = [
 Level = float | Tensor
 Record = dict[str, Any]
 
-_REGISTRY: dict[str, type[NoiseTransform]] = {}
 
 
 def check_probability(value: float, *, who: str, name: str = "p") -> float:
@@ -65,8 +68,14 @@ def check_range(
 ) -> tuple[float, float]:
     """Return a ``(weak, strong)`` pair of floats after checking its form and bounds."""
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        hint = (
+            f"; for a fixed value pass {name}=({float(value)}, {float(value)})"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else ""
+        )
         raise ValueError(
-            f"{who}: expected {name} as a (weak, strong) pair of numbers, got {value!r}."
+            f"{who}: expected {name} as a (weak, strong) pair of numbers (the values at level 0 "
+            f"and level 1), got {value!r}{hint}."
         )
     pair = (float(value[0]), float(value[1]))
     for v in pair:
@@ -109,7 +118,7 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
                 f"{who}: expected level in [0, 1], got {level}; map your schedule output into "
                 "[0, 1]."
             )
-        return torch.full((batch,), float(level), dtype=torch.float32, device=device)
+        return torch.full((batch,), as_float32(level), dtype=torch.float32, device=device)
     lv = torch.as_tensor(level, dtype=torch.float32).to(device)
     if lv.ndim == 0:
         lv = lv.expand(batch)
@@ -126,6 +135,20 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
     return lv
 
 
+def as_float32(value: float) -> float:
+    """Return a Python number rounded to float32, the dtype levels are computed in.
+
+    A positive level too small for float32 (``1e-50``) is 0 there; rounding it once, here, makes
+    the gate, the parameters, the record and ``replay`` agree that it is an identity.
+
+    Example:
+        >>> as_float32(1e-50), as_float32(0.5)
+        (0.0, 0.5)
+    """
+    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
+    return rounded
+
+
 def check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
     if generator is None:
         return
@@ -139,6 +162,10 @@ def check_generator(generator: torch.Generator | None, device: torch.device, *, 
             f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
             f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
         )
+
+
+def _as_names(keys: Sequence[str] | str) -> list[str]:
+    return [keys] if isinstance(keys, str) else list(keys)
 
 
 def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
@@ -171,32 +198,11 @@ def owned_entries(before: Sample, after: Sample, owned: Collection[str] = ()) ->
     return frozenset(mine)
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, NoiseTransform):
-        return value.to_config()
-    if isinstance(value, nn.ModuleDict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | nn.ModuleList):
-        return [_encode(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, Tensor):
-        return value.tolist()
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, Mapping) and value.get("type") in _REGISTRY:
-        return from_config(value)
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _decode(v) for k, v in value.items()}
-    return value
-
-
 def from_config(config: Mapping[str, Any]) -> NoiseTransform:
     """Rebuild a transform or container from the dict written by ``to_config()``.
+
+    The registry and the codec are :mod:`mmnoise.config`'s (shared with the schedules);
+    :func:`mmnoise.config.from_config` rebuilds either kind.
 
     Example:
         >>> from mmnoise.transforms.features import Gain
@@ -208,20 +214,13 @@ def from_config(config: Mapping[str, Any]) -> NoiseTransform:
         raise ValueError(
             f"from_config: expected a dict with a 'type' key (from to_config()), got {config!r:.80}."
         )
-    name = config["type"]
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"from_config: unknown transform type {name!r}; known: {sorted(_REGISTRY)}. Import the "
-            "module that defines it before calling from_config."
-        )
-    cls = _REGISTRY[name]
-    args = {k: _decode(v) for k, v in config.items() if k != "type"}
-    return cls(**args)
+    transform: NoiseTransform = TRANSFORMS.build(config)
+    return transform
 
 
 def registered_transforms() -> dict[str, type[NoiseTransform]]:
     """Return every concrete transform class by name (the registry behind ``from_config``)."""
-    return dict(_REGISTRY)
+    return TRANSFORMS.classes()
 
 
 class NoiseTransform(nn.Module):
@@ -252,8 +251,7 @@ class NoiseTransform(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):  # private bases are not constructible from a config
-            _REGISTRY[cls.__name__] = cls
+        TRANSFORMS.register(cls)  # private (_Name) bases are skipped: not constructible
         kernel = cls.__dict__.get("kernel")
         if kernel is not None:
             fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
@@ -376,10 +374,15 @@ class NoiseTransform(nn.Module):
         for n in names:
             if n not in sample:
                 raise KeyError(
-                    f"{who}: modality {n!r} is not in the sample (keys: {sorted(map(str, sample))});"
-                    " check the names given to the transform."
+                    f"{who}: modality {n!r} is not in the sample; expected one of its "
+                    f"modalities {modality_names(sample)}; fix the spelling of the names given "
+                    f"to {who}(...)."
                 )
         return names
+
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return the entries a call with these ``keys`` reads and may change (checked once)."""
+        return self.resolve_keys(sample, None if keys is None else _as_names(keys))
 
     def run(
         self,
@@ -406,12 +409,20 @@ class NoiseTransform(nn.Module):
         who = type(self).__name__
         if not isinstance(sample, Mapping):
             raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+        check_reserved(sample, who=who)
         names = self.resolve_keys(sample, keys)
         if names:
             batch_size(sample, names, who=who)
         out = dict(sample)
         rec: Record = {"type": who, "keys": {}}
-        fast = replay is None and self.p >= 1.0 and isinstance(level, int | float) and level > 0
+        # every example applied, known on the host: no gate read-back (levels as float32 values)
+        fast = (
+            replay is None
+            and self.p >= 1.0
+            and isinstance(level, int | float)
+            and not isinstance(level, bool)
+            and as_float32(level) > 0
+        )
         for name in names:
             x = sample[name]
             mine = name in owned
@@ -433,13 +444,19 @@ class NoiseTransform(nn.Module):
                 lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = gate & (lv > 0)
-            every = fast or bool(applied.all())
+            count = x.shape[0] if fast else int(applied.sum())  # one read-back, not two
+            every = count == x.shape[0]
             # in place only when nothing needs the input afterwards: no per-example gate blend,
             # no record comparing input and output, no autograd history to keep
             inplace = mine and every and not record and self.writes_in_place and not x.requires_grad
-            y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
-            if not every:
-                y = blend(y, x, applied)
+            if count == 0:
+                # the gate and the levels make this call an identity: the kernel does not run
+                # (so it can neither fail nor touch the data, gradients included)
+                y = x
+            else:
+                y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
+                if not every:
+                    y = blend(y, x, applied)
             out[name] = y
             entry_out: Record = {"params": params, "applied": applied}
             if record:
@@ -453,7 +470,7 @@ class NoiseTransform(nn.Module):
         config: dict[str, Any] = {"type": type(self).__name__}
         for name in inspect.signature(type(self).__init__).parameters:
             if name != "self":
-                config[name] = _encode(getattr(self, name))
+                config[name] = encode(getattr(self, name))
         return config
 
     def extra_repr(self) -> str:

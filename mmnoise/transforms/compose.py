@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise.rng import derive_seed, make_generator, seed_from_generator
-from mmnoise.sample import Sample, batch_size, modality_names
+from mmnoise.sample import (
+    Sample,
+    batch_size,
+    check_finite_entries,
+    check_reserved,
+    modality_names,
+)
 from mmnoise.transforms.base import (
     ALL_KINDS,
     Level,
@@ -61,11 +67,21 @@ class _Container(NoiseTransform):
         )
         return [t for t in items if isinstance(t, NoiseTransform)]
 
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return every entry one of the children touches (each once, in first-touch order)."""
+        keys = keys if keys is not None else self.keys
+        seen: dict[str, None] = {}
+        for child in self._children():
+            seen.update(dict.fromkeys(child.touched_keys(sample, keys)))
+        return list(seen)
+
     def _levels(
         self, sample: Sample, level: Level, generator: torch.Generator | None, replay: Record | None
     ) -> tuple[Tensor, Tensor]:
         """Return per-example levels and the container's own p-gate (or the replayed gate)."""
-        b, device = _batch(sample, who=type(self).__name__)
+        who = type(self).__name__
+        check_reserved(sample, who=who)
+        b, device = _batch(sample, who=who)
         if replay is not None:
             return torch.zeros(b, device=device), replay["applied"].to(device)
         return self.draw_gate(level, b, device, generator)
@@ -82,6 +98,11 @@ class _Container(NoiseTransform):
         record: bool,
         owned: Collection[str],
     ) -> tuple[Sample, list[Record]]:
+        if check_finite:
+            # every entry any child touches, checked once, before the first child runs (a
+            # later child then reads a child's output, which a finite input keeps finite)
+            names = [n for n in self.touched_keys(sample, keys) if n not in owned]
+            check_finite_entries(sample, names, who=type(self).__name__)
         out, records = sample, []
         for i, (child, lv) in enumerate(zip(self._children(), levels, strict=True)):
             child_replay = None if replay is None else replay["children"][i]
@@ -90,7 +111,7 @@ class _Container(NoiseTransform):
                 level=lv if lv is not None else 0.0,
                 generator=generator,
                 keys=keys,
-                check_finite=check_finite and i == 0,
+                check_finite=False,
                 replay=child_replay,
                 record=record,
                 owned=owned,
@@ -381,6 +402,12 @@ class MultimodalPipeline(_Container):
         self.shared = bool(shared)
         check_probability(p, who=who)
 
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return the pipeline's modalities, then those only ``missing`` names (each once)."""
+        names = [n for n, _ in self._compose_items()]
+        extra = self.missing.touched_keys(sample) if self.missing is not None else []
+        return list(dict.fromkeys(names + extra))
+
     def _compose_items(self) -> list[tuple[str, Compose]]:
         items = self.transforms.items() if isinstance(self.transforms, nn.ModuleDict) else []
         return [(n, c) for n, c in items if isinstance(c, Compose)]
@@ -405,14 +432,16 @@ class MultimodalPipeline(_Container):
         owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         who = type(self).__name__
+        if not isinstance(sample, Mapping):
+            raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
+        check_reserved(sample, who=who)
         names = [n for n, _ in self._compose_items()]
-        unknown = [
-            n for n in names + (self.missing._names if self.missing else []) if n not in sample
-        ]
+        touched = self.touched_keys(sample)
+        unknown = [n for n in touched if n not in sample]
         if unknown:
             raise KeyError(
-                f"{who}: modalities {unknown} are not in the sample (keys: "
-                f"{sorted(sample)}); check the pipeline's modality names."
+                f"{who}: modalities {unknown} are not in the sample (its modalities: "
+                f"{modality_names(sample)}); check the spelling of the pipeline's modality names."
             )
         levels = level if isinstance(level, Mapping) else None
         extra = (
@@ -424,6 +453,8 @@ class MultimodalPipeline(_Container):
                 f"({names}, 'noise' for all of them, and 'missing')."
             )
         b, device = _batch(sample, who=who)
+        if check_finite:
+            check_finite_entries(sample, [n for n in touched if n not in owned], who=who)
         if replay is None:
             check_generator(generator, device, who=who)
             gate = torch.rand(b, generator=generator, device=device) < self.p
@@ -440,7 +471,7 @@ class MultimodalPipeline(_Container):
                 out,
                 level=lv_vec,
                 generator=g,
-                check_finite=check_finite,
+                check_finite=False,
                 replay=None if replay is None else replay["children"][name],
                 record=record,
                 owned=owned,

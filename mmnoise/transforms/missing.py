@@ -11,13 +11,19 @@ from torch import Tensor
 from mmnoise.functional import missing as M
 from mmnoise.rng import make_generator
 from mmnoise.sample import (
+    KINDS_KEY,
+    LENGTHS,
     PRESENT,
+    Kind,
     Sample,
+    _check_lengths,
     batch_size,
+    check_reserved,
     check_tensor,
     presence_from_matrix,
     presence_matrix,
     presence_patterns,
+    time_dim,
 )
 from mmnoise.transforms.base import (
     ALL_KINDS,
@@ -44,8 +50,10 @@ class DropModalities(NoiseTransform):
     ``fill=NMERNoise(...)`` (:class:`~mmnoise.transforms.nmer.NMERNoise`), for short
     ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level)
     (``"noise"`` is an alias of ``"nmer"``). The fill runs at the examples' levels with the
-    drop's own generator, on float modalities (others get zeros). Entries already missing stay
-    as they are.
+    drop's own generator, on float modalities (others get zeros). Entries already missing
+    (``present`` False on input) stay exactly as they are, and only the valid steps (before
+    ``lengths``) are filled: padding keeps its values. The record's ``mask`` marks the entries
+    this call dropped.
 
     Args:
         keys: the modalities, in order (at least one).
@@ -123,6 +131,10 @@ class DropModalities(NoiseTransform):
                 f"{fill!r}."
             )
 
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+        """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
+        return self._names
+
     def make_params(
         self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
     ) -> dict[str, Tensor]:
@@ -156,14 +168,17 @@ class DropModalities(NoiseTransform):
         owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         who = type(self).__name__
+        check_reserved(sample, who=who)
         names = self._names
+        kinds: dict[str, Kind] = {}
         for n in self.resolve_keys(sample):
-            check_tensor(
+            kinds[n] = check_tensor(
                 sample[n],
                 who=who,
                 name=n,
                 accepts=self.accepts,
                 check_finite=check_finite and n not in owned,
+                declared=sample.get(KINDS_KEY, {}).get(n),
             )
         b = batch_size(sample, names, who=who)
         ref = sample[names[0]]
@@ -173,8 +188,9 @@ class DropModalities(NoiseTransform):
             lv, gate = self.draw_gate(level, b, ref.device, generator)
             params = self.make_params(ref, lv, generator=generator)
             applied = gate & (lv > 0)
-        drop = ~params["keep"].to(ref.device) & applied[:, None]
         before = presence_matrix(sample, names)
+        # only present entries are dropped: an entry already missing is never rewritten
+        drop = ~params["keep"].to(ref.device) & applied[:, None] & before
         out = dict(sample)
         out[PRESENT] = {**sample.get(PRESENT, {}), **presence_from_matrix(before & ~drop, names)}
         g = make_generator(int(params["seed"]), ref.device)
@@ -194,7 +210,17 @@ class DropModalities(NoiseTransform):
                 fill = noised[n]
             # a container's own intermediate is written in place: only the missing rows change
             inplace = n in owned and not x.requires_grad
-            out[n] = M.drop_modality(x, present=~drop[:, i], fill=fill, inplace=inplace)
+            lengths = sample.get(LENGTHS, {}).get(n)
+            if lengths is not None:
+                lengths = _check_lengths(lengths, x, kinds[n], who=who, name=n)
+            out[n] = M.drop_modality(
+                x,
+                present=~drop[:, i],
+                fill=fill,
+                lengths=lengths,
+                time_dim=time_dim(kinds[n]),
+                inplace=inplace,
+            )
             masks[n] = drop[:, i]
         rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
         if record:

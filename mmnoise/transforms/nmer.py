@@ -57,9 +57,8 @@ class NMERNoise(NoiseTransform):
     Use it as the fill of a missing modality, NMER's "incomplete" condition:
     ``DropModalities(keys, patterns="mmin", fill=NMERNoise())`` (or ``fill="nmer"`` /
     ``"nmer_impulse"``) replaces every missing modality by its noised copy, at evaluation too
-    (seeded: the same draw for the same generator). Applied on its own, it noises every example
-    of its keys and leaves the padding alone; as a fill the padded steps are noised as well
-    (upstream noises the whole padded sequence).
+    (seeded: the same draw for the same generator). Padding (steps past ``lengths``) keeps its
+    values, on its own and as a fill (upstream noises the padded zeros too).
 
     Args:
         keys: entries to corrupt (float kinds).

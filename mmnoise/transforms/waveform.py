@@ -18,15 +18,18 @@ of at most ``BANK_INLINE_MAX`` values as a nested list; a larger bank is written
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from mmnoise.config import encode
 from mmnoise.functional import waveform as W
-from mmnoise.sample import Kind
-from mmnoise.transforms.base import NoiseTransform, _encode, check_range, lerp
+from mmnoise.functional._shape import valid_norm
+from mmnoise.sample import LENGTHS, Kind, Sample
+from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
 
 __all__ = [
     "BANK_INLINE_MAX",
@@ -89,7 +92,7 @@ def _bank_config(t: NoiseTransform, banks: tuple[str, ...]) -> dict[str, Any]:
         if name in banks and isinstance(value, Tensor) and value.numel() > BANK_INLINE_MAX:
             config[name] = {"tensor": name, "shape": list(value.shape)}
         else:
-            config[name] = _encode(value)
+            config[name] = encode(value)
     return config
 
 
@@ -119,7 +122,61 @@ def _check_count(value: int, *, who: str, name: str) -> int:
     return value
 
 
-class AddNoiseBank(NoiseTransform):
+class _FromRecordings(NoiseTransform):
+    """A transform adding noise read from recordings, which can be digital silence.
+
+    Its record gets, per key, a (B,) bool ``snr_reached``: False for an example that the draw
+    applied to, whose valid samples are not all zero, but that came back unchanged because every
+    noise segment it could use was silent (so its SNR is +inf, not ``snr_db``); a
+    ``UserWarning`` then says how many.
+    """
+
+    def run(
+        self,
+        sample: Sample,
+        *,
+        level: Level = 1.0,
+        generator: torch.Generator | None = None,
+        keys: Sequence[str] | None = None,
+        check_finite: bool = True,
+        replay: Record | None = None,
+        record: bool = True,
+        owned: Collection[str] = (),
+    ) -> tuple[Sample, Record]:
+        """Apply the transform as ``NoiseTransform.run`` does, and record ``snr_reached``."""
+        out, rec = super().run(
+            sample,
+            level=level,
+            generator=generator,
+            keys=keys,
+            check_finite=check_finite,
+            replay=replay,
+            record=record,
+            owned=owned,
+        )
+        for name, entry in rec["keys"].items():
+            x, y = sample[name], out[name]
+            if y is x:  # an identity call: nothing was applied
+                entry["snr_reached"] = torch.ones_like(entry["applied"])
+                continue
+            lengths = sample.get(LENGTHS, {}).get(name)
+            loud = valid_norm(x.detach(), lengths, 2) > 0
+            same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
+            missed = entry["applied"] & loud & same
+            entry["snr_reached"] = ~missed
+            count = int(missed.sum())
+            if count:
+                warnings.warn(
+                    f"{type(self).__name__}: {count} example(s) of {name!r} got no noise because "
+                    "every noise segment they could use is digital silence; their SNR is +inf "
+                    "(record['keys'][name]['snr_reached'] marks them). Use a bank or batch with "
+                    "non-silent recordings.",
+                    stacklevel=2,
+                )
+        return out, rec
+
+
+class AddNoiseBank(_FromRecordings):
     """Add real recorded noise from a bank at a target SNR, random row and offset per example.
 
     Each example reads its own bank row from a random offset (wrapping around rows shorter
@@ -183,7 +240,7 @@ class AddNoiseBank(NoiseTransform):
         return _bank_config(self, ("noise_bank",))
 
 
-class Babble(NoiseTransform):
+class Babble(_FromRecordings):
     """Add babble: a sum of other talkers (other examples of the batch, or bank rows) at an SNR.
 
     Talkers are equally loud segments read from random offsets; from the batch, example ``b``

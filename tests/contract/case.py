@@ -22,6 +22,8 @@ class Case:
             squared change), ``"count"`` (number of changed entries) or None (not monotone).
         name: test id suffix.
         extra: extra sample entries a transform needs (none by default).
+        random: its parameters or noise field come from the generator (another seed gives
+            another output at level > 0); False for deterministic maps of the level.
     """
 
     build: Callable[[str], NoiseTransform]
@@ -30,6 +32,7 @@ class Case:
     monotone: str | None = "mse"
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    random: bool = True
 
     @property
     def cls(self) -> type[NoiseTransform]:

@@ -9,7 +9,7 @@ CASES = [
     Case(lambda k: T.AddGaussianSNR(k, snr_db=(20.0, -5.0)), "features", snr=True),
     Case(lambda k: T.AddColoredSNR(k, snr_db=(20.0, -5.0), exponent=1.0), "features", snr=True),
     Case(lambda k: T.ImpulseNoise(k, ratio=(0.1, 0.6)), "features", monotone="count"),
-    Case(lambda k: T.Gain(k, gain_db=(-1.0, -20.0)), "features"),
+    Case(lambda k: T.Gain(k, gain_db=(-1.0, -20.0)), "features", random=False),
     Case(lambda k: T.FrameDropout(k, ratio=(0.2, 0.9)), "features", monotone="count"),
     Case(lambda k: T.FrameDropout(k, ratio=(0.2, 0.9)), "frames", monotone="count"),
     Case(lambda k: T.TimeMask(k, ratio=(0.1, 0.9)), "features", monotone="count"),
@@ -20,7 +20,7 @@ CASES = [
     Case(lambda k: T.FeatureMask(k, ratio=(0.1, 0.9)), "features", monotone="count"),
     Case(lambda k: T.TimeShift(k, shift_ratio=(0.1, 0.5)), "features", monotone=None),
     Case(lambda k: T.TimeShift(k, shift_ratio=(0.1, 0.5)), "waveform", monotone=None),
-    Case(lambda k: T.Quantize(k, bits=(12.0, 1.0)), "features", monotone=None),
+    Case(lambda k: T.Quantize(k, bits=(12.0, 1.0)), "features", monotone=None, random=False),
     Case(lambda k: T.DiffusionNoise(k, num_steps=50), "features", monotone=None),
     Case(
         lambda k: T.DiffusionNoise(k, schedule="cosine", noise="impulse"),

@@ -23,13 +23,19 @@ CASES = [
         snr=True,
         name="bank",
     ),
-    Case(lambda k: T.Clip(k, threshold_ratio=(0.9, 0.1)), "waveform"),
-    Case(lambda k: T.LowPass(k, cutoff_hz=(6000.0, 300.0)), "waveform", monotone=None),
-    Case(lambda k: T.LowPass(k, order=4), "waveform", monotone=None, name="order4"),
-    Case(lambda k: T.HighPass(k, cutoff_hz=(100.0, 4000.0)), "waveform", monotone=None),
-    Case(lambda k: T.BandPass(k), "waveform", monotone=None),
-    Case(lambda k: T.Codec(k, bits=(8.0, 2.0)), "waveform", monotone=None),
-    Case(lambda k: T.Codec(k, bits=(8.0, 1.0), band_hz=None), "waveform", name="mulaw"),
+    Case(lambda k: T.Clip(k, threshold_ratio=(0.9, 0.1)), "waveform", random=False),
+    Case(
+        lambda k: T.LowPass(k, cutoff_hz=(6000.0, 300.0)), "waveform", monotone=None, random=False
+    ),
+    Case(lambda k: T.LowPass(k, order=4), "waveform", monotone=None, name="order4", random=False),
+    Case(
+        lambda k: T.HighPass(k, cutoff_hz=(100.0, 4000.0)), "waveform", monotone=None, random=False
+    ),
+    Case(lambda k: T.BandPass(k), "waveform", monotone=None, random=False),
+    Case(lambda k: T.Codec(k, bits=(8.0, 2.0)), "waveform", monotone=None, random=False),
+    Case(
+        lambda k: T.Codec(k, bits=(8.0, 1.0), band_hz=None), "waveform", name="mulaw", random=False
+    ),
     Case(lambda k: T.Reverb(k, rt60_s=(0.05, 0.5), wet_ratio=(0.1, 0.9)), "waveform"),
     Case(lambda k: T.Reverb(k, ir_bank=_IRS), "waveform", name="bank"),
     Case(lambda k: T.PacketLoss(k, ratio=(0.1, 0.6), num_spans=3), "waveform", monotone="count"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -434,3 +436,9 @@ def test_synthetic_reverb_of_an_example_ignores_the_other_examples() -> None:
 
     a, b = run([0.01, 0.02]), run([0.01, 0.9])
     assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
+
+
+def test_import_does_not_load_dynamo() -> None:
+    # the torch.compiler.disable wrapper of lfilter is made on the first call, not at import
+    code = "import sys, mmnoise; assert 'torch._dynamo' not in sys.modules, 'dynamo imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,120 @@
+"""The reproductions of issue 13 (dtypes, overflow, NaN gradients, level rounding), one each.
+
+The contract suite (tests/contract) covers these for every transform; these pin the exact
+reports so that each stays fixed under its own name.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import mmnoise as mm
+import mmnoise.functional as F
+
+
+def _g(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    "make",
+    [mm.LowPass, mm.HighPass, mm.BandPass, mm.Codec, mm.Reverb, mm.AddColoredSNR],
+    ids=lambda c: c.__name__,
+)
+def test_half_waveforms_run_and_level_zero_is_an_identity(make, dtype) -> None:  # type: ignore[no-untyped-def]
+    x = torch.randn(2, 1, 64, generator=_g()).to(dtype)
+    t = make("a")
+    assert torch.equal(t({"a": x}, level=0.0)["a"], x)
+    y = t({"a": x}, level=1.0, generator=_g())["a"]
+    assert y.dtype == dtype and bool(torch.isfinite(y).all()) and not torch.equal(y, x)
+
+
+def test_half_energies_do_not_overflow() -> None:
+    x = (torch.randn(2, 8, 4, generator=_g()) * 100).half()  # squares sum past float16's max
+    y = mm.AddGaussianSNR("a", snr_db=(10.0, 10.0))({"a": x}, generator=_g())["a"]
+    assert bool(torch.isfinite(y).all())
+    snr = 10 * torch.log10(x.double().square().sum() / (y.double() - x.double()).square().sum())
+    assert abs(float(snr) - 10.0) < 0.5
+
+
+def test_float32_near_its_largest_values_stays_finite_with_padding() -> None:
+    x = torch.full((2, 4, 3), 1e30)
+    x[1, 2:] = 0.0
+    out = mm.AddGaussianSNR("a", snr_db=(-5.0, -5.0))(
+        {"a": x, "lengths": {"a": torch.tensor([4, 2])}}, generator=_g()
+    )["a"]
+    assert bool(torch.isfinite(out).all()) and torch.equal(out[1, 2:], x[1, 2:])
+    big = torch.full((1, 4, 2), torch.finfo(torch.float16).max / 4).half()
+    assert bool(torch.isfinite(mm.ImpulseNoise("a")({"a": big}, generator=_g())["a"]).all())
+
+
+def test_quantize_constant_half_example_is_unchanged() -> None:
+    x = torch.full((1, 5, 2), 0.25, dtype=torch.float16)
+    assert torch.equal(F.quantize(x, bits=torch.tensor([3.0])), x)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0])
+def test_impulse_noise_on_silence_has_finite_gradients(level: float) -> None:
+    x = torch.zeros(1, 3, 2, requires_grad=True)
+    mm.ImpulseNoise("a")({"a": x}, level=level, generator=_g())["a"].sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+    if level == 0.0:
+        assert torch.equal(x.grad, torch.ones_like(x))
+
+
+@pytest.mark.parametrize("level", [1e-50, torch.tensor(1e-50, dtype=torch.float64)])
+def test_a_level_that_is_zero_in_float32_is_an_identity_everywhere(level) -> None:  # type: ignore[no-untyped-def]
+    x = torch.randn(2, 4, 3, generator=_g()).half()
+    t = mm.Gain("a")
+    out, rec = t.run({"a": x}, level=level, generator=_g())
+    assert torch.equal(out["a"], x)
+    assert not bool(rec["keys"]["a"]["applied"].any())
+    assert torch.equal(t.replay({"a": x}, rec)["a"], out["a"])
+
+
+@pytest.mark.parametrize(
+    ("make", "dtype"),
+    [
+        (lambda: mm.MotionBlur("v", length=(9.0, 9.0)), torch.float32),
+        (lambda: mm.DefocusBlur("v", radius=(4.0, 4.0)), torch.float32),
+        (lambda: mm.GaussianBlur("v", sigma=(3.0, 3.0)), torch.float32),
+        (lambda: mm.ResolutionDrop("v", scale=(0.3, 0.3)), torch.float16),
+    ],
+)
+def test_blurred_frames_stay_in_the_unit_interval(make, dtype) -> None:  # type: ignore[no-untyped-def]
+    x = torch.ones(1, 1, 3, 16, 16)
+    x[..., ::2, :] = 0.999
+    y = make()({"v": x.to(dtype)}, generator=_g())["v"]
+    assert bool(((y >= 0) & (y <= 1)).all()), float(y.max())
+
+
+def test_babble_of_silent_talkers_is_recorded_and_warned() -> None:
+    x = torch.zeros(2, 1, 16)
+    x[0] = 1.0  # example 0 is loud; its only candidate talker (example 1) is silent
+    t = mm.Babble("a", num_speakers=(1, 1), snr_db=(0.0, 0.0))
+    with pytest.warns(UserWarning, match="digital silence"):
+        out, rec = t.run({"a": x}, level=1.0, generator=_g())
+    assert torch.equal(out["a"], x)
+    assert rec["keys"]["a"]["snr_reached"].tolist() == [False, True]  # silence needs no noise
+
+
+def test_babble_reaches_the_snr_whenever_one_candidate_talker_is_loud() -> None:
+    x = torch.zeros(3, 1, 32)
+    x[0], x[1] = torch.randn(32, generator=_g()), torch.randn(32, generator=_g(1))
+    loud = torch.tensor([True, True, False])
+    # level 0.2: one talker used out of three candidates; a silent one is replaced by a loud one
+    t = mm.Babble("a", num_speakers=(1, 3), snr_db=(0.0, 0.0))
+    for seed in range(8):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the all-silent draws warn; checked above
+            out, rec = t.run({"a": x}, level=0.2, generator=_g(seed))
+        entry = rec["keys"]["a"]
+        assert entry["params"]["num_speakers"].tolist() == [1, 1, 1]
+        hearable = loud[entry["params"]["source"]].any(dim=1)
+        assert torch.equal(entry["snr_reached"], hearable | ~loud)
+        snr = 10 * torch.log10(x.square().sum((1, 2)) / (out["a"] - x).square().sum((1, 2)))
+        assert torch.allclose(snr[hearable & loud], torch.zeros(1), atol=1e-3)
