@@ -197,9 +197,13 @@ def nmer_fill_item(
     level of severity ``severity`` (diffusion step ``t / 100``).
     """
     spec = suite.nmer_fill
-    cls = registered_transforms()[str(spec["transform"])]
     names = list(condition)
-    drop = cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
+    cache_key = (suite.sha256, "nmer_fill", severity, tuple(f"{n}={condition[n]}" for n in names))
+    drop = _CACHE.get(cache_key)
+    if drop is None:
+        cls = registered_transforms()[str(spec["transform"])]
+        drop = cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
+        _CACHE[cache_key] = drop
     level = float(spec["severities"][severity - 1])
     g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
     out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
