@@ -55,7 +55,12 @@ def add_commands(commands: Any) -> None:
     bench.add_argument("--out", required=True, type=Path, help="report card folder")
     bench.add_argument("--reference", type=Path, help="card.json of the reference model")
     bench.add_argument("--model-name", default=None, help="the model's name in the card")
-    bench.add_argument("--families", default=None, help="comma-separated subset of families")
+    bench.add_argument(
+        "--families",
+        default=None,
+        help="comma-separated subset of families (also 'missing_rate', 'nmer_fill'; the clean "
+        "cells always run)",
+    )
     bench.add_argument("--batch-size", type=int, default=100)
     bench.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     bench.add_argument("--no-plots", action="store_true", help="no PNGs")

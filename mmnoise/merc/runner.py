@@ -119,7 +119,8 @@ def run_benchmark(
         num_classes: the number of classes (default: from the logits).
         model: the model's name in the card.
         data: the data's name in the card.
-        families: only these families (default: every family of the items' kinds).
+        families: only these families, by name, with ``"missing_rate"`` and ``"nmer_fill"``
+            for the two missing protocols (default: everything for the items' kinds).
         progress: a tqdm bar over cells when tqdm is installed.
         label_key: the items' label key.
 
