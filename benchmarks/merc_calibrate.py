@@ -65,7 +65,7 @@ def main() -> int:
         results[fam.name] = r
         print(
             f"{fam.name:18s} clean {100 * r['clean']:.1f}  severities {r['rounded']}  "
-            f"reached {r['reached']}",
+            f"scaled {r['scaled']}",
             flush=True,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -64,8 +65,9 @@ def test_suite_is_complete_and_every_family_runs_on_its_kind() -> None:
 
 
 def test_old_versions_load_from_their_file(tmp_path: Path) -> None:
-    data = json.loads(Path(__file__).parents[1].joinpath(
-        "mmnoise/merc/suites/mer-c-v1.json").read_text())
+    data = json.loads(
+        Path(__file__).parents[1].joinpath("mmnoise/merc/suites/mer-c-v1.json").read_text()
+    )
     data["name"], data["version"] = "mer-c-v0", 0
     path = tmp_path / "mer-c-v0.json"
     path.write_text(json.dumps(data))
@@ -87,8 +89,9 @@ def test_corruption_is_a_pure_function_of_item_family_severity() -> None:
     # another family or severity draws differently; the clean item is untouched
     c = corrupt_item(items[0], SUITE, "gaussian_snr", 5, kinds=KINDS)
     assert not torch.equal(c["audio"], a[0]["audio"])
-    assert torch.equal(corrupt_item(items[0], SUITE, "gaussian_snr", 0, kinds=KINDS)["audio"],
-                       items[0]["audio"])
+    assert torch.equal(
+        corrupt_item(items[0], SUITE, "gaussian_snr", 0, kinds=KINDS)["audio"], items[0]["audio"]
+    )
 
 
 def test_masks_are_nested_across_severities() -> None:
@@ -98,18 +101,20 @@ def test_masks_are_nested_across_severities() -> None:
         (corrupt_item(item, SUITE, "temporal_missing", s, kinds=kinds)["audio"] == 0).all(dim=1)
         for s in range(1, 6)
     ]
-    for weak, strong in zip(masked, masked[1:], strict=False):
+    for weak, strong in itertools.pairwise(masked):
         assert bool((weak <= strong).all()) and int(strong.sum()) >= int(weak.sum())
 
 
 def test_runner_cells_do_not_depend_on_batch_size_or_order() -> None:
     items = _items()
     fams = ["impulse", "time_mask", "missing_rate", "nmer_fill"]
-    a = run_benchmark(toy_predict, items, suite=SUITE, kinds=KINDS, batch_size=5,
-                      families=fams, progress=False)
+    a = run_benchmark(
+        toy_predict, items, suite=SUITE, kinds=KINDS, batch_size=5, families=fams, progress=False
+    )
     rev = items[::-1]
-    b = run_benchmark(toy_predict, rev, suite=SUITE, kinds=KINDS, batch_size=12,
-                      families=fams, progress=False)
+    b = run_benchmark(
+        toy_predict, rev, suite=SUITE, kinds=KINDS, batch_size=12, families=fams, progress=False
+    )
     assert a["cells"].keys() == b["cells"].keys()
     assert all(a["cells"][k]["confusion"] == b["cells"][k]["confusion"] for k in a["cells"])
     # clean + 2 families x 5 severities x 7 conditions + 8 eta + 5 x 6 NMER cells
@@ -124,19 +129,51 @@ def test_runner_resumes_and_refuses_a_foreign_card(tmp_path: Path) -> None:
         calls.append(1)
         return toy_predict(batch)
 
-    run_benchmark(counting, items, suite=SUITE, kinds=KINDS, out=tmp_path, families=["impulse"],
-                  progress=False, model="toy")
+    run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse"],
+        progress=False,
+        model="toy",
+    )
     first = len(calls)
-    card = run_benchmark(counting, items, suite=SUITE, kinds=KINDS, out=tmp_path,
-                         families=["impulse", "gain"], progress=False, model="toy")
+    card = run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse", "gain"],
+        progress=False,
+        model="toy",
+    )
     assert len(calls) == first  # nothing new to do: 'gain' is not a suite family
-    run_benchmark(counting, items, suite=SUITE, kinds=KINDS, out=tmp_path,
-                  families=["impulse", "time_mask"], progress=False, model="toy")
+    run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse", "time_mask"],
+        progress=False,
+        model="toy",
+    )
     assert len(calls) == first + 5 * 7  # only the new family's cells, one batch each
     assert card["suite_sha256"] == SUITE.sha256
     with pytest.raises(ValueError, match="model"):
-        run_benchmark(toy_predict, items, suite=SUITE, kinds=KINDS, out=tmp_path,
-                      families=["impulse"], progress=False, model="other")
+        run_benchmark(
+            toy_predict,
+            items,
+            suite=SUITE,
+            kinds=KINDS,
+            out=tmp_path,
+            families=["impulse"],
+            progress=False,
+            model="other",
+        )
 
 
 def test_missing_rate_protocol_per_item() -> None:
@@ -154,8 +191,9 @@ def test_missing_rate_protocol_per_item() -> None:
 
 def test_scores_against_itself_and_a_perfect_model() -> None:
     items = _items()
-    card = run_benchmark(toy_predict, items, suite=SUITE, kinds=KINDS, families=["impulse"],
-                         progress=False)
+    card = run_benchmark(
+        toy_predict, items, suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
     sc = scores(card, SUITE, reference=card)
     fam = sc["families"]["impulse"]
     if fam["wa"][0] < 1.0:
@@ -191,25 +229,46 @@ def test_export_round_trips_through_the_loaders(tmp_path: Path) -> None:
 
 def test_cli_writes_the_report_card(tmp_path: Path) -> None:
     args = ["--data", "synthetic", "--size", "8", "--dims", "4,5,6", "--max-len", "6,6,5"]
-    rc = main(["bench-robustness", "--predict", "tests.test_merc:toy_predict", *args,
-               "--out", str(tmp_path / "card"), "--families", "impulse,missing_rate,nmer_fill",
-               "--no-progress",
-               "--no-plots"])
+    rc = main(
+        [
+            "bench-robustness",
+            "--predict",
+            "tests.test_merc:toy_predict",
+            *args,
+            "--out",
+            str(tmp_path / "card"),
+            "--families",
+            "impulse,missing_rate,nmer_fill",
+            "--no-progress",
+            "--no-plots",
+        ]
+    )
     assert rc == 0
     card = json.loads((tmp_path / "card" / "card.json").read_text())
     assert card["suite"] == "mer-c-v1" and card["data"]["num_items"] == 8
     assert card["timing"]["predict_s"] > 0 and 0 < card["timing"]["corrupt_share"] < 1
     md = (tmp_path / "card" / "report.md").read_text()
     assert "impulse" in md and "Missing rate" in md and "NMER" in md
-    rc = main(["merc-export", *args, "--out", str(tmp_path / "exp"), "--families", "impulse",
-               "--severities", "5"])
+    rc = main(
+        [
+            "merc-export",
+            *args,
+            "--out",
+            str(tmp_path / "exp"),
+            "--families",
+            "impulse",
+            "--severities",
+            "5",
+        ]
+    )
     assert rc == 0 and (tmp_path / "exp" / "impulse" / "s5" / "feature" / "A").is_dir()
     assert main(["bench-robustness", "--predict", "nope", *args, "--out", str(tmp_path)]) == 2
 
 
 def test_write_report_plots(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    card = run_benchmark(toy_predict, _items(), suite=SUITE, kinds=KINDS, families=["impulse"],
-                         progress=False)
+    card = run_benchmark(
+        toy_predict, _items(), suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
     paths = write_report(card, SUITE, tmp_path)
     assert paths["curves"].stat().st_size > 0 and paths["heatmap"].stat().st_size > 0

@@ -5,7 +5,10 @@ each family, sweep a fine grid of the physical parameter on the *validation* spl
 reference model's degradation ``D(p) = (acc_clean - acc(p)) / (acc_clean - chance)``, make it
 monotone along the grid (running maximum), and read off the values where ``D`` first reaches
 each target (0.1, 0.25, 0.4, 0.55, 0.7 by default), interpolating linearly between grid
-points. A target the sweep never reaches takes the strongest grid value (reported). The script
+points. A family that cannot cost the reference 70 % of its gap even at the end of its physical
+range (a fully frozen stream still carries its first frame) gets the same fractions of its
+largest degradation instead (quantiles of the achievable range, reported as ``scaled``), so its
+five severities stay distinct and evenly spaced. The script
 ``benchmarks/merc_calibrate.py`` runs this for the built-in baseline; its output was frozen
 into ``mer-c-v1.json``.
 """
@@ -49,7 +52,7 @@ def accuracy(
 
 def pick_severities(
     grid: Sequence[float], degradation: Sequence[float], targets: Sequence[float] = TARGETS
-) -> tuple[list[float], list[bool]]:
+) -> tuple[list[float], bool]:
     """Return the grid values where the monotone degradation first reaches each target.
 
     Args:
@@ -58,28 +61,32 @@ def pick_severities(
         targets: the wanted degradations, increasing.
 
     Returns:
-        (values, reached): one value per target, and whether the sweep reached it.
+        (values, scaled): one value per target, and whether the targets were scaled to the
+        largest degradation the sweep reached.
 
     Example:
-        >>> pick_severities([0.0, 1.0, 2.0], [0.0, 0.2, 0.6], [0.1, 0.4, 0.9])
-        ([0.5, 1.5, 2.0], [True, True, False])
+        >>> pick_severities([0.0, 1.0, 2.0], [0.0, 0.2, 0.6], [0.1, 0.4])
+        ([0.5, 1.5], False)
+        >>> pick_severities([0.0, 1.0, 2.0], [0.0, 0.25, 0.5], [0.5, 1.0])
+        ([1.0, 2.0], True)
     """
     mono = list(degradation)
     for i in range(1, len(mono)):
         mono[i] = max(mono[i], mono[i - 1])
-    values, reached = [], []
+    values: list[float] = []
+    scaled = mono[-1] < targets[-1]
+    if scaled:
+        targets = [t * mono[-1] / targets[-1] for t in targets]
     for t in targets:
         for i in range(1, len(grid)):
             if mono[i] >= t:
                 lo, hi = mono[i - 1], mono[i]
                 frac = 0.0 if hi == lo else (t - lo) / (hi - lo)
                 values.append(grid[i - 1] + frac * (grid[i] - grid[i - 1]))
-                reached.append(True)
                 break
-        else:
+        else:  # only reachable by rounding: the end of the range
             values.append(grid[-1])
-            reached.append(False)
-    return values, reached
+    return values, scaled
 
 
 def calibrate_family(
@@ -96,7 +103,7 @@ def calibrate_family(
     """Sweep ``grid`` for one family and return the sweep and the picked severities.
 
     Returns:
-        ``{"family", "grid", "accuracy", "degradation", "clean", "severities", "reached"}``.
+        ``{"family", "grid", "accuracy", "degradation", "clean", "severities", "scaled"}``.
     """
     keys = [m for m, k in kinds.items() if k == family.kind]
     clean = accuracy(predict, items, kinds)
@@ -107,12 +114,16 @@ def calibrate_family(
         noisy = []
         for it in items:
             g = make_generator(item_seed(suite_name, str(it["id"]), family.name))
-            out = t({m: it[m].unsqueeze(0) for m in keys} | {"kinds": dict(kinds)}, level=1.0, generator=g)
+            out = t(
+                {m: it[m].unsqueeze(0) for m in keys} | {"kinds": dict(kinds)},
+                level=1.0,
+                generator=g,
+            )
             noisy.append(dict(it) | {m: out[m][0] for m in keys})
         accs.append(accuracy(predict, noisy, kinds))
     gap = max(clean - chance, 1e-9)
     deg = [(clean - a) / gap for a in accs]
-    sev, reached = pick_severities(list(grid), deg, targets)
+    sev, scaled = pick_severities(list(grid), deg, targets)
     return {
         "family": family.name,
         "grid": list(grid),
@@ -120,5 +131,5 @@ def calibrate_family(
         "degradation": deg,
         "clean": clean,
         "severities": sev,
-        "reached": reached,
+        "scaled": scaled,
     }

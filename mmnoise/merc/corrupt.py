@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from mmnoise.merc.suite import Family, Suite
 from mmnoise.rng import derive_seed, make_generator
@@ -65,14 +64,15 @@ def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseT
             f"make_transform: expected severity in 1..{len(family.severities)} for "
             f"{family.name!r}, got {severity}."
         )
-    cls = registered_transforms().get(family.transform)
+    cls: Any = registered_transforms().get(family.transform)
     if cls is None:
         raise KeyError(
             f"make_transform: family {family.name!r} names the unknown transform "
             f"{family.transform!r}; import the module that defines it."
         )
     v = family.severities[severity - 1]
-    return cls(list(keys), **{family.param: (v, v)}, **family.kwargs)
+    built: NoiseTransform = cls(list(keys), **{family.param: (v, v)}, **family.kwargs)
+    return built
 
 
 def _batched(item: Mapping[str, Any], kinds: Mapping[str, Kind]) -> dict[str, Any]:
@@ -81,7 +81,9 @@ def _batched(item: Mapping[str, Any], kinds: Mapping[str, Kind]) -> dict[str, An
     return out
 
 
-def _unbatched(item: Mapping[str, Any], out: Mapping[str, Any], kinds: Mapping[str, Kind]) -> Sample:
+def _unbatched(
+    item: Mapping[str, Any], out: Mapping[str, Any], kinds: Mapping[str, Kind]
+) -> Sample:
     res: dict[str, Any] = dict(item)
     for m in kinds:
         res[m] = out[m][0]
@@ -157,7 +159,12 @@ def apply_condition(item: Mapping[str, Any], condition: Mapping[str, bool] | Non
 
 
 def missing_rate_item(
-    item: Mapping[str, Any], suite: Suite, eta: float, modalities: Sequence[str], *, id_key: str = "id"
+    item: Mapping[str, Any],
+    suite: Suite,
+    eta: float,
+    modalities: Sequence[str],
+    *,
+    id_key: str = "id",
 ) -> Sample:
     """The missing-rate protocol (CPM-Nets / GCNet eta) for one item, frozen per item.
 
@@ -201,12 +208,10 @@ def nmer_fill_item(
     cache_key = (suite.sha256, "nmer_fill", severity, tuple(f"{n}={condition[n]}" for n in names))
     drop = _CACHE.get(cache_key)
     if drop is None:
-        cls = registered_transforms()[str(spec["transform"])]
-        drop = cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
+        fill_cls: Any = registered_transforms()[str(spec["transform"])]
+        drop = fill_cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
         _CACHE[cache_key] = drop
     level = float(spec["severities"][severity - 1])
     g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
     out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
     return _unbatched(item, out, {n: kinds[n] for n in names})
-
-

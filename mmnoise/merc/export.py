@@ -124,7 +124,9 @@ def export_suite(
         raise ValueError(f"export_suite: expected layout 'mmin-h5' or 'mmsa-pkl', got {layout!r}.")
     present = set(kinds.values())
     names = (
-        [f.name for f in suite.families if f.kind in present] if families is None else list(families)
+        [f.name for f in suite.families if f.kind in present]
+        if families is None
+        else list(families)
     )
     cells: list[tuple[str, int]] = [("clean", 0)] + [(n, s) for n in names for s in severities]
     folders = []

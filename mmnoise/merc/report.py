@@ -36,16 +36,12 @@ def _row(cells: Sequence[str]) -> str:
 
 def _families(card: Mapping[str, Any], suite: Suite) -> list[Any]:
     kinds = set(card["modalities"].values())
-    return [
-        f for f in suite.families if f.kind in kinds and f"{f.name}/1/full" in card["cells"]
-    ]
+    return [f for f in suite.families if f.kind in kinds and f"{f.name}/1/full" in card["cells"]]
 
 
 def reference_errors(card: Mapping[str, Any], suite: Suite) -> dict[str, list[float]]:
     """Return {family: [clean error, severity 1..5 errors]} (full condition) of a card."""
-    return {
-        f.name: [1.0 - v for v in family_curve(card, f.name)] for f in _families(card, suite)
-    }
+    return {f.name: [1.0 - v for v in family_curve(card, f.name)] for f in _families(card, suite)}
 
 
 def scores(
@@ -158,7 +154,10 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
     for c, m in sc["conditions"].items():
         lines.append(_row([c, _pct(m["WA"]), _pct(m["UA"]), _pct(m["F1"])]))
     ref = sc.get("reference")
-    for group, title in (("corruption", "Corruption families"), ("missing", "Missing within a modality")):
+    for group, title in (
+        ("corruption", "Corruption families"),
+        ("missing", "Missing within a modality"),
+    ):
         fams = {k: v for k, v in sc["families"].items() if v["group"] == group}
         if not fams:
             continue
@@ -166,15 +165,35 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
             "",
             f"## {title} (full condition, WA)",
             "",
-            _row(["family", "clean", "s1", "s2", "s3", "s4", "s5", "AUC", "CE", "rel. CE", "eff. rob."]),
+            _row(
+                [
+                    "family",
+                    "clean",
+                    "s1",
+                    "s2",
+                    "s3",
+                    "s4",
+                    "s5",
+                    "AUC",
+                    "CE",
+                    "rel. CE",
+                    "eff. rob.",
+                ]
+            ),
             _row(["---"] * 11),
         ]
         for name, e in fams.items():
             label = name + (" (held out)" if e["split"] == "heldout" else "")
             lines.append(
                 _row(
-                    [label, *(_pct(v) for v in e["wa"]), _pct(e["auc"]), _num(e.get("ce", math.nan)),
-                     _num(e.get("relative_ce", math.nan)), _pct(e.get("effective_robustness", math.nan))]
+                    [
+                        label,
+                        *(_pct(v) for v in e["wa"]),
+                        _pct(e["auc"]),
+                        _num(e.get("ce", math.nan)),
+                        _num(e.get("relative_ce", math.nan)),
+                        _pct(e.get("effective_robustness", math.nan)),
+                    ]
                 )
             )
     if "mCE" in sc:
@@ -193,7 +212,15 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
         ]
         for r in sc["missing_rate"]:
             lines.append(
-                _row([f"{r['eta']:.1f}", f"{r['realised']:.3f}", _pct(r["WA"]), _pct(r["UA"]), _pct(r["F1"])])
+                _row(
+                    [
+                        f"{r['eta']:.1f}",
+                        f"{r['realised']:.3f}",
+                        _pct(r["WA"]),
+                        _pct(r["UA"]),
+                        _pct(r["F1"]),
+                    ]
+                )
             )
         lines.append(f"\nArea under WA over eta: {sc['missing_rate_auc']:.4f}.")
     if sc["nmer_fill"]:

@@ -183,7 +183,9 @@ def run_benchmark(
             variants = {"eta": base}
         elif family == "nmer_fill":
             variants = {
-                c: [nmer_fill_item(it, suite, sev, conditions[c] or {}, kinds=kinds) for it in items]
+                c: [
+                    nmer_fill_item(it, suite, sev, conditions[c] or {}, kinds=kinds) for it in items
+                ]
                 for c in conds
             }
         else:

@@ -109,4 +109,6 @@ def effective_robustness(curve: Sequence[float], reference: Sequence[float]) -> 
         0.1
     """
     c0, r0 = curve[0], reference[0]
-    return round(sum((c - c0) - (r - r0) for c, r in zip(curve[1:], reference[1:], strict=True)), 12)
+    return round(
+        sum((c - c0) - (r - r0) for c, r in zip(curve[1:], reference[1:], strict=True)), 12
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -144,7 +144,7 @@ def load_suite(name_or_path: str | Path = "mer-c-v1") -> Suite:
 def _parse(data: Mapping[str, Any], sha: str) -> Suite:
     who = "load_suite"
     if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
-        raise ValueError(f"{who}: expected a suite file with \"format\": {_FORMAT!r}.")
+        raise ValueError(f'{who}: expected a suite file with "format": {_FORMAT!r}.')
     name = str(data["name"])
     families: list[Family] = []
     for kind, fams in data["families"].items():
@@ -188,5 +188,3 @@ def _parse(data: Mapping[str, Any], sha: str) -> Suite:
         data=dict(data),
         sha256=sha,
     )
-
-

@@ -14,8 +14,8 @@ The missing protocols of the MER literature, as seeded options (see ``docs/mer-c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 import warnings
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -183,9 +183,7 @@ class DropModalities(NoiseTransform):
             )
             keep = self._table.to(x.device)[pick]
         elif self.missing_rate is not None:
-            keep = M.sample_presence_exact(
-                lerp(level, self.missing_rate), m, generator=generator
-            )
+            keep = M.sample_presence_exact(lerp(level, self.missing_rate), m, generator=generator)
         else:
             keep = M.sample_presence(
                 lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
