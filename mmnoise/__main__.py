@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     preview.add_argument("--dpi", type=int, default=80, help="PNG resolution")
-    from mmnoise.merc.cli import add_commands
+    from mmnoise.merc._cli import add_commands
 
     add_commands(commands)
     return parser
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     if args.command in ("bench-robustness", "merc-export"):
-        from mmnoise.merc.cli import run_bench, run_export
+        from mmnoise.merc._cli import run_bench, run_export
 
         try:
             return run_bench(args) if args.command == "bench-robustness" else run_export(args)

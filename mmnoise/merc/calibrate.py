@@ -40,7 +40,14 @@ def accuracy(
     *,
     batch_size: int = 100,
 ) -> float:
-    """Return the accuracy of ``predict`` on unbatched ``items`` (labels under ``"label"``)."""
+    """Return the accuracy of ``predict`` on unbatched ``items`` (labels under ``"label"``).
+
+    Example:
+        >>> items = [{"a": torch.ones(2, 1) * y, "label": torch.tensor(y)} for y in (0, 1)]
+        >>> accuracy(lambda b: torch.cat([-b["a"].sum(1), b["a"].sum(1)], 1), items,
+        ...          {"a": "features"})
+        1.0
+    """
     correct = 0
     with torch.no_grad():
         for i in range(0, len(items), batch_size):
@@ -104,6 +111,16 @@ def calibrate_family(
 
     Returns:
         ``{"family", "grid", "accuracy", "degradation", "clean", "severities", "scaled"}``.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(4, 2) * (2 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> r = calibrate_family(predict, items, load_suite().family("time_mask"), [0.5, 1.0],
+        ...                      kinds={"a": "features"}, chance=0.5)
+        >>> r["clean"], r["accuracy"]
+        (1.0, [1.0, 0.5])
     """
     keys = [m for m, k in kinds.items() if k == family.kind]
     clean = accuracy(predict, items, kinds)

@@ -58,6 +58,11 @@ def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseT
     """Build the transform of ``family`` fixed at severity ``severity`` (1..5) on ``keys``.
 
     The physical value is fixed by giving the range ``(v, v)`` and calling at level 1.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> make_transform(load_suite().family("gaussian_snr"), 1, ["audio"]).snr_db
+        (5.5, 5.5)
     """
     if not 1 <= severity <= len(family.severities):
         raise ValueError(
@@ -119,8 +124,8 @@ def corrupt_item(
         >>> s = load_suite("mer-c-v1")
         >>> item = {"a": torch.ones(6, 4), "id": "x1"}
         >>> out = corrupt_item(item, s, "time_mask", 5, kinds={"a": "features"})
-        >>> int((out["a"] == 0).all(dim=1).sum())  # 90 % of 6 steps masked
-        5
+        >>> int((out["a"] == 0).all(dim=1).sum())  # a span of 92 % of 6 steps: 6
+        6
     """
     fam = suite.family(family) if isinstance(family, str) else family
     if severity == 0:
@@ -202,6 +207,14 @@ def nmer_fill_item(
 
     The fill is the suite's ``nmer_fill`` transform (``DropModalities(fill="noise")``) at the
     level of severity ``severity`` (diffusion step ``t / 100``).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> item = {"a": torch.ones(3, 2), "v": torch.ones(3, 2), "id": "u"}
+        >>> out = nmer_fill_item(item, load_suite(), 5, {"a": True, "v": False},
+        ...                      kinds={"a": "features", "v": "features"})
+        >>> bool(out["present"]["v"]), torch.equal(out["v"], item["v"])
+        (False, False)
     """
     spec = suite.nmer_fill
     names = list(condition)

@@ -39,6 +39,15 @@ def export_mmin_h5(
 
     Returns:
         ``out``.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     root = export_mmin_h5(items, pathlib.Path(d))
+        ...     sorted(p.name for p in (root / "feature").iterdir())
+        ['A', 'L', 'V']
     """
     import h5py
 
@@ -74,6 +83,14 @@ def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
 
     Returns:
         The ``.pkl`` path.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     export_mmsa_pkl(items, pathlib.Path(d)).name
+        'data.pkl'
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -119,6 +136,18 @@ def export_suite(
         layout: ``"mmin-h5"`` or ``"mmsa-pkl"``.
         families: family names (default: every family of the items' kinds).
         severities: which severities.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> kinds = {m: "features" for m in ("audio", "visual", "text")}
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     cells = export_suite(items, load_suite(), d, kinds=kinds, families=["impulse"],
+        ...                          severities=[5])
+        ...     [c.relative_to(d).as_posix() for c in cells]
+        ['clean/s0', 'impulse/s5']
     """
     if layout not in ("mmin-h5", "mmsa-pkl"):
         raise ValueError(f"export_suite: expected layout 'mmin-h5' or 'mmsa-pkl', got {layout!r}.")

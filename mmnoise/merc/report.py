@@ -40,7 +40,20 @@ def _families(card: Mapping[str, Any], suite: Suite) -> list[Any]:
 
 
 def reference_errors(card: Mapping[str, Any], suite: Suite) -> dict[str, list[float]]:
-    """Return {family: [clean error, severity 1..5 errors]} (full condition) of a card."""
+    """Return {family: [clean error, severity 1..5 errors]} (full condition) of a card.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> reference_errors(card, load_suite())["impulse"][0]
+        0.0
+    """
     return {f.name: [1.0 - v for v in family_curve(card, f.name)] for f in _families(card, suite)}
 
 
@@ -61,6 +74,18 @@ def scores(
     Returns:
         ``{"clean", "conditions", "families", "mCE", "relative_mCE", "missing_rate",
         "nmer_fill"}``.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> scores(card, load_suite(), reference=card)["conditions"]["full"]["WA"]
+        1.0
     """
     conds = conditions_of(list(card["modalities"]))
     out: dict[str, Any] = {"reference": None if reference is None else reference["model"]}
@@ -134,7 +159,20 @@ def _sum_confusions(cms: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
 
 
 def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) -> str:
-    """Return the card's markdown: header, conditions, families, missing protocols."""
+    """Return the card's markdown: header, conditions, families, missing protocols.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> to_markdown(card, load_suite(), scores(card, load_suite())).splitlines()[0]
+        '# MER-C report card: `model` on `data`'
+    """
     t = card["timing"]
     lines = [
         f"# MER-C report card: `{card['model']}` on `{card['data']['name']}`",
@@ -308,6 +346,20 @@ def write_report(
 
     Returns:
         {name: path} of the files written.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     sorted(write_report(card, load_suite(), d, plots=False))
+        ['report', 'scores']
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,13 @@ def conditions_of(modalities: Sequence[str]) -> dict[str, dict[str, bool] | None
 
 
 def data_hash(items: Sequence[Mapping[str, Any]], modalities: Sequence[str]) -> str:
-    """SHA-256 over the ids, labels and clean tensors of the test items (the card's data id)."""
+    """SHA-256 over the ids, labels and clean tensors of the test items (the card's data id).
+
+    Example:
+        >>> item = {"a": torch.ones(2, 1), "label": torch.tensor(0), "id": "u"}
+        >>> len(data_hash([item], ["a"]))
+        64
+    """
     h = hashlib.sha256()
     for it in items:
         h.update(str(it["id"]).encode())
@@ -129,6 +135,16 @@ def run_benchmark(
 
     Raises:
         ValueError: a card in ``out`` from another suite, data or model; bad predict output.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> card["cells"]["clean/0/full"]["confusion"]
+        [[2, 0], [0, 2]]
     """
     who = "run_benchmark"
     modalities = list(kinds)

@@ -55,7 +55,13 @@ def _metric(card: Mapping[str, Any], key: str, metric: str) -> float:
 def family_curve(
     card: Mapping[str, Any], family: str, *, condition: str = "full", metric: str = "WA"
 ) -> list[float]:
-    """Return [clean, severity 1, ..., severity 5] of ``metric`` for one family and condition."""
+    """Return [clean, severity 1, ..., severity 5] of ``metric`` for one family and condition.
+
+    Example:
+        >>> card = {"cells": {"clean/0/full": {"confusion": [[1, 0], [0, 1]]}}}
+        >>> family_curve(card, "impulse")[:2]
+        [1.0, nan]
+    """
     clean = _metric(card, f"clean/0/{condition}", metric)
     return [clean] + [_metric(card, f"{family}/{s}/{condition}", metric) for s in SEVERITIES]
 

@@ -39,6 +39,10 @@ class Family:
         split: ``"test"`` (reported, never train on it) or ``"heldout"`` (validation only,
             ImageNet-C's "extra" corruptions).
         kwargs: further constructor arguments (fixed).
+
+    Example:
+        >>> load_suite().family("impulse").param
+        'ratio'
     """
 
     name: str
@@ -65,6 +69,10 @@ class Suite:
         reference: the reference model and its frozen errors on the built-in corpus.
         data: the parsed file (everything, for the report card).
         sha256: SHA-256 of the file's bytes.
+
+    Example:
+        >>> [f.name for f in load_suite().families_of("tokens")]
+        ['token_deletion', 'adjacent_swap', 'token_mask']
     """
 
     name: str
