@@ -272,3 +272,27 @@ def test_write_report_plots(tmp_path: Path) -> None:
     )
     paths = write_report(card, SUITE, tmp_path)
     assert paths["curves"].stat().st_size > 0 and paths["heatmap"].stat().st_size > 0
+
+
+def test_reference_model_predict_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_models import merc_predict
+
+    assert merc_predict.main(["--tiny", "--out", str(tmp_path)]) == 0
+    monkeypatch.setenv("MERC_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(merc_predict, "_LOADED", {})
+    from mmnoise.data import pad_collate
+    from reference_models.demo import TINY
+
+    ds = SyntheticMER(
+        "test",
+        size=4,
+        dims=dict(zip(NAMES, TINY.dims, strict=True)),
+        max_len=dict(zip(NAMES, TINY.max_len, strict=True)),
+    )
+    batch = pad_collate([ds[i] for i in range(4)])
+    for fn in (merc_predict.baseline, merc_predict.mmin, merc_predict.ifmmin, merc_predict.nmer):
+        assert fn(batch).shape == (4, 4)
+    monkeypatch.setenv("MERC_CHECKPOINTS", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(merc_predict, "_LOADED", {})
+    with pytest.raises(FileNotFoundError, match="merc_predict"):
+        merc_predict.baseline(batch)
