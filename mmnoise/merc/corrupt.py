@@ -11,6 +11,7 @@ noise field at a lower SNR, which makes the severity curves monotone and less no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ CONDITION_FULL = "full"
 _CACHE: dict[tuple[str, str, int, tuple[str, ...]], NoiseTransform] = {}
 
 
+@functools.lru_cache(maxsize=4096)
 def _text_id(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
 
