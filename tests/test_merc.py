@@ -117,8 +117,8 @@ def test_runner_cells_do_not_depend_on_batch_size_or_order() -> None:
     )
     assert a["cells"].keys() == b["cells"].keys()
     assert all(a["cells"][k]["confusion"] == b["cells"][k]["confusion"] for k in a["cells"])
-    # clean + 2 families x 5 severities x 7 conditions + 8 eta + 5 x 6 NMER cells
-    assert len(a["cells"]) == 7 + 2 * 5 * 7 + 8 + 30
+    # clean + 2 families x (5 severities + 6 conditions at severity 3) + 8 eta + 5 x 6 NMER
+    assert len(a["cells"]) == 7 + 2 * (5 + 6) + 8 + 30
 
 
 def test_runner_resumes_and_refuses_a_foreign_card(tmp_path: Path) -> None:
@@ -161,7 +161,7 @@ def test_runner_resumes_and_refuses_a_foreign_card(tmp_path: Path) -> None:
         progress=False,
         model="toy",
     )
-    assert len(calls) == first + 5 * 7  # only the new family's cells, one batch each
+    assert len(calls) == first + 5 + 6  # only the new family's cells, one batch each
     assert card["suite_sha256"] == SUITE.sha256
     with pytest.raises(ValueError, match="model"):
         run_benchmark(

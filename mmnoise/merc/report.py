@@ -111,9 +111,10 @@ def scores(
             ],
             "auc": area_under_curve(curve),
             "by_condition": {
-                c: sum(family_curve(card, f.name, condition=c)[1:]) / 5
+                c: _mean(
+                    [_wa(card, f"{f.name}/{s}/{c}") for s in suite.mmin_severities]
+                )
                 for c in conds
-                if f"{f.name}/1/{c}" in card["cells"]
             },
         }
         if ref_err is not None and f.name in ref_err:
@@ -147,6 +148,15 @@ def scores(
         if all(f"nmer_fill/{s}/{c}" in card["cells"] for s in range(1, 6))
     }
     return out
+
+
+def _wa(card: Mapping[str, Any], key: str) -> float:
+    cell = card["cells"].get(key)
+    return math.nan if cell is None else cell_metrics(cell["confusion"])["WA"]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
 
 
 def _trapz(ys: Sequence[float], xs: Sequence[float]) -> float:
@@ -277,7 +287,7 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
         conds = list(next(iter(fams.values()))["by_condition"])
         lines += [
             "",
-            "## Conditions x families (WA averaged over the 5 severities)",
+            f"## Conditions x families (WA at severity {', '.join(map(str, suite.mmin_severities))})",
             "",
             _row(["family", *conds]),
             _row(["---"] * (1 + len(conds))),
@@ -325,7 +335,7 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     for i, row in enumerate(data):
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w")
-    fig.colorbar(im, ax=ax, label="WA % (mean over severities)")
+    fig.colorbar(im, ax=ax, label="WA % (conditions x families cells)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     heat = out / "heatmap.png"

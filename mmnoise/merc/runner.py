@@ -3,7 +3,8 @@
 :func:`run_benchmark` corrupts every test item on its own (:mod:`mmnoise.merc.corrupt`), so the
 corrupted test set is the same for every model and every batch size; it then collates the items
 into batches, calls ``predict(batch) -> logits`` and keeps one confusion matrix per cell
-``family/severity/condition``. The card (``card.json``) is written after every group of cells,
+``family/severity/condition`` (every severity under the full condition, the suite's
+``mmin_severities`` also under MMIN's six conditions). The card (``card.json``) is written after every group of cells,
 and cells already in it are skipped, so an interrupted run resumes. It records the time spent
 corrupting and in ``predict`` separately.
 """
@@ -88,11 +89,14 @@ def _plan(
 ) -> list[tuple[str, int, list[str]]]:
     plan: list[tuple[str, int, list[str]]] = [("clean", 0, list(conditions))]
     present = set(kinds.values())
+    mmin = [c for c in conditions if c != CONDITION_FULL]
     for fam in suite.families:
         if fam.kind in present:
-            plan += [(fam.name, s, list(conditions)) for s in range(1, 6)]
+            plan += [
+                (fam.name, s, [CONDITION_FULL] + (mmin if s in suite.mmin_severities else []))
+                for s in range(1, 6)
+            ]
     plan += [("missing_rate", i, ["eta"]) for i in range(len(suite.missing_rate))]
-    mmin = [c for c in conditions if c != CONDITION_FULL]
     plan += [("nmer_fill", s, mmin) for s in range(1, 6)]
     return plan
 

@@ -66,7 +66,8 @@ class Suite:
         families: every family, all kinds.
         missing_rate: the eta grid of the CPM-Nets / GCNet missing-rate protocol.
         nmer_fill: NMER's noise fill: ``{"transform", "kwargs", "severities", "unit"}``.
-        reference: the reference model and its frozen errors on the built-in corpus.
+        reference: the reference model (named).
+        mmin_severities: the severities also scored under MMIN's six conditions.
         data: the parsed file (everything, for the report card).
         sha256: SHA-256 of the file's bytes.
 
@@ -83,6 +84,7 @@ class Suite:
     reference: dict[str, Any]
     data: dict[str, Any]
     sha256: str
+    mmin_severities: tuple[int, ...] = (3,)
 
     def families_of(self, kind: Kind, *, split: str | None = None) -> list[Family]:
         """Return the families of one modality kind (optionally of one split), in file order."""
@@ -195,4 +197,5 @@ def _parse(data: Mapping[str, Any], sha: str) -> Suite:
         reference=dict(data.get("reference", {})),
         data=dict(data),
         sha256=sha,
+        mmin_severities=tuple(int(v) for v in data["conditions"]["mmin_severities"]),
     )
