@@ -111,9 +111,7 @@ def scores(
             ],
             "auc": area_under_curve(curve),
             "by_condition": {
-                c: _mean(
-                    [_wa(card, f"{f.name}/{s}/{c}") for s in suite.mmin_severities]
-                )
+                c: _mean([_wa(card, f"{f.name}/{s}/{c}") for s in suite.mmin_severities])
                 for c in conds
             },
         }
