@@ -69,3 +69,9 @@ def test_temporal_missing_realises_its_rate() -> None:
     out = t({"audio": torch.ones(200, 50, 4)}, level=0.3, generator=torch.Generator())
     steps_missing = (out["audio"].sum(dim=2) == 0).float().mean()
     assert abs(float(steps_missing) - 0.3) < 0.01
+
+
+def test_fixed_patterns_on_a_batch_without_their_modalities_raise() -> None:
+    drop = DropModalities(NAMES, patterns="mmin")
+    with pytest.raises(KeyError, match="'visual' is not in the sample"):
+        drop({"audio": torch.ones(2, 3, 4)}, level=1.0, generator=torch.Generator())
