@@ -150,7 +150,9 @@ class CorpusConfig:
                 raise ValueError(f"{who}: expected unique class names, got {classes!r}.")
             classes = tuple(classes)
         folds = data.get("folds")
-        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 1):
+        if folds is not None and (
+            isinstance(folds, bool) or not isinstance(folds, int) or folds < 1
+        ):
             raise ValueError(f"{who}: expected 'folds' as an int >= 1, got {folds!r}.")
         targets = data.get("targets")
         if targets is not None and not isinstance(targets, str):
@@ -167,14 +169,17 @@ class CorpusConfig:
         try:
             data = json.loads(p.read_text())
         except (ValueError, UnicodeDecodeError) as err:
-            raise ValueError(f"CorpusConfig: cannot parse {p} as JSON ({err}); fix the file.") from err
+            raise ValueError(
+                f"CorpusConfig: cannot parse {p} as JSON ({err}); fix the file."
+            ) from err
         return cls.from_dict(data, source=str(p))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (round-trips through :meth:`from_dict`)."""
         out: dict[str, Any] = {
             "modalities": {
-                m: {"dir": s.dir, "file": s.file, "norm": s.norm} for m, s in self.modalities.items()
+                m: {"dir": s.dir, "file": s.file, "norm": s.norm}
+                for m, s in self.modalities.items()
             }
         }
         for key in ("classes", "folds", "targets", "name"):
@@ -199,14 +204,14 @@ class CorpusConfig:
         exist.
         """
         root = Path(root_features)
-        files = {k: v for k, v in (files or {}).items() if v is not None}
+        given: dict[str, str] = {k: v for k, v in (files or {}).items() if v is not None}
         specs: dict[str, ModalitySpec] = {}
         for name, (d, stem, norm) in UPSTREAM.items():
             if (root / d).is_dir():
-                specs[name] = ModalitySpec(d, files.get(name, stem), norm)
-            elif name in files:
+                specs[name] = ModalitySpec(d, given.get(name, stem), norm)
+            elif name in given:
                 raise FileNotFoundError(
-                    f"MMINFeatures: a feature file was given for {name} ({files[name]!r}) but the "
+                    f"MMINFeatures: a feature file was given for {name} ({given[name]!r}) but the "
                     f"folder {root / d} does not exist; check root_features."
                 )
         if not specs:

@@ -81,7 +81,7 @@ def _decode_id(v: Any) -> str:
 
 
 def _labels_from_array(
-    labels: np.ndarray[Any, Any], path: Path, n_ids: int, n_classes: int | None
+    labels: np.ndarray[Any, Any], path: Path, names_path: Path, n_ids: int, n_classes: int | None
 ) -> np.ndarray[Any, Any]:
     """Validate a label array (one-hot rows or class indices) and return (N,) int64 indices."""
     who = "MMINFeatures"
@@ -97,10 +97,11 @@ def _labels_from_array(
     if labels.shape[0] != n_ids:
         hint = ""
         if labels.ndim == 2 and labels.shape[1] == n_ids:
-            hint = " It looks transposed: save it as (N, C)."
+            hint = " The label file looks transposed: save it as (N, C)."
         raise ValueError(
-            f"{who}: expected {path} with one row per id of {path.name.replace('label', 'int2name')}"
-            f" (N = {n_ids}), got shape {labels.shape}.{hint}"
+            f"{who}: expected {path} with one row per id of {names_path.name} (N = {n_ids}), got "
+            f"shape {labels.shape}; the two files must list the same utterances in the same "
+            f"order ({names_path}).{hint}"
         )
     values = labels.astype(np.float64)
     if not np.isfinite(values).all():
@@ -123,24 +124,25 @@ def _labels_from_array(
                 f"{row} = {labels[row].tolist()} ({kind}); {int(bad.sum())} such rows. Fix the "
                 "labels, or drop those utterances."
             )
-        return values.argmax(axis=1).astype(np.int64)
+        indices: np.ndarray[Any, Any] = values.argmax(axis=1).astype(np.int64)
+        return indices
     if (values != np.round(values)).any():
         row = int(np.flatnonzero(values != np.round(values))[0])
         raise ValueError(
-            f"{who}: expected integer class indices in {path}, got {labels[row]!r} in row {row} "
+            f"{who}: expected integer class indices in {path}, got {labels[row].item()!r} in row {row} "
             "(regression targets?); map them to classes first."
         )
     if (values < 0).any():
         row = int(np.flatnonzero(values < 0)[0])
         raise ValueError(
-            f"{who}: expected class indices >= 0 in {path}, got {labels[row]!r} in row {row}; "
+            f"{who}: expected class indices >= 0 in {path}, got {labels[row].item()!r} in row {row}; "
             "remove unlabelled utterances (e.g. -1) from the fold files."
         )
     if n_classes is not None and values.max(initial=0) >= n_classes:
         row = int(np.flatnonzero(values >= n_classes)[0])
         raise ValueError(
             f"{who}: expected class indices < {n_classes} (the classes of corpus.json) in {path}, "
-            f"got {labels[row]!r} in row {row}."
+            f"got {labels[row].item()!r} in row {row}."
         )
     return values.astype(np.int64)
 
@@ -229,9 +231,7 @@ class MMINFeatures(Dataset[Sample]):
         self.split = _SPLIT_ALIASES[split]
         self.fold = fold
         root_f = Path(root_features)
-        self.corpus = CorpusConfig.find(
-            root_f, {"audio": a_type, "visual": v_type, "text": l_type}
-        )
+        self.corpus = CorpusConfig.find(root_f, {"audio": a_type, "visual": v_type, "text": l_type})
         specs = dict(self.corpus.modalities)
         if modalities is not None:
             if isinstance(modalities, str) or not modalities:
@@ -259,6 +259,10 @@ class MMINFeatures(Dataset[Sample]):
                     f"{root_f / 'corpus.json'}; pass the folder with the fold folders."
                 )
             root_targets = root_f / self.corpus.targets
+        if self.corpus.folds is not None and fold > self.corpus.folds:
+            raise ValueError(
+                f"{who}: expected fold in 1..{self.corpus.folds} (corpus.json), got {fold}."
+            )
         root_t = Path(root_targets)
         target_dir = root_t / str(fold)
         if not target_dir.is_dir() and root_t.is_dir():
@@ -266,10 +270,6 @@ class MMINFeatures(Dataset[Sample]):
             raise FileNotFoundError(
                 f"{who}: expected {target_dir / (self.split + '_label.npy')} (fold {fold}); "
                 f"{root_t} has folds {found}. Pick one of those."
-            )
-        if self.corpus.folds is not None and fold > self.corpus.folds:
-            raise ValueError(
-                f"{who}: expected fold in 1..{self.corpus.folds} (corpus.json), got {fold}."
             )
         label_path = target_dir / f"{self.split}_label.npy"
         names_path = target_dir / f"{self.split}_int2name.npy"
@@ -282,15 +282,7 @@ class MMINFeatures(Dataset[Sample]):
                 f"{who}: expected {names_path} as (N, 1) or (N,) ids, got shape {names.shape}."
             )
         n_classes = None if self.classes is None else len(self.classes)
-        if labels.ndim == 2 and labels.shape[0] != len(names) and labels.shape[1] == len(names):
-            pass  # transposed: reported by _labels_from_array
-        elif labels.shape[:1] != names.shape[:1]:
-            raise ValueError(
-                f"{who}: expected {names_path} as (N, 1) or (N,) ids with N = {labels.shape[0]} "
-                f"(the rows of {label_path.name}), got shape {names.shape}; the two files must "
-                "list the same utterances in the same order."
-            )
-        self.labels = _labels_from_array(labels, label_path, len(names), n_classes)
+        self.labels = _labels_from_array(labels, label_path, names_path, len(names), n_classes)
         if n_classes is None and labels.ndim == 2 and labels.shape[1] > 1:
             n_classes = int(labels.shape[1])
         self.num_classes = n_classes if n_classes is not None else int(self.labels.max()) + 1
@@ -363,7 +355,9 @@ class MMINFeatures(Dataset[Sample]):
             ValueError: a validation / test class never occurs in training (file named), or the
                 splits disagree on the number of classes.
         """
-        splits = {s: cls(root_features, root_targets, fold=fold, split=s, **kwargs) for s in _SPLITS}
+        splits = {
+            s: cls(root_features, root_targets, fold=fold, split=s, **kwargs) for s in _SPLITS
+        }
         train = splits["trn"]
         seen = set(np.unique(train.labels).tolist())
         for name in ("val", "tst"):
