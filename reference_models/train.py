@@ -59,10 +59,10 @@ from reference_models.teacher import Teacher, TeacherConfig, teacher_loss
 __all__ = [
     "KINDS",
     "ModelKind",
-    "TrainingDiverged",
     "StageConfig",
     "TrainConfig",
     "TrainedModel",
+    "TrainingDiverged",
     "default_pipeline",
     "evaluate",
     "load_trained",
