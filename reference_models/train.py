@@ -588,7 +588,9 @@ class _Run:
             show = not sys.stdout.isatty()
         if not show or not self.is_main:
             return
-        losses = " ".join(f"{k} {v:.4g}" for k, v in record["loss"].items())
+        loss = record["loss"]
+        order = ["total"] * ("total" in loss) + [k for k in loss if k != "total"]
+        losses = " ".join(f"{k} {loss[k]:.4g}" for k in order)
         val = record["val"].get(select_key, {})
         print(
             f"{record['stage']} {record['epoch']}/{epochs}  loss {losses}  "
