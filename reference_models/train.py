@@ -98,7 +98,15 @@ _CHECKPOINT_FORMAT = 1
 
 
 class TrainingDiverged(RuntimeError):
-    """A training loss became NaN / Inf or grew by orders of magnitude (see ``TrainConfig``)."""
+    """A training loss became NaN / Inf or grew by orders of magnitude (see ``TrainConfig``).
+
+    Raised by :func:`train_model` after the epoch whose mean loss diverged; that epoch is
+    neither logged nor checkpointed, so ``last.pt`` holds the last sound epoch.
+
+    Example:
+        >>> issubclass(TrainingDiverged, RuntimeError)
+        True
+    """
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -192,7 +192,9 @@ def prepare_mmin(
         norm: the normalisation recorded in corpus.json, one mode for every modality or
             {modality: mode}; ``"trn"`` writes the per-fold training statistics.
         files: {modality: h5 stem} (default: the name of the modality's input folder).
-        id_column / label_column / speaker_column: the CSV column names.
+        id_column: the CSV column of the utterance ids.
+        label_column: the CSV column of the labels.
+        speaker_column: the CSV column of the speaker ids (the folds group by it).
         name: the corpus name recorded in corpus.json.
 
     Returns:
@@ -201,6 +203,24 @@ def prepare_mmin(
     Raises:
         FileNotFoundError: a label CSV or a feature file of a listed utterance is missing.
         ValueError: bad CSV columns, labels, feature files (NaN, shape, dims differ) or folds.
+
+    Example:
+        >>> import pathlib, tempfile, numpy as np
+        >>> from mmnoise.datasets import MMINFeatures
+        >>> tmp = pathlib.Path(tempfile.mkdtemp())
+        >>> (tmp / "mfcc").mkdir()
+        >>> rows = ["id,label,speaker"]
+        >>> for i in range(6):
+        ...     np.save(tmp / "mfcc" / f"u{i}.npy", np.full((2, 3), float(i)))
+        ...     rows.append(f"u{i},{'sad' if i % 2 else 'calm'},spk{i // 2}")
+        >>> _ = (tmp / "labels.csv").write_text("\\n".join(rows))
+        >>> cfg = prepare_mmin({"audio": tmp / "mfcc"}, tmp / "labels.csv", tmp / "corpus")
+        >>> cfg.folds, cfg.classes, cfg.modalities["audio"].path("").as_posix()
+        (3, ('calm', 'sad'), 'A/mfcc.h5')
+        >>> test = MMINFeatures(tmp / "corpus", fold=1, split="tst")  # speaker spk0
+        >>> test.ids, test[0]["audio"].shape
+        (['u0', 'u1'], torch.Size([2, 3]))
+        >>> import shutil; shutil.rmtree(tmp)
     """
     who = "prepare_mmin"
     h5py = _import_h5py()
