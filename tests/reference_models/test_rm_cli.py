@@ -171,6 +171,12 @@ def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Pa
     assert set(trained.val_metrics) == {"full"} and set(trained.test_metrics or {}) == {"full"}
     # noisy selection: the selected validation score is the noisy one, not the clean test protocol
     assert trained.history[trained.best_epoch - 1]["val"] == trained.val_metrics
+    # students on one modality learn clean from noisy inputs: no missing conditions to draw
+    students = ["train", "--model", "ifmmin", "nmer", *data, *_FAST, "--noise", "timemask"]
+    assert main([*students, "--out", str(tmp_path / "students")]) == 0
+    nmer = load_trained(tmp_path / "students" / "nmer" / "model.pt")
+    assert nmer.config.teacher.backbone.modalities == ("audio",)
+    assert set(nmer.val_metrics) == {"full", "total"}  # total = full with one modality
 
 
 @pytest.mark.parametrize(
