@@ -249,8 +249,8 @@ class MMINFeatures(Dataset[Sample]):
             m: ModalitySpec(s.dir, s.file, n) for m, s, n in self._norms(specs, norm)
         }
         self.modalities = tuple(self.specs)
-        # kept for code written against the upstream-only loader (None when all differ)
-        self.norm = next(iter({s.norm for s in self.specs.values()})) if self.specs else None
+        # the audio mode, kept for code written against the upstream-only loader
+        self.norm = self.specs["audio"].norm if "audio" in self.specs else None
         self.classes = self.corpus.classes
         if root_targets is None:
             if self.corpus.targets is None:
