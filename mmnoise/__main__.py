@@ -1,4 +1,9 @@
-"""The ``mmnoise`` command line: ``mmnoise preview --kind K --out PATH.png [--transforms A,B]``.
+"""The ``mmnoise`` command line.
+
+``mmnoise preview --kind K --out PATH.png [--transforms A,B]`` draws a transform grid;
+``mmnoise bench-robustness --suite mer-c-v1 --predict pkg.mod:fn --data synthetic --out DIR``
+runs the MER-C benchmark (:mod:`mmnoise.merc`); ``mmnoise merc-export`` writes its frozen
+corrupted test set in the corpus layout.
 
 Installed as a console script (``mmnoise``) and runnable as ``python -m mmnoise``.
 """
@@ -35,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--seed", type=int, default=0, help="seed of the random draws")
     preview.add_argument("--dpi", type=int, default=80, help="PNG resolution")
+    from mmnoise.merc._cli import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -52,6 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     args = _parser().parse_args(argv)
+    if args.command in ("bench-robustness", "merc-export"):
+        from mmnoise.merc._cli import run_bench, run_export
+
+        try:
+            return run_bench(args) if args.command == "bench-robustness" else run_export(args)
+        except (ValueError, ImportError, FileNotFoundError, KeyError) as e:
+            print(f"mmnoise {args.command}: {e}", file=sys.stderr)
+            return 2
     from mmnoise.preview import render_preview  # imports the transform families
 
     names = None

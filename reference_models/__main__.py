@@ -1,35 +1,51 @@
-"""Command line: ``python -m reference_models train ...`` and ``python -m reference_models demo``.
+"""Command line: ``python -m reference_models {train, evaluate, prepare, demo, reproduce} ...``.
 
 Examples::
 
-    python -m reference_models train --model mmin --data synthetic
-    python -m reference_models train --model nmer --data mmin-h5 --root FEATURES \\
-        --targets TARGETS --fold 1 --preset paper --out runs/nmer_f1
-    python -m reference_models train --model ifmmin --data mmsa-pkl --path mosi.pkl
+    python -m reference_models prepare --features audio=feats/mfcc --labels labels.csv \\
+        --out corpus
+    python -m reference_models train --model baseline mmin ifmmin nmer --data mmin-h5 \\
+        --root corpus --fold 1 --noise gaussian --min-steps 300 --out runs/f1
+    python -m reference_models evaluate --checkpoint runs/f1/mmin/model.pt \\
+        --families gaussian timemask --out runs/f1/mmin/robustness
+    python -m reference_models train --model nmer --data mmsa-pkl --path mosi.pkl
     python -m reference_models demo
     python -m reference_models reproduce --paper nmer --data mmin-h5 --root FEATURES \\
         --targets TARGETS
 
-``train`` runs the two-stage recipe of :mod:`reference_models.train`, prints the validation (and
-test) metrics per missing condition and writes ``last.pt`` (resumable with ``--resume``),
-``model.pt`` and ``log.jsonl`` into ``--out``. ``demo`` hands its arguments to
-``reference_models.demo.main``, ``reproduce`` to ``reference_models.reproduce.main``.
+``train`` runs the two-stage recipe of :mod:`reference_models.train` for each ``--model`` (one
+teacher per teacher config, trained once and reused by the students of the run, or loaded with
+``--teacher``), prints the validation and test metrics per missing condition and writes
+``last.pt`` (resumable with ``--resume``), ``model.pt``, ``log.jsonl`` and ``run.json`` (the data
+options) into ``--out`` (``--out/<model>`` for several models). ``evaluate`` scores a
+``model.pt`` on a frozen robustness grid over the test split (presence patterns of the
+corpus's modalities x noise families x levels): a markdown table, ``robustness.json`` and
+``heatmap.png``. ``prepare`` turns per-utterance feature files and a label CSV into the MMIN
+layout (:func:`mmnoise.datasets.prepare_mmin`). ``demo`` hands its arguments to
+``reference_models.demo.main``, ``reproduce`` (a paper's whole protocol over every fold) to
+``reference_models.reproduce.main``. An option that does not apply to the chosen data or model is an
+error, never silently ignored.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
+import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
 from reference_models.nmer import NMERConfig
-from reference_models.teacher import TeacherConfig
+from reference_models.teacher import Teacher, TeacherConfig
+from reference_models.teacher.config import EncoderType
 from reference_models.train import (
     KINDS,
     ModelConfig,
@@ -37,6 +53,8 @@ from reference_models.train import (
     StageConfig,
     TrainConfig,
     TrainedModel,
+    TrainingDiverged,
+    load_trained,
     model_config,
     paper_train_config,
     train_model,
@@ -45,31 +63,104 @@ from reference_models.train import (
 __all__ = ["build_parser", "main"]
 
 _DATA = ("synthetic", "mmin-h5", "mmsa-pkl")
-_NOISE = ("none", "gaussian", "impulse", "timemask")
 _SCHEDULES = ("constant", "linear", "cosine")
+# noise families of --noise and --families: mmnoise.transforms.features classes at defaults
+_FAMILIES = ("gaussian", "colored", "impulse", "timemask", "featuremask", "framedropout", "gain")
+_NORMS = {"trn": "trn", "utt": "utt", "none": None}
+# data options, the formats they apply to, and their parser defaults
+_DATA_OPTIONS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "root": (("mmin-h5",), None),
+    "targets": (("mmin-h5",), None),
+    "fold": (("mmin-h5",), None),
+    "a_type": (("mmin-h5",), None),
+    "v_type": (("mmin-h5",), None),
+    "l_type": (("mmin-h5",), None),
+    "norm": (("mmin-h5",), None),
+    "modalities": (("mmin-h5",), None),
+    "path": (("mmsa-pkl",), None),
+    "size": (("synthetic",), None),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the ``python -m reference_models`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m reference_models",
-        description="Train and evaluate MMIN, IF-MMIN, NMER and a baseline with mmnoise.",
+def _family(name: str) -> type:
+    from mmnoise.transforms import features as F
+
+    return {
+        "gaussian": F.AddGaussianSNR,
+        "colored": F.AddColoredSNR,
+        "impulse": F.ImpulseNoise,
+        "timemask": F.TimeMask,
+        "featuremask": F.FeatureMask,
+        "framedropout": F.FrameDropout,
+        "gain": F.Gain,
+    }[name]
+
+
+def _noise_pipeline(name: str, modalities: Sequence[str], missing: Any = None) -> Any:
+    """One family at its defaults on every modality, plus an optional DropModalities."""
+    from mmnoise.transforms.compose import MultimodalPipeline
+
+    family = _family(name)
+    return MultimodalPipeline({m: [family()] for m in modalities}, missing=missing)
+
+
+# -------------------------------------------------------------------------------------------
+# parsers
+
+
+def _add_data_args(p: argparse.ArgumentParser, *, default_data: str | None) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        choices=_DATA,
+        default=default_data,
+        help="dataset format" + (f" (default {default_data})" if default_data else ""),
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run reference_models.demo.main (arguments are passed on)")
-    sub.add_parser(
-        "reproduce",
-        help="a paper's protocol over every fold (reference_models.reproduce.main; arguments "
-        "are passed on)",
+    g.add_argument("--root", type=Path, help="mmin-h5: the feature root (A/, V/, L/, corpus.json)")
+    g.add_argument(
+        "--targets", type=Path, help="mmin-h5: the target root (default: corpus.json 'targets')"
     )
-    t = sub.add_parser("train", help="train one model with the two-stage recipe")
-    t.add_argument("--model", choices=KINDS, required=True, help="which model")
-    t.add_argument("--data", choices=_DATA, default="synthetic", help="dataset format")
-    t.add_argument("--root", type=Path, help="mmin-h5: the feature root (A/, V/, L/)")
-    t.add_argument("--targets", type=Path, help="mmin-h5: the target root ({fold}/*.npy)")
-    t.add_argument("--fold", type=int, default=1, help="mmin-h5: cross-validation fold (1-based)")
-    t.add_argument("--path", type=Path, help="mmsa-pkl: the .pkl file")
-    t.add_argument("--size", type=int, help="synthetic: training-set size (val / test: 1/5)")
+    g.add_argument("--fold", type=int, help="mmin-h5: cross-validation fold, 1-based (default 1)")
+    g.add_argument("--a-type", help="mmin-h5: audio feature file stem (e.g. comparE, IS10)")
+    g.add_argument("--v-type", help="mmin-h5: visual feature file stem (e.g. denseface)")
+    g.add_argument("--l-type", help="mmin-h5: text feature file stem (e.g. bert_large)")
+    g.add_argument(
+        "--norm",
+        action="append",
+        metavar="MODE|MODALITY=MODE",
+        help="mmin-h5: normalisation trn / utt / none for the normalised modalities (upstream: "
+        "audio), or per modality (repeat); default: as corpus.json says (upstream: audio trn)",
+    )
+    g.add_argument(
+        "--modalities",
+        help="mmin-h5: comma-separated modalities to use (default: every one the corpus has)",
+    )
+    g.add_argument("--path", type=Path, help="mmsa-pkl: the .pkl file")
+    g.add_argument("--size", type=int, help="synthetic: training-set size (val / test: 1/5)")
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="the seed everything derives from")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: these small models gain nothing from more, "
+        "and a second process on the same cores runs faster)",
+    )
+
+
+def _add_train(sub: Any) -> None:
+    t = sub.add_parser("train", help="train models with the two-stage recipe")
+    t.add_argument(
+        "--model",
+        nargs="+",
+        choices=KINDS,
+        required=True,
+        help="one or more models; students share one teacher per teacher config",
+    )
+    _add_data_args(t, default_data="synthetic")
     t.add_argument(
         "--preset",
         choices=("quick", "paper"),
@@ -78,34 +169,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--epochs", type=int, help="stage-2 epochs (half of them decay the LR)")
     t.add_argument("--teacher-epochs", type=int, help="stage-1 epochs")
+    t.add_argument(
+        "--min-steps",
+        type=int,
+        help="at least this many optimiser steps per stage: raises the epochs of a small corpus "
+        "to ceil(steps / steps per epoch) (the paper preset has ~45 steps per epoch on IEMOCAP)",
+    )
     t.add_argument("--batch-size", type=int, help="batch size of both stages")
     t.add_argument("--lr", type=float, help="learning rate of both stages")
-    t.add_argument("--seed", type=int, default=0, help="the seed everything derives from")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    _add_runtime_args(t)
     t.add_argument(
         "--noise",
-        choices=_NOISE,
+        choices=("none", *_FAMILIES),
         default="none",
-        help="stage-2 noise on top of the missing conditions (none = the upstream protocol)",
+        help="training noise: students get it on top of the missing conditions, the baseline "
+        "is trained on it (a noise-augmented baseline); none = the upstream protocol",
     )
     t.add_argument(
         "--schedule",
         choices=_SCHEDULES,
-        default="constant",
-        help="curriculum of the noise level over the stage-2 steps",
+        help="curriculum of the training level over the steps (default constant)",
     )
-    t.add_argument("--level", type=float, default=1.0, help="(final) noise level in [0, 1]")
+    t.add_argument("--level", type=float, help="(final) training level in [0, 1] (default 1)")
     t.add_argument(
         "--nmer-kl",
         choices=("batchmean", "sum"),
-        default="batchmean",
         help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
+    )
+    t.add_argument(
+        "--select",
+        choices=("clean", "noisy"),
+        default="clean",
+        help="select the epoch on clean validation, or on validation under the --noise family "
+        "at --select-level (frozen noise)",
+    )
+    t.add_argument(
+        "--select-level", type=float, help="noisy selection: the validation level (default 0.5)"
+    )
+    t.add_argument(
+        "--teacher",
+        type=Path,
+        action="append",
+        help="reuse the stage-1 teacher of this model.pt for the students whose teacher config "
+        "matches (repeatable)",
     )
     t.add_argument(
         "--out",
         type=Path,
         default=Path("runs/reference_models"),
-        help="directory for last.pt, model.pt and log.jsonl",
+        help="output directory (OUT/<model> for several models)",
     )
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     progress = t.add_mutually_exclusive_group()
@@ -122,35 +234,182 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="never show the progress bar (default: only on a terminal)",
     )
+
+
+def _add_evaluate(sub: Any) -> None:
+    e = sub.add_parser("evaluate", help="robustness grid of a trained model on the test split")
+    e.add_argument("--checkpoint", type=Path, required=True, help="a model.pt (or its folder)")
+    _add_data_args(e, default_data=None)
+    e.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="which split to score (default test)",
+    )
+    e.add_argument(
+        "--families",
+        nargs="+",
+        choices=_FAMILIES,
+        default=["gaussian", "impulse", "timemask"],
+        help="noise families (rows of the grid)",
+    )
+    e.add_argument(
+        "--levels",
+        nargs="+",
+        type=float,
+        default=[0.0, 0.25, 0.5, 0.75, 1.0],
+        help="increasing levels in [0, 1], the first the clean anchor",
+    )
+    e.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    e.add_argument("--metric", choices=("WA", "UA", "F1"), default="WA", help="table metric")
+    e.add_argument("--out", type=Path, help="output folder (default CHECKPOINT_DIR/robustness)")
+    e.add_argument("--no-heatmap", action="store_true", help="skip heatmap.png (no matplotlib)")
+    _add_runtime_args(e)
+
+
+def _add_prepare(sub: Any) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="per-utterance feature files + label CSV -> MMIN layout with speaker folds",
+    )
+    p.add_argument(
+        "--features",
+        action="append",
+        required=True,
+        metavar="MODALITY=DIR",
+        help="a folder of {id}.npy / {id}.csv files for one modality (repeat per modality)",
+    )
+    p.add_argument("--labels", type=Path, required=True, help="CSV with id, label, speaker")
+    p.add_argument("--out", type=Path, required=True, help="the new feature root")
+    p.add_argument("--folds", type=int, help="speaker folds (default: speakers, at most 10)")
+    p.add_argument("--classes", help="comma-separated class names in index order")
+    p.add_argument(
+        "--norm",
+        action="append",
+        metavar="MODE|MODALITY=MODE",
+        help="trn (default) / utt / none, for all modalities or per modality (repeat)",
+    )
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--speaker-column", default="speaker")
+    p.add_argument("--name", help="corpus name for corpus.json")
+
+
+_PARSERS: dict[str, Callable[[Any], None]] = {
+    "train": _add_train,
+    "evaluate": _add_evaluate,
+    "prepare": _add_prepare,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``python -m reference_models`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_models",
+        description="Train and evaluate MMIN, IF-MMIN, NMER and a baseline with mmnoise.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run reference_models.demo.main (arguments are passed on)")
+    sub.add_parser(
+        "reproduce",
+        help="a paper's protocol over every fold (reference_models.reproduce.main; arguments "
+        "are passed on)",
+    )
+    for add in _PARSERS.values():
+        add(sub)
     return parser
 
 
-def _datasets(args: argparse.Namespace) -> tuple[Dataset[Any], Dataset[Any], Dataset[Any]]:
-    """Return (train, val, test) for the chosen format."""
+# -------------------------------------------------------------------------------------------
+# data
+
+
+def _fail(command: str, message: str) -> SystemExit:
+    return SystemExit(f"{command}: {message}")
+
+
+def _check_data_args(args: argparse.Namespace) -> None:
+    for name, (formats, default) in _DATA_OPTIONS.items():
+        value = getattr(args, name)
+        if value is not default and args.data not in formats:
+            flag = "--" + name.replace("_", "-")
+            raise _fail(
+                args.command,
+                f"{flag} applies to --data {' / '.join(formats)}, not to --data {args.data}; "
+                "drop it.",
+            )
+    if args.data == "mmin-h5" and args.root is None:
+        raise _fail(args.command, "--data mmin-h5 needs --root FEATURES (and --targets TARGETS).")
+    if args.data == "mmsa-pkl" and args.path is None:
+        raise _fail(args.command, "--data mmsa-pkl needs --path FILE.pkl.")
+    if args.size is not None and args.size < 5:
+        raise _fail(args.command, f"expected --size >= 5, got {args.size}.")
+
+
+def _norm_arg(values: list[str] | None, command: str) -> Any:
+    """--norm MODE or MODALITY=MODE (repeatable) -> the MMINFeatures ``norm`` argument."""
+    if values is None:
+        return "auto"
+    single = [v for v in values if "=" not in v]
+    pairs = [v.split("=", 1) for v in values if "=" in v]
+    if single and (pairs or len(single) > 1):
+        raise _fail(command, f"expected one --norm MODE or MODALITY=MODE pairs, got {values}.")
+    for v in single + [m for _, m in pairs]:
+        if v not in _NORMS:
+            raise _fail(command, f"expected a --norm mode in {list(_NORMS)}, got {v!r}.")
+    if single:
+        return _NORMS[single[0]]
+    return {k: _NORMS[v] for k, v in pairs}
+
+
+def _data_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The data options as JSON (written to run.json, read back by evaluate)."""
+    out: dict[str, Any] = {"data": args.data}
+    if args.data == "synthetic":  # the synthetic corpus is generated from the seed
+        out["data_seed"] = args.seed
+    for name in _DATA_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            out[name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def _datasets(
+    args: argparse.Namespace, modalities: Sequence[str] | None = None
+) -> dict[str, Dataset[Any]]:
+    """Return {"train", "val", "test"} for the chosen format (classes checked across splits)."""
     if args.data == "synthetic":
         from mmnoise.datasets import SyntheticMER
 
         size = args.size
         sizes = (size, max(size // 5, 1), max(size // 5, 1)) if size else (None, None, None)
-        return tuple(  # type: ignore[return-value]
-            SyntheticMER(split, seed=args.seed, size=n)
+        seed = getattr(args, "data_seed", None)
+        return {
+            split: SyntheticMER(split, seed=args.seed if seed is None else seed, size=n)
             for split, n in zip(("train", "val", "test"), sizes, strict=True)
-        )
+        }
     if args.data == "mmin-h5":
-        if args.root is None or args.targets is None:
-            raise SystemExit("train: --data mmin-h5 needs --root FEATURES and --targets TARGETS.")
         from mmnoise.datasets import MMINFeatures
 
-        return tuple(  # type: ignore[return-value]
-            MMINFeatures(args.root, args.targets, fold=args.fold, split=s)
-            for s in ("trn", "val", "tst")
-        )
-    if args.path is None:
-        raise SystemExit("train: --data mmsa-pkl needs --path FILE.pkl.")
+        chosen = args.modalities.split(",") if args.modalities else modalities
+        try:
+            splits = MMINFeatures.load_fold(
+                args.root,
+                args.targets,
+                fold=args.fold if args.fold is not None else 1,
+                a_type=args.a_type,
+                v_type=args.v_type,
+                l_type=args.l_type,
+                norm=_norm_arg(args.norm, args.command),
+                modalities=chosen,
+            )
+        except (ValueError, KeyError, FileNotFoundError) as err:
+            raise _fail(args.command, str(err)) from err
+        return {"train": splits["trn"], "val": splits["val"], "test": splits["tst"]}
     from mmnoise.datasets import MMSAPickle
 
-    splits = MMSAPickle.load_all(args.path)  # unpickle once
-    return splits["train"], splits["valid"], splits["test"]
+    splits_ = MMSAPickle.load_all(args.path)  # unpickle once
+    return {"train": splits_["train"], "val": splits_["valid"], "test": splits_["test"]}
 
 
 def _num_classes(dataset: Any) -> int:
@@ -161,13 +420,30 @@ def _num_classes(dataset: Any) -> int:
     return int(max(int(dataset[i]["label"]) for i in range(len(dataset)))) + 1
 
 
+def _modalities_of(dataset: Any) -> tuple[str, ...]:
+    if hasattr(dataset, "modalities"):
+        return tuple(dataset.modalities)
+    first = dataset[0]
+    return tuple(k for k in ("audio", "visual", "text") if k in first)
+
+
+# -------------------------------------------------------------------------------------------
+# train
+
+
 def _fit_config(kind: ModelKind, train: Dataset[Any]) -> ModelConfig:
-    """The paper model config, with input sizes and class count read from the data."""
+    """The paper model config, with modalities, input sizes and class count read from the data."""
     config = model_config(kind)
     teacher = config if isinstance(config, TeacherConfig) else config.teacher
+    modalities = _modalities_of(train)
     first = train[0]
-    dims = tuple(int(first[m].shape[-1]) for m in teacher.backbone.modalities)
-    backbone = dataclasses.replace(teacher.backbone, input_dims=dims)
+    dims = tuple(int(first[m].shape[-1]) for m in modalities)
+    encoders: tuple[EncoderType, ...] = tuple(
+        "textcnn" if m == "text" else "lstm" for m in modalities
+    )
+    backbone = dataclasses.replace(
+        teacher.backbone, modalities=modalities, input_dims=dims, encoder_types=encoders
+    )
     teacher = dataclasses.replace(teacher, backbone=backbone, n_classes=_num_classes(train))
     if isinstance(config, TeacherConfig):
         return teacher
@@ -175,7 +451,51 @@ def _fit_config(kind: ModelKind, train: Dataset[Any]) -> ModelConfig:
     return fitted
 
 
-def _train_config(args: argparse.Namespace, kind: ModelKind) -> TrainConfig:
+def _check_train_args(args: argparse.Namespace) -> None:
+    kinds: list[str] = args.model
+    if len(set(kinds)) != len(kinds):
+        raise _fail("train", f"--model lists a model twice: {kinds}.")
+    only_baseline = kinds == ["baseline"]
+    if args.noise == "none":
+        if args.select == "noisy":
+            raise _fail("train", "--select noisy needs a --noise family to validate under.")
+        if only_baseline and (args.level is not None or args.schedule is not None):
+            raise _fail(
+                "train",
+                "--level / --schedule set the training noise; the baseline without --noise has "
+                "none. Add --noise FAMILY for a noise-augmented baseline.",
+            )
+    if args.select_level is not None and args.select != "noisy":
+        raise _fail("train", "--select-level applies to --select noisy only.")
+    for name in ("epochs", "teacher_epochs", "min_steps", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise _fail("train", f"expected --{name.replace('_', '-')} >= 1, got {value}.")
+    if only_baseline and args.epochs is not None:
+        raise _fail(
+            "train", "--epochs sets the student stage; the baseline has only --teacher-epochs."
+        )
+    for name in ("level", "select_level"):
+        value = getattr(args, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise _fail("train", f"expected --{name.replace('_', '-')} in [0, 1], got {value}.")
+    if args.nmer_kl is not None and "nmer" not in kinds:
+        raise _fail("train", "--nmer-kl sets NMER's KL term; add --model nmer.")
+    if args.teacher and "baseline" in kinds:
+        raise _fail("train", "the baseline is a teacher itself; --teacher does not apply to it.")
+
+
+def _stage_epochs(cfg: StageConfig, n_train: int, min_steps: int | None) -> StageConfig:
+    if min_steps is None:
+        return cfg
+    per_epoch = max(math.ceil(n_train / cfg.batch_size), 1)
+    epochs = max(cfg.epochs, math.ceil(min_steps / per_epoch))
+    if epochs == cfg.epochs:
+        return cfg
+    return dataclasses.replace(cfg, epochs=epochs, decay_epochs=epochs // 2)
+
+
+def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> TrainConfig:
     tc = paper_train_config(kind, seed=args.seed, device=args.device, progress=args.progress)
     if args.preset == "quick":
         tc = dataclasses.replace(
@@ -192,39 +512,43 @@ def _train_config(args: argparse.Namespace, kind: ModelKind) -> TrainConfig:
             changes["batch_size"] = args.batch_size
         if args.lr is not None:
             changes["lr"] = args.lr
-        return dataclasses.replace(s, **changes)
+        return _stage_epochs(dataclasses.replace(s, **changes), n_train, args.min_steps)
 
+    changes: dict[str, Any] = {}
+    if args.level is not None and args.schedule in (None, "constant"):
+        changes["level"] = args.level
+        if kind == "nmer":  # its evaluation noise has the training intensity (T = 100 * level)
+            changes["eval_level"] = args.level
+    if args.select_level is not None:
+        changes["val_noise_level"] = args.select_level
     return dataclasses.replace(
         tc,
         teacher=stage(tc.teacher, args.teacher_epochs),
         student=stage(tc.student, args.epochs),
-        level=args.level if args.schedule == "constant" else tc.level,
-        # NMER: the evaluation noise has the training intensity (T = 100 * level)
-        eval_level=args.level if kind == "nmer" else tc.eval_level,
+        **changes,
     )
 
 
 def _pipeline(kind: ModelKind, noise: str, modalities: Sequence[str]) -> Any:
     """Missing conditions (zeros, or NMER's noised copy) plus an optional noise family."""
-    from mmnoise.transforms.compose import MultimodalPipeline
-    from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask
     from mmnoise.transforms.missing import DropModalities
 
-    fill: Any = "nmer" if kind == "nmer" else 0.0
-    missing = DropModalities(list(modalities), patterns="mmin", fill=fill)
+    missing = None
+    if len(modalities) > 1:  # one modality: no missing conditions, the noise only
+        fill: Any = "nmer" if kind == "nmer" else 0.0
+        missing = DropModalities(list(modalities), patterns="mmin", fill=fill)
     if noise == "none":
         return missing
-    family = {"gaussian": AddGaussianSNR, "impulse": ImpulseNoise, "timemask": TimeMask}[noise]
-    return MultimodalPipeline({m: [family()] for m in modalities}, missing=missing)
+    return _noise_pipeline(noise, modalities, missing)
 
 
-def _schedule(name: str, level: float, steps: int) -> Any:
+def _schedule(name: str | None, level: float | None, steps: int) -> Any:
     from mmnoise.schedules import Cosine, Linear
 
-    if name == "constant":
+    if name in (None, "constant"):
         return None
     cls = Linear if name == "linear" else Cosine
-    return cls(0.0, level, steps=max(steps, 1))
+    return cls(0.0, 1.0 if level is None else level, steps=max(steps, 1))
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> str:
@@ -234,40 +558,208 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _train(args: argparse.Namespace) -> TrainedModel:
-    kind: ModelKind = args.model
-    train, val, test = _datasets(args)
-    config = _fit_config(kind, train)
-    if isinstance(config, NMERConfig):
-        config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
-    tc = _train_config(args, kind)
+def _teacher_key(config: ModelConfig, tc: TrainConfig) -> str:
     teacher = config if isinstance(config, TeacherConfig) else config.teacher
-    modalities = teacher.backbone.modalities
-    steps = tc.student.epochs * -(-len(train) // tc.student.batch_size)  # type: ignore[arg-type]
-    pipeline = None if kind == "baseline" else _pipeline(kind, args.noise, modalities)
-    result = train_model(
-        kind,
-        train,
-        val,
-        cfg=config,
-        train_cfg=tc,
-        pipeline=pipeline,
-        schedule=_schedule(args.schedule, args.level, steps),
-        test_ds=test,
-        checkpoint_dir=args.out,
-        log_path=args.out / "log.jsonl",
-        resume=args.resume,
+    return json.dumps(
+        [dataclasses.asdict(teacher), dataclasses.asdict(tc.teacher), tc.seed], sort_keys=True
     )
+
+
+def _load_teachers(paths: Sequence[Path] | None) -> list[tuple[Path, TrainedModel]]:
+    out = []
+    for path in paths or ():
+        file = path / "model.pt" if path.is_dir() else path
+        if not file.is_file():
+            raise _fail("train", f"--teacher {path}: expected a model.pt written by train.")
+        out.append((file, load_trained(file)))
+    return out
+
+
+def _train(args: argparse.Namespace) -> list[TrainedModel]:
+    _check_data_args(args)
+    _check_train_args(args)
+    data = _datasets(args)
+    train, val, test = data["train"], data["val"], data["test"]
+    n_train = len(train)  # type: ignore[arg-type]
+    given = _load_teachers(args.teacher)
+    used: set[Path] = set()
+    teachers: dict[str, Teacher] = {}  # trained in this run, by teacher config
+    results = []
+    for kind in args.model:
+        config = _fit_config(kind, train)
+        if isinstance(config, NMERConfig) and args.nmer_kl is not None:
+            config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
+        tc = _train_config(args, kind, n_train)
+        teacher_cfg = config if isinstance(config, TeacherConfig) else config.teacher
+        modalities = teacher_cfg.backbone.modalities
+        if kind != "baseline" and len(modalities) < 2 and args.noise == "none":
+            raise _fail(
+                "train",
+                f"{kind} on the single modality {modalities[0]!r} has no missing conditions to "
+                "learn; add --noise FAMILY (it learns clean from noisy inputs) or train "
+                "--model baseline.",
+            )
+        key = _teacher_key(config, tc)
+        teacher = teachers.get(key)
+        for file, loaded in given:
+            if loaded.teacher.config == teacher_cfg:
+                teacher = loaded.teacher
+                used.add(file)
+        out = args.out / kind if len(args.model) > 1 else args.out
+        steps = tc.student.epochs * math.ceil(n_train / tc.student.batch_size)
+        t_steps = tc.teacher.epochs * math.ceil(n_train / tc.teacher.batch_size)
+        noisy = None if args.noise == "none" else _noise_pipeline(args.noise, modalities)
+        baseline = kind == "baseline"
+        result = train_model(
+            kind,
+            train,
+            val,
+            cfg=config,
+            train_cfg=tc,
+            pipeline=None if baseline else _pipeline(kind, args.noise, modalities),
+            schedule=None if baseline else _schedule(args.schedule, args.level, steps),
+            teacher=teacher,
+            teacher_pipeline=noisy if baseline else None,
+            teacher_schedule=_schedule(args.schedule, args.level, t_steps) if baseline else None,
+            val_pipeline=noisy if args.select == "noisy" else None,
+            test_ds=test,
+            checkpoint_dir=out,
+            log_path=out / "log.jsonl",
+            resume=args.resume,
+        )
+        if not (baseline and noisy is not None):  # a clean teacher: reusable by the students
+            teachers.setdefault(key, result.teacher)
+        results.append(result)
+        if _is_main():
+            (out / "run.json").write_text(json.dumps(_data_dict(args), indent=2) + "\n")
+            selected = "noisy" if args.select == "noisy" else "clean"
+            print(f"{kind}: best epoch {result.best_epoch} (selected on {selected} validation)")
+            print("validation\n" + _table(result.val_metrics))
+            if result.test_metrics is not None:
+                print("test\n" + _table(result.test_metrics))
+            print(f"model: {out / 'model.pt'}\nlog: {out / 'log.jsonl'}", flush=True)
+    unused = [str(f) for f, _ in given if f not in used]
+    if unused:
+        raise _fail(
+            "train",
+            f"--teacher {unused}: no model of this run has that teacher config (modalities, "
+            "dims, classes and the teacher variant of the model must match).",
+        )
+    return results
+
+
+def _is_main() -> bool:
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return result  # rank 0 reports
-    print(f"{kind}: best epoch {result.best_epoch} (selected on validation)")
-    print("validation\n" + _table(result.val_metrics))
-    if result.test_metrics is not None:
-        print("test\n" + _table(result.test_metrics))
-    print(f"model: {args.out / 'model.pt'}\nlog: {args.out / 'log.jsonl'}")
+    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
+
+
+# -------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _evaluate(args: argparse.Namespace) -> Any:
+    from mmnoise.data import pad_collate
+    from mmnoise.robustness import RobustnessGrid
+    from reference_models.train import predict_fn
+
+    file = args.checkpoint / "model.pt" if args.checkpoint.is_dir() else args.checkpoint
+    if not file.is_file():
+        raise _fail("evaluate", f"expected a model.pt at {args.checkpoint}.")
+    run_file = file.parent / "run.json"
+    if args.data is None:  # the data options of the training run
+        if not run_file.is_file():
+            raise _fail("evaluate", f"no --data given and no {run_file}; pass the data options.")
+        saved = json.loads(run_file.read_text())
+        for name in _DATA_OPTIONS:
+            if getattr(args, name) is None and name in saved:
+                value = saved[name]
+                setattr(args, name, Path(value) if name in ("root", "targets", "path") else value)
+        args.data = saved["data"]
+        args.data_seed = saved.get("data_seed")
+    _check_data_args(args)
+    trained = load_trained(file, device=args.device)
+    teacher = trained.teacher.config
+    modalities = teacher.backbone.modalities
+    data = _datasets(args, modalities)
+    dataset = data[args.split]
+    if _modalities_of(dataset) != tuple(modalities):
+        raise _fail(
+            "evaluate",
+            f"the model reads {list(modalities)} but the data has "
+            f"{list(_modalities_of(dataset))}; pass the data it was trained on.",
+        )
+    grid = RobustnessGrid(
+        modalities=modalities,
+        families={f: functools.partial(_noise_pipeline, f) for f in args.families},
+        levels=args.levels,
+        seed=args.seed,
+        num_classes=teacher.n_classes,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, shuffle=False, collate_fn=pad_collate
+    )
+    result = grid.evaluate(predict_fn(trained), loader, device=args.device)
+    out: Path = args.out if args.out is not None else file.parent / "robustness"
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_json(out / "robustness.json")
+    table = result.to_markdown(args.metric)
+    (out / "robustness.md").write_text(table + "\n")
+    print(f"{trained.kind} on the {args.split} split ({len(dataset)} utterances)")  # type: ignore[arg-type]
+    print(table)
+    if not args.no_heatmap:
+        try:
+            result.heatmap(out / "heatmap.png", metric=args.metric)
+        except ImportError as err:
+            raise _fail("evaluate", f"{err}; install matplotlib or pass --no-heatmap.") from err
+    print(f"written: {out / 'robustness.json'}, {out / 'robustness.md'}", flush=True)
     return result
+
+
+# -------------------------------------------------------------------------------------------
+# prepare
+
+
+def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        if "=" not in v:
+            raise _fail("prepare", f"expected {flag} MODALITY=VALUE, got {v!r}.")
+        k, val = v.split("=", 1)
+        out[k] = val
+    return out
+
+
+def _prepare(args: argparse.Namespace) -> Any:
+    from mmnoise.datasets import prepare_mmin
+
+    features = _pairs(args.features, "--features")
+    norm = _norm_arg(args.norm, "prepare")
+    try:
+        config = prepare_mmin(
+            {k: Path(v) for k, v in features.items()},
+            args.labels,
+            args.out,
+            folds=args.folds,
+            classes=args.classes.split(",") if args.classes else None,
+            norm="trn" if norm == "auto" else norm,
+            id_column=args.id_column,
+            label_column=args.label_column,
+            speaker_column=args.speaker_column,
+            name=args.name,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail("prepare", str(err)) from err
+    print(f"wrote {args.out} ({config.folds} speaker folds, modalities {list(config.modalities)})")
+    print(json.dumps(config.to_dict(), indent=2))
+    return config
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "prepare": _prepare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,11 +782,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return reproduce.main(argv[1:])
     args = build_parser().parse_args(argv)
-    _train(args)
-    import torch.distributed as dist
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise _fail(args.command, f"expected --threads >= 1, got {threads}.")
+        torch.set_num_threads(threads)
+    try:
+        _COMMANDS[args.command](args)
+    except TrainingDiverged as err:
+        print(f"{args.command}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
     return 0
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -61,6 +62,7 @@ __all__ = [
     "StageConfig",
     "TrainConfig",
     "TrainedModel",
+    "TrainingDiverged",
     "default_pipeline",
     "evaluate",
     "load_trained",
@@ -90,7 +92,21 @@ _STUDENT: dict[
     "nmer": (NMER, nmer.teacher_targets, nmer.nmer_loss),
 }
 _STAGES = ("teacher", "student")
+# derive_seed stream of the validation noise (the conditions use 0 .. 2^M - 1)
+_NOISE_STREAM = 1_000_003
 _CHECKPOINT_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """A training loss became NaN / Inf or grew by orders of magnitude (see ``TrainConfig``).
+
+    Raised by :func:`train_model` after the epoch whose mean loss diverged; that epoch is
+    neither logged nor checkpointed, so ``last.pt`` holds the last sound epoch.
+
+    Example:
+        >>> issubclass(TrainingDiverged, RuntimeError)
+        True
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +201,14 @@ class TrainConfig:
     device: str = "cpu"
     # tqdm progress bar: None = only when stderr is a terminal
     progress: bool | None = None
+    # one summary line per epoch on stdout (losses, validation WA / UA, time): None = only when
+    # stdout is not a terminal (logs, pipes, batch jobs)
+    epoch_lines: bool | None = None
+    # stop with TrainingDiverged when an epoch's mean loss (total or a term) is NaN / Inf or
+    # exceeds divergence_factor x max(1, its first-epoch value); 0 disables the growth test
+    divergence_factor: float = 1000.0
+    # severity of the validation noise when train_model gets a val_pipeline (noisy selection)
+    val_noise_level: float = 0.5
 
     def __post_init__(self) -> None:
         who = "TrainConfig"
@@ -205,6 +229,8 @@ class TrainConfig:
                 f"{self.eval_fill!r}."
             )
         _checks.positive_int(who, "eval_batch_size", self.eval_batch_size)
+        _checks.non_negative(who, "divergence_factor", self.divergence_factor)
+        _checks.probability(who, "val_noise_level", self.val_noise_level, closed=True)
 
 
 def model_config(kind: ModelKind) -> ModelConfig:
@@ -358,6 +384,8 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     label_key: str = "label",
+    noise: Pipeline | None = None,
+    noise_level: float = 0.5,
 ) -> dict[str, dict[str, float]]:
     """Evaluate under the MMIN protocol: every example under each missing condition (+ full).
 
@@ -378,9 +406,14 @@ def evaluate(
         batch_size: examples per batch.
         device: where the batches go.
         label_key: the batch key of the class index.
+        noise: optional pipeline applied to every batch at ``noise_level`` before the
+            conditions (noisy validation), from a generator seeded by (seed, batch index): the
+            same noise for every condition and every call.
+        noise_level: severity of ``noise``.
 
     Returns:
-        {condition: {"wa", "ua", "f1"}}, with ``total`` = the pooled missing conditions.
+        {condition: {"wa", "ua", "f1"}}, with ``total`` = the pooled missing conditions (the
+        full condition when there is only one modality).
     """
     conditions = _conditions(modalities, missing=missing, full=full)
     if not conditions:
@@ -396,6 +429,9 @@ def evaluate(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=pad_collate)
     for index, batch in enumerate(loader):
         batch = _to_device(batch, device)
+        if noise is not None:
+            g = make_generator(derive_seed(seed, _NOISE_STREAM, index), device)
+            batch = dict(noise(batch, level=noise_level, generator=g))
         labels.append(batch[label_key].cpu())
         for j, name in enumerate(conditions):
             b = batch
@@ -451,6 +487,8 @@ def _config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
+        if f.name not in data:  # a field added after the file was written: its default
+            continue
         value = data[f.name]
         if dataclasses.is_dataclass(hints[f.name]):
             value = _config_from_dict(hints[f.name], value)
@@ -523,7 +561,9 @@ class _Run:
             "config": dataclasses.asdict(self.config),
             # the progress bar does not change the result: a resumed run may toggle it
             "train_config": {
-                k: v for k, v in dataclasses.asdict(self.tc).items() if k != "progress"
+                k: v
+                for k, v in dataclasses.asdict(self.tc).items()
+                if k not in ("progress", "epoch_lines")
             },
             "world": self.d.world,
         }
@@ -561,6 +601,25 @@ class _Run:
         tmp = self.checkpoint_dir / "last.pt.tmp"
         torch.save(full, tmp)
         tmp.replace(self.checkpoint_dir / "last.pt")  # atomic: a crash never leaves half a file
+
+    def report(self, record: Mapping[str, Any], epochs: int, select_key: str) -> None:
+        """Print one line per epoch (stdout, when it is not a terminal or when asked)."""
+        show = self.tc.epoch_lines
+        if show is None:
+            show = not sys.stdout.isatty()
+        if not show or not self.is_main:
+            return
+        loss = record["loss"]
+        order = ["total"] * ("total" in loss) + [k for k in loss if k != "total"]
+        losses = " ".join(f"{k} {loss[k]:.4g}" for k in order)
+        val = record["val"].get(select_key, {})
+        print(
+            f"{record['stage']} {record['epoch']}/{epochs}  loss {losses}  "
+            f"val {select_key} WA {val.get('wa', float('nan')):.4f} "
+            f"UA {val.get('ua', float('nan')):.4f}  best {record['best_epoch']}  "
+            f"lr {record['lr']:.3g}  {record['time_s']:.1f} s",
+            flush=True,
+        )
 
     def progress(self, iterable: Any, desc: str) -> Any:
         show = self.tc.progress if self.tc.progress is not None else sys.stderr.isatty()
@@ -681,6 +740,9 @@ def _fit(
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
         lr = opt.param_groups[0]["lr"]
+        mean_loss = {k: float(v) / max(count, 1) for k, v in sums.items()}
+        first = next((r["loss"] for r in run.history if r.get("stage") == stage), mean_loss)
+        _check_divergence(stage, epoch + 1, mean_loss, first, tc.divergence_factor, cfg)
         sched.step()
         metrics = validate(model)
         score = metrics[select_key][tc.select_metric]
@@ -700,16 +762,40 @@ def _fit(
                 "step": step,
                 "lr": lr,
                 "level": level,
-                "loss": {k: float(v) / max(count, 1) for k, v in sums.items()},
+                "loss": mean_loss,
                 "val": metrics,
                 "best_epoch": best["epoch"],
                 "time_s": round(time.perf_counter() - tic, 3),
             }
         )
+        run.report(run.history[-1], cfg.epochs, select_key)
         checkpoint(epoch + 1)
     model.load_state_dict(best["state"])
     model.eval()
     return int(best["epoch"]), best["metrics"]
+
+
+def _check_divergence(
+    stage: str,
+    epoch: int,
+    losses: Mapping[str, float],
+    first: Mapping[str, float],
+    factor: float,
+    cfg: StageConfig,
+) -> None:
+    """Raise :class:`TrainingDiverged` on a NaN / Inf epoch loss or one ``factor`` x too large."""
+    for name, value in losses.items():
+        ref = max(abs(first.get(name, value)), 1.0)
+        bad = not math.isfinite(value)
+        if bad or (factor > 0 and abs(value) > factor * ref):
+            what = "is not finite" if bad else f"is over {factor:g}x its first-epoch value"
+            raise TrainingDiverged(
+                f"train_model: the {stage} loss diverged at epoch {epoch}: {name} = {value:.6g} "
+                f"{what} ({first.get(name, float('nan')):.6g}); the epoch is not kept. Lower the "
+                f"learning rate (now {cfg.lr:g}) or the gradient clip (now {cfg.grad_clip:g}), "
+                "or use a model config with init='default'; divergence_factor=0 turns the "
+                "growth test off."
+            )
 
 
 def train_model(
@@ -723,6 +809,8 @@ def train_model(
     schedule: Callable[[int], Any] | None = None,
     teacher: Teacher | None = None,
     teacher_pipeline: Pipeline | None = None,
+    teacher_schedule: Callable[[int], Any] | None = None,
+    val_pipeline: Pipeline | None = None,
     test_ds: Dataset[Any] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     log_path: str | os.PathLike[str] | None = None,
@@ -750,7 +838,13 @@ def train_model(
             (``state_dict`` / ``load_state_dict`` / ``step(metric)``, e.g.
             ``mmnoise.schedules.Plateau``) is stepped with the validation score every epoch.
         teacher: a trained stage-1 model to reuse (skips stage 1).
-        teacher_pipeline: optional stage-1 corruption (constant ``train_cfg.level``).
+        teacher_pipeline: optional stage-1 corruption (a noise-augmented baseline), at the
+            constant ``train_cfg.level`` or the levels of ``teacher_schedule``.
+        teacher_schedule: ``schedule(step) -> level`` for ``teacher_pipeline`` (stateless).
+        val_pipeline: select on *noisy* validation: this corruption is applied to the
+            validation set at ``train_cfg.val_noise_level`` with frozen seeds (default: clean
+            validation). The test set is always evaluated clean (use the robustness grid for
+            noise).
         test_ds: evaluated once with the selected weights.
         checkpoint_dir: where ``last.pt`` (every epoch) and ``model.pt`` (the result) go.
         log_path: JSON-lines log, one record per epoch.
@@ -761,7 +855,8 @@ def train_model(
 
     Raises:
         ValueError / TypeError: unknown kind, config of the wrong type, a checkpoint written
-            with other settings.
+            with other settings, a student on one modality without a pipeline.
+        TrainingDiverged: a loss became NaN / Inf or grew by ``train_cfg.divergence_factor``.
     """
     _check_kind(kind)
     config = cfg if cfg is not None else model_config(kind)
@@ -783,18 +878,32 @@ def train_model(
     modalities = teacher_cfg.backbone.modalities
     label = tc.label_key
 
-    def validate_full(model: nn.Module, dataset: Dataset[Any] = val_ds) -> dict[str, Any]:
+    if kind != "baseline" and pipeline is None and len(modalities) < 2:
+        raise ValueError(
+            f"train_model: {kind} on the single modality {modalities} has no missing-modality "
+            "conditions to learn; pass a noise pipeline (it then learns clean from noisy "
+            "inputs) or train the baseline."
+        )
+
+    def validate_full(
+        model: nn.Module, dataset: Dataset[Any] = val_ds, noise: Pipeline | None = val_pipeline
+    ) -> dict[str, Any]:
         return evaluate(
             predict_fn(model),
             dataset,
             modalities=modalities,
             missing=False,
+            seed=tc.eval_seed,
             batch_size=tc.eval_batch_size,
             device=device,
             label_key=label,
+            noise=noise,
+            noise_level=tc.val_noise_level,
         )
 
-    def validate_missing(model: nn.Module, dataset: Dataset[Any] = val_ds) -> dict[str, Any]:
+    def validate_missing(
+        model: nn.Module, dataset: Dataset[Any] = val_ds, noise: Pipeline | None = val_pipeline
+    ) -> dict[str, Any]:
         return evaluate(
             predict_fn(model),
             dataset,
@@ -806,6 +915,8 @@ def train_model(
             batch_size=tc.eval_batch_size,
             device=device,
             label_key=label,
+            noise=noise,
+            noise_level=tc.val_noise_level,
         )
 
     def noise_for(stage: int, pipe: Pipeline | None, sched: Any) -> BatchNoise | None:
@@ -844,7 +955,7 @@ def train_model(
                 train_ds,
                 validate_full,
                 "full",
-                noise_for(0, teacher_pipeline, None),
+                noise_for(0, teacher_pipeline, teacher_schedule),
             )
     else:
         t_epoch, t_metrics = -1, {}
@@ -894,8 +1005,8 @@ def _finish(
     if not result.val_metrics and result.best_epoch < 0:
         result.val_metrics = validate(result.model)
     if test_ds is not None:
-        # the same protocol as validation, on the held-out set, once, with the selected weights
-        result.test_metrics = validate(result.model, test_ds)
+        # the clean protocol of validation, on the held-out set, once, with the selected weights
+        result.test_metrics = validate(result.model, test_ds, None)
     summary = {
         "event": "done",
         "kind": result.kind,

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mmnoise.data import BatchNoise, pad_collate
-from mmnoise.datasets import MMINFeatures, MMSAPickle, SyntheticMER
+from mmnoise.datasets import CorpusConfig, MMINFeatures, MMSAPickle, SyntheticMER, prepare_mmin
 from mmnoise.transforms.compose import MultimodalPipeline
 from mmnoise.transforms.features import AddGaussianSNR
 
@@ -240,7 +240,7 @@ def _corrupt(path: Path) -> None:
         (
             lambda t: np.save(t["tgt_root"] / "1" / "trn_int2name.npy", np.array([[b"a"]])),
             ValueError,
-            r"trn_int2name\.npy as \(N, 1\)",
+            r"trn_label\.npy with one row per id of trn_int2name\.npy \(N = 1\)",
         ),
         (
             lambda t: (t["feat_root"] / "V" / "denseface.h5").unlink(),
@@ -311,6 +311,168 @@ def test_mmin_argument_errors(tmp_path: Path) -> None:
         MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="dev")
     with pytest.raises(FileNotFoundError, match=r"2.trn_label\.npy"):
         MMINFeatures(t["feat_root"], t["tgt_root"], fold=2, split="trn")
+
+
+def _set_labels(t: dict[str, Any], split: str, labels: Any) -> None:
+    np.save(t["tgt_root"] / "1" / f"{split}_label.npy", np.asarray(labels))
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        ([0.5, 1.5, 3.5], r"integer class indices in .*trn_label\.npy, got 0\.5 in row 0"),
+        ([0, -1, 2], r"indices >= 0 in .*trn_label\.npy, got -1 in row 1"),
+        ([[1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]], r"trn_label\.npy .*row 1 .*all-zero"),
+        ([[1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0]], r"trn_label\.npy .*row 1 .*multi-hot"),
+        ([0, 1, float("nan")], r"NaN / Inf label in row 2"),
+        (np.eye(4)[[0, 1]], r"trn_label\.npy with one row per id .*N = 3.*got shape \(2, 4\)"),
+        (np.eye(4)[[0, 1, 2]].T, r"transposed"),
+        (np.zeros((3, 2, 2)), r"trn_label\.npy as \(N, C\) one-hot"),
+    ],
+)
+def test_mmin_label_validation_names_file_and_row(tmp_path: Path, labels: Any, match: str) -> None:
+    t = _write_mmin(tmp_path)
+    _set_labels(t, "trn", labels)
+    with pytest.raises(ValueError, match=match):
+        MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn")
+
+
+def test_mmin_id_file_shape_and_duplicates(tmp_path: Path) -> None:
+    t = _write_mmin(tmp_path)
+    ids = t["ids"]["trn"]
+    np.save(t["tgt_root"] / "1" / "trn_int2name.npy", np.array([ids, ids]).T)  # (N, 2)
+    with pytest.raises(ValueError, match=r"trn_int2name\.npy as \(N, 1\) or \(N,\) ids"):
+        MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn")
+    np.save(t["tgt_root"] / "1" / "trn_int2name.npy", np.array([ids[0], ids[0], ids[1]]))
+    with pytest.raises(ValueError, match=r"occurs twice in .*trn_int2name\.npy"):
+        MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn")
+
+
+def test_mmin_unseen_classes_and_nonfinite_features(tmp_path: Path) -> None:
+    t = _write_mmin(tmp_path, msp=True)
+    _set_labels(t, "trn", [0, 1, 1])
+    _set_labels(t, "val", [1, 0])
+    _set_labels(t, "tst", [0, 3])
+    with pytest.raises(ValueError, match=r"classes \[3\] of tst_label\.npy .*never occur"):
+        MMINFeatures.load_fold(t["feat_root"], t["tgt_root"], fold=1)
+    _set_labels(t, "tst", [0, 1])
+    _set_labels(t, "val", [1, 1])
+    splits = MMINFeatures.load_fold(t["feat_root"], t["tgt_root"], fold=1)
+    assert {s.num_classes for s in splits.values()} == {2}
+    uid = t["ids"]["trn"][2]
+    with h5py.File(t["feat_root"] / "L" / "bert_large.h5", "a") as f:
+        bad = f[uid][()]
+        bad[0, 0] = np.inf
+        _replace(f, uid, bad)
+    ds = MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn")
+    ds[0]
+    with pytest.raises(ValueError, match=r"bert_large\.h5\['Ses01F_impro02_F002'\] has NaN / Inf"):
+        ds[2]
+
+
+def test_mmin_reads_only_the_modalities_that_exist(tmp_path: Path) -> None:
+    t = _write_mmin(tmp_path)
+    for d in ("V", "L"):  # an audio-only corpus in the upstream layout: no invented files
+        for f in (t["feat_root"] / d).iterdir():
+            f.unlink()
+        (t["feat_root"] / d).rmdir()
+    ds = MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn", a_type="comparE")
+    assert ds.modalities == ("audio",) and set(ds[0]) == {"audio", "label", "id"}
+    with pytest.raises(FileNotFoundError, match=r"V.* does not exist"):
+        MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn", v_type="denseface")
+    with pytest.raises(FileNotFoundError, match=r"IS10\.h5; .*\['comparE', 'comparE_mean_std'\]"):
+        MMINFeatures(t["feat_root"], t["tgt_root"], fold=1, split="trn", a_type="IS10")
+
+
+def test_corpus_json_sets_modalities_files_norm_and_classes(tmp_path: Path) -> None:
+    t = _write_mmin(tmp_path, msp=True)
+    feat = t["feat_root"]
+    (feat / "L" / "bert_large.h5").rename(feat / "L" / "glove.h5")
+    cfg = {
+        "modalities": {
+            "text": {"dir": "L", "file": "glove", "norm": "utt"},
+            "audio": {"file": "comparE"},
+        },
+        "classes": ["neu", "hap", "ang", "sad"],
+        "folds": 1,
+        "targets": "../tgt",
+    }
+    (feat / "corpus.json").write_text(__import__("json").dumps(cfg))
+    ds = MMINFeatures(feat, fold=1, split="val")  # the target root comes from corpus.json
+    assert ds.modalities == ("text", "audio") and ds.classes == tuple(cfg["classes"])
+    assert ds.num_classes == 4 and ds.specs["audio"].norm == "trn"
+    raw = t["feat"][("L", t["ids"]["val"][0])]
+    np.testing.assert_allclose(ds[0]["text"].numpy(), (raw - raw.mean(0)) / raw.std(0), rtol=1e-5)
+    raw_ds = MMINFeatures(feat, fold=1, split="val", norm={"text": None}, modalities=["text"])
+    assert torch.equal(raw_ds[0]["text"], torch.from_numpy(raw)) and raw_ds.modalities == ("text",)
+    with pytest.raises(ValueError, match=r"fold in 1\.\.1"):
+        MMINFeatures(feat, fold=2, split="val")
+    _set_labels(t, "val", [0, 4])
+    with pytest.raises(ValueError, match=r"indices < 4 .* got 4 in row 1"):
+        MMINFeatures(feat, fold=1, split="val")
+    (feat / "corpus.json").write_text('{"modalities": {"audio": {"file": "x", "norm": "z"}}}')
+    with pytest.raises(ValueError, match=r"corpus\.json.*norm in 'trn', 'utt', null"):
+        MMINFeatures(feat, t["tgt_root"], fold=1, split="val")
+    assert CorpusConfig.from_dict(cfg).to_dict()["modalities"]["audio"]["dir"] == "A"
+
+
+def _raw_corpus(root: Path, *, speakers: int = 4, per: int = 3) -> tuple[dict[str, Path], Path]:
+    rng = np.random.default_rng(1)
+    audio, text = root / "raw" / "mfcc", root / "raw" / "sbert"
+    audio.mkdir(parents=True)
+    text.mkdir(parents=True)
+    rows = ["utt,emotion,spk"]
+    for s in range(speakers):
+        for k in range(per):
+            uid = f"s{s}_u{k}"
+            rows.append(f"{uid},{['calm', 'angry'][k % 2]},spk{s}")
+            np.save(audio / f"{uid}.npy", rng.normal(size=(int(rng.integers(2, 5)), 3)))
+            lines = ["name;frameTime;f0;f1"] + [
+                f"'{uid}';{i / 100};{rng.normal()};1.0" for i in range(2)
+            ]
+            (text / f"{uid}.csv").write_text("\n".join(lines) + "\n")
+    labels = root / "raw" / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    return {"audio": audio, "text": text}, labels
+
+
+def test_prepare_mmin_speaker_independent_folds_and_train_stats(tmp_path: Path) -> None:
+    feats, labels = _raw_corpus(tmp_path)
+    out = tmp_path / "corpus"
+    cfg = prepare_mmin(
+        feats, labels, out, folds=4, id_column="utt", label_column="emotion", speaker_column="spk"
+    )
+    assert cfg.classes == ("angry", "calm") and cfg.folds == 4
+    assert (out / "A" / "mfcc.h5").is_file() and (out / "L" / "sbert.h5").is_file()
+    for fold in range(1, 5):
+        splits = MMINFeatures.load_fold(out, fold=fold)
+        spk = {s: {i.split("_")[0] for i in ds.ids} for s, ds in splits.items()}
+        assert spk["tst"] == {f"s{fold - 1}"} and spk["val"] == {f"s{fold % 4}"}
+        assert not spk["trn"] & (spk["val"] | spk["tst"]) and len(spk["trn"]) == 2
+        train = splits["trn"]
+        frames = np.concatenate([np.load(feats["audio"] / f"{i}.npy") for i in train.ids])
+        np.testing.assert_allclose(train.stats["audio"][0], frames.mean(0), rtol=1e-5)
+        # the training frames are standardised by their own statistics
+        got = np.concatenate([train[i]["audio"].numpy() for i in range(len(train))])
+        np.testing.assert_allclose(got.mean(0), 0.0, atol=1e-5)
+        assert splits["tst"][0]["text"].shape == (2, 2)
+    with pytest.raises(ValueError, match=r"3 <= folds <= the number of speakers \(4"):
+        prepare_mmin(
+            feats,
+            labels,
+            out,
+            folds=5,
+            id_column="utt",
+            label_column="emotion",
+            speaker_column="spk",
+        )
+    with pytest.raises(ValueError, match=r"columns \['id', 'label', 'speaker'\]"):
+        prepare_mmin(feats, labels, out)
+    (feats["audio"] / "s1_u2.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"s1_u2\.npy or s1_u2\.csv"):
+        prepare_mmin(
+            feats, labels, out, id_column="utt", label_column="emotion", speaker_column="spk"
+        )
 
 
 # -- MMSA pkl layout ---------------------------------------------------------------------------

@@ -9,12 +9,26 @@ padding), a ``"label"`` scalar tensor and an ``"id"`` string. Batch them with
 * :class:`MMINFeatures`: the MMIN / IF-MMIN / NMER IEMOCAP (and MSP-IMPROV) feature layout
   (h5 files, needs ``h5py``).
 * :class:`MMSAPickle`: the MMSA ``.pkl`` layout of CMU-MOSI, CMU-MOSEI and CH-SIMS.
+* :class:`CorpusConfig`: the ``corpus.json`` that describes any corpus in the MMIN layout
+  (modalities, feature files, normalisation, classes, folds).
+* :func:`prepare_mmin`: per-utterance feature files (``.npy`` / openSMILE CSV) + a label CSV
+  with speaker ids -> the MMIN layout with speaker-independent folds.
 """
 
 from __future__ import annotations
 
+from mmnoise.datasets.corpus import CorpusConfig, ModalitySpec
 from mmnoise.datasets.iemocap import MMINFeatures
 from mmnoise.datasets.mmsa import MMSAPickle
+from mmnoise.datasets.prepare import prepare_mmin, read_feature_file
 from mmnoise.datasets.synthetic import SyntheticMER
 
-__all__ = ["MMINFeatures", "MMSAPickle", "SyntheticMER"]
+__all__ = [
+    "CorpusConfig",
+    "MMINFeatures",
+    "MMSAPickle",
+    "ModalitySpec",
+    "SyntheticMER",
+    "prepare_mmin",
+    "read_feature_file",
+]

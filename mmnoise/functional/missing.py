@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmnoise.functional._shape import broadcast_steps, fill_where, per_example, step_index
+from mmnoise.functional._shape import (
+    broadcast_steps,
+    fill_where,
+    per_example,
+    step_index,
+    valid_steps,
+)
 
-__all__ = ["drop_modality", "sample_presence"]
+__all__ = ["drop_modality", "feature_missing", "sample_presence", "sample_presence_exact"]
 
 
 def drop_modality(
@@ -104,3 +110,89 @@ def sample_presence(
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(num_modalities, device=dev).expand(b, -1))
     return present | (rank < min_present)
+
+
+def sample_presence_exact(
+    rate: Tensor,
+    num_modalities: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw a (B, M) presence matrix with an EXACT overall missing rate, one modality kept per row.
+
+    The CPM-Nets / GCNet "missing rate" protocol (Zhang et al., NeurIPS 2019; Lian et al., TPAMI
+    2023): of the ``B * M`` (example, modality) entries, exactly ``round(sum(rate) * M)`` are
+    missing, and every example keeps at least one modality. Each row first gets one kept modality
+    uniformly at random (CPM-Nets' "guaranteed view"); the missing entries are then drawn without
+    replacement among the other ``B * (M - 1)`` entries, weighted by their example's ``rate``
+    (equal rates: uniformly), so there is no rejection loop and no quantised rate as in the
+    original generator. The count is capped at ``B * (M - 1)``: a rate above ``1 - 1 / M``
+    cannot be realised (the caller rejects it). Sync-free: no value is read back to the host.
+
+    Args:
+        rate: (B,) per-example missing rate in [0, 1 - 1/M]; the batch total fixes the count.
+        num_modalities: M (>= 1).
+        generator: source of the draws (its device is used).
+
+    Shape:
+        rate: (B,). Output: (B, M) bool, True = present.
+
+    Example:
+        >>> keep = sample_presence_exact(torch.full((10,), 0.5), 3, generator=torch.Generator())
+        >>> int((~keep).sum()), bool(keep.any(dim=1).all())
+        (15, True)
+    """
+    b, m = rate.shape[0], num_modalities
+    dev = rate.device
+    u = torch.rand(b, m, generator=generator, device=dev, dtype=torch.float64)
+    guard = torch.rand(b, m, generator=generator, device=dev).argmax(dim=1)
+    w = rate.to(device=dev, dtype=torch.float64).clamp(min=0.0)
+    # Efraimidis-Spirakis weighted sampling without replacement: the largest u ** (1 / w) win;
+    # a zero weight (or the guaranteed view) gets key -1 and is never drawn.
+    key = torch.where(w[:, None] > 0, u.pow(1.0 / w.clamp(min=1e-12)[:, None]), -1.0)
+    key = key.scatter(1, guard[:, None], -1.0)
+    count = torch.round(w.sum() * m).clamp(max=b * (m - 1)).long()
+    order = torch.argsort(key.flatten(), descending=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(b * m, device=dev)
+    missing = (rank < count).reshape(b, m) & (key >= 0)
+    return ~missing
+
+
+def feature_missing(
+    x: Tensor,
+    *,
+    rate: Tensor,
+    fill: float = 0.0,
+    generator: torch.Generator | None = None,
+    lengths: Tensor | None = None,
+    time_dim: int = 1,
+) -> Tensor:
+    """Make individual (step, feature) entries missing, each with probability ``rate``.
+
+    Feature-level random missing within a modality (MultiBench's "random drop" on time series,
+    Liang et al. 2021; CIDer's random feature missing, Zhong et al. 2025): every valid entry is
+    replaced by ``fill`` independently. For whole steps (temporal missing, TFR-Net / MMSA) use
+    :func:`mmnoise.functional.features.frame_dropout`.
+
+    Args:
+        x: (B, T, D) features.
+        rate: (B,) per-entry missing probability in [0, 1].
+        fill: value of a missing entry.
+        generator: source of the draws.
+        lengths: (B,) valid steps; padding is never touched.
+        time_dim: the axis of steps.
+
+    Shape:
+        x: (B, T, D); rate: (B,). Output: same as x.
+
+    Example:
+        >>> feature_missing(torch.ones(1, 2, 3), rate=torch.tensor([1.0])).sum().item()
+        0.0
+    """
+    u = torch.rand(x.shape, generator=generator, device=x.device)
+    drop = u < per_example(rate.to(x.device), x)
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is not None:
+        drop = drop & broadcast_steps(valid, x, time_dim)
+    return fill_where(x, drop, fill)

@@ -28,7 +28,7 @@ from mmnoise.transforms.frames import (
     ResolutionDrop,
     ShotNoise,
 )
-from mmnoise.transforms.missing import DropModalities
+from mmnoise.transforms.missing import DropModalities, FeatureMissing
 from mmnoise.transforms.nmer import NMERNoise
 from mmnoise.transforms.tokens import (
     AdjacentSwap,
@@ -68,6 +68,7 @@ __all__ = [
     "DiffusionNoise",
     "DropModalities",
     "FeatureMask",
+    "FeatureMissing",
     "FrameDropout",
     "FrameFreeze",
     "Gain",

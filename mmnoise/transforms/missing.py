@@ -1,7 +1,20 @@
-"""Whole-modality missingness: ``DropModalities`` writes ``sample["present"]``."""
+"""Missingness: whole modalities (``DropModalities``, writes ``sample["present"]``) and entries.
+
+The missing protocols of the MER literature, as seeded options (see ``docs/mer-c.md``):
+
+* MMIN's six fixed conditions: ``DropModalities(keys, patterns="mmin")`` (one fixed pattern
+  per evaluation condition: ``patterns=[{...}]``);
+* the CPM-Nets / GCNet "missing rate" eta: ``DropModalities(keys, missing_rate=(0.0, 0.7))``,
+  an exact overall rate over the (example, modality) entries, one modality kept per example;
+* random modality missing (CIDer's RMM, MultiBench): ``DropModalities(keys, ratio=...)``;
+* temporal missing within a modality (TFR-Net / MMSA): ``FrameDropout`` (features, frames) and
+  ``TokenMask`` (tokens);
+* feature-level missing within a modality: :class:`FeatureMissing`.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
@@ -35,7 +48,7 @@ from mmnoise.transforms.base import (
 )
 from mmnoise.transforms.nmer import NMERNoise
 
-__all__ = ["DropModalities"]
+__all__ = ["DropModalities", "FeatureMissing"]
 
 
 class DropModalities(NoiseTransform):
@@ -55,6 +68,17 @@ class DropModalities(NoiseTransform):
     ``lengths``) are filled: padding keeps its values. The record's ``mask`` marks the entries
     this call dropped.
 
+    Missing-rate mode (``missing_rate=(weak, strong)``, the CPM-Nets / GCNet protocol): the
+    rate ``eta = weak + level * (strong - weak)`` is realised EXACTLY over the batch: of its
+    ``B * M`` (example, modality) entries, ``round(mean(eta) * B * M)`` are dropped, and every
+    example keeps at least one modality (so ``eta <= 1 - 1/M``: 0.667 for three modalities,
+    which is why those papers stop at 0.7 and why GCNet's 0.7 really is 2/3). Unlike the
+    original generator it has no rejection loop and no rate quantised to 1 % (see
+    :func:`mmnoise.functional.missing.sample_presence_exact`). Needs ``p=1``.
+
+    Fixed patterns that cannot apply (``patterns="mmin"`` with fewer than two keys: there is no
+    MMIN condition, nothing would ever be dropped) raise a ``UserWarning`` at construction.
+
     Args:
         keys: the modalities, in order (at least one).
         ratio: (weak, strong) per-modality drop probability (random mode).
@@ -63,6 +87,8 @@ class DropModalities(NoiseTransform):
         fill: a value, a transform (the missing modality becomes its output), or ``"nmer"``
             / ``"nmer_impulse"`` (``NMERNoise()`` / ``NMERNoise(noise="impulse")``).
         p: per-example probability.
+        missing_rate: None, or (weak, strong) exact overall missing rate eta (missing-rate
+            mode; exclusive with ``patterns``; both in [0, 1 - 1/M]).
 
     Shape:
         Any kinds, batch-first; writes ``present[name]`` as (B,) bool.
@@ -72,6 +98,10 @@ class DropModalities(NoiseTransform):
         >>> out = DropModalities(["a", "v"], patterns=[{"a": True, "v": False}])(s)
         >>> out["present"]["v"], out["v"].sum().item()
         (tensor([False, False]), 0.0)
+        >>> eta = DropModalities(["a", "v"], missing_rate=(0.0, 0.5))
+        >>> out = eta(s, level=0.5, generator=torch.Generator().manual_seed(0))
+        >>> int(sum((~out["present"][n]).sum() for n in ("a", "v")))  # eta 0.25 of 4 entries
+        1
     """
 
     accepts = ALL_KINDS
@@ -86,6 +116,7 @@ class DropModalities(NoiseTransform):
         patterns: Literal["mmin"] | Sequence[Mapping[str, bool]] | None = None,
         fill: float | Literal["nmer", "nmer_impulse", "noise"] | NoiseTransform = 0.0,
         p: float = 1.0,
+        missing_rate: Sequence[float] | None = None,
     ) -> None:
         who = type(self).__name__
         if keys is None or isinstance(keys, str):
@@ -103,6 +134,15 @@ class DropModalities(NoiseTransform):
         self.min_present = int(min_present)
         if patterns == "mmin":
             table = list(presence_patterns(names))
+            if not table:
+                warnings.warn(
+                    f"{who}: patterns='mmin' has no condition for the single modality {names}: "
+                    "MMIN's conditions drop some but not all of two or more modalities, so this "
+                    "transform never drops anything; pass two or more keys, or patterns=None "
+                    "with ratio= for random missing.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         elif patterns is None:
             table = []
         else:
@@ -130,6 +170,26 @@ class DropModalities(NoiseTransform):
                 f"{who}: expected fill as a number, a transform, 'nmer' or 'nmer_impulse', got "
                 f"{fill!r}."
             )
+        self.missing_rate: tuple[float, float] | None = None
+        if missing_rate is not None:
+            cap = 1.0 - 1.0 / len(names)
+            rate = check_range(missing_rate, who=who, name="missing_rate", lo=0.0, hi=1.0)
+            if max(rate) > cap + 1e-9:
+                raise ValueError(
+                    f"{who}: expected missing_rate within [0, {cap:.4f}] (at least one of the "
+                    f"{len(names)} modalities is kept per example), got {missing_rate!r}; "
+                    "CPM-Nets / GCNet's eta = 0.7 for three modalities realises 2/3."
+                )
+            if len(table):
+                raise ValueError(
+                    f"{who}: expected either patterns= or missing_rate=, got both; they are two "
+                    "different protocols."
+                )
+            if self.p != 1.0:
+                raise ValueError(
+                    f"{who}: missing_rate= is exact over the batch and needs p=1.0, got p={p}."
+                )
+            self.missing_rate = rate
 
     def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
         """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
@@ -145,6 +205,8 @@ class DropModalities(NoiseTransform):
                 len(self._table), (x.shape[0],), generator=generator, device=x.device
             )
             keep = self._table.to(x.device)[pick]
+        elif self.missing_rate is not None:
+            keep = M.sample_presence_exact(lerp(level, self.missing_rate), m, generator=generator)
         else:
             keep = M.sample_presence(
                 lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
@@ -231,3 +293,53 @@ class DropModalities(NoiseTransform):
         config = super().to_config()
         config["keys"] = self._names
         return config
+
+
+class FeatureMissing(NoiseTransform):
+    """Feature-level random missing within a modality: each valid entry missing with a rate.
+
+    Every (step, feature) entry of the valid steps is replaced by ``fill`` independently with
+    probability ``rate = weak + level * (strong - weak)`` (MultiBench's "random drop" on time
+    series; CIDer's random feature missing). Whole steps (temporal missing, TFR-Net / MMSA):
+    :class:`mmnoise.transforms.features.FrameDropout`; tokens:
+    :class:`mmnoise.transforms.tokens.TokenMask`.
+
+    Args:
+        keys: entries to corrupt.
+        rate: (weak, strong) per-entry missing probability in [0, 1].
+        fill: value of a missing entry.
+        p: per-example probability.
+
+    Shape:
+        (B, T, D) features; output keeps shape, dtype and device.
+
+    Example:
+        >>> t = FeatureMissing("a", rate=(0.0, 0.5))
+        >>> out = t({"a": torch.ones(4, 50, 20)}, level=1.0, generator=torch.Generator())
+        >>> round(1 - out["a"].mean().item(), 1)
+        0.5
+    """
+
+    accepts = frozenset({"features"})
+    differentiable = True
+    kernel = staticmethod(M.feature_missing)
+
+    def __init__(
+        self,
+        keys: str | Sequence[str] | None = None,
+        *,
+        rate: Sequence[float] = (0.0, 1.0),
+        fill: float = 0.0,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        self.rate = check_range(rate, who=type(self).__name__, name="rate", lo=0.0, hi=1.0)
+        self.fill = float(fill)
+
+    def make_params(
+        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
+    ) -> dict[str, Tensor]:
+        return {"rate": lerp(level, self.rate), "seed": self.draw_seed(x, generator)}
+
+    def kernel_kwargs(self) -> dict[str, float]:
+        return {"fill": self.fill}

@@ -1,4 +1,4 @@
-"""``python -m reference_models``: train on an MMSA .pkl, argument errors, the demo slot."""
+"""``python -m reference_models``: train, evaluate, prepare on corpora of any shape; errors; demo."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
+from mmnoise.robustness import RobustnessResult
 from reference_models.__main__ import main
 from reference_models.train import load_trained
 
@@ -82,3 +84,122 @@ def test_demo_slot_calls_demo_main(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "reference_models.demo", fake)
     assert main(["demo", "--quick"]) == 0
     assert calls == [["--quick"]]
+
+
+def _raw(root: Path, modalities: dict[str, int], *, speakers: int = 4, per: int = 4) -> list[str]:
+    """Per-utterance .npy features + labels.csv; returns the --features arguments."""
+    rng = np.random.default_rng(0)
+    rows = ["id,label,speaker"]
+    for s in range(speakers):
+        for k in range(per):
+            uid = f"spk{s}_{k}"
+            label = ["calm", "angry"][k % 2]
+            rows.append(f"{uid},{label},spk{s}")
+            for m, dim in modalities.items():
+                (root / m).mkdir(parents=True, exist_ok=True)
+                x = rng.normal(size=(6, dim)) + (2.0 if label == "angry" else 0.0)
+                np.save(root / m / f"{uid}.npy", x)
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return [a for m in modalities for a in ("--features", f"{m}={root / m}")]
+
+
+_FAST = ["--teacher-epochs", "1", "--epochs", "1", "--batch-size", "4", "--no-progress"]
+
+
+def test_prepare_train_evaluate_a_two_modality_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus, out = tmp_path / "corpus", tmp_path / "runs"
+    feats = _raw(tmp_path / "raw", {"audio": 3, "text": 4})
+    assert main(["prepare", *feats, "--labels", str(tmp_path / "raw" / "labels.csv"),
+                 "--out", str(corpus), "--folds", "4"]) == 0  # fmt: skip
+    capsys.readouterr()
+    data = ["--data", "mmin-h5", "--root", str(corpus), "--fold", "2"]
+    argv = ["train", "--model", "baseline", "mmin", *data, *_FAST, "--out", str(out)]
+    assert main([*argv, "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    # one line per epoch (stdout is not a terminal here), conditions of the two modalities only
+    assert "teacher 1/1  loss total" in printed and "student 1/1  loss total" in printed
+    assert "| az |" in printed and "| zt |" in printed and "azz" not in printed
+    base, mmin = (
+        load_trained(out / "baseline" / "model.pt"),
+        load_trained(out / "mmin" / "model.pt"),
+    )
+    assert mmin.config.teacher.backbone.modalities == ("audio", "text")
+    assert mmin.config.teacher.n_classes == 2
+    # the student reused the baseline's teacher: trained once, identical weights, no stage 1 log
+    for k, v in base.teacher.state_dict().items():
+        assert torch.equal(v, mmin.teacher.state_dict()[k])
+    stages = [
+        json.loads(x).get("stage") for x in (out / "mmin" / "log.jsonl").read_text().splitlines()
+    ]
+    assert stages == ["student", None]
+    # a teacher file is reused as well; one that fits no model of the run is an error
+    again = ["train", "--model", "mmin", *data, *_FAST, "--out", str(tmp_path / "again")]
+    assert main([*again, "--teacher", str(out / "baseline")]) == 0
+    with pytest.raises(SystemExit, match="no model of this run has that teacher"):
+        main(["train", "--model", "ifmmin", *data, *_FAST, "--out", str(tmp_path / "x"),
+              "--teacher", str(out / "baseline" / "model.pt")])  # fmt: skip
+    capsys.readouterr()
+    # evaluate reads the data options from run.json: patterns of the existing modalities only
+    ev = tmp_path / "grid"
+    assert main(["evaluate", "--checkpoint", str(out / "mmin"), "--families", "gaussian",
+                 "timemask", "--levels", "0", "1", "--out", str(ev)]) == 0  # fmt: skip
+    grid = RobustnessResult.from_json(ev / "robustness.json")
+    assert sorted(grid.pattern_names) == ["at", "az", "zt"]
+    assert grid.families == ("gaussian", "timemask") and grid.num_examples == 4
+    assert (ev / "heatmap.png").stat().st_size > 0 and "| gaussian" in capsys.readouterr().out
+
+
+def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    feats = _raw(tmp_path / "raw", {"audio": 3}, speakers=3)
+    main(
+        ["prepare", *feats, "--labels", str(tmp_path / "raw" / "labels.csv"), "--out", str(corpus)]
+    )
+    data = ["--data", "mmin-h5", "--root", str(corpus)]
+    with pytest.raises(SystemExit, match="single modality 'audio' has no missing conditions"):
+        main(["train", "--model", "mmin", *data, *_FAST])
+    out = tmp_path / "run"
+    argv = ["train", "--model", "baseline", *data, "--noise", "gaussian", "--select", "noisy",
+            "--teacher-epochs", "1", "--min-steps", "5", "--batch-size", "4", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    trained = load_trained(out / "model.pt")
+    # 4 training utterances, batch 4: one step per epoch, so --min-steps 5 raises 1 epoch to 5
+    assert trained.train_config.teacher.epochs == 5 and len(trained.history) == 5
+    assert trained.train_config.val_noise_level == 0.5
+    assert set(trained.val_metrics) == {"full"} and set(trained.test_metrics or {}) == {"full"}
+    # noisy selection: the selected validation score is the noisy one, not the clean test protocol
+    assert trained.history[trained.best_epoch - 1]["val"] == trained.val_metrics
+    # students on one modality learn clean from noisy inputs: no missing conditions to draw
+    students = ["train", "--model", "ifmmin", "nmer", *data, *_FAST, "--noise", "timemask"]
+    assert main([*students, "--out", str(tmp_path / "students")]) == 0
+    nmer = load_trained(tmp_path / "students" / "nmer" / "model.pt")
+    assert nmer.config.teacher.backbone.modalities == ("audio",)
+    assert set(nmer.val_metrics) == {"full", "total"}  # total = full with one modality
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (
+            ["--size", "50", "--data", "mmsa-pkl", "--path", "x.pkl"],
+            "--size applies to --data synthetic",
+        ),
+        (["--a-type", "IS10"], "--a-type applies to --data mmin-h5"),
+        (["--path", "x.pkl"], "--path applies to --data mmsa-pkl"),
+        (["--model", "baseline", "--level", "0.5"], "the baseline without --noise has none"),
+        (["--model", "baseline", "--schedule", "linear"], "the baseline without --noise"),
+        (["--select", "noisy"], "--select noisy needs a --noise"),
+        (["--select-level", "0.3"], "--select-level applies to --select noisy"),
+        (["--model", "baseline", "--epochs", "3"], "baseline has only --teacher-epochs"),
+        (["--model", "baseline", "--teacher", "m.pt"], "--teacher does not apply"),
+        (["--model", "mmin", "mmin"], "lists a model twice"),
+        (["--threads", "0"], "--threads >= 1"),
+        (["--min-steps", "0"], "--min-steps >= 1"),
+    ],
+)
+def test_options_that_do_not_apply_are_errors(extra: list[str], match: str) -> None:
+    argv = ["train", *(["--model", "mmin"] if "--model" not in extra else []), *extra]
+    with pytest.raises(SystemExit, match=match):
+        main(argv)

@@ -262,3 +262,43 @@ def test_bad_arguments() -> None:
         StageConfig(epochs=2, decay_epochs=3)
     with pytest.raises(ValueError, match="eval_fill"):
         TrainConfig(eval_fill="zeros")  # type: ignore[arg-type]
+
+
+def _nan_audio(batch: dict[str, Any], *, level: Any, generator: Any) -> dict[str, Any]:
+    return {**batch, "audio": batch["audio"] * float("nan")}
+
+
+def test_a_diverging_loss_stops_training_with_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(T.TrainingDiverged, match=r"teacher loss diverged at epoch 1: .*not finite"):
+        _run("baseline", tmp_path, teacher_pipeline=_nan_audio)
+    assert (tmp_path / "log.jsonl").read_text() == ""  # the diverged epoch is not kept
+    # growth by orders of magnitude over the first epoch (the rule _fit applies every epoch)
+    stage = StageConfig()
+    first = {"total": 2.0, "cycle": 0.001}
+    T._check_divergence("student", 3, {"total": 1900.0, "cycle": 999.0}, first, 1000.0, stage)
+    with pytest.raises(T.TrainingDiverged, match=r"epoch 3: cycle = 2\.43533e\+06 is over 1000x"):
+        T._check_divergence("student", 3, {"total": 3.0, "cycle": 2435333.0}, first, 1000.0, stage)
+    with pytest.raises(T.TrainingDiverged, match=r"total = 2001 is over 1000x"):
+        T._check_divergence("student", 3, {"total": 2001.0}, first, 1000.0, stage)
+    T._check_divergence("student", 3, {"total": 1e9}, first, 0.0, stage)  # growth test off
+
+
+def test_epoch_lines_and_noisy_selection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noise = MultimodalPipeline({m: [AddGaussianSNR(snr_db=(10.0, -20.0))] for m in MODALITIES})
+    result = _run("baseline", tmp_path, val_pipeline=noise, train_cfg=_tc(epoch_lines=True))
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("teacher ")]
+    assert len(lines) == 2 and all(" val full WA " in x and x.endswith(" s") for x in lines)
+    clean = evaluate(predict_fn(result.model), VAL, modalities=MODALITIES, missing=False)
+    noisy = evaluate(
+        predict_fn(result.model), VAL, modalities=MODALITIES, missing=False, noise=noise
+    )
+    # selection saw the frozen noisy validation set; the test protocol stays clean
+    assert result.val_metrics == noisy
+    again = evaluate(
+        predict_fn(result.model), VAL, modalities=MODALITIES, missing=False, noise=noise
+    )
+    assert again == noisy and clean["full"].keys() == noisy["full"].keys()
+    _run("baseline", tmp_path / "quiet", train_cfg=_tc(epoch_lines=False))
+    assert "teacher 1/2" not in capsys.readouterr().out

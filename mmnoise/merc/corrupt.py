@@ -1,0 +1,232 @@
+"""Frozen per-item corruption: a pure function of (suite, item id, family, severity).
+
+Every random draw of a corrupted test item comes from a generator seeded with
+:func:`item_seed` ``(suite, item id, family)``, and each item is corrupted on its own (a
+batch of one), so the corrupted test set does not depend on batch size, order, device type of
+the batching, the number of workers or which other cells are evaluated. The seed deliberately
+leaves the severity out: the severities of a family share their random numbers (common random
+numbers), so a stronger severity masks a superset of the steps of a weaker one and adds the same
+noise field at a lower SNR, which makes the severity curves monotone and less noisy.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from mmnoise.merc.suite import Family, Suite
+from mmnoise.rng import derive_seed, make_generator
+from mmnoise.sample import KINDS_KEY, PRESENT, Kind, Sample
+from mmnoise.transforms.base import NoiseTransform, registered_transforms
+
+__all__ = [
+    "CONDITION_FULL",
+    "apply_condition",
+    "corrupt_item",
+    "item_seed",
+    "make_transform",
+    "missing_rate_item",
+    "nmer_fill_item",
+]
+
+CONDITION_FULL = "full"
+# transforms are stateless given their config: one per (suite, family, severity, keys)
+_CACHE: dict[tuple[str, str, int, tuple[str, ...]], NoiseTransform] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_id(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+def item_seed(suite: Suite | str, item_id: str, family: str) -> int:
+    """Return the seed of one item's corruption by one family (all severities share it).
+
+    Example:
+        >>> item_seed("mer-c-v1", "test_00001", "gaussian_snr") == item_seed(
+        ...     "mer-c-v1", "test_00001", "gaussian_snr")
+        True
+    """
+    name = suite.name if isinstance(suite, Suite) else str(suite)
+    return derive_seed(_text_id(f"MER-C/{name}"), _text_id(str(item_id)), _text_id(family))
+
+
+def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseTransform:
+    """Build the transform of ``family`` fixed at severity ``severity`` (1..5) on ``keys``.
+
+    The physical value is fixed by giving the range ``(v, v)`` and calling at level 1.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> make_transform(load_suite().family("gaussian_snr"), 1, ["audio"]).snr_db
+        (5.5, 5.5)
+    """
+    if not 1 <= severity <= len(family.severities):
+        raise ValueError(
+            f"make_transform: expected severity in 1..{len(family.severities)} for "
+            f"{family.name!r}, got {severity}."
+        )
+    cls: Any = registered_transforms().get(family.transform)
+    if cls is None:
+        raise KeyError(
+            f"make_transform: family {family.name!r} names the unknown transform "
+            f"{family.transform!r}; import the module that defines it."
+        )
+    v = family.severities[severity - 1]
+    built: NoiseTransform = cls(list(keys), **{family.param: (v, v)}, **family.kwargs)
+    return built
+
+
+def _batched(item: Mapping[str, Any], kinds: Mapping[str, Kind]) -> dict[str, Any]:
+    out: dict[str, Any] = {m: item[m].unsqueeze(0) for m in kinds}
+    out[KINDS_KEY] = dict(kinds)
+    return out
+
+
+def _unbatched(
+    item: Mapping[str, Any], out: Mapping[str, Any], kinds: Mapping[str, Kind]
+) -> Sample:
+    res: dict[str, Any] = dict(item)
+    for m in kinds:
+        res[m] = out[m][0]
+    if PRESENT in out:
+        res[PRESENT] = {m: out[PRESENT][m][0] for m in out[PRESENT]}
+    return res
+
+
+def corrupt_item(
+    item: Mapping[str, Any],
+    suite: Suite,
+    family: Family | str,
+    severity: int,
+    *,
+    kinds: Mapping[str, Kind],
+    id_key: str = "id",
+) -> Sample:
+    """Return the frozen corrupted version of one unbatched item (severity 0: the item itself).
+
+    Args:
+        item: an unbatched dataset item (``mmnoise.datasets`` format) with an id.
+        suite: the suite.
+        family: a family (or its name) of the suite.
+        severity: 1..5 (0 returns the clean item).
+        kinds: {modality: kind}; the family corrupts the modalities of its kind.
+        id_key: the key of the item's id.
+
+    Returns:
+        A new item dict (the input is not modified).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> s = load_suite("mer-c-v1")
+        >>> item = {"a": torch.ones(6, 4), "id": "x1"}
+        >>> out = corrupt_item(item, s, "time_mask", 5, kinds={"a": "features"})
+        >>> int((out["a"] == 0).all(dim=1).sum())  # a span of 92 % of 6 steps: 6
+        6
+    """
+    fam = suite.family(family) if isinstance(family, str) else family
+    if severity == 0:
+        return dict(item)
+    keys = [m for m, k in kinds.items() if k == fam.kind]
+    if not keys:
+        return dict(item)
+    cache_key = (suite.sha256, fam.name, severity, tuple(keys))
+    transform = _CACHE.get(cache_key)
+    if transform is None:
+        transform = _CACHE[cache_key] = make_transform(fam, severity, keys)
+    g = make_generator(item_seed(suite, str(item[id_key]), fam.name))
+    out = transform(_batched(item, {m: kinds[m] for m in keys}), level=1.0, generator=g)
+    return _unbatched(item, out, {m: kinds[m] for m in keys})
+
+
+def apply_condition(item: Mapping[str, Any], condition: Mapping[str, bool] | None) -> Sample:
+    """Zero the modalities a presence condition marks missing and record ``present``.
+
+    Example:
+        >>> out = apply_condition({"a": torch.ones(2, 1), "v": torch.ones(2, 1)},
+        ...                       {"a": True, "v": False})
+        >>> out["v"].sum().item(), bool(out["present"]["v"])
+        (0.0, False)
+    """
+    if condition is None:
+        return dict(item)
+    res: dict[str, Any] = dict(item)
+    present = dict(item.get(PRESENT, {}))
+    for m, on in condition.items():
+        if not on:
+            res[m] = torch.zeros_like(item[m])
+        present[m] = torch.tensor(bool(on) and bool(present.get(m, True)))
+    res[PRESENT] = present
+    return res
+
+
+def missing_rate_item(
+    item: Mapping[str, Any],
+    suite: Suite,
+    eta: float,
+    modalities: Sequence[str],
+    *,
+    id_key: str = "id",
+) -> Sample:
+    """The missing-rate protocol (CPM-Nets / GCNet eta) for one item, frozen per item.
+
+    ``floor(eta * M + u)`` of the M modalities are missing (capped at M - 1: one is always
+    kept), with ``u`` uniform and the order of the modalities random, both drawn from the item's
+    seed; so the expected missing rate is exactly ``eta`` (up to the cap ``1 - 1/M``), the sets
+    are nested in eta, and the item does not depend on the rest of the test set.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> out = missing_rate_item({"a": torch.ones(2, 1), "v": torch.ones(2, 1), "id": "i"},
+        ...                         load_suite(), 0.5, ["a", "v"])
+        >>> sum(not bool(out["present"][m]) for m in ("a", "v"))
+        1
+    """
+    m = len(modalities)
+    g = make_generator(item_seed(suite, str(item[id_key]), "missing_rate"))
+    u = float(torch.rand((), generator=g, dtype=torch.float64))
+    order = torch.randperm(m, generator=g).tolist()
+    count = min(m - 1, math.floor(eta * m + u))
+    gone = {modalities[i] for i in order[:count]}
+    return apply_condition(item, {n: n not in gone for n in modalities})
+
+
+def nmer_fill_item(
+    item: Mapping[str, Any],
+    suite: Suite,
+    severity: int,
+    condition: Mapping[str, bool],
+    *,
+    kinds: Mapping[str, Kind],
+    id_key: str = "id",
+) -> Sample:
+    """NMER's protocol for one item: the condition's missing modalities become noised copies.
+
+    The fill is the suite's ``nmer_fill`` transform (``DropModalities(fill="noise")``) at the
+    level of severity ``severity`` (diffusion step ``t / 100``).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> item = {"a": torch.ones(3, 2), "v": torch.ones(3, 2), "id": "u"}
+        >>> out = nmer_fill_item(item, load_suite(), 5, {"a": True, "v": False},
+        ...                      kinds={"a": "features", "v": "features"})
+        >>> bool(out["present"]["v"]), torch.equal(out["v"], item["v"])
+        (False, False)
+    """
+    spec = suite.nmer_fill
+    names = list(condition)
+    cache_key = (suite.sha256, "nmer_fill", severity, tuple(f"{n}={condition[n]}" for n in names))
+    drop = _CACHE.get(cache_key)
+    if drop is None:
+        fill_cls: Any = registered_transforms()[str(spec["transform"])]
+        drop = fill_cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
+        _CACHE[cache_key] = drop
+    level = float(spec["severities"][severity - 1])
+    g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
+    out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
+    return _unbatched(item, out, {n: kinds[n] for n in names})

@@ -1,0 +1,174 @@
+"""Write a frozen corrupted test set to disk in the corpus's own layout (MMIN h5, MMSA pkl).
+
+So that people outside PyTorch evaluate on the same files: one folder per cell
+``<out>/<family>/s<severity>/`` (``clean/s0`` for the clean set), in the layout the corpus
+came in. The features are written as the benchmark sees them (after the loader's
+normalisation), so read them back without normalising (``MMINFeatures(..., norm=None)``).
+Missing-modality conditions are deterministic (the listed modalities are zeros) and need no
+files.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmnoise.merc.corrupt import corrupt_item
+from mmnoise.merc.suite import Suite
+from mmnoise.sample import Kind, Sample
+
+__all__ = ["export_mmin_h5", "export_mmsa_pkl", "export_suite"]
+
+_MMIN_FILES = {"audio": ("A", "comparE"), "visual": ("V", "denseface"), "text": ("L", "bert_large")}
+
+
+def export_mmin_h5(
+    items: Sequence[Sample], out: str | Path, *, fold: int = 1, num_classes: int | None = None
+) -> Path:
+    """Write items in the MMIN layout: ``feature/{A,V,L}/<stem>.h5`` + ``target/<fold>/tst_*.npy``.
+
+    Args:
+        items: unbatched items with ``audio`` / ``visual`` / ``text`` features, label and id.
+        out: the cell folder.
+        fold: the fold folder name of the targets.
+        num_classes: the one-hot width of ``tst_label.npy`` (default: max label + 1).
+
+    Returns:
+        ``out``.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     root = export_mmin_h5(items, pathlib.Path(d))
+        ...     sorted(p.name for p in (root / "feature").iterdir())
+        ['A', 'L', 'V']
+    """
+    import h5py
+
+    root = Path(out)
+    ids = [str(it["id"]) for it in items]
+    for m, (d, stem) in _MMIN_FILES.items():
+        (root / "feature" / d).mkdir(parents=True, exist_ok=True)
+        with h5py.File(root / "feature" / d / f"{stem}.h5", "w") as f:
+            for uid, it in zip(ids, items, strict=True):
+                f[uid] = it[m].detach().cpu().numpy()
+    labels = np.array([int(it["label"]) for it in items])
+    c = int(labels.max()) + 1 if num_classes is None else num_classes
+    tgt = root / "target" / str(fold)
+    tgt.mkdir(parents=True, exist_ok=True)
+    np.save(tgt / "tst_label.npy", np.eye(c, dtype=np.float32)[labels])
+    np.save(tgt / "tst_int2name.npy", np.array([[uid.encode()] for uid in ids]))
+    return root
+
+
+def _pad(arrs: Sequence[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    t = max(a.shape[0] for a in arrs)
+    out = np.zeros((len(arrs), t, arrs[0].shape[1]), dtype=np.float32)
+    for i, a in enumerate(arrs):
+        out[i, : a.shape[0]] = a
+    return out
+
+
+def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
+    """Write items as an MMSA ``test`` split in ``<out>/data.pkl`` (padded, with lengths).
+
+    Text lengths travel in a ``text_bert`` attention mask (ids and segments are zeros), so
+    :class:`mmnoise.datasets.MMSAPickle` cuts every sequence back to its length.
+
+    Returns:
+        The ``.pkl`` path.
+
+    Example:
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     export_mmsa_pkl(items, pathlib.Path(d)).name
+        'data.pkl'
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    arrs = {m: [it[m].detach().cpu().numpy() for it in items] for m in ("audio", "visual", "text")}
+    text = _pad(arrs["text"])
+    bert = np.zeros((len(items), 3, text.shape[1]), dtype=np.float32)
+    for i, a in enumerate(arrs["text"]):
+        bert[i, 1, : a.shape[0]] = 1.0
+    label = items[0]["label"]
+    key = "classification_labels" if not label.is_floating_point() else "regression_labels"
+    part = {
+        "id": np.array([str(it["id"]) for it in items]),
+        "audio": _pad(arrs["audio"]),
+        "vision": _pad(arrs["visual"]),
+        "text": text,
+        "text_bert": bert,
+        "audio_lengths": np.array([a.shape[0] for a in arrs["audio"]]),
+        "vision_lengths": np.array([a.shape[0] for a in arrs["visual"]]),
+        key: np.array([float(it["label"]) for it in items]),
+    }
+    path = root / "data.pkl"
+    path.write_bytes(pickle.dumps({"test": part}))
+    return path
+
+
+def export_suite(
+    items: Sequence[Sample],
+    suite: Suite,
+    out: str | Path,
+    *,
+    kinds: Mapping[str, Kind],
+    layout: str = "mmin-h5",
+    families: Iterable[str] | None = None,
+    severities: Iterable[int] = (1, 2, 3, 4, 5),
+) -> list[Path]:
+    """Export the clean set and every (family, severity) cell; return the cell folders.
+
+    Args:
+        items: the clean unbatched test items.
+        suite: the suite.
+        out: the root folder.
+        kinds: {modality: kind}.
+        layout: ``"mmin-h5"`` or ``"mmsa-pkl"``.
+        families: family names (default: every family of the items' kinds).
+        severities: which severities.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> import tempfile, pathlib, torch
+        >>> items = [{"audio": torch.ones(3, 2), "visual": torch.ones(2, 2),
+        ...           "text": torch.ones(4, 3), "label": torch.tensor(1), "id": "u1"}]
+        >>> kinds = {m: "features" for m in ("audio", "visual", "text")}
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     cells = export_suite(items, load_suite(), d, kinds=kinds, families=["impulse"],
+        ...                          severities=[5])
+        ...     [c.relative_to(d).as_posix() for c in cells]
+        ['clean/s0', 'impulse/s5']
+    """
+    if layout not in ("mmin-h5", "mmsa-pkl"):
+        raise ValueError(f"export_suite: expected layout 'mmin-h5' or 'mmsa-pkl', got {layout!r}.")
+    present = set(kinds.values())
+    names = (
+        [f.name for f in suite.families if f.kind in present]
+        if families is None
+        else list(families)
+    )
+    cells: list[tuple[str, int]] = [("clean", 0)] + [(n, s) for n in names for s in severities]
+    folders = []
+    for fam, sev in cells:
+        data = (
+            list(items)
+            if fam == "clean"
+            else [corrupt_item(it, suite, fam, sev, kinds=kinds) for it in items]
+        )
+        folder = Path(out) / fam / f"s{sev}"
+        if layout == "mmin-h5":
+            export_mmin_h5(data, folder)
+        else:
+            export_mmsa_pkl(data, folder)
+        folders.append(folder)
+    return folders

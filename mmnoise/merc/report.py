@@ -1,0 +1,390 @@
+"""The MER-C report card: markdown tables, plots and the scores, from a card's cells."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmnoise.merc.runner import conditions_of
+from mmnoise.merc.scoring import (
+    area_under_curve,
+    cell_metrics,
+    corruption_errors,
+    effective_robustness,
+    family_curve,
+    mce,
+)
+from mmnoise.merc.suite import Suite
+
+__all__ = ["reference_errors", "scores", "to_markdown", "write_report"]
+
+
+def _pct(v: float) -> str:
+    return "-" if v is None or math.isnan(v) else f"{100 * v:.1f}"
+
+
+def _num(v: float) -> str:
+    return "-" if v is None or math.isnan(v) else f"{v:.3f}"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _families(card: Mapping[str, Any], suite: Suite) -> list[Any]:
+    kinds = set(card["modalities"].values())
+    return [f for f in suite.families if f.kind in kinds and f"{f.name}/1/full" in card["cells"]]
+
+
+def reference_errors(card: Mapping[str, Any], suite: Suite) -> dict[str, list[float]]:
+    """Return {family: [clean error, severity 1..5 errors]} (full condition) of a card.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> reference_errors(card, load_suite())["impulse"][0]
+        0.0
+    """
+    return {f.name: [1.0 - v for v in family_curve(card, f.name)] for f in _families(card, suite)}
+
+
+def scores(
+    card: Mapping[str, Any],
+    suite: Suite,
+    *,
+    reference: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every summary score of a card (the JSON ``scores`` block).
+
+    Args:
+        card: the report card (:func:`mmnoise.merc.runner.run_benchmark`).
+        suite: its suite.
+        reference: the reference model's card (for CE, mCE, relative mCE and effective
+            robustness); None leaves those out.
+
+    Returns:
+        ``{"clean", "conditions", "families", "mCE", "relative_mCE", "missing_rate",
+        "nmer_fill"}``.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> scores(card, load_suite(), reference=card)["conditions"]["full"]["WA"]
+        1.0
+    """
+    conds = conditions_of(list(card["modalities"]))
+    out: dict[str, Any] = {"reference": None if reference is None else reference["model"]}
+    out["conditions"] = {
+        c: cell_metrics(card["cells"][f"clean/0/{c}"]["confusion"])
+        for c in conds
+        if f"clean/0/{c}" in card["cells"]
+    }
+    mmin = [c for c in conds if c != "full" and f"clean/0/{c}" in card["cells"]]
+    if mmin:
+        pooled = _sum_confusions([card["cells"][f"clean/0/{c}"]["confusion"] for c in mmin])
+        out["conditions"]["mmin_pooled"] = cell_metrics(pooled)
+    ref_err = reference_errors(reference, suite) if reference is not None else None
+    fams: dict[str, Any] = {}
+    for f in _families(card, suite):
+        curve = family_curve(card, f.name)
+        entry: dict[str, Any] = {
+            "group": f.group,
+            "split": f.split,
+            "wa": curve,
+            "uaf1_full": [
+                cell_metrics(card["cells"][f"{f.name}/{s}/full"]["confusion"]) for s in range(1, 6)
+            ],
+            "auc": area_under_curve(curve),
+            "by_condition": {
+                c: _mean([_wa(card, f"{f.name}/{s}/{c}") for s in suite.mmin_severities])
+                for c in conds
+            },
+        }
+        if ref_err is not None and f.name in ref_err:
+            ce, rel = corruption_errors(card, ref_err, f.name)
+            entry["ce"], entry["relative_ce"] = ce, rel
+            entry["effective_robustness"] = effective_robustness(
+                curve, [1.0 - e for e in ref_err[f.name]]
+            )
+        fams[f.name] = entry
+    out["families"] = fams
+    tests = [e for e in fams.values() if e["group"] == "corruption" and e["split"] == "test"]
+    if ref_err is not None and tests:
+        out["mCE"] = mce([e["ce"] for e in tests if "ce" in e])
+        out["relative_mCE"] = mce([e["relative_ce"] for e in tests if "relative_ce" in e])
+    eta_rows = []
+    for i, eta in enumerate(suite.missing_rate):
+        cell = card["cells"].get(f"missing_rate/{i}/eta")
+        if cell is not None:
+            m = cell_metrics(cell["confusion"])
+            eta_rows.append({"eta": eta, "realised": cell["realised_missing_rate"], **m})
+    out["missing_rate"] = eta_rows
+    if eta_rows:
+        xs = [r["eta"] for r in eta_rows]
+        out["missing_rate_auc"] = _trapz([r["WA"] for r in eta_rows], xs)
+    out["nmer_fill"] = {
+        c: [
+            cell_metrics(card["cells"][f"nmer_fill/{s}/{c}"]["confusion"])["WA"]
+            for s in range(1, 6)
+        ]
+        for c in mmin
+        if all(f"nmer_fill/{s}/{c}" in card["cells"] for s in range(1, 6))
+    }
+    return out
+
+
+def _wa(card: Mapping[str, Any], key: str) -> float:
+    cell = card["cells"].get(key)
+    return math.nan if cell is None else cell_metrics(cell["confusion"])["WA"]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _trapz(ys: Sequence[float], xs: Sequence[float]) -> float:
+    return sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1))
+
+
+def _sum_confusions(cms: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
+    n = len(cms[0])
+    return [[sum(cm[i][j] for cm in cms) for j in range(n)] for i in range(n)]
+
+
+def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) -> str:
+    """Return the card's markdown: header, conditions, families, missing protocols.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> to_markdown(card, load_suite(), scores(card, load_suite())).splitlines()[0]
+        '# MER-C report card: `model` on `data`'
+    """
+    t = card["timing"]
+    lines = [
+        f"# MER-C report card: `{card['model']}` on `{card['data']['name']}`",
+        "",
+        f"Suite **{suite.name}** (version {suite.version}, sha256 `{suite.sha256[:16]}`); "
+        f"data: {card['data']['num_items']} items (sha256 `{card['data']['sha256'][:16]}`), "
+        f"{card['num_classes']} classes. WA / UA / F1 in %.",
+        "",
+        f"Time: corrupting {t['corrupt_s']:.1f} s, model forward {t['predict_s']:.1f} s "
+        f"(corruption {100 * t.get('corrupt_share', 0.0):.0f} % of the time).",
+        "",
+        "## Clean data, MMIN conditions",
+        "",
+        _row(["condition", "WA", "UA", "F1"]),
+        _row(["---"] * 4),
+    ]
+    for c, m in sc["conditions"].items():
+        lines.append(_row([c, _pct(m["WA"]), _pct(m["UA"]), _pct(m["F1"])]))
+    ref = sc.get("reference")
+    for group, title in (
+        ("corruption", "Corruption families"),
+        ("missing", "Missing within a modality"),
+    ):
+        fams = {k: v for k, v in sc["families"].items() if v["group"] == group}
+        if not fams:
+            continue
+        lines += [
+            "",
+            f"## {title} (full condition, WA)",
+            "",
+            _row(
+                [
+                    "family",
+                    "clean",
+                    "s1",
+                    "s2",
+                    "s3",
+                    "s4",
+                    "s5",
+                    "AUC",
+                    "CE",
+                    "rel. CE",
+                    "eff. rob.",
+                ]
+            ),
+            _row(["---"] * 11),
+        ]
+        for name, e in fams.items():
+            label = name + (" (held out)" if e["split"] == "heldout" else "")
+            lines.append(
+                _row(
+                    [
+                        label,
+                        *(_pct(v) for v in e["wa"]),
+                        _pct(e["auc"]),
+                        _num(e.get("ce", math.nan)),
+                        _num(e.get("relative_ce", math.nan)),
+                        _pct(e.get("effective_robustness", math.nan)),
+                    ]
+                )
+            )
+    if "mCE" in sc:
+        lines += [
+            "",
+            f"**mCE {_pct(sc['mCE'])} %, relative mCE {_pct(sc['relative_mCE'])} %** "
+            f"(test corruption families, reference `{ref}` = 100 %).",
+        ]
+    if sc["missing_rate"]:
+        lines += [
+            "",
+            "## Missing rate eta (CPM-Nets / GCNet)",
+            "",
+            _row(["eta", "realised", "WA", "UA", "F1"]),
+            _row(["---"] * 5),
+        ]
+        for r in sc["missing_rate"]:
+            lines.append(
+                _row(
+                    [
+                        f"{r['eta']:.1f}",
+                        f"{r['realised']:.3f}",
+                        _pct(r["WA"]),
+                        _pct(r["UA"]),
+                        _pct(r["F1"]),
+                    ]
+                )
+            )
+        lines.append(f"\nArea under WA over eta: {sc['missing_rate_auc']:.4f}.")
+    if sc["nmer_fill"]:
+        sev = suite.nmer_fill["severities"]
+        lines += [
+            "",
+            "## NMER noise fill (WA; missing modalities replaced by DDPM-noised copies, t / 100)",
+            "",
+            _row(["condition", *(f"t/100={v}" for v in sev)]),
+            _row(["---"] * (1 + len(sev))),
+        ]
+        for c, wa in sc["nmer_fill"].items():
+            lines.append(_row([c, *(_pct(v) for v in wa)]))
+    fams = sc["families"]
+    if fams:
+        conds = list(next(iter(fams.values()))["by_condition"])
+        lines += [
+            "",
+            f"## Conditions x families (WA at severity {', '.join(map(str, suite.mmin_severities))})",
+            "",
+            _row(["family", *conds]),
+            _row(["---"] * (1 + len(conds))),
+        ]
+        for name, e in fams.items():
+            lines.append(_row([name, *(_pct(e["by_condition"].get(c, math.nan)) for c in conds)]))
+    return "\n".join(lines) + "\n"
+
+
+def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are optional
+        return []
+    fams = sc["families"]
+    if not fams:
+        return []
+    n = len(fams)
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, (name, e) in zip(axes.flat, fams.items(), strict=False):
+        ax.plot(range(6), [100 * v for v in e["wa"]], marker="o")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(6))
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("severity")
+        ax.set_ylabel("WA %")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    curves = out / "curves.png"
+    fig.savefig(curves, dpi=80)
+    plt.close(fig)
+    conds = list(next(iter(fams.values()))["by_condition"])
+    data = [[100 * e["by_condition"].get(c, math.nan) for c in conds] for e in fams.values()]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(conds), 0.9 + 0.4 * n))
+    im = ax.imshow(data, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(conds)), conds)
+    ax.set_yticks(range(n), list(fams))
+    for i, row in enumerate(data):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w")
+    fig.colorbar(im, ax=ax, label="WA % (conditions x families cells)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    heat = out / "heatmap.png"
+    fig.savefig(heat, dpi=80)
+    plt.close(fig)
+    return [curves, heat]
+
+
+def write_report(
+    card: Mapping[str, Any],
+    suite: Suite,
+    out: str | Path,
+    *,
+    reference: Mapping[str, Any] | None = None,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Write ``report.md``, ``scores.json`` and (with matplotlib) ``curves.png`` / ``heatmap.png``.
+
+    Returns:
+        {name: path} of the files written.
+
+    Example:
+        >>> import torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> from mmnoise.merc.runner import run_benchmark
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     sorted(write_report(card, load_suite(), d, plots=False))
+        ['report', 'scores']
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    sc = scores(card, suite, reference=reference)
+    paths = {"report": root / "report.md", "scores": root / "scores.json"}
+    paths["report"].write_text(to_markdown(card, suite, sc))
+    meta = {
+        "suite": suite.name,
+        "suite_version": suite.version,
+        "suite_sha256": suite.sha256,
+        "data": card["data"],
+        "model": card["model"],
+        "timing": card["timing"],
+        "scores": sc,
+    }
+    paths["scores"].write_text(json.dumps(meta, indent=1) + "\n")
+    if plots:
+        for p in _plots(sc, root, f"{card['model']} / {suite.name}"):
+            paths[p.stem] = p
+    return paths

@@ -1,0 +1,281 @@
+"""Run a MER-C suite on any ``predict`` callable and write its report card (resumable).
+
+:func:`run_benchmark` corrupts every test item on its own (:mod:`mmnoise.merc.corrupt`), so the
+corrupted test set is the same for every model and every batch size; it then collates the items
+into batches, calls ``predict(batch) -> logits`` and keeps one confusion matrix per cell
+``family/severity/condition`` (every severity under the full condition, the suite's
+``mmin_severities`` also under MMIN's six conditions). The card (``card.json``) is written after every group of cells,
+and cells already in it are skipped, so an interrupted run resumes. It records the time spent
+corrupting and in ``predict`` separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmnoise.data import pad_collate
+from mmnoise.merc.corrupt import (
+    CONDITION_FULL,
+    apply_condition,
+    corrupt_item,
+    missing_rate_item,
+    nmer_fill_item,
+)
+from mmnoise.merc.suite import Suite
+from mmnoise.metrics import confusion_matrix
+from mmnoise.sample import Kind, Sample, condition_name, presence_patterns
+
+__all__ = ["CARD_FORMAT", "conditions_of", "data_hash", "run_benchmark"]
+
+CARD_FORMAT = "mmnoise.merc.card/1"
+Predict = Callable[[Sample], Tensor]
+
+
+def conditions_of(modalities: Sequence[str]) -> dict[str, dict[str, bool] | None]:
+    """Return ``{"full": None, "azz": {...}, ...}``: full plus MMIN's conditions.
+
+    Example:
+        >>> list(conditions_of(("audio", "visual", "text")))
+        ['full', 'azz', 'zvz', 'zzt', 'avz', 'azt', 'zvt']
+    """
+    out: dict[str, dict[str, bool] | None] = {CONDITION_FULL: None}
+    for p in presence_patterns(tuple(modalities)):
+        out[condition_name(p)] = p
+    return out
+
+
+def data_hash(items: Sequence[Mapping[str, Any]], modalities: Sequence[str]) -> str:
+    """SHA-256 over the ids, labels and clean tensors of the test items (the card's data id).
+
+    Example:
+        >>> item = {"a": torch.ones(2, 1), "label": torch.tensor(0), "id": "u"}
+        >>> len(data_hash([item], ["a"]))
+        64
+    """
+    h = hashlib.sha256()
+    for it in items:
+        h.update(str(it["id"]).encode())
+        h.update(str(int(it["label"])).encode())
+        for m in modalities:
+            h.update(it[m].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: no bar
+        return None
+    return tqdm(total=total, desc="MER-C cells", unit="cell")
+
+
+def _batches(items: Sequence[Sample], size: int, kinds: Mapping[str, Kind]) -> Iterator[Sample]:
+    for i in range(0, len(items), size):
+        yield pad_collate(items[i : i + size], kinds=kinds)
+
+
+def _plan(
+    suite: Suite, kinds: Mapping[str, Kind], conditions: Mapping[str, Any]
+) -> list[tuple[str, int, list[str]]]:
+    plan: list[tuple[str, int, list[str]]] = [("clean", 0, list(conditions))]
+    present = set(kinds.values())
+    mmin = [c for c in conditions if c != CONDITION_FULL]
+    for fam in suite.families:
+        if fam.kind in present:
+            plan += [
+                (fam.name, s, [CONDITION_FULL] + (mmin if s in suite.mmin_severities else []))
+                for s in range(1, 6)
+            ]
+    plan += [("missing_rate", i, ["eta"]) for i in range(len(suite.missing_rate))]
+    plan += [("nmer_fill", s, mmin) for s in range(1, 6)]
+    return plan
+
+
+def run_benchmark(
+    predict: Predict,
+    items: Sequence[Sample],
+    *,
+    suite: Suite,
+    kinds: Mapping[str, Kind],
+    out: str | Path | None = None,
+    batch_size: int = 100,
+    num_classes: int | None = None,
+    model: str = "model",
+    data: str = "data",
+    families: Iterable[str] | None = None,
+    progress: bool = True,
+    label_key: str = "label",
+) -> dict[str, Any]:
+    """Score ``predict`` on every cell of ``suite`` for the test ``items``; return the card.
+
+    Args:
+        predict: ``predict(batch) -> (B, C) logits`` (or (B,) class indices with
+            ``num_classes``); the model in eval mode.
+        items: the unbatched test items (each with an ``id`` and a label).
+        suite: the suite (:func:`mmnoise.merc.load_suite`).
+        kinds: {modality: kind} of the items' modalities, in condition order.
+        out: folder for ``card.json`` (resumed when it exists); None keeps it in memory.
+        batch_size: items per ``predict`` call (does not change the corrupted data).
+        num_classes: the number of classes (default: from the logits).
+        model: the model's name in the card.
+        data: the data's name in the card.
+        families: only these families, by name, with ``"missing_rate"`` and ``"nmer_fill"``
+            for the two missing protocols (default: everything for the items' kinds).
+        progress: a tqdm bar over cells when tqdm is installed.
+        label_key: the items' label key.
+
+    Returns:
+        The report card dict (also written to ``out/card.json``).
+
+    Raises:
+        ValueError: a card in ``out`` from another suite, data or model; bad predict output.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.full((3, 2), 2.0 * y - 1), "label": torch.tensor(y),
+        ...           "id": str(i)} for i, y in enumerate((0, 1, 0, 1))]
+        >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
+        >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
+        ...                      families=["impulse"], progress=False)
+        >>> card["cells"]["clean/0/full"]["confusion"]
+        [[2, 0], [0, 2]]
+    """
+    who = "run_benchmark"
+    modalities = list(kinds)
+    conditions = conditions_of(modalities)
+    dhash = data_hash(items, modalities)
+    card: dict[str, Any] = {
+        "format": CARD_FORMAT,
+        "suite": suite.name,
+        "suite_version": suite.version,
+        "suite_sha256": suite.sha256,
+        "model": model,
+        "data": {"name": data, "num_items": len(items), "sha256": dhash},
+        "modalities": dict(kinds),
+        "num_classes": num_classes,
+        "cells": {},
+        "timing": {"corrupt_s": 0.0, "predict_s": 0.0},
+    }
+    path = Path(out) / "card.json" if out is not None else None
+    if path is not None and path.is_file():
+        old = json.loads(path.read_text())
+        for key in ("suite_sha256", "model"):
+            if old.get(key) != card[key]:
+                raise ValueError(
+                    f"{who}: {path} holds a card for {key}={old.get(key)!r}, this run has "
+                    f"{card[key]!r}; use another --out folder or delete the card."
+                )
+        if old["data"]["sha256"] != dhash:
+            raise ValueError(
+                f"{who}: {path} was computed on other data (sha256 {old['data']['sha256'][:12]}); "
+                "use another --out folder."
+            )
+        card["cells"] = old["cells"]
+        card["timing"] = old["timing"]
+        card["num_classes"] = old.get("num_classes", num_classes)
+    wanted = None if families is None else set(families)
+    plan = [
+        p
+        for p in _plan(suite, kinds, conditions)
+        if wanted is None or p[0] in wanted or p[0] == "clean"
+    ]
+    todo = [p for p in plan if any(f"{p[0]}/{p[1]}/{c}" not in card["cells"] for c in p[2])]
+    bar = _progress(sum(len(p[2]) for p in plan), progress)
+    if bar is not None:
+        bar.update(sum(len(p[2]) for p in plan) - sum(len(p[2]) for p in todo))
+    labels_all = torch.stack([torch.as_tensor(it[label_key]).long() for it in items])
+    t_run = time.perf_counter()
+    for family, sev, conds in todo:
+        t0 = time.perf_counter()
+        if family == "missing_rate":
+            eta = suite.missing_rate[sev]
+            base = [missing_rate_item(it, suite, eta, modalities) for it in items]
+            variants = {"eta": base}
+        elif family == "nmer_fill":
+            variants = {
+                c: [
+                    nmer_fill_item(it, suite, sev, conditions[c] or {}, kinds=kinds) for it in items
+                ]
+                for c in conds
+            }
+        else:
+            base = (
+                list(items)
+                if family == "clean"
+                else [corrupt_item(it, suite, family, sev, kinds=kinds) for it in items]
+            )
+            variants = {c: [apply_condition(it, conditions[c]) for it in base] for c in conds}
+        card["timing"]["corrupt_s"] += time.perf_counter() - t0
+        for cond, noisy in variants.items():
+            key = f"{family}/{sev}/{cond}"
+            if key in card["cells"]:
+                continue
+            t1 = time.perf_counter()
+            cm = _score(predict, noisy, labels_all, batch_size, kinds, card, who)
+            dt = time.perf_counter() - t1
+            card["timing"]["predict_s"] += dt
+            cell: dict[str, Any] = {"confusion": cm.tolist(), "predict_s": round(dt, 4)}
+            if family == "missing_rate":
+                cell["eta"] = suite.missing_rate[sev]
+                cell["realised_missing_rate"] = _realised(noisy, modalities)
+            card["cells"][key] = cell
+            if bar is not None:
+                bar.update(1)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(card) + "\n")
+    if bar is not None:
+        bar.close()
+    card["timing"]["last_run_s"] = time.perf_counter() - t_run
+    total = card["timing"]["corrupt_s"] + card["timing"]["predict_s"]
+    card["timing"]["corrupt_share"] = card["timing"]["corrupt_s"] / total if total > 0 else 0.0
+    if path is not None:
+        path.write_text(json.dumps(card) + "\n")
+    return card
+
+
+def _realised(items: Sequence[Sample], modalities: Sequence[str]) -> float:
+    gone = sum(not bool(it["present"][m]) for it in items for m in modalities)
+    return gone / (len(items) * len(modalities))
+
+
+def _score(
+    predict: Predict,
+    items: Sequence[Sample],
+    labels: Tensor,
+    batch_size: int,
+    kinds: Mapping[str, Kind],
+    card: dict[str, Any],
+    who: str,
+) -> Tensor:
+    preds = []
+    with torch.no_grad():
+        for batch in _batches(items, batch_size, kinds):
+            out = predict(batch)
+            if not isinstance(out, Tensor) or out.shape[0] != len(batch[next(iter(kinds))]):
+                raise ValueError(f"{who}: expected predict to return (B, C) logits or (B,) ids.")
+            if out.ndim == 2 and out.is_floating_point():
+                if card["num_classes"] is None:
+                    card["num_classes"] = int(out.shape[1])
+                preds.append(out.argmax(dim=1).cpu())
+            elif out.ndim == 1 and not out.is_floating_point():
+                preds.append(out.long().cpu())
+            else:
+                raise ValueError(
+                    f"{who}: expected (B, C) float logits or (B,) integer class indices from "
+                    f"predict, got {out.dtype} of shape {tuple(out.shape)}."
+                )
+    if card["num_classes"] is None:
+        raise ValueError(f"{who}: predict returned class indices; pass num_classes=.")
+    c = int(card["num_classes"])
+    return confusion_matrix(torch.cat(preds), labels, num_classes=c)

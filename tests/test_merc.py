@@ -1,0 +1,298 @@
+"""MER-C: the frozen suite, per-item frozen corruption, the runner, scoring, export and CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from mmnoise.__main__ import main
+from mmnoise.datasets import MMINFeatures, MMSAPickle, SyntheticMER
+from mmnoise.merc import corrupt_item, load_suite, missing_rate_item
+from mmnoise.merc.corrupt import make_transform
+from mmnoise.merc.export import export_mmin_h5, export_mmsa_pkl
+from mmnoise.merc.report import scores, write_report
+from mmnoise.merc.runner import run_benchmark
+from mmnoise.merc.scoring import area_under_curve, cell_metrics
+from mmnoise.sample import Sample
+
+NAMES = ("audio", "visual", "text")
+KINDS: dict[str, Any] = {m: "features" for m in NAMES}
+SUITE = load_suite("mer-c-v1")
+_W = torch.Generator().manual_seed(0)
+_PROJ = {m: torch.randn(d, 4, generator=_W) for m, d in zip(NAMES, (4, 5, 6), strict=True)}
+
+
+def _items(n: int = 12) -> list[Sample]:
+    ds = SyntheticMER(
+        "test",
+        size=n,
+        seed=0,
+        dims=dict(zip(NAMES, (4, 5, 6), strict=True)),
+        max_len=dict(zip(NAMES, (6, 6, 5), strict=True)),
+    )
+    return [ds[i] for i in range(n)]
+
+
+def toy_predict(batch: Sample) -> torch.Tensor:
+    """A fixed linear read-out of the time-summed features (deterministic, any batch size)."""
+    return sum(batch[m].sum(dim=1) @ _PROJ[m] for m in NAMES)  # type: ignore[return-value]
+
+
+def test_suite_is_complete_and_every_family_runs_on_its_kind() -> None:
+    assert SUITE.name == "mer-c-v1" and SUITE.version == 1 and len(SUITE.sha256) == 64
+    kinds = {f.kind for f in SUITE.families}
+    assert kinds == {"features", "waveform", "frames", "tokens"}
+    examples = {
+        "features": torch.randn(1, 8, 5),
+        "waveform": torch.randn(1, 1, 1600),
+        "frames": torch.rand(1, 2, 3, 16, 16),
+        "tokens": torch.randint(200, 300, (1, 12)),
+    }
+    for fam in SUITE.families:
+        assert len(fam.severities) == 5
+        for sev in (1, 5):
+            t = make_transform(fam, sev, ["x"])
+            x = examples[fam.kind]
+            out = t({"x": x, "kinds": {"x": fam.kind}}, level=1.0, generator=torch.Generator())
+            assert out["x"].shape == x.shape, fam.name
+    assert SUITE.missing_rate[0] == 0.0 and max(SUITE.missing_rate) == 0.7
+
+
+def test_old_versions_load_from_their_file(tmp_path: Path) -> None:
+    data = json.loads(
+        Path(__file__).parents[1].joinpath("mmnoise/merc/suites/mer-c-v1.json").read_text()
+    )
+    data["name"], data["version"] = "mer-c-v0", 0
+    path = tmp_path / "mer-c-v0.json"
+    path.write_text(json.dumps(data))
+    old = load_suite(path)
+    assert old.name == "mer-c-v0" and old.sha256 != SUITE.sha256
+    with pytest.raises(FileNotFoundError, match="unknown suite"):
+        load_suite("mer-c-v99")
+
+
+def test_corruption_is_a_pure_function_of_item_family_severity() -> None:
+    items = _items()
+    a = [corrupt_item(it, SUITE, "gaussian_snr", 3, kinds=KINDS) for it in items]
+    shuffled = list(range(len(items)))
+    random.Random(1).shuffle(shuffled)
+    b = {i: corrupt_item(items[i], SUITE, "gaussian_snr", 3, kinds=KINDS) for i in shuffled}
+    for i in range(len(items)):
+        assert all(torch.equal(a[i][m], b[i][m]) for m in NAMES)
+        assert not torch.equal(a[i]["audio"], items[i]["audio"])
+    # another family or severity draws differently; the clean item is untouched
+    c = corrupt_item(items[0], SUITE, "gaussian_snr", 5, kinds=KINDS)
+    assert not torch.equal(c["audio"], a[0]["audio"])
+    assert torch.equal(
+        corrupt_item(items[0], SUITE, "gaussian_snr", 0, kinds=KINDS)["audio"], items[0]["audio"]
+    )
+
+
+def test_masks_are_nested_across_severities() -> None:
+    item = {"audio": torch.ones(40, 3), "id": "u1"}
+    kinds = {"audio": "features"}
+    masked = [
+        (corrupt_item(item, SUITE, "temporal_missing", s, kinds=kinds)["audio"] == 0).all(dim=1)
+        for s in range(1, 6)
+    ]
+    for weak, strong in itertools.pairwise(masked):
+        assert bool((weak <= strong).all()) and int(strong.sum()) >= int(weak.sum())
+
+
+def test_runner_cells_do_not_depend_on_batch_size_or_order() -> None:
+    items = _items()
+    fams = ["impulse", "time_mask", "missing_rate", "nmer_fill"]
+    a = run_benchmark(
+        toy_predict, items, suite=SUITE, kinds=KINDS, batch_size=5, families=fams, progress=False
+    )
+    rev = items[::-1]
+    b = run_benchmark(
+        toy_predict, rev, suite=SUITE, kinds=KINDS, batch_size=12, families=fams, progress=False
+    )
+    assert a["cells"].keys() == b["cells"].keys()
+    assert all(a["cells"][k]["confusion"] == b["cells"][k]["confusion"] for k in a["cells"])
+    # clean + 2 families x (5 severities + 6 conditions at severity 3) + 8 eta + 5 x 6 NMER
+    assert len(a["cells"]) == 7 + 2 * (5 + 6) + 8 + 30
+
+
+def test_runner_resumes_and_refuses_a_foreign_card(tmp_path: Path) -> None:
+    items = _items()
+    calls = []
+
+    def counting(batch: Sample) -> torch.Tensor:
+        calls.append(1)
+        return toy_predict(batch)
+
+    run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse"],
+        progress=False,
+        model="toy",
+    )
+    first = len(calls)
+    card = run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse", "gain"],
+        progress=False,
+        model="toy",
+    )
+    assert len(calls) == first  # nothing new to do: 'gain' is not a suite family
+    run_benchmark(
+        counting,
+        items,
+        suite=SUITE,
+        kinds=KINDS,
+        out=tmp_path,
+        families=["impulse", "time_mask"],
+        progress=False,
+        model="toy",
+    )
+    assert len(calls) == first + 5 + 6  # only the new family's cells, one batch each
+    assert card["suite_sha256"] == SUITE.sha256
+    with pytest.raises(ValueError, match="model"):
+        run_benchmark(
+            toy_predict,
+            items,
+            suite=SUITE,
+            kinds=KINDS,
+            out=tmp_path,
+            families=["impulse"],
+            progress=False,
+            model="other",
+        )
+
+
+def test_missing_rate_protocol_per_item() -> None:
+    items = [{m: torch.ones(2, 1) for m in NAMES} | {"id": f"i{i}"} for i in range(3000)]
+    prev = None
+    for eta in (0.1, 0.3, 0.5, 0.6, 0.7):
+        out = [missing_rate_item(it, SUITE, eta, NAMES) for it in items]
+        gone = torch.tensor([[not bool(o["present"][m]) for m in NAMES] for o in out])
+        assert abs(float(gone.float().mean()) - min(eta, 2 / 3)) < 0.01
+        assert bool(gone.sum(dim=1).lt(3).all())  # one modality always kept
+        if prev is not None:
+            assert bool((prev <= gone).all())  # nested in eta
+        prev = gone
+
+
+def test_scores_against_itself_and_a_perfect_model() -> None:
+    items = _items()
+    card = run_benchmark(
+        toy_predict, items, suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
+    sc = scores(card, SUITE, reference=card)
+    fam = sc["families"]["impulse"]
+    if fam["wa"][0] < 1.0:
+        assert fam["ce"] == pytest.approx(1.0) and fam["effective_robustness"] == 0.0
+    assert sc["mCE"] == pytest.approx(fam["ce"])
+    perfect = json.loads(json.dumps(card))
+    for cell in perfect["cells"].values():
+        cm = torch.tensor(cell["confusion"])
+        cell["confusion"] = torch.diag(cm.sum(dim=1)).tolist()
+    sp = scores(perfect, SUITE, reference=card)
+    assert sp["families"]["impulse"]["ce"] == 0.0
+    assert sp["families"]["impulse"]["auc"] == pytest.approx(1.0)
+    assert area_under_curve([1.0, 0.8, 0.6, 0.4, 0.2, 0.0]) == pytest.approx(0.5)
+    assert cell_metrics([[3, 1], [0, 0]])["WA"] == 0.75
+
+
+def test_export_round_trips_through_the_loaders(tmp_path: Path) -> None:
+    items = _items(6)
+    noisy = [corrupt_item(it, SUITE, "impulse", 4, kinds=KINDS) for it in items]
+    root = export_mmin_h5(noisy, tmp_path / "mmin")
+    back = MMINFeatures(root / "feature", root / "target", fold=1, split="tst", norm=None)
+    for i, it in enumerate(noisy):
+        got = back[i]
+        assert got["id"] == it["id"] and int(got["label"]) == int(it["label"])
+        assert all(torch.equal(got[m], it[m]) for m in NAMES)
+    pkl = export_mmsa_pkl(noisy, tmp_path / "mmsa")
+    back2 = MMSAPickle(pkl, split="test")
+    for i, it in enumerate(noisy):
+        got = back2[i]
+        assert got["id"] == it["id"] and int(got["label"]) == int(it["label"])
+        assert all(torch.equal(got[m], it[m]) for m in NAMES)
+
+
+def test_cli_writes_the_report_card(tmp_path: Path) -> None:
+    args = ["--data", "synthetic", "--size", "8", "--dims", "4,5,6", "--max-len", "6,6,5"]
+    rc = main(
+        [
+            "bench-robustness",
+            "--predict",
+            "tests.test_merc:toy_predict",
+            *args,
+            "--out",
+            str(tmp_path / "card"),
+            "--families",
+            "impulse,missing_rate,nmer_fill",
+            "--no-progress",
+            "--no-plots",
+        ]
+    )
+    assert rc == 0
+    card = json.loads((tmp_path / "card" / "card.json").read_text())
+    assert card["suite"] == "mer-c-v1" and card["data"]["num_items"] == 8
+    assert card["timing"]["predict_s"] > 0 and 0 < card["timing"]["corrupt_share"] < 1
+    md = (tmp_path / "card" / "report.md").read_text()
+    assert "impulse" in md and "Missing rate" in md and "NMER" in md
+    rc = main(
+        [
+            "merc-export",
+            *args,
+            "--out",
+            str(tmp_path / "exp"),
+            "--families",
+            "impulse",
+            "--severities",
+            "5",
+        ]
+    )
+    assert rc == 0 and (tmp_path / "exp" / "impulse" / "s5" / "feature" / "A").is_dir()
+    assert main(["bench-robustness", "--predict", "nope", *args, "--out", str(tmp_path)]) == 2
+
+
+def test_write_report_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    card = run_benchmark(
+        toy_predict, _items(), suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
+    paths = write_report(card, SUITE, tmp_path)
+    assert paths["curves"].stat().st_size > 0 and paths["heatmap"].stat().st_size > 0
+
+
+def test_reference_model_predict_functions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reference_models import merc_predict
+
+    assert merc_predict.main(["--tiny", "--out", str(tmp_path)]) == 0
+    monkeypatch.setenv("MERC_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(merc_predict, "_LOADED", {})
+    from mmnoise.data import pad_collate
+    from reference_models.demo import TINY
+
+    ds = SyntheticMER(
+        "test",
+        size=4,
+        dims=dict(zip(NAMES, TINY.dims, strict=True)),
+        max_len=dict(zip(NAMES, TINY.max_len, strict=True)),
+    )
+    batch = pad_collate([ds[i] for i in range(4)])
+    for fn in (merc_predict.baseline, merc_predict.mmin, merc_predict.ifmmin, merc_predict.nmer):
+        assert fn(batch).shape == (4, 4)
+    monkeypatch.setenv("MERC_CHECKPOINTS", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(merc_predict, "_LOADED", {})
+    with pytest.raises(FileNotFoundError, match="merc_predict"):
+        merc_predict.baseline(batch)
