@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
 from mmnoise.rng import make_generator
 from mmnoise.sample import (
@@ -61,9 +62,11 @@ class DropModalities(NoiseTransform):
     evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or, with a
     transform as ``fill``, a corrupted copy of itself: NMER's "incomplete" condition is
     ``fill=NMERNoise(...)`` (:class:`~mmnoise.transforms.nmer.NMERNoise`), for short
-    ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level)
-    (``"noise"`` is an alias of ``"nmer"``). The fill runs at the examples' levels with the
-    drop's own generator, on float modalities (others get zeros). Entries already missing
+    ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level).
+    The fill runs at the examples' levels with the drop's own generator, on float modalities
+    (others get zeros). ``fill="noise"`` is the older fixed-step variant (MER-C v1's
+    ``nmer_fill``): a DDPM-noised copy at diffusion step ``ceil(level * 100) - 1`` of the
+    100-step schedule, not NMER's random step. Entries already missing
     (``present`` False on input) stay exactly as they are, and only the valid steps (before
     ``lengths``) are filled: padding keeps its values. The record's ``mask`` marks the entries
     this call dropped.
@@ -84,8 +87,9 @@ class DropModalities(NoiseTransform):
         ratio: (weak, strong) per-modality drop probability (random mode).
         min_present: modalities always kept per example (random mode).
         patterns: None, ``"mmin"``, or a list of {name: present} dicts.
-        fill: a value, a transform (the missing modality becomes its output), or ``"nmer"``
-            / ``"nmer_impulse"`` (``NMERNoise()`` / ``NMERNoise(noise="impulse")``).
+        fill: a value, a transform (the missing modality becomes its output), ``"nmer"``
+            / ``"nmer_impulse"`` (``NMERNoise()`` / ``NMERNoise(noise="impulse")``), or
+            ``"noise"`` (the fixed-step variant).
         p: per-example probability.
         missing_rate: None, or (weak, strong) exact overall missing rate eta (missing-rate
             mode; exclusive with ``patterns``; both in [0, 1 - 1/M]).
@@ -106,6 +110,7 @@ class DropModalities(NoiseTransform):
 
     accepts = ALL_KINDS
     kernel = staticmethod(M.drop_modality)
+    _alpha_bars: Tensor
 
     def __init__(
         self,
@@ -158,18 +163,20 @@ class DropModalities(NoiseTransform):
             patterns if isinstance(patterns, str) or patterns is None else table
         )
         self._table = torch.tensor([[pt[n] for n in names] for pt in table], dtype=torch.bool)
-        self.fill: float | NoiseTransform
-        if isinstance(fill, NoiseTransform):
+        self.fill: float | str | NoiseTransform
+        if isinstance(fill, NoiseTransform) or fill == "noise":
             self.fill = fill
-        elif fill in ("nmer", "noise", "nmer_impulse"):
+        elif fill in ("nmer", "nmer_impulse"):
             self.fill = NMERNoise(noise="impulse" if fill == "nmer_impulse" else "gaussian")
         elif isinstance(fill, int | float) and not isinstance(fill, bool):
             self.fill = float(fill)
         else:
             raise ValueError(
-                f"{who}: expected fill as a number, a transform, 'nmer' or 'nmer_impulse', got "
-                f"{fill!r}."
+                f"{who}: expected fill as a number, a transform, 'nmer', 'nmer_impulse' or "
+                f"'noise', got {fill!r}."
             )
+        abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
+        self.register_buffer("_alpha_bars", abar.float(), persistent=False)
         self.missing_rate: tuple[float, float] | None = None
         if missing_rate is not None:
             cap = 1.0 - 1.0 / len(names)
@@ -260,7 +267,11 @@ class DropModalities(NoiseTransform):
         for i, n in enumerate(names):
             x = sample[n]
             fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
-            if isinstance(self.fill, NoiseTransform) and x.is_floating_point():
+            if self.fill == "noise" and x.is_floating_point():
+                step = (torch.ceil(params["level"] * 100) - 1).clamp(0, 99).long()
+                abar = self._alpha_bars.to(x.device)[step]
+                fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
+            elif isinstance(self.fill, NoiseTransform) and x.is_floating_point():
                 noised, _ = self.fill.run(
                     {n: x},
                     level=params["level"],
