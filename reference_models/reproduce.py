@@ -83,7 +83,8 @@ class ReproduceConfig:
     paper: Paper
     # "mmin-h5" (the upstream IEMOCAP feature layout) or "synthetic" (SyntheticMER)
     data: Literal["mmin-h5", "synthetic"] = "synthetic"
-    # mmin-h5: the feature root (A/, V/, L/) and the target root ({fold}/*.npy)
+    # mmin-h5: the feature root (A/, V/, L/) and the target root ({fold}/*.npy; None: the
+    # root's corpus.json "targets")
     root: str | None = None
     targets: str | None = None
     # the folds to run (IEMOCAP: 1..10); a synthetic fold k is a corpus drawn with seed k
@@ -114,10 +115,10 @@ class ReproduceConfig:
         who = "ReproduceConfig"
         if self.paper not in PAPERS:
             raise ValueError(f"{who}: expected paper in {PAPERS}, got {self.paper!r}.")
-        if self.data == "mmin-h5" and (self.root is None or self.targets is None):
+        if self.data == "mmin-h5" and self.root is None:
             raise ValueError(
-                f"{who}: --data mmin-h5 needs --root FEATURES and --targets TARGETS (the MMIN "
-                "feature and target roots)."
+                f"{who}: --data mmin-h5 needs --root FEATURES (and --targets TARGETS unless the "
+                "root's corpus.json names them)."
             )
         for name in ("teacher_epochs", "epochs"):
             value = getattr(self, name)
