@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from mmnoise.config import from_config
 from mmnoise.data import BatchNoise
+from mmnoise.integrations._trigger import check_trigger
 from mmnoise.sample import Sample
 from mmnoise.schedules import LevelMode
 
@@ -91,13 +92,7 @@ class NoiseTrainerCallback(TrainerCallback, ExportableState):
     ) -> None:
         who = "NoiseTrainerCallback"
         pipeline, schedule = _build(pipeline), _build(schedule)
-        if unit not in ("step", "epoch"):
-            raise ValueError(f"{who}: expected unit 'step' or 'epoch', got {unit!r}.")
-        if monitor is not None and not callable(getattr(schedule, "step", None)):
-            raise TypeError(
-                f"{who}: monitor={monitor!r} needs an adaptive schedule with step(metric) (such "
-                f"as mmnoise.schedules.Plateau), got {type(schedule).__name__}."
-            )
+        check_trigger(who, unit=unit, monitor=monitor, schedule=schedule)
         self.noise = BatchNoise(
             pipeline, seed=seed, schedule=schedule, level=level, level_mode=level_mode, std=std
         )

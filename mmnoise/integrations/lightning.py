@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         ) from err
 
 from mmnoise.data import BatchNoise, _Pipeline
+from mmnoise.integrations._trigger import check_trigger
 from mmnoise.schedules import LevelMode, LevelSchedule
 
 __all__ = ["NoiseCallback"]
@@ -91,13 +92,7 @@ class NoiseCallback(Callback):
         clean_key: str | None = None,
     ) -> None:
         who = "NoiseCallback"
-        if unit not in ("step", "epoch"):
-            raise ValueError(f"{who}: expected unit 'step' or 'epoch', got {unit!r}.")
-        if monitor is not None and not callable(getattr(schedule, "step", None)):
-            raise TypeError(
-                f"{who}: monitor={monitor!r} needs an adaptive schedule with step(metric) (such "
-                f"as mmnoise.schedules.Plateau), got {type(schedule).__name__}."
-            )
+        check_trigger(who, unit=unit, monitor=monitor, schedule=schedule)
         # validates every argument now, not at the first batch; rebuilt with the rank in setup()
         self.noise = BatchNoise(
             pipeline, seed=seed, schedule=schedule, level=level, level_mode=level_mode, std=std
