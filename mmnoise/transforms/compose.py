@@ -183,8 +183,13 @@ class _Container(NoiseTransform):
         replay: Record | None,
         record: bool,
         owned: Collection[str],
+        disjoint: bool = False,
     ) -> tuple[Sample, list[Record | None]]:
         """Run child ``i`` only on the examples where ``rows[:, i]`` (B, N) is True, in order.
+
+        ``disjoint``: no example is in two children's rows (``OneOf``), so every child reads the
+        input sample, and an entry whose rows the children cover completely is written into a
+        fresh buffer instead of a copy of the input.
 
         Each child gets the sub-sample of its rows (its entries, their ``lengths`` / ``present``
         / ``kinds``) at their ``levels``; its output rows are written back into the container's
@@ -201,6 +206,13 @@ class _Container(NoiseTransform):
         counts = rows.sum(dim=0).tolist()  # the one read-back of the call
         out: Sample = dict(sample)
         mine: dict[str, Tensor] = {}  # the copies this call made (rows are written into them)
+        covered: set[str] = set()  # entries whose every row some child writes
+        if disjoint:
+            cover: dict[str, int] = {}
+            for child, count in zip(self._children(), counts, strict=True):
+                for n in child.touched_keys(sample, keys) if count else []:
+                    cover[n] = cover.get(n, 0) + int(count)
+            covered = {n for n, c in cover.items() if c == b}
         records: list[Record | None] = []
         for i, child in enumerate(self._children()):
             child_replay = None if replay is None else replay["children"][i]
@@ -223,8 +235,9 @@ class _Container(NoiseTransform):
                 records.append(rec)
                 continue
             idx = _first_rows(rows[:, i], count)
-            names = child.touched_keys(out, keys)
-            sub = _take_rows(out, names, idx)
+            src = sample if disjoint else out  # (disjoint rows: the input's rows are unchanged)
+            names = child.touched_keys(src, keys)
+            sub = _take_rows(src, names, idx)
             sub_out, rec = child.run(
                 sub,
                 level=levels.index_select(0, idx),
@@ -242,7 +255,7 @@ class _Container(NoiseTransform):
                 # as in NoiseTransform.run: a caller's intermediate is written into only when no
                 # record or autograd history needs it; anything else is copied once
                 if x is not mine.get(n) and (n not in owned or record or x.requires_grad):
-                    x = mine[n] = x.clone()
+                    x = mine[n] = torch.empty_like(x) if n in covered else x.clone()
                 out[n] = x.index_copy_(0, idx, y.to(x.dtype))
             for key in (LENGTHS, PRESENT):
                 new, before = sub_out.get(key, {}), sub.get(key, {})
@@ -395,6 +408,7 @@ class OneOf(_Container):
             replay=replay,
             record=record,
             owned=owned,
+            disjoint=True,
         )
         return out, {
             "type": type(self).__name__,
