@@ -333,6 +333,11 @@ class Compose(_Container):
 class OneOf(_Container):
     """Apply exactly one of the transforms to each example, chosen with ``weights``.
 
+    Each transform runs only on the examples it was chosen for (their rows gathered, its output
+    rows written back), so a call costs about what the chosen transforms cost. The record holds
+    ``choice`` (B,), ``applied`` (B,) (gate and level > 0) and one record per transform for its
+    rows in order (None for a transform chosen for no example).
+
     Args:
         transforms: the candidates.
         weights: relative choice weights (default uniform); e.g. from a noise-mix schedule.
@@ -420,6 +425,9 @@ class OneOf(_Container):
 
 class SomeOf(_Container):
     """Apply a random subset of ``n = (min, max)`` transforms to each example, in list order.
+
+    Each transform runs only on the examples that got it, as in :class:`OneOf`; the record holds
+    ``chosen`` (B, N) instead of ``choice``.
 
     Args:
         transforms: the candidates.
