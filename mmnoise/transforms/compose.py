@@ -76,11 +76,11 @@ def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
     """Return the sub-sample of examples ``rows``: entries ``names`` and their reserved entries."""
     sub: Sample = {n: sample[n].index_select(0, rows) for n in names}
     for key in (LENGTHS, PRESENT):
-        entry = {
-            n: torch.as_tensor(v).index_select(0, rows.to(torch.as_tensor(v).device))
-            for n, v in sample.get(key, {}).items()
-            if n in sub
-        }
+        entry = {}
+        for n, v in sample.get(key, {}).items():
+            if n in sub:
+                v = torch.as_tensor(v)
+                entry[n] = v.index_select(0, rows.to(v.device))
         if entry:
             sub[key] = entry
     kinds = {n: k for n, k in sample.get(KINDS_KEY, {}).items() if n in sub}
