@@ -5,6 +5,8 @@ consistent), except noise, which is fresh on every frame: Gaussian noise sigma U
 Gaussian blur sigma U(0.5, 2); one occluding box of 10 % of the frame; brightness shift up to
 +-0.2; JPEG quality U(10, 90). albumentations rows run on uint8 (H, W, C) numpy clips prepared
 before timing (the float <-> uint8 conversion, ~8 ms per batch, is not included) on one core.
+Last, a OneOf of the first four ops against its reference, each of them on its own quarter of the
+clips (what the chosen children cost; the gap is the container's overhead).
 """
 
 from __future__ import annotations
@@ -106,6 +108,29 @@ def cases(inp: Inputs) -> list[Case]:
 
         return build
 
+    def children() -> list[Any]:
+        return [
+            mmnoise_class("frames", "GaussianNoise")(KEY, sigma=(0.05, 0.2)),
+            mmnoise_class("frames", "GaussianBlur")(KEY, sigma=(0.5, 2.0)),
+            mmnoise_class("frames", "Occlusion")(KEY, area_ratio=(0.1, 0.1)),
+            mmnoise_class("frames", "Brightness")(KEY, delta=(0.0, 0.2)),
+        ]
+
+    def one_of() -> Thunk:
+        tr = mmnoise_class("compose", "OneOf")(children())
+        g = inp.generator()
+        return lambda: tr(sample, level=lv, generator=g)
+
+    def each_on_its_share() -> Thunk:
+        # what the chosen children cost: each child on its own quarter of the clips
+        shares = [
+            (t, {KEY: xs}, ls)
+            for t, xs, ls in zip(children(), x.tensor_split(4), lv.tensor_split(4), strict=True)
+            if len(xs)
+        ]
+        g = inp.generator()
+        return lambda: [t(s, level=ls, generator=g) for t, s, ls in shares]
+
     noise, blur, occ, bright, jpeg = (
         "gaussian noise (fresh per frame)",
         "gaussian blur (per-clip sigma)",
@@ -113,6 +138,7 @@ def cases(inp: Inputs) -> list[Case]:
         "brightness +-0.2",
         "JPEG q 10-90",
     )
+    one = "OneOf of 4 ops (noise, blur, occlusion, brightness)"
     return [
         Case(noise, "mmnoise", "GaussianNoise(sigma=(0.05, 0.2)), level=(B,)", mm("GaussianNoise", lv, sigma=(0.05, 0.2)), b, size, kind="mmnoise"),
         Case(noise, "torch ref", "randn, scale per clip, clamp", with_g(lambda g: refs.frame_noise(x, sigma_noise, g)), b, size, kind="ref"),
@@ -134,4 +160,6 @@ def cases(inp: Inputs) -> list[Case]:
         Case(jpeg, "mmnoise", "JPEG(quality=(90, 10)), level=(B,)", mm("JPEG", lv, quality=(90.0, 10.0)), b, size, kind="mmnoise"),
         Case(jpeg, "kornia", "enhance.jpeg_codec_differentiable per frame", kornia_jpeg, b, size),
         Case(jpeg, "albumentations", "ImageCompression per clip (uint8)", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="uint8, libjpeg"),
+        Case(one, "mmnoise", "OneOf([noise, blur, occlusion, brightness]), level=(B,)", one_of, b, size, kind="mmnoise"),
+        Case(one, "torch ref", "each child on its own quarter of the clips (the chosen children's cost)", each_on_its_share, b, size, kind="ref"),
     ]  # fmt: skip

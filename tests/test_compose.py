@@ -218,3 +218,121 @@ def test_containers_check_every_entry_they_touch_once(make, monkeypatch) -> None
     s["b"] = torch.ones(2, 3, 1)
     make()(s, level=1.0, generator=_g())
     assert len(calls) == 2  # a and b, each once, whichever child touches it first
+
+
+# -- OneOf / SomeOf run each child only on the examples it was chosen for --------------------
+
+
+def _rows_of(sample: dict[str, object], idx: torch.Tensor) -> dict[str, object]:
+    """The test's own sub-sample of examples ``idx`` (modality ``a`` and its lengths)."""
+    lengths = sample["lengths"]["a"]  # type: ignore[index]
+    return {"a": sample["a"][idx], "lengths": {"a": lengths[idx]}}  # type: ignore[index]
+
+
+def _children(n: int) -> list[mm.NoiseTransform]:
+    pool = [mm.AddGaussianSNR("a", snr_db=(20.0, 0.0)), mm.TimeMask("a", ratio=(0.0, 0.5)),
+            mm.Gain("a", gain_db=(0.0, -20.0)), mm.FrameDropout("a", ratio=(0.2, 0.6))]  # fmt: skip
+    return pool[:n]
+
+
+@settings(max_examples=25)
+@given(b=st.integers(1, 9), n=st.integers(1, 4), seed=st.integers(0, 2**31 - 1),
+       weights=st.sampled_from(["uniform", "first", "last"]), p=st.sampled_from([1.0, 0.6]))  # fmt: skip
+def test_one_of_equals_the_chosen_child_alone_on_its_examples(
+    b: int, n: int, seed: int, weights: str, p: float
+) -> None:
+    g = _g(seed)
+    s = {"a": torch.randn(b, 7, 3, generator=g)}
+    s["lengths"] = {"a": torch.randint(1, 8, (b,), generator=g)}
+    before = s["a"].clone()
+    lv = torch.rand(b, generator=g) * (torch.rand(b, generator=g) > 0.2)  # some examples at 0
+    w = {"uniform": None, "first": [1.0] + [0.0] * (n - 1), "last": [0.0] * (n - 1) + [1.0]}
+    o = mm.OneOf(_children(n), weights=w[weights], p=p)
+    out, rec = o.run(s, level=lv, generator=_g(seed + 1))
+    assert torch.equal(s["a"], before)  # the caller's tensor is untouched
+    applied = rec["applied"]
+    assert torch.equal(applied, applied & (lv > 0))
+    expected = s["a"].clone()
+    for i, child in enumerate(o.transforms):
+        idx = torch.nonzero(applied & (rec["choice"] == i)).flatten()
+        if len(idx) == 0:  # chosen for no example: the child did not run
+            assert rec["children"][i] is None
+            continue
+        expected[idx] = child.replay(_rows_of(s, idx), rec["children"][i])["a"]
+    assert torch.equal(out["a"], expected)  # rows no child was chosen for are the input's
+    assert torch.equal(o.replay(s, rec)["a"], out["a"])
+    again = o(s, level=lv, generator=_g(seed + 1))["a"]  # record=False: in-place path
+    assert torch.equal(again, out["a"]) and torch.equal(s["a"], before)
+
+
+@settings(max_examples=20)
+@given(b=st.integers(1, 9), lo=st.integers(0, 3), seed=st.integers(0, 2**31 - 1))
+def test_some_of_equals_the_chosen_children_in_order_on_their_examples(
+    b: int, lo: int, seed: int
+) -> None:
+    g = _g(seed)
+    s = {"a": torch.randn(b, 7, 3, generator=g)}
+    s["lengths"] = {"a": torch.randint(1, 8, (b,), generator=g)}
+    lv = torch.rand(b, generator=g)
+    o = mm.SomeOf(_children(3), n=(lo, 3))
+    out, rec = o.run(s, level=lv, generator=_g(seed))
+    current = s["a"].clone()
+    for i, child in enumerate(o.transforms):
+        idx = torch.nonzero(rec["applied"] & rec["chosen"][:, i]).flatten()
+        if len(idx) == 0:
+            assert rec["children"][i] is None
+            continue
+        rows = {"a": current[idx], "lengths": {"a": s["lengths"]["a"][idx]}}
+        current[idx] = child.replay(rows, rec["children"][i])["a"]
+    assert torch.equal(out["a"], current)
+    assert torch.equal(o.replay(s, rec)["a"], out["a"])
+
+
+@pytest.mark.parametrize("make", [lambda cs: mm.OneOf(cs), lambda cs: mm.SomeOf(cs, n=(1, 2))])
+def test_children_process_only_their_chosen_examples(make) -> None:  # type: ignore[no-untyped-def]
+    seen: list[int] = []
+    children = _children(4)
+    for child in children:
+        real = child.apply_transform
+
+        def counting(x, params, *, _real=real, **kw):  # type: ignore[no-untyped-def]
+            seen.append(x.shape[0])
+            return _real(x, params, **kw)
+
+        child.apply_transform = counting  # type: ignore[method-assign]
+    s = {"a": torch.randn(64, 5, 2)}
+    _, rec = make(children).run(s, level=1.0, generator=_g(0))
+    # each example is processed by the children it got, and by no other child
+    assert sum(seen) == (int(rec["chosen"].sum()) if "chosen" in rec else 64)
+    assert max(seen) < 64
+
+
+def test_one_of_merges_lengths_and_presence_written_by_a_child() -> None:
+    g = _g(5)
+    text = torch.randint(3, 50, (12, 9), generator=g)
+    lengths = torch.randint(2, 10, (12,), generator=g)
+    s = {"t": text, "v": torch.randn(12, 4, 2), "lengths": {"t": lengths}}
+    o = mm.OneOf([mm.TokenDeletion("t", ratio=(0.9, 0.9)), mm.SpanMask("t", mask_id=1),
+                  mm.DropModalities(["v"], ratio=(1.0, 1.0), min_present=0)])  # fmt: skip
+    out, rec = o.run(s, level=1.0, generator=_g(6))
+    assert s["lengths"]["t"] is lengths and torch.equal(lengths, s["lengths"]["t"])
+    dele = rec["choice"] == 0
+    assert dele.any() and (~dele).any()
+    assert bool((out["lengths"]["t"][dele] <= lengths[dele]).all())
+    assert torch.equal(out["lengths"]["t"][~dele], lengths[~dele])  # others keep their lengths
+    assert torch.equal(out["present"]["v"], rec["choice"] != 2)  # dropped where chosen only
+    assert torch.equal(out["v"][rec["choice"] != 2], s["v"][rec["choice"] != 2])
+    assert bool((out["v"][rec["choice"] == 2] == 0).all())
+    replayed = o.replay(s, rec)
+    assert torch.equal(replayed["t"], out["t"]) and torch.equal(replayed["v"], out["v"])
+    assert torch.equal(replayed["lengths"]["t"], out["lengths"]["t"])
+
+
+def test_one_of_is_differentiable_through_its_rows() -> None:
+    x = torch.randn(6, 4, 2, requires_grad=True)
+    o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))])
+    out, rec = o.run({"a": x}, level=1.0, generator=_g(2))
+    out["a"].sum().backward()
+    scale = torch.where(rec["choice"] == 0, 0.1, 10.0)
+    assert x.grad is not None
+    assert torch.allclose(x.grad, scale[:, None, None].expand_as(x), rtol=1e-5)

@@ -1,7 +1,11 @@
 """Containers: Compose, OneOf, SomeOf and the MultimodalPipeline.
 
-Containers select transforms *per example* without branching on data: a transform that an example
-does not get is called with level 0 for that example, and level 0 is an exact identity.
+Containers select transforms *per example*. ``Compose`` runs every child on the whole batch, with
+level 0 (an exact identity) for the examples its gate leaves out. ``OneOf`` and ``SomeOf`` run each
+child only on the rows of the examples it was chosen for (gathered with ``index_select``, written
+back with ``index_copy_``), so a call costs about what the chosen children cost, not the sum of
+all children; the row counts are read back to the host once per call (one sync), since the
+children's batch sizes depend on the draw.
 """
 
 from __future__ import annotations
@@ -14,11 +18,16 @@ from torch import Tensor, nn
 
 from mmnoise.rng import derive_seed, make_generator, seed_from_generator
 from mmnoise.sample import (
+    KINDS_KEY,
+    LENGTHS,
+    PRESENT,
     Sample,
     batch_size,
     check_finite_entries,
     check_reserved,
+    check_tensor,
     modality_names,
+    time_dim,
 )
 from mmnoise.transforms.base import (
     ALL_KINDS,
@@ -53,6 +62,47 @@ def _batch(sample: Sample, *, who: str) -> tuple[int, torch.device]:
     if not names:
         raise ValueError(f"{who}: the sample holds no modality tensor (keys: {sorted(sample)}).")
     return batch_size(sample, names, who=who), sample[names[0]].device
+
+
+def _first_rows(mask: Tensor, count: int) -> Tensor:
+    """Return the indices of the ``count`` True entries of the (B,) ``mask``, in order.
+
+    A stable sort instead of ``nonzero``: its size is known on the host, so it needs no sync.
+    """
+    return torch.argsort((~mask).to(torch.uint8), stable=True)[:count]
+
+
+def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
+    """Return the sub-sample of examples ``rows``: entries ``names`` and their reserved entries."""
+    sub: Sample = {n: sample[n].index_select(0, rows) for n in names}
+    for key in (LENGTHS, PRESENT):
+        entry = {}
+        for n, v in sample.get(key, {}).items():
+            if n in sub:
+                v = torch.as_tensor(v)
+                entry[n] = v.index_select(0, rows.to(v.device))
+        if entry:
+            sub[key] = entry
+    kinds = {n: k for n, k in sample.get(KINDS_KEY, {}).items() if n in sub}
+    if kinds:
+        sub[KINDS_KEY] = kinds
+    return sub
+
+
+def _reserved_default(sample: Sample, key: str, name: str, like: Tensor, *, who: str) -> Tensor:
+    """The full (B,) value an absent ``lengths`` / ``present`` entry stands for."""
+    x = sample[name]
+    if key == PRESENT:
+        return torch.ones(x.shape[0], dtype=like.dtype, device=like.device)
+    kind = check_tensor(
+        x,
+        who=who,
+        name=name,
+        accepts=ALL_KINDS,
+        check_finite=False,
+        declared=sample.get(KINDS_KEY, {}).get(name),
+    )
+    return torch.full((x.shape[0],), x.shape[time_dim(kind)], dtype=like.dtype, device=like.device)
 
 
 class _Container(NoiseTransform):
@@ -121,6 +171,108 @@ class _Container(NoiseTransform):
             records.append(rec)
         return out, records
 
+    def _run_on_rows(
+        self,
+        sample: Sample,
+        levels: Tensor,
+        rows: Tensor,
+        *,
+        generator: torch.Generator | None,
+        keys: Sequence[str] | None,
+        check_finite: bool,
+        replay: Record | None,
+        record: bool,
+        owned: Collection[str],
+        disjoint: bool = False,
+    ) -> tuple[Sample, list[Record | None]]:
+        """Run child ``i`` only on the examples where ``rows[:, i]`` (B, N) is True, in order.
+
+        ``disjoint``: no example is in two children's rows (``OneOf``), so every child reads the
+        input sample, and an entry whose rows the children cover completely is written into a
+        fresh buffer instead of a copy of the input.
+
+        Each child gets the sub-sample of its rows (its entries, their ``lengths`` / ``present``
+        / ``kinds``) at their ``levels``; its output rows are written back into the container's
+        own copy of each entry (or into an ``owned`` intermediate), so the caller's tensors are
+        never modified. A child chosen for every example runs on the sample itself; one chosen
+        for none does not run and records None. The row counts are read back once (one host
+        sync per call: the children's batch sizes depend on the draw).
+        """
+        who = type(self).__name__
+        if check_finite:
+            names = [n for n in self.touched_keys(sample, keys) if n not in owned]
+            check_finite_entries(sample, names, who=who)
+        b = rows.shape[0]
+        counts = rows.sum(dim=0).tolist()  # the one read-back of the call
+        out: Sample = dict(sample)
+        mine: dict[str, Tensor] = {}  # the copies this call made (rows are written into them)
+        covered: set[str] = set()  # entries whose every row some child writes
+        if disjoint:
+            cover: dict[str, int] = {}
+            for child, count in zip(self._children(), counts, strict=True):
+                for n in child.touched_keys(sample, keys) if count else []:
+                    cover[n] = cover.get(n, 0) + int(count)
+            covered = {n for n, c in cover.items() if c == b}
+        records: list[Record | None] = []
+        for i, child in enumerate(self._children()):
+            child_replay = None if replay is None else replay["children"][i]
+            count = int(counts[i])
+            if count == 0:
+                records.append(None)
+                continue
+            if count == b:
+                out, rec = child.run(
+                    out,
+                    level=levels,
+                    generator=generator,
+                    keys=keys,
+                    check_finite=False,
+                    replay=child_replay,
+                    record=record,
+                    owned=owned,
+                )
+                owned = owned_entries(sample, out, owned)
+                records.append(rec)
+                continue
+            idx = _first_rows(rows[:, i], count)
+            src = sample if disjoint else out  # (disjoint rows: the input's rows are unchanged)
+            names = child.touched_keys(src, keys)
+            sub = _take_rows(src, names, idx)
+            sub_out, rec = child.run(
+                sub,
+                level=levels.index_select(0, idx),
+                generator=generator,
+                keys=keys,
+                check_finite=False,
+                replay=child_replay,
+                record=record,
+                owned=set(names),  # the gathered rows are this container's own copies
+            )
+            records.append(rec)
+            for n in names:
+                y = sub_out[n]  # (it may be sub[n] itself, written in place)
+                x = out[n]
+                # as in NoiseTransform.run: a caller's intermediate is written into only when no
+                # record or autograd history needs it; anything else is copied once
+                if x is not mine.get(n) and (n not in owned or record or x.requires_grad):
+                    x = mine[n] = torch.empty_like(x) if n in covered else x.clone()
+                out[n] = x.index_copy_(0, idx, y.to(x.dtype))
+            for key in (LENGTHS, PRESENT):
+                new, before = sub_out.get(key, {}), sub.get(key, {})
+                changed = {n: v for n, v in new.items() if n in names and v is not before.get(n)}
+                if not changed:
+                    continue
+                full = dict(out.get(key, {}))
+                for n, v in changed.items():
+                    base = full.get(n)
+                    if base is None:
+                        base = _reserved_default(out, key, n, v, who=who)
+                    base = torch.as_tensor(base)
+                    full[n] = base.index_copy(0, idx.to(base.device), v.to(base))
+                out[key] = full
+            owned = owned_entries(sample, out, owned)
+        return out, records
+
 
 class Compose(_Container):
     """Apply transforms in order, all at the same per-example level.
@@ -180,6 +332,11 @@ class Compose(_Container):
 
 class OneOf(_Container):
     """Apply exactly one of the transforms to each example, chosen with ``weights``.
+
+    Each transform runs only on the examples it was chosen for (their rows gathered, its output
+    rows written back), so a call costs about what the chosen transforms cost. The record holds
+    ``choice`` (B,), ``applied`` (B,) (gate and level > 0) and one record per transform for its
+    rows in order (None for a transform chosen for no example).
 
     Args:
         transforms: the candidates.
@@ -241,22 +398,26 @@ class OneOf(_Container):
         lv, gate = self._levels(sample, level, generator, replay)
         if replay is None:
             choice = self._choose(lv.shape[0], lv.device, generator)
+            applied = gate & (lv > 0)
         else:
-            choice = replay["choice"].to(lv.device)
-        levels = [lv * gate * (choice == i) for i in range(len(self.transforms))]
-        out, recs = self._run_children(
+            choice, applied = replay["choice"].to(lv.device), gate
+        n = len(self.transforms)
+        rows = (choice[:, None] == torch.arange(n, device=lv.device)) & applied[:, None]
+        out, recs = self._run_on_rows(
             sample,
-            levels,
+            lv,
+            rows,
             generator=generator,
             keys=keys if keys is not None else self.keys,
             check_finite=check_finite,
             replay=replay,
             record=record,
             owned=owned,
+            disjoint=True,
         )
         return out, {
             "type": type(self).__name__,
-            "applied": gate,
+            "applied": applied,
             "choice": choice,
             "children": recs,
         }
@@ -264,6 +425,9 @@ class OneOf(_Container):
 
 class SomeOf(_Container):
     """Apply a random subset of ``n = (min, max)`` transforms to each example, in list order.
+
+    Each transform runs only on the examples that got it, as in :class:`OneOf`; the record holds
+    ``chosen`` (B, N) instead of ``choice``.
 
     Args:
         transforms: the candidates.
@@ -321,12 +485,13 @@ class SomeOf(_Container):
             scores = torch.rand(b, m, generator=generator, device=lv.device)
             rank = torch.argsort(torch.argsort(scores, dim=1), dim=1)
             chosen = rank < count[:, None]
+            applied = gate & (lv > 0)
         else:
-            chosen = replay["chosen"].to(lv.device)
-        levels = [lv * gate * chosen[:, i] for i in range(m)]
-        out, recs = self._run_children(
+            chosen, applied = replay["chosen"].to(lv.device), gate
+        out, recs = self._run_on_rows(
             sample,
-            levels,
+            lv,
+            chosen & applied[:, None],
             generator=generator,
             keys=keys if keys is not None else self.keys,
             check_finite=check_finite,
@@ -336,7 +501,7 @@ class SomeOf(_Container):
         )
         return out, {
             "type": type(self).__name__,
-            "applied": gate,
+            "applied": applied,
             "chosen": chosen,
             "children": recs,
         }
