@@ -53,7 +53,6 @@ Level = float | Tensor
 Record = dict[str, Any]
 
 
-
 def check_probability(value: float, *, who: str, name: str = "p") -> float:
     """Return ``value`` as a float after checking it lies in [0, 1]."""
     if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
@@ -461,8 +460,18 @@ class NoiseTransform(nn.Module):
             entry_out: Record = {"params": params, "applied": applied}
             if record:
                 entry_out["mask"] = _changed_mask(x, y, kind)
+            self.annotate_record(name, entry_out, x, y, lengths)
             rec["keys"][name] = entry_out
         return out, rec
+
+    def annotate_record(
+        self, name: str, entry: Record, x: Tensor, y: Tensor, lengths: Tensor | None
+    ) -> None:
+        """Add op-specific facts to the record ``entry`` of key ``name`` (input ``x``, output ``y``).
+
+        The default adds nothing; an op whose result can fall short of its parameters (noise
+        read from recordings that are silent) overrides this instead of ``run``.
+        """
 
     # -- config ----------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:

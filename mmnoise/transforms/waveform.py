@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,8 +28,8 @@ from torch import Tensor
 from mmnoise.config import encode
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
-from mmnoise.sample import LENGTHS, Kind, Sample
-from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
+from mmnoise.sample import Kind
+from mmnoise.transforms.base import NoiseTransform, Record, check_range, lerp
 
 __all__ = [
     "BANK_INLINE_MAX",
@@ -131,49 +131,26 @@ class _FromRecordings(NoiseTransform):
     ``UserWarning`` then says how many.
     """
 
-    def run(
-        self,
-        sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: torch.Generator | None = None,
-        keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        """Apply the transform as ``NoiseTransform.run`` does, and record ``snr_reached``."""
-        out, rec = super().run(
-            sample,
-            level=level,
-            generator=generator,
-            keys=keys,
-            check_finite=check_finite,
-            replay=replay,
-            record=record,
-            owned=owned,
-        )
-        for name, entry in rec["keys"].items():
-            x, y = sample[name], out[name]
-            if y is x:  # an identity call: nothing was applied
-                entry["snr_reached"] = torch.ones_like(entry["applied"])
-                continue
-            lengths = sample.get(LENGTHS, {}).get(name)
-            loud = valid_norm(x.detach(), lengths, 2) > 0
-            same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
-            missed = entry["applied"] & loud & same
-            entry["snr_reached"] = ~missed
-            count = int(missed.sum())
-            if count:
-                warnings.warn(
-                    f"{type(self).__name__}: {count} example(s) of {name!r} got no noise because "
-                    "every noise segment they could use is digital silence; their SNR is +inf "
-                    "(record['keys'][name]['snr_reached'] marks them). Use a bank or batch with "
-                    "non-silent recordings.",
-                    stacklevel=2,
-                )
-        return out, rec
+    def annotate_record(
+        self, name: str, entry: Record, x: Tensor, y: Tensor, lengths: Tensor | None
+    ) -> None:
+        """Record ``snr_reached`` for one key, and warn when some examples got no noise."""
+        if y is x:  # an identity call: nothing was applied
+            entry["snr_reached"] = torch.ones_like(entry["applied"])
+            return
+        loud = valid_norm(x.detach(), lengths, 2) > 0
+        same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
+        missed = entry["applied"] & loud & same
+        entry["snr_reached"] = ~missed
+        count = int(missed.sum())
+        if count:
+            warnings.warn(
+                f"{type(self).__name__}: {count} example(s) of {name!r} got no noise because "
+                "every noise segment they could use is digital silence; their SNR is +inf "
+                "(record['keys'][name]['snr_reached'] marks them). Use a bank or batch with "
+                "non-silent recordings.",
+                stacklevel=4,
+            )
 
 
 class AddNoiseBank(_FromRecordings):
