@@ -45,7 +45,9 @@ __all__ = [
     "RobustnessGrid",
     "RobustnessResult",
     "compare_markdown",
+    "effective_robustness",
     "evaluate_robustness",
+    "relative_robustness",
     "save_heatmap",
 ]
 
@@ -67,24 +69,40 @@ _FORMAT = "mmnoise.robustness/1"
 # ----------------------------------------------------------------------------------------------
 
 
-def _relative(curve: Tensor, levels: Tensor) -> float:
+def relative_robustness(curve: Tensor | Sequence[float], levels: Tensor | Sequence[float]) -> float:
+    """Area under a performance-vs-level curve, by the trapezoid rule over the given levels.
+
+    Example:
+        >>> relative_robustness([1.0, 0.5], [0.0, 1.0])
+        0.75
+    """
     # MultiBench (Liang et al., NeurIPS 2021 Datasets & Benchmarks, section 3; code:
     # pliang279/MultiBench eval_scripts/robustness.py::relative_robustness_helper): relative
     # robustness is the area under the performance-vs-imperfection curve, by the trapezoid rule
     # over the imperfection levels (MultiBench's levels are 0, 0.1, ..., 1, hence its dx = 0.1;
     # here dx is the actual spacing of the levels). MultiBench then min-max normalises the areas
     # across the methods it compares; the raw area is reported here.
-    return float(torch.trapezoid(curve.double(), levels.double()))
+    y = torch.as_tensor(curve, dtype=torch.float64)
+    return float(torch.trapezoid(y, torch.as_tensor(levels, dtype=torch.float64)))
 
 
-def _effective(curve: Tensor, reference: Tensor) -> float:
+def effective_robustness(
+    curve: Tensor | Sequence[float], reference: Tensor | Sequence[float]
+) -> float:
+    """How much less a model loses than a reference along the same levels (index 0: clean).
+
+    Example:
+        >>> effective_robustness([0.8, 0.75], [0.9, 0.7])
+        0.15000000000000002
+    """
     # MultiBench (same paper and file, effective_robustness_helper, after Taori et al. 2020):
     # effective robustness compares a model's curve f with a reference model's curve r (late
     # fusion in MultiBench) shifted to the model's clean score:
     # sum_i f_i - (r_i + f_0 - r_0) = sum_i (f_i - f_0) - (r_i - r_0),
     # i.e. how much less (> 0) or more (< 0) the model loses with noise than the reference,
     # summed over the levels; level index 0 is the clean anchor. Raw, not min-max normalised.
-    c, r = curve.double(), reference.double()
+    c = torch.as_tensor(curve, dtype=torch.float64)
+    r = torch.as_tensor(reference, dtype=torch.float64)
     return float(((c - c[0]) - (r - r[0])).sum())
 
 
@@ -226,7 +244,7 @@ class RobustnessResult:
         [0, 1] and a metric in [0, 1] it lies in [0, 1]; higher is better.
         """
         levels = torch.tensor(self.levels, dtype=torch.float64)
-        return _relative(self.curve(metric, family=family, pattern=pattern), levels)
+        return relative_robustness(self.curve(metric, family=family, pattern=pattern), levels)
 
     def effective_robustness(
         self,
@@ -253,7 +271,7 @@ class RobustnessResult:
             )
         mine = self.curve(metric, family=family, pattern=pattern)
         theirs = reference.curve(metric, family=family, pattern=pattern)
-        return _effective(mine, theirs)
+        return effective_robustness(mine, theirs)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from mmnoise.merc.scoring import (
     mce,
 )
 from mmnoise.merc.suite import Suite
+from mmnoise.robustness import relative_robustness
 
 __all__ = ["reference_errors", "scores", "to_markdown", "write_report"]
 
@@ -136,7 +137,7 @@ def scores(
     out["missing_rate"] = eta_rows
     if eta_rows:
         xs = [r["eta"] for r in eta_rows]
-        out["missing_rate_auc"] = _trapz([r["WA"] for r in eta_rows], xs)
+        out["missing_rate_auc"] = relative_robustness([r["WA"] for r in eta_rows], xs)
     out["nmer_fill"] = {
         c: [
             cell_metrics(card["cells"][f"nmer_fill/{s}/{c}"]["confusion"])["WA"]
@@ -155,10 +156,6 @@ def _wa(card: Mapping[str, Any], key: str) -> float:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
-
-
-def _trapz(ys: Sequence[float], xs: Sequence[float]) -> float:
-    return sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1))
 
 
 def _sum_confusions(cms: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 
 from mmnoise.metrics import CONFUSION_METRICS
+from mmnoise.robustness import effective_robustness as _effective
+from mmnoise.robustness import relative_robustness
 
 __all__ = [
     "area_under_curve",
@@ -73,9 +75,7 @@ def area_under_curve(curve: Sequence[float]) -> float:
         >>> area_under_curve([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
         1.0
     """
-    y = torch.tensor(curve, dtype=torch.float64)
-    x = torch.linspace(0.0, 1.0, len(curve), dtype=torch.float64)
-    return float(torch.trapezoid(y, x))
+    return relative_robustness(curve, torch.linspace(0.0, 1.0, len(curve), dtype=torch.float64))
 
 
 def corruption_errors(
@@ -114,7 +114,9 @@ def effective_robustness(curve: Sequence[float], reference: Sequence[float]) -> 
         >>> effective_robustness([0.8, 0.7], [0.9, 0.7])
         0.1
     """
-    c0, r0 = curve[0], reference[0]
-    return round(
-        sum((c - c0) - (r - r0) for c, r in zip(curve[1:], reference[1:], strict=True)), 12
-    )
+    if len(curve) != len(reference):
+        raise ValueError(
+            f"effective_robustness: expected curves of one length, got {len(curve)} and "
+            f"{len(reference)}; score both cards on the same severities."
+        )
+    return round(_effective(curve, reference), 12)
