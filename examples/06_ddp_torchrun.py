@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> None:
             f"world size {world}: {step} steps per rank, mean final loss "
             f"{total.item() / world:.3f}; ranks got different noise: {distinct}"
         )
+    # Tear down in order: wait for every rank, drop DDP (its reducer holds the process group and
+    # gloo work), then destroy the group while the interpreter is fully alive. Without this, gloo's
+    # worker threads can outlive the group at exit and abort the process ("terminate called
+    # without an active exception").
+    dist.barrier()
+    del model, opt
     dist.destroy_process_group()
 
 
