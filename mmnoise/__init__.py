@@ -18,7 +18,9 @@ from mmnoise.sample import (
 from mmnoise.transforms import *  # noqa: F403
 from mmnoise.transforms import __all__ as _transform_names
 
-__version__ = "0.1.0"  # the one place; pyproject.toml reads it statically, a test checks CITATION.cff
+__version__ = (
+    "0.1.0"  # the one place; pyproject.toml reads it statically, a test checks CITATION.cff
+)
 
 __all__ = [
     "MMIN_CONDITIONS",

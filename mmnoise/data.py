@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from mmnoise.rng import derive_seed, make_generator
+from mmnoise.rng import Randomness, derive_seed, make_generator
 from mmnoise.sample import LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
 
@@ -45,7 +45,7 @@ _ITEM_RANK: dict[Kind, int] = {"waveform": 2, "frames": 4, "tokens": 1, "feature
 
 
 class _Pipeline(Protocol):
-    def __call__(self, sample: Sample, *, level: Any, generator: torch.Generator | None) -> Any: ...
+    def __call__(self, sample: Sample, *, level: Any, generator: Randomness) -> Any: ...
 
 
 class _MapStyle(Protocol):

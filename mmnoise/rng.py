@@ -3,15 +3,35 @@
 mmnoise never touches the global RNG on purpose: every sampling call takes ``generator=``. The
 helpers here derive independent, reproducible seeds so that noise depends only on *what* is being
 corrupted (item, epoch, step, rank), never on worker scheduling.
+
+``generator=`` is a ``torch.Generator`` (one stream for the whole batch) or a
+:class:`PerExample` (one stream per example): with the latter, row ``b`` of every draw comes from
+example ``b``'s generator alone, so each example's corruption is the one a batch of one would get
+from that generator, whatever the batch size, order or neighbours. Every draw of the package goes
+through :func:`rand`, :func:`randn` and :func:`randint` (or ``functional._fastrand`` for large
+fields), which handle both.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 
 import torch
+from torch import Tensor
 
-__all__ = ["derive_seed", "make_generator", "seed_from_generator"]
+__all__ = [
+    "PerExample",
+    "Randomness",
+    "derive_seed",
+    "draw_seed",
+    "generator_from_seed",
+    "make_generator",
+    "rand",
+    "randint",
+    "randn",
+    "seed_from_generator",
+]
 
 _MASK_63 = (1 << 63) - 1
 
@@ -61,3 +81,189 @@ def seed_from_generator(generator: torch.Generator | None, device: torch.device)
     """
     dev = generator.device if generator is not None else torch.device("cpu")
     return int(torch.randint(0, 1 << 62, (1,), generator=generator, device=dev).item())
+
+
+class PerExample:
+    """One generator per example: row ``b`` of every draw comes from ``generators[b]`` alone.
+
+    Passing one as ``generator=`` makes a batched call give each example exactly what a call on
+    that example alone (a batch of one) gives with its own generator: the corruption of an item
+    is a function of the item and its generator, never of the batch size, the order or the other
+    examples. The price is one small draw per example and per random parameter (microseconds),
+    so it suits evaluation sets frozen per item (``mmnoise.merc``) and per-item reproducibility,
+    not the hot loop of training. Ops whose output depends on other examples by design (babble
+    drawn from the batch, an exact missing rate over the batch, a draw shared by the batch)
+    raise a ``ValueError`` instead.
+
+    Args:
+        generators: one ``torch.Generator`` per example, all on one device.
+
+    Example:
+        >>> from mmnoise.transforms import AddGaussianSNR
+        >>> t, x = AddGaussianSNR("a"), torch.randn(3, 4, 2)
+        >>> batched = t({"a": x}, generator=PerExample.from_seeds([7, 8, 9]))["a"]
+        >>> alone = t({"a": x[1:2]}, generator=make_generator(8))["a"]
+        >>> torch.equal(batched[1:2], alone)
+        True
+    """
+
+    def __init__(self, generators: Iterable[torch.Generator]) -> None:
+        gens = tuple(generators)
+        if not gens or not all(isinstance(g, torch.Generator) for g in gens):
+            raise TypeError(
+                "PerExample: expected a non-empty sequence of torch.Generator (one per example); "
+                "build one from integer seeds with PerExample.from_seeds(seeds)."
+            )
+        devices = {g.device for g in gens}
+        if len(devices) > 1:
+            raise ValueError(
+                f"PerExample: expected every generator on one device, got {sorted(map(str, devices))}."
+            )
+        self.generators = gens
+
+    @classmethod
+    def from_seeds(
+        cls, seeds: Sequence[int] | Tensor, device: torch.device | str = "cpu"
+    ) -> PerExample:
+        """Return one generator per seed (e.g. ``derive_seed(seed, item_index)`` per example)."""
+        values = seeds.tolist() if isinstance(seeds, Tensor) else list(seeds)
+        return cls(make_generator(int(v), device) for v in values)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the generators (the data's device)."""
+        return self.generators[0].device
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def rows(self, index: Tensor | Sequence[int]) -> PerExample:
+        """Return the generators of examples ``index`` (a sub-batch; the same objects, in order)."""
+        idx = index.tolist() if isinstance(index, Tensor) else list(index)
+        return PerExample(self.generators[int(i)] for i in idx)
+
+    def __repr__(self) -> str:
+        return f"PerExample({len(self)} generators on {self.device})"
+
+
+Randomness = torch.Generator | PerExample | None
+
+
+def _per_row(generator: PerExample, shape: Sequence[int], who: str) -> tuple[tuple[int, ...], int]:
+    shape = tuple(int(n) for n in shape)
+    if not shape or shape[0] != len(generator):
+        raise ValueError(
+            f"{who}: per-example generators give one row per example: expected a draw shaped "
+            f"({len(generator)}, ...), got {shape}. This op draws numbers shared by the whole batch "
+            "(or the batch size differs from the number of generators); call it with one "
+            "torch.Generator instead of a PerExample."
+        )
+    return shape[1:], shape[0]
+
+
+def rand(
+    shape: Sequence[int],
+    *,
+    generator: Randomness = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """``torch.rand`` that also takes a :class:`PerExample` (row ``b`` from generator ``b``).
+
+    Example:
+        >>> torch.equal(rand((2, 3), generator=make_generator(1)),
+        ...             torch.rand(2, 3, generator=make_generator(1)))
+        True
+    """
+    if not isinstance(generator, PerExample):
+        return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
+    rest, _ = _per_row(generator, shape, "rand")
+    return torch.cat(
+        [
+            torch.rand((1, *rest), generator=g, device=device, dtype=dtype)
+            for g in generator.generators
+        ]
+    )
+
+
+def randn(
+    shape: Sequence[int],
+    *,
+    generator: Randomness = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """``torch.randn`` that also takes a :class:`PerExample` (row ``b`` from generator ``b``).
+
+    Example:
+        >>> randn((2, 3), generator=PerExample.from_seeds([1, 2])).shape
+        torch.Size([2, 3])
+    """
+    if not isinstance(generator, PerExample):
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+    rest, _ = _per_row(generator, shape, "randn")
+    return torch.cat(
+        [
+            torch.randn((1, *rest), generator=g, device=device, dtype=dtype)
+            for g in generator.generators
+        ]
+    )
+
+
+def randint(
+    low: int,
+    high: int,
+    shape: Sequence[int],
+    *,
+    generator: Randomness = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """``torch.randint`` (int64) that also takes a :class:`PerExample`.
+
+    Example:
+        >>> bool(((randint(0, 3, (4,), generator=make_generator(0)) < 3)).all())
+        True
+    """
+    if not isinstance(generator, PerExample):
+        return torch.randint(low, high, tuple(shape), generator=generator, device=device)
+    rest, _ = _per_row(generator, shape, "randint")
+    return torch.cat(
+        [
+            torch.randint(low, high, (1, *rest), generator=g, device=device)
+            for g in generator.generators
+        ]
+    )
+
+
+def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
+    """Draw the seed of a kernel's own generator: 0-d, or (B,) for a :class:`PerExample`.
+
+    Example:
+        >>> draw_seed(make_generator(0), torch.device("cpu")).shape
+        torch.Size([])
+    """
+    if isinstance(generator, PerExample):
+        return torch.tensor(
+            [seed_from_generator(g, device) for g in generator.generators], dtype=torch.int64
+        )
+    return torch.tensor(seed_from_generator(generator, device), dtype=torch.int64)
+
+
+def generator_from_seed(
+    seed: Tensor | int, device: torch.device | str, *parts: int
+) -> torch.Generator | PerExample:
+    """Rebuild the generator(s) of a seed from :func:`draw_seed` (mixed with ``parts``, if any).
+
+    Example:
+        >>> s = draw_seed(PerExample.from_seeds([3, 4]), torch.device("cpu"))
+        >>> generator_from_seed(s, "cpu")
+        PerExample(2 generators on cpu)
+    """
+    t = torch.as_tensor(seed)
+
+    def one(v: int) -> torch.Generator:
+        return make_generator(derive_seed(v, *parts) if parts else v, device)
+
+    if t.ndim == 0:
+        return one(int(t))
+    return PerExample(one(int(v)) for v in t.tolist())

@@ -219,9 +219,7 @@ def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
             )
 
 
-def check_finite_entries(
-    sample: Mapping[str, Any], names: Sequence[str], *, who: str
-) -> None:
+def check_finite_entries(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> None:
     """Reject NaN / Inf in the float tensors ``sample[name]`` (one reduction pass each).
 
     Example:

@@ -336,3 +336,69 @@ def test_one_of_is_differentiable_through_its_rows() -> None:
     scale = torch.where(rec["choice"] == 0, 0.1, 10.0)
     assert x.grad is not None
     assert torch.allclose(x.grad, scale[:, None, None].expand_as(x), rtol=1e-5)
+
+
+def _containers() -> list[mm.NoiseTransform]:
+    feats = [
+        mm.AddGaussianSNR(snr_db=(20.0, -5.0)),
+        mm.TimeMask(ratio=(0.1, 0.6)),
+        mm.TokenDeletion(ratio=(0.1, 0.5)),
+        mm.FrameDropout(ratio=(0.1, 0.5)),
+    ]
+    return [
+        mm.Compose([mm.AddGaussianSNR("a"), mm.TimeMask("a")], p=0.7),
+        mm.OneOf([mm.AddGaussianSNR("a"), mm.TimeMask("a"), mm.TokenDeletion("t")], p=0.8),
+        mm.SomeOf(feats, n=(1, 3)),
+        mm.MultimodalPipeline(
+            {"a": [mm.AddGaussianSNR(), mm.FrameDropout()], "t": [mm.TokenDeletion()]},
+            missing=mm.DropModalities(["a", "t"], ratio=(0.0, 0.5)),
+            p=0.8,
+        ),
+        mm.DropModalities(["a", "t"], ratio=(0.2, 0.6), fill=mm.NMERNoise(per_example=True)),
+    ]
+
+
+@pytest.mark.parametrize("make", range(5))
+@given(seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=8, deadline=None)
+def test_containers_with_per_example_generators_treat_each_example_alone(
+    make: int, seed: int
+) -> None:
+    # containers hand each child the generators of the examples it runs on: every example of
+    # a batched call gets what a batch of one gets from its own generator
+    b = 6
+    g = _g(seed)
+    s = {
+        "a": torch.randn(b, 5, 3, generator=g),
+        "t": torch.randint(1, 50, (b, 7), generator=g),
+        "lengths": {"a": torch.tensor([5, 1, 3, 5, 2, 4]), "t": torch.tensor([7, 2, 7, 1, 5, 6])},
+        "kinds": {"a": "features", "t": "tokens"},
+    }
+    t = _containers()[make]
+    lv = torch.tensor([1.0, 0.0, 0.5, 1.0, 0.3, 1.0])
+    seeds = [seed + 7919 * i for i in range(b)]
+    out, rec = t.run(s, level=lv, generator=mm.rng.PerExample.from_seeds(seeds))
+    replayed = t.replay(s, rec)
+    for i in range(b):
+        one = {
+            "a": s["a"][i : i + 1],
+            "t": s["t"][i : i + 1],
+            "lengths": {k: v[i : i + 1] for k, v in s["lengths"].items()},
+            "kinds": s["kinds"],
+        }
+        alone = t(one, level=lv[i : i + 1], generator=mm.rng.make_generator(seeds[i]))
+        for k in ("a", "t"):
+            torch.testing.assert_close(out[k][i : i + 1], alone[k], rtol=1e-5, atol=1e-5)
+            assert torch.equal(replayed[k], out[k])
+        for key in ("lengths", "present"):
+            for k, v in alone.get(key, {}).items():
+                assert torch.equal(torch.as_tensor(out[key][k])[i : i + 1], torch.as_tensor(v))
+
+
+def test_batch_level_protocols_refuse_per_example_generators() -> None:
+    s = {"a": torch.randn(4, 3, 2), "v": torch.randn(4, 3, 2)}
+    per = mm.rng.PerExample.from_seeds(range(4))
+    with pytest.raises(ValueError, match="whole batch"):
+        mm.DropModalities(["a", "v"], missing_rate=(0.3, 0.3))(s, generator=per)
+    with pytest.raises(ValueError, match=r"one generator per example \(4\)"):
+        mm.AddGaussianSNR("a")(s, generator=mm.rng.PerExample.from_seeds(range(3)))

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from mmnoise.rng import derive_seed, seed_from_generator
+from mmnoise.rng import PerExample, Randomness, derive_seed, seed_from_generator
 
 __all__ = ["CHUNK", "chunk_seeds", "normal_", "rand", "randn", "uniform_"]
 
@@ -142,9 +142,21 @@ def _check_out(out: Tensor, who: str) -> None:
         )
 
 
-def normal_(
-    out: Tensor, *, generator: torch.Generator | None = None, workers: int | None = None
+def _rows(
+    out: Tensor, generator: PerExample, fill: Callable[[Tensor, torch.Generator], object]
 ) -> Tensor:
+    # row b from generator b alone, exactly as a batch of one would draw it
+    if out.ndim == 0 or out.shape[0] != len(generator):
+        raise ValueError(
+            f"_fastrand: per-example generators give one row per example: expected a field shaped "
+            f"({len(generator)}, ...), got {tuple(out.shape)}; use one torch.Generator instead."
+        )
+    for b, g in enumerate(generator.generators):
+        fill(out[b : b + 1], g)
+    return out
+
+
+def normal_(out: Tensor, *, generator: Randomness = None, workers: int | None = None) -> Tensor:
     """Fill ``out`` in place with standard normal numbers, in parallel chunks on the CPU.
 
     Args:
@@ -171,14 +183,14 @@ def normal_(
         (True, 1.0)
     """
     _check_out(out, "normal_")
+    if isinstance(generator, PerExample):
+        return _rows(out, generator, lambda r, g: normal_(r, generator=g, workers=workers))
     if out.device.type != "cpu" or out.numel() <= CHUNK:
         return out.normal_(generator=generator)
     return _fill_chunked(out, lambda c, g: c.normal_(generator=g), generator, workers)
 
 
-def uniform_(
-    out: Tensor, *, generator: torch.Generator | None = None, workers: int | None = None
-) -> Tensor:
+def uniform_(out: Tensor, *, generator: Randomness = None, workers: int | None = None) -> Tensor:
     """Fill ``out`` in place with U[0, 1) numbers, in parallel chunks on the CPU.
 
     Args:
@@ -202,6 +214,8 @@ def uniform_(
         (True, 0.5)
     """
     _check_out(out, "uniform_")
+    if isinstance(generator, PerExample):
+        return _rows(out, generator, lambda r, g: uniform_(r, generator=g, workers=workers))
     if out.device.type != "cpu" or out.numel() <= CHUNK:
         return out.uniform_(generator=generator)
     return _fill_chunked(out, lambda c, g: c.uniform_(generator=g), generator, workers)
@@ -210,7 +224,7 @@ def uniform_(
 def randn(
     shape: Sequence[int],
     *,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     workers: int | None = None,
@@ -243,7 +257,7 @@ def randn(
 def rand(
     shape: Sequence[int],
     *,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     workers: int | None = None,

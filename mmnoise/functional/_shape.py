@@ -199,9 +199,7 @@ def safe_sqrt(v: Tensor) -> Tensor:
     return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def valid_norm(
-    x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True
-) -> Tensor:
+def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True) -> Tensor:
     """Return the per-example L2 norm over the valid steps of ``x``, (B,), without overflow.
 
     One ``vector_norm`` pass; where it overflows (values near the dtype's largest finite value,

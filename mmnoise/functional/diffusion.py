@@ -14,7 +14,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional._shape import keep_padding, per_example
+from mmnoise.rng import Randomness
 
 __all__ = ["BetaSchedule", "alpha_bar", "beta_schedule", "diffusion_noise", "nmer_alpha_bar"]
 
@@ -90,7 +92,7 @@ def diffusion_noise(
     alpha_bar: Tensor,
     noise: Literal["gaussian", "impulse"] = "gaussian",
     impulse_ratio: float = 0.3,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -113,9 +115,9 @@ def diffusion_noise(
         >>> diffusion_noise(torch.ones(1, 2, 1), alpha_bar=torch.tensor([1.0])).flatten()
         tensor([1., 1.])
     """
-    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     if noise == "impulse":
-        hit = torch.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
+        hit = rng.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
         eps = torch.where(hit, torch.sign(eps), torch.zeros_like(eps))
     elif noise != "gaussian":
         raise ValueError(f"diffusion_noise: expected noise 'gaussian' or 'impulse', got {noise!r}.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     accurate,
@@ -30,6 +31,7 @@ from mmnoise.functional._shape import (
     valid_norm,
     valid_steps,
 )
+from mmnoise.rng import Randomness
 
 __all__ = [
     "add_colored_snr",
@@ -149,7 +151,7 @@ def add_gaussian_snr(
     x: Tensor,
     *,
     snr_db: Tensor,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -185,7 +187,7 @@ def add_colored_snr(
     *,
     snr_db: Tensor,
     exponent: float = 1.0,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -231,7 +233,7 @@ def impulse_noise(
     *,
     ratio: Tensor,
     amplitude: float = 3.0,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -305,7 +307,7 @@ def frame_dropout(
     *,
     ratio: Tensor,
     fill: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
     inplace: bool = False,
@@ -328,7 +330,7 @@ def frame_dropout(
         >>> frame_dropout(torch.ones(1, 3, 2), ratio=torch.tensor([1.0])).sum().item()
         0.0
     """
-    u = torch.rand(x.shape[0], x.shape[time_dim], generator=generator, device=x.device)
+    u = rng.rand((x.shape[0], x.shape[time_dim]), generator=generator, device=x.device)
     drop = u < ratio.to(x.device)[:, None]
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:

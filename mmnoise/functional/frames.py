@@ -24,6 +24,7 @@ from torch import Tensor
 
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
+from mmnoise.rng import Randomness
 
 __all__ = [
     "brightness",
@@ -100,7 +101,7 @@ def gaussian_noise(
     x: Tensor,
     *,
     sigma: Tensor,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Add white Gaussian noise of standard deviation ``sigma`` and clamp to [0, 1].
@@ -133,7 +134,7 @@ def shot_noise(
     x: Tensor,
     *,
     sigma: Tensor,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     r"""Add signal-dependent (Poisson-like) shot noise, $y = x + \sigma\sqrt{x}\,\varepsilon$.
@@ -200,6 +201,7 @@ def gaussian_blur(
     # kornia needs sigma > 0; at 1e-3 the kernel is an exact delta (exp(-5e5) == 0)
     sig = s.reshape(-1, 1).clamp(min=1e-3).expand(-1, 2)
     import kornia.filters as KF  # lazy: see the module docstring
+
     y = KF.gaussian_blur2d(_fold(x), (k, k), sig, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -261,6 +263,7 @@ def motion_blur(
     delta[0, k // 2, k // 2] = 1.0
     kernel = torch.where(n.reshape(-1, 1, 1) > 0, line, delta)
     import kornia.filters as KF  # lazy: see the module docstring
+
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -300,6 +303,7 @@ def defocus_blur(
     w = (r.reshape(-1, 1, 1) - dist + 0.5).clamp(0, 1)
     kernel = w / w.sum(dim=(1, 2), keepdim=True)
     import kornia.filters as KF  # lazy: see the module docstring
+
     y = KF.filter2d(_fold(x), kernel, border_type="reflect")
     return _finish(_unit(y), x, lengths)
 
@@ -402,6 +406,7 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
     if c == 1:
         xf = xf.expand(-1, 3, -1, -1)
     import kornia.enhance as KE  # lazy: see the module docstring
+
     y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
@@ -455,6 +460,7 @@ def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Ten
     """
     f = _per_frame(factor, x, name="factor", who="contrast")
     import kornia.enhance as KE  # lazy: see the module docstring
+
     y = KE.adjust_contrast_with_mean_subtraction(_fold(x), f.reshape(-1))
     return _finish(_unit(y), x, lengths)
 
@@ -465,7 +471,7 @@ def low_light(
     gamma: Tensor,
     gain: Tensor,
     sigma: Tensor,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + \sigma\sqrt{d}\,\varepsilon$.
@@ -498,6 +504,7 @@ def low_light(
     gn = _per_frame(gain, x, name="gain", who="low_light")
     s = _per_frame(sigma, x, name="sigma", who="low_light")
     import kornia.enhance as KE  # lazy: see the module docstring
+
     dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
     dark = dark.reshape(x.shape)
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional._shape import (
     broadcast_steps,
     fill_where,
@@ -12,6 +13,7 @@ from mmnoise.functional._shape import (
     step_index,
     valid_steps,
 )
+from mmnoise.rng import Randomness
 
 __all__ = ["drop_modality", "feature_missing", "sample_presence", "sample_presence_exact"]
 
@@ -79,7 +81,7 @@ def sample_presence(
     num_modalities: int,
     *,
     min_present: int = 1,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> Tensor:
     """Draw a (B, M) presence matrix: each modality dropped with probability ``drop_prob``.
 
@@ -102,8 +104,8 @@ def sample_presence(
     """
     b = drop_prob.shape[0]
     dev = drop_prob.device
-    u = torch.rand(b, num_modalities, generator=generator, device=dev)
-    priority = torch.rand(b, num_modalities, generator=generator, device=dev)
+    u = rng.rand((b, num_modalities), generator=generator, device=dev)
+    priority = rng.rand((b, num_modalities), generator=generator, device=dev)
     present = u >= drop_prob[:, None]
     # rank modalities: present ones first, then by priority; the top min_present are forced on.
     order = torch.argsort(present.to(priority.dtype) * 2.0 + priority, dim=1, descending=True)
@@ -116,7 +118,7 @@ def sample_presence_exact(
     rate: Tensor,
     num_modalities: int,
     *,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
 ) -> Tensor:
     """Draw a (B, M) presence matrix with an EXACT overall missing rate, one modality kept per row.
 
@@ -142,10 +144,17 @@ def sample_presence_exact(
         >>> int((~keep).sum()), bool(keep.any(dim=1).all())
         (15, True)
     """
+    if isinstance(generator, rng.PerExample):
+        raise ValueError(
+            "sample_presence_exact: the exact missing rate is a property of the whole batch, so "
+            "one example's presence depends on the others and per-example generators cannot make "
+            "it batch-independent; pass one torch.Generator, or use the per-example rate "
+            "(DropModalities(ratio=...)) for per-item reproducibility."
+        )
     b, m = rate.shape[0], num_modalities
     dev = rate.device
-    u = torch.rand(b, m, generator=generator, device=dev, dtype=torch.float64)
-    guard = torch.rand(b, m, generator=generator, device=dev).argmax(dim=1)
+    u = rng.rand((b, m), generator=generator, device=dev, dtype=torch.float64)
+    guard = rng.rand((b, m), generator=generator, device=dev).argmax(dim=1)
     w = rate.to(device=dev, dtype=torch.float64).clamp(min=0.0)
     # Efraimidis-Spirakis weighted sampling without replacement: the largest u ** (1 / w) win;
     # a zero weight (or the guaranteed view) gets key -1 and is never drawn.
@@ -164,7 +173,7 @@ def feature_missing(
     *,
     rate: Tensor,
     fill: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -190,7 +199,7 @@ def feature_missing(
         >>> feature_missing(torch.ones(1, 2, 3), rate=torch.tensor([1.0])).sum().item()
         0.0
     """
-    u = torch.rand(x.shape, generator=generator, device=x.device)
+    u = rng.rand(x.shape, generator=generator, device=x.device)
     drop = u < per_example(rate.to(x.device), x)
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:

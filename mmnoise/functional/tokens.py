@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional._shape import full_lengths, span_bounds, step_index
+from mmnoise.rng import Randomness
 
 __all__ = [
     "span_mask",
@@ -48,13 +50,13 @@ def _editable(x: Tensor, lengths: Tensor | None, pad_id: int, special_ids: Seque
     return editable & ~torch.isin(x, protected)
 
 
-def _hits(x: Tensor, ratio: Tensor, generator: torch.Generator | None) -> Tensor:
+def _hits(x: Tensor, ratio: Tensor, generator: Randomness) -> Tensor:
     """Draw U[0, 1) per position and compare with a per-example rate (a (B, T) bool mask).
 
     One uniform per position, compared with the rate: for a fixed seed a higher rate hits a
     superset of positions, so severity is monotone in the level.
     """
-    u = torch.rand(x.shape, generator=generator, device=x.device)
+    u = rng.rand(x.shape, generator=generator, device=x.device)
     return u < ratio.to(x.device, torch.float32).reshape(-1, 1)
 
 
@@ -65,7 +67,7 @@ def token_mask(
     mask_id: int,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Replace editable tokens by ``mask_id`` ([MASK] or [UNK]), each with probability ``ratio``.
@@ -102,7 +104,7 @@ def token_replace(
     vocab_size: int,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Replace editable tokens by ids drawn uniformly from the vocabulary, each with ``ratio``.
@@ -144,7 +146,7 @@ def token_replace(
             f"{pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
         )
     hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
-    pick = torch.randint(0, allowed.numel(), x.shape, generator=generator, device=x.device)
+    pick = rng.randint(0, allowed.numel(), x.shape, generator=generator, device=x.device)
     return torch.where(hit, allowed[pick], x)
 
 
@@ -154,7 +156,7 @@ def token_swap(
     ratio: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Swap adjacent editable tokens (word-order noise), each disjoint pair with ``ratio``.
@@ -185,7 +187,7 @@ def token_swap(
         tensor([[1, 2, 4, 3, 5]])
     """
     _check_tokens(x, "token_swap")
-    offset = torch.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
+    offset = rng.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
     hit = _hits(x, ratio, generator)
     steps = step_index(x, 1)
     ok = _editable(x, lengths, pad_id, special_ids)
@@ -201,7 +203,7 @@ def _delete_keep(
     ratio: Tensor,
     pad_id: int,
     special_ids: Sequence[int],
-    generator: torch.Generator | None,
+    generator: Randomness,
     lengths: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     """Return the (B, T) mask of valid tokens kept by a deletion, and the (B,) valid mask."""
@@ -220,7 +222,7 @@ def token_delete(
     ratio: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Delete editable tokens, each with ``ratio``; shift the rest left and pad with ``pad_id``.
@@ -266,7 +268,7 @@ def token_delete_lengths(
     ratio: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     """Return the valid lengths after :func:`token_delete` with the same arguments and generator.

@@ -18,6 +18,7 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional._shape import (
     accurate,
     broadcast_steps,
@@ -31,6 +32,7 @@ from mmnoise.functional._shape import (
     valid_norm,
 )
 from mmnoise.functional.features import add_noise_snr
+from mmnoise.rng import Randomness
 
 __all__ = [
     "add_noise_bank",
@@ -526,7 +528,7 @@ def reverb(
     index: Tensor | None = None,
     sample_rate: int = 16000,
     ir_length_s: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
     r"""Convolve each example with a room impulse response and mix it with the dry signal.
@@ -580,7 +582,7 @@ def reverb(
         k = max(1, min(n, math.ceil(seconds * sample_rate) + 1))
         t = torch.arange(k, device=x.device, dtype=x.dtype) / sample_rate
         envelope = torch.exp(-3.0 * math.log(10.0) / rt60[:, None] * t[None, :])
-        ir = torch.randn((b, k), generator=generator, device=x.device, dtype=x.dtype) * envelope
+        ir = rng.randn((b, k), generator=generator, device=x.device, dtype=x.dtype) * envelope
     else:
         raise ValueError(
             "reverb: expected rt60_s= (synthetic responses) or ir_bank= and index= (measured "

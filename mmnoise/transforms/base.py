@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from mmnoise import rng
 from mmnoise.config import TRANSFORMS, encode
 from mmnoise.functional._shape import blend
-from mmnoise.rng import make_generator, seed_from_generator
+from mmnoise.rng import PerExample, Randomness
 from mmnoise.sample import (
     KINDS,
     KINDS_KEY,
@@ -148,13 +149,21 @@ def as_float32(value: float) -> float:
     return rounded
 
 
-def check_generator(generator: torch.Generator | None, device: torch.device, *, who: str) -> None:
+def check_generator(
+    generator: Randomness, device: torch.device, *, who: str, batch: int | None = None
+) -> None:
+    """Check that ``generator`` suits data on ``device`` (and, per example, a batch of ``batch``)."""
     if generator is None:
         return
-    if not isinstance(generator, torch.Generator):
+    if not isinstance(generator, torch.Generator | PerExample):
         raise TypeError(
-            f"{who}: expected generator as a torch.Generator or None, got "
-            f"{type(generator).__name__}."
+            f"{who}: expected generator as a torch.Generator, an mmnoise.rng.PerExample or None, "
+            f"got {type(generator).__name__}."
+        )
+    if isinstance(generator, PerExample) and batch is not None and len(generator) != batch:
+        raise ValueError(
+            f"{who}: expected one generator per example ({batch}), got a PerExample of "
+            f"{len(generator)}; build it from the batch's item seeds."
         )
     if generator.device.type != device.type:
         raise ValueError(
@@ -267,9 +276,7 @@ class NoiseTransform(nn.Module):
         self.p = check_probability(p, who=who)
 
     # -- override points -------------------------------------------------------------------
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         """Sample per-example parameters, each (B, ...), for severities ``level`` (B,)."""
         raise NotImplementedError(f"{type(self).__name__} must implement make_params.")
 
@@ -293,7 +300,7 @@ class NoiseTransform(nn.Module):
         """
         kwargs: dict[str, Any] = dict(params)
         if "seed" in kwargs:
-            kwargs["generator"] = make_generator(int(kwargs.pop("seed")), x.device)
+            kwargs["generator"] = rng.generator_from_seed(kwargs.pop("seed"), x.device)
         if self._kernel_takes_time_dim:
             kwargs["time_dim"] = time_dim(kind)
         if inplace:
@@ -301,7 +308,7 @@ class NoiseTransform(nn.Module):
         return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
 
     def draw_gate(
-        self, level: Level, batch: int, device: torch.device, generator: torch.Generator | None
+        self, level: Level, batch: int, device: torch.device, generator: Randomness
     ) -> tuple[Tensor, Tensor]:
         """Check ``generator`` and ``level``, then draw the per-example ``p`` gate.
 
@@ -312,20 +319,23 @@ class NoiseTransform(nn.Module):
             The (B,) float32 levels and the (B,) bool gate ``U[0, 1) < p``.
         """
         who = type(self).__name__
-        check_generator(generator, device, who=who)
+        check_generator(generator, device, who=who, batch=batch)
         lv = check_level(level, batch, device, who=who)
-        return lv, torch.rand(batch, generator=generator, device=device) < self.p
+        return lv, rng.rand((batch,), generator=generator, device=device) < self.p
 
     # -- shared helpers for make_params -----------------------------------------------------
     @staticmethod
-    def draw_seed(x: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Draw a noise seed (a CPU int64 tensor) so that ``apply`` can replay the noise field."""
-        return torch.tensor(seed_from_generator(generator, x.device), dtype=torch.int64)
+    def draw_seed(x: Tensor, generator: Randomness) -> Tensor:
+        """Draw a noise seed (a CPU int64 tensor) so that ``apply`` can replay the noise field.
+
+        0-d for one generator; (B,), one per example, for a :class:`mmnoise.rng.PerExample`.
+        """
+        return rng.draw_seed(generator, x.device)
 
     @staticmethod
-    def uniform(x: Tensor, generator: torch.Generator | None, *shape: int) -> Tensor:
+    def uniform(x: Tensor, generator: Randomness, *shape: int) -> Tensor:
         """Draw U[0, 1) values shaped (B, *shape) on the data's device."""
-        return torch.rand((x.shape[0], *shape), generator=generator, device=x.device)
+        return rng.rand((x.shape[0], *shape), generator=generator, device=x.device)
 
     # -- the fixed machinery ---------------------------------------------------------------
     def forward(
@@ -333,7 +343,7 @@ class NoiseTransform(nn.Module):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         check_finite: bool = True,
     ) -> Sample:
         """Return a new sample with the transform applied (do not override; see ``run``).
@@ -341,7 +351,9 @@ class NoiseTransform(nn.Module):
         Args:
             sample: the batch dict (see ``mmnoise.sample``).
             level: severity in [0, 1], a float or a (B,) tensor; 0 is an exact identity.
-            generator: the only source of randomness (on the data's device).
+            generator: the only source of randomness (on the data's device): one
+                ``torch.Generator``, or an :class:`mmnoise.rng.PerExample` (one per example,
+                each example then gets what a batch of one gets from its generator).
             check_finite: reject NaN / Inf inputs (set False to let them pass unchanged).
 
         Returns:
@@ -388,7 +400,7 @@ class NoiseTransform(nn.Module):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,

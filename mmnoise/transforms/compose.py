@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmnoise.rng import derive_seed, make_generator, seed_from_generator
+from mmnoise import rng
+from mmnoise.rng import PerExample, Randomness
 from mmnoise.sample import (
     KINDS_KEY,
     LENGTHS,
@@ -126,7 +127,7 @@ class _Container(NoiseTransform):
         return list(seen)
 
     def _levels(
-        self, sample: Sample, level: Level, generator: torch.Generator | None, replay: Record | None
+        self, sample: Sample, level: Level, generator: Randomness, replay: Record | None
     ) -> tuple[Tensor, Tensor]:
         """Return per-example levels and the container's own p-gate (or the replayed gate)."""
         who = type(self).__name__
@@ -141,7 +142,7 @@ class _Container(NoiseTransform):
         sample: Sample,
         levels: Sequence[Tensor | None],
         *,
-        generator: torch.Generator | None,
+        generator: Randomness,
         keys: Sequence[str] | None,
         check_finite: bool,
         replay: Record | None,
@@ -177,7 +178,7 @@ class _Container(NoiseTransform):
         levels: Tensor,
         rows: Tensor,
         *,
-        generator: torch.Generator | None,
+        generator: Randomness,
         keys: Sequence[str] | None,
         check_finite: bool,
         replay: Record | None,
@@ -241,7 +242,8 @@ class _Container(NoiseTransform):
             sub_out, rec = child.run(
                 sub,
                 level=levels.index_select(0, idx),
-                generator=generator,
+                # per-example generators follow their examples into the sub-batch
+                generator=generator.rows(idx) if isinstance(generator, PerExample) else generator,
                 keys=keys,
                 check_finite=False,
                 replay=child_replay,
@@ -307,7 +309,7 @@ class Compose(_Container):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -375,10 +377,10 @@ class OneOf(_Container):
                 )
         self.weights: list[float] | None = weights
 
-    def _choose(self, b: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
+    def _choose(self, b: int, device: torch.device, generator: Randomness) -> Tensor:
         n = len(self.transforms)
         w = torch.tensor(self.weights if self.weights is not None else [1.0] * n, device=device)
-        u = torch.rand(b, generator=generator, device=device)
+        u = rng.rand((b,), generator=generator, device=device)
         # inverse-CDF sampling: one uniform per example, no Python loop over the batch
         cdf = torch.cumsum(w / w.sum(), dim=0)
         return torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
@@ -388,7 +390,7 @@ class OneOf(_Container):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -469,7 +471,7 @@ class SomeOf(_Container):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -479,10 +481,10 @@ class SomeOf(_Container):
         lv, gate = self._levels(sample, level, generator, replay)
         b, m = lv.shape[0], len(self.transforms)
         if replay is None:
-            count = torch.randint(
+            count = rng.randint(
                 self.n[0], self.n[1] + 1, (b,), generator=generator, device=lv.device
             )
-            scores = torch.rand(b, m, generator=generator, device=lv.device)
+            scores = rng.rand((b, m), generator=generator, device=lv.device)
             rank = torch.argsort(torch.argsort(scores, dim=1), dim=1)
             chosen = rank < count[:, None]
             applied = gate & (lv > 0)
@@ -589,7 +591,7 @@ class MultimodalPipeline(_Container):
         sample: Sample,
         *,
         level: Level | Mapping[str, Level] = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -621,17 +623,17 @@ class MultimodalPipeline(_Container):
         if check_finite:
             check_finite_entries(sample, [n for n in touched if n not in owned], who=who)
         if replay is None:
-            check_generator(generator, device, who=who)
-            gate = torch.rand(b, generator=generator, device=device) < self.p
-            base = seed_from_generator(generator, device)
+            check_generator(generator, device, who=who, batch=b)
+            gate = rng.rand((b,), generator=generator, device=device) < self.p
+            base = rng.draw_seed(generator, device)
         else:
-            gate, base = replay["applied"].to(device), int(replay["seed"])
+            gate, base = replay["applied"].to(device), torch.as_tensor(replay["seed"])
         out, recs = dict(sample), {}
         flat: Level = 0.0 if isinstance(level, Mapping) else level
         for i, (name, child) in enumerate(self._compose_items()):
             lv = levels.get(name, levels.get("noise", 0.0)) if levels is not None else flat
             lv_vec = check_level(lv, b, device, who=f"{who}[{name!r}]") * gate
-            g = make_generator(derive_seed(base, 0 if self.shared else i + 1), device)
+            g = rng.generator_from_seed(base, device, 0 if self.shared else i + 1)
             out, recs[name] = child.run(
                 out,
                 level=lv_vec,
@@ -645,7 +647,7 @@ class MultimodalPipeline(_Container):
         if self.missing is not None:
             lv = levels.get("missing", 0.0) if levels is not None else flat
             lv_vec = check_level(lv, b, device, who=f"{who}['missing']") * gate
-            g = make_generator(derive_seed(base, -1), device)
+            g = rng.generator_from_seed(base, device, -1)
             out, recs["missing"] = self.missing.run(
                 out,
                 level=lv_vec,

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import features as F
+from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
 from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 
@@ -67,9 +68,7 @@ class AddGaussianSNR(NoiseTransform):
         super().__init__(keys, p=p)
         self.snr_db = check_range(snr_db, who=type(self).__name__, name="snr_db")
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"snr_db": lerp(level, self.snr_db), "seed": self.draw_seed(x, generator)}
 
 
@@ -146,9 +145,7 @@ class ImpulseNoise(NoiseTransform):
         self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
         self.amplitude = float(amplitude)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:
@@ -183,9 +180,7 @@ class Gain(NoiseTransform):
         super().__init__(keys, p=p)
         self.gain_db = check_range(gain_db, who=type(self).__name__, name="gain_db")
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"gain_db": lerp(level, self.gain_db)}
 
 
@@ -225,9 +220,7 @@ class FrameDropout(NoiseTransform):
         self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
         self.fill = float(fill)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:
@@ -272,9 +265,7 @@ class TimeMask(NoiseTransform):
         self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
         self.fill = float(fill)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
 
     def kernel_kwargs(self) -> dict[str, float]:
@@ -310,9 +301,7 @@ class FrameFreeze(NoiseTransform):
         super().__init__(keys, p=p)
         self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
 
 
@@ -373,9 +362,7 @@ class TimeShift(NoiseTransform):
             shift_ratio, who=type(self).__name__, name="shift_ratio", lo=0.0, hi=1.0
         )
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
         return {"shift_ratio": sign * lerp(level, self.shift_ratio)}
 
@@ -408,9 +395,7 @@ class Quantize(NoiseTransform):
         super().__init__(keys, p=p)
         self.bits = check_range(bits, who=type(self).__name__, name="bits", lo=1.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"bits": lerp(level, self.bits)}
 
 
@@ -468,9 +453,7 @@ class DiffusionNoise(NoiseTransform):
         )
         self.register_buffer("alpha_bars", D.alpha_bar(betas).float(), persistent=False)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         step = (torch.ceil(level * self.num_steps) - 1).clamp(0, self.num_steps - 1).long()
         abar = self.alpha_bars.to(x.device)[step]
         return {"alpha_bar": abar, "seed": self.draw_seed(x, generator)}

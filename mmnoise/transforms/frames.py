@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.functional import frames as F
+from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
 from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 
@@ -74,9 +75,7 @@ class GaussianNoise(NoiseTransform):
         super().__init__(keys, p=p)
         self.sigma = check_range(sigma, who=type(self).__name__, name="sigma", lo=0.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"sigma": lerp(level, self.sigma), "seed": self.draw_seed(x, generator)}
 
 
@@ -140,9 +139,7 @@ class GaussianBlur(NoiseTransform):
         super().__init__(keys, p=p)
         self.sigma = check_range(sigma, who=type(self).__name__, name="sigma", lo=0.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"sigma": lerp(level, self.sigma)}
 
     def kernel_kwargs(self) -> dict[str, int]:
@@ -187,9 +184,7 @@ class MotionBlur(NoiseTransform):
         self.length = check_range(length, who=type(self).__name__, name="length", lo=0.0)
         self.per_frame = bool(per_frame)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         angle = 360.0 * self.uniform(x, generator, *_shape(x, self.per_frame))
         return {"length": lerp(level, self.length), "angle_deg": angle}
 
@@ -227,9 +222,7 @@ class DefocusBlur(NoiseTransform):
         super().__init__(keys, p=p)
         self.radius = check_range(radius, who=type(self).__name__, name="radius", lo=0.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"radius": lerp(level, self.radius)}
 
     def kernel_kwargs(self) -> dict[str, int]:
@@ -284,9 +277,7 @@ class Occlusion(NoiseTransform):
         self.fill = float(fill)
         self.per_frame = bool(per_frame)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         shape = _shape(x, self.per_frame)
         lo, hi = math.log(self.aspect[0]), math.log(self.aspect[1])
         aspect = torch.exp(lo + (hi - lo) * self.uniform(x, generator, *shape))
@@ -334,9 +325,7 @@ class JPEG(NoiseTransform):
             quality, who=type(self).__name__, name="quality", lo=1.0, hi=100.0
         )
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"quality": lerp(level, self.quality)}
 
 
@@ -371,9 +360,7 @@ class Brightness(NoiseTransform):
         super().__init__(keys, p=p)
         self.delta = check_range(delta, who=type(self).__name__, name="delta", lo=0.0, hi=1.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
         return {"delta": sign * lerp(level, self.delta)}
 
@@ -407,9 +394,7 @@ class Contrast(NoiseTransform):
         super().__init__(keys, p=p)
         self.factor = check_range(factor, who=type(self).__name__, name="factor", lo=0.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"factor": lerp(level, self.factor)}
 
 
@@ -455,9 +440,7 @@ class LowLight(NoiseTransform):
         self.gain = check_range(gain, who=who, name="gain", lo=0.0, hi=1.0)
         self.sigma = check_range(sigma, who=who, name="sigma", lo=0.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {
             "gamma": lerp(level, self.gamma),
             "gain": lerp(level, self.gain),
@@ -495,7 +478,5 @@ class ResolutionDrop(NoiseTransform):
         super().__init__(keys, p=p)
         self.scale = check_range(scale, who=type(self).__name__, name="scale", lo=1e-3, hi=1.0)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"scale": lerp(level, self.scale)}

@@ -21,9 +21,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
-from mmnoise.rng import make_generator
+from mmnoise.rng import Randomness
 from mmnoise.sample import (
     KINDS_KEY,
     LENGTHS,
@@ -202,14 +203,12 @@ class DropModalities(NoiseTransform):
         """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
         return self._names
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         """Draw the (B, M) matrix of modalities to keep (True) for severities ``level``."""
         m = len(self._names)
         if len(self._table):
-            pick = torch.randint(
-                len(self._table), (x.shape[0],), generator=generator, device=x.device
+            pick = rng.randint(
+                0, len(self._table), (x.shape[0],), generator=generator, device=x.device
             )
             keep = self._table.to(x.device)[pick]
         elif self.missing_rate is not None:
@@ -229,7 +228,7 @@ class DropModalities(NoiseTransform):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -262,7 +261,7 @@ class DropModalities(NoiseTransform):
         drop = ~params["keep"].to(ref.device) & applied[:, None] & before
         out = dict(sample)
         out[PRESENT] = {**sample.get(PRESENT, {}), **presence_from_matrix(before & ~drop, names)}
-        g = make_generator(int(params["seed"]), ref.device)
+        g = rng.generator_from_seed(params["seed"], ref.device)
         masks: dict[str, Tensor] = {}
         for i, n in enumerate(names):
             x = sample[n]
@@ -347,9 +346,7 @@ class FeatureMissing(NoiseTransform):
         self.rate = check_range(rate, who=type(self).__name__, name="rate", lo=0.0, hi=1.0)
         self.fill = float(fill)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"rate": lerp(level, self.rate), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.functional import diffusion as D
+from mmnoise.rng import PerExample, Randomness
 from mmnoise.sample import Kind
 from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 
@@ -119,18 +120,20 @@ class NMERNoise(NoiseTransform):
         self.impulse_ratio = float(impulse_ratio)
         self._max_steps = max(1, math.ceil(max(self.intensity)))
 
-    def steps(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor]:
+    def steps(self, x: Tensor, level: Tensor, *, generator: Randomness) -> tuple[Tensor, Tensor]:
         """Draw (T, t) per example for severities ``level``: T from the level, t ~ U{0..T-1}."""
         big_t = torch.round(lerp(level, self.intensity)).clamp(min=1, max=self._max_steps)
+        if isinstance(generator, PerExample) and not self.per_example:
+            raise ValueError(
+                f"{type(self).__name__}: per_example=False draws one diffusion step for the whole "
+                "batch (as upstream NMER), so per-example generators cannot make an example "
+                "independent of its batch; pass per_example=True."
+            )
         u = self.uniform(x, generator) if self.per_example else self.uniform(x[:1], generator)
         step = torch.floor(u.expand(x.shape[0]) * big_t).clamp(max=big_t - 1)
         return big_t.long(), step.long()
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         big_t, step = self.steps(x, level, generator=generator)
         abar = D.nmer_alpha_bar(
             big_t,

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional import tokens as F
-from mmnoise.rng import make_generator
+from mmnoise.rng import Randomness
 from mmnoise.sample import LENGTHS, Kind, Sample
 from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
 
@@ -61,9 +62,7 @@ class _Rate(NoiseTransform):
         self.pad_id = _check_id(pad_id, who=who, name="pad_id")
         self.special_ids = _check_special(special_ids, who=who)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, Any]:
@@ -244,7 +243,7 @@ class TokenDeletion(_Rate):
         sample: Sample,
         *,
         level: Level = 1.0,
-        generator: torch.Generator | None = None,
+        generator: Randomness = None,
         keys: Sequence[str] | None = None,
         check_finite: bool = True,
         replay: Record | None = None,
@@ -268,7 +267,7 @@ class TokenDeletion(_Rate):
         for name, entry in rec["keys"].items():
             x, old = sample[name], lengths.get(name)
             params = dict(entry["params"])
-            gen = make_generator(int(params.pop("seed")), x.device)
+            gen = rng.generator_from_seed(params.pop("seed"), x.device)
             new = F.token_delete_lengths(
                 x, **params, **self.kernel_kwargs(), generator=gen, lengths=old
             )
@@ -318,9 +317,7 @@ class SpanMask(_Rate):
         super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
         self.mask_id = _check_id(mask_id, who=type(self).__name__, name="mask_id")
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
 
     def kernel_kwargs(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from torch import Tensor
 from mmnoise.config import encode
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
+from mmnoise.rng import PerExample, Randomness
 from mmnoise.sample import Kind
 from mmnoise.transforms.base import NoiseTransform, Record, check_range, lerp
 
@@ -202,9 +203,7 @@ class AddNoiseBank(_FromRecordings):
             "noise_bank", _as_bank(noise_bank, who=who, name="noise_bank"), persistent=False
         )
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         n = self.noise_bank.shape[0]
         u = self.uniform(x, generator, 2)
         index = torch.floor(u[:, 0] * n).long().clamp(max=n - 1)
@@ -269,9 +268,7 @@ class Babble(_FromRecordings):
         bank = None if noise_bank is None else _as_bank(noise_bank, who=who, name="noise_bank")
         self.register_buffer("noise_bank", bank, persistent=False)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         k = max(self.num_speakers)
         u = self.uniform(x, generator, 2, k)
         weak, strong = self.num_speakers
@@ -280,6 +277,12 @@ class Babble(_FromRecordings):
             n = self.noise_bank.shape[0]
             source = torch.floor(u[:, 0] * n).long().clamp(max=n - 1)
         else:
+            if isinstance(generator, PerExample):
+                raise ValueError(
+                    "Babble: without a noise_bank the talkers are other examples of the batch, "
+                    "so an example's babble depends on its neighbours and per-example generators "
+                    "cannot make it batch-independent; give a noise_bank of talker recordings."
+                )
             b = x.shape[0]
             # another example of the batch, b + 1 + U{0..B-2} (mod B); itself when B == 1
             skip = torch.floor(u[:, 0] * max(b - 1, 1)).long().clamp(max=max(b - 2, 0))
@@ -330,9 +333,7 @@ class Clip(NoiseTransform):
             threshold_ratio, who=type(self).__name__, name="threshold_ratio", lo=0.0, hi=1.0
         )
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"threshold_ratio": lerp(level, self.threshold_ratio)}
 
 
@@ -383,9 +384,7 @@ class LowPass(NoiseTransform):
         W._check_order(order, who=who)
         self.order = order
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"cutoff_hz": lerp(level, self.cutoff_hz)}
 
     def kernel_kwargs(self) -> dict[str, int]:
@@ -483,9 +482,7 @@ class BandPass(NoiseTransform):
         W._check_order(order, who=who)
         self.order = order
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"low_hz": lerp(level, self.low_hz), "high_hz": lerp(level, self.high_hz)}
 
     def kernel_kwargs(self) -> dict[str, int]:
@@ -543,9 +540,7 @@ class Codec(NoiseTransform):
         W._check_order(order, who=who)
         self.order = order
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"bits": lerp(level, self.bits)}
 
     def kernel_kwargs(self) -> dict[str, float | int | None]:
@@ -611,9 +606,7 @@ class Reverb(NoiseTransform):
         bank = None if ir_bank is None else _as_bank(ir_bank, who=who, name="ir_bank")
         self.register_buffer("ir_bank", bank, persistent=False)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         params = {"wet_ratio": lerp(level, self.wet_ratio)}
         if self.ir_bank is not None:
             n = self.ir_bank.shape[0]
@@ -674,9 +667,7 @@ class PacketLoss(NoiseTransform):
         self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
         self.num_spans = _check_count(num_spans, who=who, name="num_spans")
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {
             "start": self.uniform(x, generator, self.num_spans),
             "width_ratio": lerp(level, self.ratio) / self.num_spans,
@@ -715,9 +706,7 @@ class SpeedPerturb(NoiseTransform):
             speed_ratio, who=type(self).__name__, name="speed_ratio", lo=0.0, hi=0.9
         )
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
         return {"factor": 1.0 + sign * lerp(level, self.speed_ratio)}
 
@@ -775,9 +764,7 @@ class SpecAugment(NoiseTransform):
         self.freq_ratio = check_range(freq_ratio, who=who, name="freq_ratio", lo=0.0, hi=1.0)
         self.fill = float(fill)
 
-    def make_params(
-        self, x: Tensor, level: Tensor, *, generator: torch.Generator | None
-    ) -> dict[str, Tensor]:
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         kt, kf = self.time_masks, self.freq_masks
         u = self.uniform(x, generator, 2, kt + kf)
         return {
