@@ -13,11 +13,11 @@ import torch
 
 from mmnoise.__main__ import main
 from mmnoise.datasets import MMINFeatures, MMSAPickle, SyntheticMER
-from mmnoise.merc import corrupt_item, load_suite, missing_rate_item
-from mmnoise.merc.corrupt import make_transform
+from mmnoise.merc import corrupt_item, load_suite, missing_rate_item, nmer_fill_item
+from mmnoise.merc.corrupt import corrupt_items, make_transform, nmer_fill_items
 from mmnoise.merc.export import export_mmin_h5, export_mmsa_pkl
 from mmnoise.merc.report import scores, write_report
-from mmnoise.merc.runner import run_benchmark
+from mmnoise.merc.runner import conditions_of, run_benchmark
 from mmnoise.merc.scoring import area_under_curve, cell_metrics
 from mmnoise.sample import Sample
 
@@ -92,6 +92,53 @@ def test_corruption_is_a_pure_function_of_item_family_severity() -> None:
     assert torch.equal(
         corrupt_item(items[0], SUITE, "gaussian_snr", 0, kinds=KINDS)["audio"], items[0]["audio"]
     )
+
+
+def _raw_items(n: int) -> list[Sample]:
+    g = torch.Generator().manual_seed(3)
+    return [
+        {
+            "w": torch.randn(1, 160 + 16 * (i % 3), generator=g),
+            "f": torch.rand(2 + i % 2, 3, 8, 8, generator=g),
+            "t": torch.randint(5, 50, (6 + i % 4,), generator=g),
+            "id": f"r{i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("family", [f.name for f in SUITE.families])
+def test_batched_corruption_equals_each_item_alone(family: str) -> None:
+    # items of one shape share a call (per-example generators); every item must still be what
+    # it is alone, whatever the grouping, its neighbours or the call's batch size
+    fam = SUITE.family(family)
+    if fam.kind == "features":
+        items, kinds = _items(10), KINDS
+    else:
+        items = _raw_items(9)
+        kinds = {"w": "waveform", "f": "frames", "t": "tokens"}
+    for sev in (2, 5):
+        together = corrupt_items(items, SUITE, family, sev, kinds=kinds)
+        small = corrupt_items(items[::-1], SUITE, family, sev, kinds=kinds, max_batch=2)[::-1]
+        for i, item in enumerate(items):
+            alone = corrupt_item(item, SUITE, family, sev, kinds=kinds)
+            for m, k in kinds.items():
+                assert together[i][m].shape == alone[m].shape
+                torch.testing.assert_close(together[i][m], alone[m], rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(small[i][m], alone[m], rtol=1e-5, atol=1e-5)
+                if k != fam.kind:
+                    assert together[i][m] is item[m]
+
+
+def test_nmer_fill_of_many_items_equals_each_item_under_each_condition() -> None:
+    items = _items(6)
+    conds = {c: v for c, v in conditions_of(NAMES).items() if v is not None}
+    many = nmer_fill_items(items, SUITE, 3, conds, kinds=KINDS)
+    for c, cond in conds.items():
+        for i, item in enumerate(items):
+            one = nmer_fill_item(item, SUITE, 3, cond, kinds=KINDS)
+            assert all(torch.equal(many[c][i][m], one[m]) for m in NAMES), (c, i)
+            assert {m: bool(v) for m, v in many[c][i]["present"].items()} == cond
 
 
 def test_masks_are_nested_across_severities() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from mmnoise.merc.suite import Family, Suite
-from mmnoise.rng import derive_seed, make_generator
+from mmnoise.rng import PerExample, derive_seed, make_generator
 from mmnoise.sample import KINDS_KEY, PRESENT, Kind, Sample
 from mmnoise.transforms.base import NoiseTransform, registered_transforms
 
@@ -28,10 +28,12 @@ __all__ = [
     "CONDITION_FULL",
     "apply_condition",
     "corrupt_item",
+    "corrupt_items",
     "item_seed",
     "make_transform",
     "missing_rate_item",
     "nmer_fill_item",
+    "nmer_fill_items",
 ]
 
 CONDITION_FULL = "full"
@@ -82,6 +84,14 @@ def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseT
     return built
 
 
+def _transform(suite: Suite, fam: Family, severity: int, keys: Sequence[str]) -> NoiseTransform:
+    cache_key = (suite.sha256, fam.name, severity, tuple(keys))
+    transform = _CACHE.get(cache_key)
+    if transform is None:
+        transform = _CACHE[cache_key] = make_transform(fam, severity, keys)
+    return transform
+
+
 def _batched(item: Mapping[str, Any], kinds: Mapping[str, Kind]) -> dict[str, Any]:
     out: dict[str, Any] = {m: item[m].unsqueeze(0) for m in kinds}
     out[KINDS_KEY] = dict(kinds)
@@ -99,6 +109,71 @@ def _unbatched(
     return res
 
 
+def corrupt_items(
+    items: Sequence[Mapping[str, Any]],
+    suite: Suite,
+    family: Family | str,
+    severity: int,
+    *,
+    kinds: Mapping[str, Kind],
+    id_key: str = "id",
+    max_batch: int = 256,
+) -> list[Sample]:
+    """Return the frozen corrupted version of each unbatched item (severity 0: the items).
+
+    The definition is per item: a generator seeded with :func:`item_seed` corrupts the item's
+    modalities of the family's kind one after the other (in ``kinds`` order), each at its own
+    length. The work is batched without changing that: items whose modality has the same shape
+    are stacked and corrupted in one call with per-example generators
+    (:class:`mmnoise.rng.PerExample`), each item's generator carried from one modality to the
+    next, so row ``b`` is exactly what the item alone gives (to float32 rounding where a kernel
+    blocks its arithmetic over the batch) and the per-call cost is paid per shape, not per item.
+
+    Args:
+        items: unbatched dataset items (``mmnoise.datasets`` format), each with an id.
+        suite: the suite.
+        family: a family (or its name) of the suite.
+        severity: 1..5 (0 returns the clean items).
+        kinds: {modality: kind}; the family corrupts the modalities of its kind.
+        id_key: the key of the items' ids.
+        max_batch: the most items stacked in one call (bounds memory; never changes values).
+
+    Returns:
+        New item dicts, in order (the inputs are not modified).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(n, 4), "id": f"x{n}"} for n in (6, 6, 3)]
+        >>> out = corrupt_items(items, load_suite(), "time_mask", 5, kinds={"a": "features"})
+        >>> [int((o["a"] == 0).all(dim=1).sum()) for o in out]  # a span of 92 % of the length
+        [6, 6, 3]
+    """
+    fam = suite.family(family) if isinstance(family, str) else family
+    out = [dict(it) for it in items]
+    keys = [m for m, k in kinds.items() if k == fam.kind]
+    if severity == 0 or not keys or not items:
+        return out
+    gens = [make_generator(item_seed(suite, str(it[id_key]), fam.name)) for it in items]
+    for m in keys:
+        transform = _transform(suite, fam, severity, [m])
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, it in enumerate(items):
+            groups.setdefault((tuple(it[m].shape), it[m].dtype, it[m].device), []).append(i)
+        for same in groups.values():
+            for lo in range(0, len(same), max_batch):
+                idx = same[lo : lo + max_batch]
+                batch = {m: torch.stack([items[i][m] for i in idx]), KINDS_KEY: {m: kinds[m]}}
+                res = transform(batch, level=1.0, generator=PerExample(gens[i] for i in idx))
+                for row, i in enumerate(idx):
+                    out[i][m] = res[m][row]
+                    if PRESENT in res:
+                        out[i][PRESENT] = {
+                            **out[i].get(PRESENT, {}),
+                            **{n: v[row] for n, v in res[PRESENT].items()},
+                        }
+    return out
+
+
 def corrupt_item(
     item: Mapping[str, Any],
     suite: Suite,
@@ -108,7 +183,7 @@ def corrupt_item(
     kinds: Mapping[str, Kind],
     id_key: str = "id",
 ) -> Sample:
-    """Return the frozen corrupted version of one unbatched item (severity 0: the item itself).
+    """Return the frozen corrupted version of one unbatched item (:func:`corrupt_items` of one).
 
     Args:
         item: an unbatched dataset item (``mmnoise.datasets`` format) with an id.
@@ -129,19 +204,7 @@ def corrupt_item(
         >>> int((out["a"] == 0).all(dim=1).sum())  # a span of 92 % of 6 steps: 6
         6
     """
-    fam = suite.family(family) if isinstance(family, str) else family
-    if severity == 0:
-        return dict(item)
-    keys = [m for m, k in kinds.items() if k == fam.kind]
-    if not keys:
-        return dict(item)
-    cache_key = (suite.sha256, fam.name, severity, tuple(keys))
-    transform = _CACHE.get(cache_key)
-    if transform is None:
-        transform = _CACHE[cache_key] = make_transform(fam, severity, keys)
-    g = make_generator(item_seed(suite, str(item[id_key]), fam.name))
-    out = transform(_batched(item, {m: kinds[m] for m in keys}), level=1.0, generator=g)
-    return _unbatched(item, out, {m: kinds[m] for m in keys})
+    return corrupt_items([item], suite, family, severity, kinds=kinds, id_key=id_key)[0]
 
 
 def apply_condition(item: Mapping[str, Any], condition: Mapping[str, bool] | None) -> Sample:
@@ -230,3 +293,56 @@ def nmer_fill_item(
     g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
     out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
     return _unbatched(item, out, {n: kinds[n] for n in names})
+
+
+def nmer_fill_items(
+    items: Sequence[Mapping[str, Any]],
+    suite: Suite,
+    severity: int,
+    conditions: Mapping[str, Mapping[str, bool]],
+    *,
+    kinds: Mapping[str, Kind],
+    id_key: str = "id",
+) -> dict[str, list[Sample]]:
+    """:func:`nmer_fill_item` for every item under every condition, each item noised once.
+
+    An item's noised copies do not depend on the condition: its generator draws the same numbers
+    for any one pattern, and the fill draws a copy of every modality. So each item is noised
+    once with every modality missing, and each condition takes the copies of the modalities it
+    drops.
+
+    Args:
+        items: unbatched dataset items, each with an id.
+        suite: the suite.
+        severity: 1..5.
+        conditions: {name: {modality: present?}}, every condition over the same modalities.
+        kinds: {modality: kind}.
+        id_key: the key of the items' ids.
+
+    Returns:
+        {condition name: the items under that condition}, equal to ``nmer_fill_item`` item by item.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(3, 2), "v": torch.ones(2, 2), "id": "u"}]
+        >>> out = nmer_fill_items(items, load_suite(), 5, {"av": {"a": True, "v": True},
+        ...                       "az": {"a": True, "v": False}}, kinds={"a": "features",
+        ...                       "v": "features"})
+        >>> torch.equal(out["av"][0]["v"], items[0]["v"]), bool(out["az"][0]["present"]["v"])
+        (True, False)
+    """
+    if not conditions:
+        return {}
+    names = list(next(iter(conditions.values())))
+    everything = dict.fromkeys(names, False)
+    out: dict[str, list[Sample]] = {c: [] for c in conditions}
+    for item in items:
+        noised = nmer_fill_item(item, suite, severity, everything, kinds=kinds, id_key=id_key)
+        for c, cond in conditions.items():
+            res: dict[str, Any] = dict(item)
+            for n in names:
+                if not cond[n]:
+                    res[n] = noised[n]
+            res[PRESENT] = {n: torch.tensor(bool(cond[n])) for n in names}
+            out[c].append(res)
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mmnoise.merc.corrupt import corrupt_item
+from mmnoise.merc.corrupt import corrupt_items
 from mmnoise.merc.suite import Suite
 from mmnoise.sample import Kind, Sample
 
@@ -160,11 +160,7 @@ def export_suite(
     cells: list[tuple[str, int]] = [("clean", 0)] + [(n, s) for n in names for s in severities]
     folders = []
     for fam, sev in cells:
-        data = (
-            list(items)
-            if fam == "clean"
-            else [corrupt_item(it, suite, fam, sev, kinds=kinds) for it in items]
-        )
+        data = list(items) if fam == "clean" else corrupt_items(items, suite, fam, sev, kinds=kinds)
         folder = Path(out) / fam / f"s{sev}"
         if layout == "mmin-h5":
             export_mmin_h5(data, folder)

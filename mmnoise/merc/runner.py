@@ -1,7 +1,8 @@
 """Run a MER-C suite on any ``predict`` callable and write its report card (resumable).
 
-:func:`run_benchmark` corrupts every test item on its own (:mod:`mmnoise.merc.corrupt`), so the
-corrupted test set is the same for every model and every batch size; it then collates the items
+:func:`run_benchmark` corrupts every test item as on its own (:mod:`mmnoise.merc.corrupt`; items of
+one shape share a call with per-example generators), so the corrupted test set is the same for
+every model and every batch size; it then collates the items
 into batches, calls ``predict(batch) -> logits`` and keeps one confusion matrix per cell
 ``family/severity/condition`` (every severity under the full condition, the suite's
 ``mmin_severities`` also under MMIN's six conditions). The card (``card.json``) is written after every group of cells,
@@ -25,9 +26,9 @@ from mmnoise.data import pad_collate
 from mmnoise.merc.corrupt import (
     CONDITION_FULL,
     apply_condition,
-    corrupt_item,
+    corrupt_items,
     missing_rate_item,
-    nmer_fill_item,
+    nmer_fill_items,
 )
 from mmnoise.merc.suite import Suite
 from mmnoise.metrics import confusion_matrix
@@ -202,17 +203,14 @@ def run_benchmark(
             base = [missing_rate_item(it, suite, eta, modalities) for it in items]
             variants = {"eta": base}
         elif family == "nmer_fill":
-            variants = {
-                c: [
-                    nmer_fill_item(it, suite, sev, conditions[c] or {}, kinds=kinds) for it in items
-                ]
-                for c in conds
-            }
+            variants = nmer_fill_items(
+                items, suite, sev, {c: conditions[c] or {} for c in conds}, kinds=kinds
+            )
         else:
             base = (
                 list(items)
                 if family == "clean"
-                else [corrupt_item(it, suite, family, sev, kinds=kinds) for it in items]
+                else corrupt_items(items, suite, family, sev, kinds=kinds)
             )
             variants = {c: [apply_condition(it, conditions[c]) for it in base] for c in conds}
         card["timing"]["corrupt_s"] += time.perf_counter() - t0
