@@ -15,7 +15,8 @@ fields), which handle both.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -149,7 +150,12 @@ class PerExample:
 Randomness = torch.Generator | PerExample | None
 
 
-def _per_row(generator: PerExample, shape: Sequence[int], who: str) -> tuple[tuple[int, ...], int]:
+def _draw(
+    draw: Callable[..., Tensor], shape: Sequence[int], generator: Randomness, who: str
+) -> Tensor:
+    """``draw(shape, generator=...)``, or with a :class:`PerExample` one row per generator."""
+    if not isinstance(generator, PerExample):
+        return draw(tuple(shape), generator=generator)
     shape = tuple(int(n) for n in shape)
     if not shape or shape[0] != len(generator):
         raise ValueError(
@@ -158,7 +164,7 @@ def _per_row(generator: PerExample, shape: Sequence[int], who: str) -> tuple[tup
             "(or the batch size differs from the number of generators); call it with one "
             "torch.Generator instead of a PerExample."
         )
-    return shape[1:], shape[0]
+    return torch.cat([draw((1, *shape[1:]), generator=g) for g in generator.generators])
 
 
 def rand(
@@ -175,15 +181,7 @@ def rand(
         ...             torch.rand(2, 3, generator=make_generator(1)))
         True
     """
-    if not isinstance(generator, PerExample):
-        return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
-    rest, _ = _per_row(generator, shape, "rand")
-    return torch.cat(
-        [
-            torch.rand((1, *rest), generator=g, device=device, dtype=dtype)
-            for g in generator.generators
-        ]
-    )
+    return _draw(partial(torch.rand, device=device, dtype=dtype), shape, generator, "rand")
 
 
 def randn(
@@ -199,15 +197,7 @@ def randn(
         >>> randn((2, 3), generator=PerExample.from_seeds([1, 2])).shape
         torch.Size([2, 3])
     """
-    if not isinstance(generator, PerExample):
-        return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
-    rest, _ = _per_row(generator, shape, "randn")
-    return torch.cat(
-        [
-            torch.randn((1, *rest), generator=g, device=device, dtype=dtype)
-            for g in generator.generators
-        ]
-    )
+    return _draw(partial(torch.randn, device=device, dtype=dtype), shape, generator, "randn")
 
 
 def randint(
@@ -224,15 +214,7 @@ def randint(
         >>> bool(((randint(0, 3, (4,), generator=make_generator(0)) < 3)).all())
         True
     """
-    if not isinstance(generator, PerExample):
-        return torch.randint(low, high, tuple(shape), generator=generator, device=device)
-    rest, _ = _per_row(generator, shape, "randint")
-    return torch.cat(
-        [
-            torch.randint(low, high, (1, *rest), generator=g, device=device)
-            for g in generator.generators
-        ]
-    )
+    return _draw(partial(torch.randint, low, high, device=device), shape, generator, "randint")
 
 
 def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
