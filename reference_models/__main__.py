@@ -192,6 +192,12 @@ def _add_train(sub: Any) -> None:
     )
     t.add_argument("--level", type=float, help="(final) training level in [0, 1] (default 1)")
     t.add_argument(
+        "--nmer-noise",
+        choices=("gaussian", "impulse"),
+        help="NMER's noise for the missing modalities, in training and evaluation: gaussian "
+        "(default, the paper's main setting) or impulse (sign noise on 30 %% of the entries)",
+    )
+    t.add_argument(
         "--nmer-kl",
         choices=("batchmean", "sum"),
         help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
@@ -481,6 +487,8 @@ def _check_train_args(args: argparse.Namespace) -> None:
             raise _fail("train", f"expected --{name.replace('_', '-')} in [0, 1], got {value}.")
     if args.nmer_kl is not None and "nmer" not in kinds:
         raise _fail("train", "--nmer-kl sets NMER's KL term; add --model nmer.")
+    if args.nmer_noise is not None and "nmer" not in kinds:
+        raise _fail("train", "--nmer-noise sets NMER's missing-modality noise; add --model nmer.")
     if args.teacher and "baseline" in kinds:
         raise _fail("train", "the baseline is a teacher itself; --teacher does not apply to it.")
 
@@ -517,8 +525,11 @@ def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> Tr
     changes: dict[str, Any] = {}
     if args.level is not None and args.schedule in (None, "constant"):
         changes["level"] = args.level
-        if kind == "nmer":  # its evaluation noise has the training intensity (T = 100 * level)
+    if kind == "nmer":
+        if args.level is not None:  # evaluated at the (final) training intensity T = 100 * level
             changes["eval_level"] = args.level
+        if args.nmer_noise == "impulse":
+            changes["eval_fill"] = "nmer_impulse"
     if args.select_level is not None:
         changes["val_noise_level"] = args.select_level
     return dataclasses.replace(
@@ -529,13 +540,17 @@ def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> Tr
     )
 
 
-def _pipeline(kind: ModelKind, noise: str, modalities: Sequence[str]) -> Any:
+def _pipeline(
+    kind: ModelKind, noise: str, modalities: Sequence[str], nmer_noise: str | None = None
+) -> Any:
     """Missing conditions (zeros, or NMER's noised copy) plus an optional noise family."""
     from mmnoise.transforms.missing import DropModalities
 
     missing = None
     if len(modalities) > 1:  # one modality: no missing conditions, the noise only
-        fill: Any = "nmer" if kind == "nmer" else 0.0
+        fill: Any = 0.0
+        if kind == "nmer":
+            fill = "nmer_impulse" if nmer_noise == "impulse" else "nmer"
         missing = DropModalities(list(modalities), patterns="mmin", fill=fill)
     if noise == "none":
         return missing
@@ -582,6 +597,13 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
     train, val, test = data["train"], data["val"], data["test"]
     n_train = len(train)  # type: ignore[arg-type]
     given = _load_teachers(args.teacher)
+    if _is_main():  # the recipe is never changed silently: say which preset runs
+        note = (
+            ""
+            if args.preset == "paper"
+            else " (10 + 10 epochs, batch 64; --preset paper: the papers' recipe)"
+        )
+        print(f"train: preset {args.preset}{note}", flush=True)
     used: set[Path] = set()
     teachers: dict[str, Teacher] = {}  # trained in this run, by teacher config
     results = []
@@ -616,7 +638,7 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             val,
             cfg=config,
             train_cfg=tc,
-            pipeline=None if baseline else _pipeline(kind, args.noise, modalities),
+            pipeline=None if baseline else _pipeline(kind, args.noise, modalities, args.nmer_noise),
             schedule=None if baseline else _schedule(args.schedule, args.level, steps),
             teacher=teacher,
             teacher_pipeline=noisy if baseline else None,

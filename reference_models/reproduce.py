@@ -523,8 +523,22 @@ def _report(out: Path, rc: ReproduceConfig, seconds: float | None) -> dict[str, 
     return report
 
 
+def corpus_folds(root: str) -> int | None:
+    """The number of folds the corpus at ``root`` declares in its ``corpus.json`` (None: none)."""
+    from mmnoise.datasets.corpus import CorpusConfig
+
+    return CorpusConfig.find(root).folds
+
+
 def reproduce(rc: ReproduceConfig) -> dict[str, Any]:
     """Run (or resume) the protocol and write the tables; return the ``results.json`` dict."""
+    if rc.data == "mmin-h5" and rc.root is not None:
+        n = corpus_folds(rc.root)
+        if n is not None and max(rc.folds) > n:
+            raise ValueError(
+                f"reproduce: the corpus at {rc.root} has {n} folds (corpus.json), got folds "
+                f"{list(rc.folds)}; pass --folds within 1..{n} or leave it out (every fold)."
+            )
     out = Path(rc.out)
     out.mkdir(parents=True, exist_ok=True)
     tic = time.perf_counter()
@@ -560,7 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", choices=("mmin-h5", "synthetic"), default="synthetic")
     p.add_argument("--root", help="mmin-h5: the feature root (A/, V/, L/)")
     p.add_argument("--targets", help="mmin-h5: the target root ({fold}/*.npy)")
-    p.add_argument("--folds", type=int, nargs="+", help="folds to run (default 1..10)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        nargs="+",
+        help="folds to run (default: every fold, corpus.json's count; 1..10 without one)",
+    )
     p.add_argument("--size", type=int, help="synthetic: training items per fold")
     p.add_argument("--preset", choices=("paper", "quick"), default="paper")
     p.add_argument("--teacher-epochs", type=int, help="stage-1 epochs (default: the preset's)")
@@ -590,6 +609,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("folds", "intensities", "noise_types"):
         if getattr(args, name):
             kw[name] = tuple(getattr(args, name))
+    if "folds" not in kw and args.data == "mmin-h5" and args.root is not None:
+        try:  # every fold of the corpus by default (IEMOCAP, without a corpus.json: 10)
+            n = corpus_folds(args.root)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"reproduce: {err}", file=sys.stderr)
+            return 2
+        if n is not None:
+            kw["folds"] = tuple(range(1, n + 1))
     for name in ("size", "teacher_epochs", "epochs"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
@@ -611,10 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=args.progress,
             **kw,
         )
+        reproduce(rc)
     except ValueError as err:
         print(f"reproduce: {err}", file=sys.stderr)
         return 2
-    reproduce(rc)
     return 0
 
 

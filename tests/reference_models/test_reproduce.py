@@ -66,3 +66,21 @@ def test_tiny_nmer_protocol_writes_the_tables_and_resumes(
     assert "fold 1: done, skipped" in printed
     assert "fold 2: mmin-impulse-T100" in printed and "nmer-impulse-T100 in" not in printed
     assert redo.exists() and kept.stat().st_mtime_ns == before
+
+
+def test_mmin_h5_folds_default_to_the_corpus_and_are_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a corpus.json with 3 folds: the default runs folds 1..3, a fold beyond fails before training
+    from mmnoise.datasets.corpus import CorpusConfig, ModalitySpec
+    from reference_models import reproduce as rep
+
+    CorpusConfig({"audio": ModalitySpec("A", "feat")}, folds=3).write(tmp_path / "corpus.json")
+    seen: list[ReproduceConfig] = []
+    monkeypatch.setattr(rep, "reproduce", lambda rc: seen.append(rc) or {})
+    base = ["--paper", "mmin", "--data", "mmin-h5", "--root", str(tmp_path), "--targets", "t"]
+    assert rep.main(base) == 0
+    assert seen[0].folds == (1, 2, 3)
+    monkeypatch.undo()
+    assert rep.main([*base, "--folds", "2", "4"]) == 2
+    assert "has 3 folds" in capsys.readouterr().err

@@ -197,9 +197,26 @@ def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Pa
         (["--model", "mmin", "mmin"], "lists a model twice"),
         (["--threads", "0"], "--threads >= 1"),
         (["--min-steps", "0"], "--min-steps >= 1"),
+        (["--nmer-noise", "impulse"], "--nmer-noise sets NMER's missing-modality noise"),
     ],
 )
 def test_options_that_do_not_apply_are_errors(extra: list[str], match: str) -> None:
     argv = ["train", *(["--model", "mmin"] if "--model" not in extra else []), *extra]
     with pytest.raises(SystemExit, match=match):
         main(argv)
+
+
+def test_nmer_noise_type_and_level_reach_training_and_evaluation() -> None:
+    # --nmer-noise impulse: NMER's impulse noise fills the missing modalities in training and
+    # evaluation; --level sets the evaluation intensity even under a schedule
+    from reference_models.__main__ import _pipeline, _train_config, build_parser
+
+    mods = ("audio", "visual", "text")
+    drop = _pipeline("nmer", "none", mods, "impulse")
+    assert type(drop).__name__ == "DropModalities" and drop.fill.noise == "impulse"
+    assert _pipeline("nmer", "none", mods).fill.noise == "gaussian"
+    assert _pipeline("mmin", "none", mods, "impulse").fill == 0.0
+    argv = ["train", "--model", "nmer", "--nmer-noise", "impulse", "--schedule", "linear",
+            "--level", "0.4"]  # fmt: skip
+    tc = _train_config(build_parser().parse_args(argv), "nmer", 100)
+    assert tc.eval_fill == "nmer_impulse" and tc.eval_level == 0.4

@@ -357,7 +357,8 @@ def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
     nmer = train_model("nmer", train, val, cfg=cfg, train_cfg=tc, teacher=base.model)
     chance = 0.25
     assert base.val_metrics["full"]["wa"] > chance + 0.25  # the corpus is learnable
-    assert nmer.val_metrics["full"]["wa"] >= base.val_metrics["full"]["wa"] - 0.05
+    # at least the baseline's clean accuracy (one validation item of slack)
+    assert nmer.val_metrics["full"]["wa"] >= base.val_metrics["full"]["wa"] - 1 / len(val)
     assert nmer.val_metrics["total"]["wa"] > chance + 0.25  # missing modalities as NMER noise
 
 
