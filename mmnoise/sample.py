@@ -210,7 +210,7 @@ def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
             )
         if known is None:
             known = modality_names(sample)
-        unknown = [n for n in entry if n not in known and n not in sample]
+        unknown = [n for n in entry if n not in known]
         if unknown:
             raise KeyError(
                 f"{who}: sample[{key!r}] names {sorted(map(str, unknown))}, which are not "

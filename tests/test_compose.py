@@ -388,7 +388,7 @@ def test_containers_with_per_example_generators_treat_each_example_alone(
         }
         alone = t(one, level=lv[i : i + 1], generator=mm.rng.make_generator(seeds[i]))
         for k in ("a", "t"):
-            torch.testing.assert_close(out[k][i : i + 1], alone[k], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(out[k][i : i + 1], alone[k], rtol=1e-4, atol=1e-4)
             assert torch.equal(replayed[k], out[k])
         for key in ("lengths", "present"):
             for k, v in alone.get(key, {}).items():

@@ -164,3 +164,16 @@ def test_a_single_number_for_a_range_says_how_to_fix() -> None:
     msg = str(err.value)
     assert msg.startswith("AddGaussianSNR: expected snr_db as a (weak, strong) pair")
     assert "got 10" in msg and "pass snr_db=(10.0, 10.0)" in msg
+
+
+@pytest.mark.parametrize("bad", [(float("nan"), 0.0), (0.0, float("inf")), (-float("inf"), 1.0)])
+def test_non_finite_settings_are_rejected_with_the_fix(bad: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match=r"AddGaussianSNR: expected snr_db as finite numbers.*level 0"):
+        mm.AddGaussianSNR("a", snr_db=bad)
+
+
+def test_reserved_entries_may_name_only_modalities() -> None:
+    # "id" is a key of the sample but not a modality tensor: lengths for it is a mistake
+    s = {"audio": torch.randn(2, 5, 3), "id": "x", "lengths": {"id": torch.tensor([5, 5])}}
+    with pytest.raises(KeyError, match=r"Gain: sample\['lengths'\] names \['id'\].*known: \['audio'\]"):
+        mm.Gain("audio")(s)

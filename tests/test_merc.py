@@ -124,8 +124,8 @@ def test_batched_corruption_equals_each_item_alone(family: str) -> None:
             alone = corrupt_item(item, SUITE, family, sev, kinds=kinds)
             for m, k in kinds.items():
                 assert together[i][m].shape == alone[m].shape
-                torch.testing.assert_close(together[i][m], alone[m], rtol=1e-5, atol=1e-5)
-                torch.testing.assert_close(small[i][m], alone[m], rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(together[i][m], alone[m], rtol=1e-4, atol=1e-4)
+                torch.testing.assert_close(small[i][m], alone[m], rtol=1e-4, atol=1e-4)
                 if k != fam.kind:
                     assert together[i][m] is item[m]
 

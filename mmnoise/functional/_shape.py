@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec
 
 import torch
 from torch import Tensor
@@ -55,6 +55,38 @@ def per_example(v: Tensor | float, x: Tensor) -> Tensor:
     if t.ndim == 0:
         t = t.expand(x.shape[0])
     return t.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+
+
+class _ScaleValues(torch.autograd.Function):
+    """``x * s`` (or ``x / s``) in the forward pass, the identity for gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, s: Tensor, divide: bool) -> Tensor:
+        return x / s if divide else x * s
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        return grad, None, None
+
+
+def scale_values(x: Tensor, s: Tensor, *, divide: bool = False) -> Tensor:
+    """Return ``x * s`` (``x / s`` with ``divide``) whose gradient passes through unscaled.
+
+    For an op that is homogeneous of degree 1 (``f(c x) = c f(x)``) and computed as
+    ``s * f(x / s)`` with a detached peak ``s``, the two scalings cancel in the derivative; doing
+    them in value only keeps the intermediate gradients at the size of the normalised signal.
+    With plain products the gradient of a normalised quantity is summed from terms of the
+    size of ``s`` and overflows for values near the dtype's largest finite value.
+
+    Example:
+        >>> x = torch.tensor([2.0], requires_grad=True)
+        >>> y = scale_values(scale_values(x, torch.tensor([4.0]), divide=True), torch.tensor([4.0]))
+        >>> y.backward()
+        >>> y.item() == 2.0, x.grad.tolist()
+        (True, [1.0])
+    """
+    out: Tensor = _ScaleValues.apply(x, s, divide)
+    return out
 
 
 def step_mask(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | None:
@@ -200,14 +232,14 @@ def safe_sqrt(v: Tensor) -> Tensor:
 
 
 def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True) -> Tensor:
-    """Return the per-example L2 norm over the valid steps of ``x``, (B,), without overflow.
+    """Return the per-example L2 norm over the valid steps of ``x``, (B,), without over- or underflow.
 
-    One ``vector_norm`` pass; where it overflows (values near the dtype's largest finite value,
-    whose squares are Inf) the norm is recomputed on ``x`` divided by its per-example peak and
-    scaled back, which can still saturate at Inf only when the norm itself is out of range. The
-    check reads one (B,) flag back; under ``torch.compile`` the rescaled norm is always used.
-    ``rescue=False`` returns the plain pass (Inf where it overflowed), for a caller that checks
-    several things in one read-back.
+    One ``vector_norm`` pass. Squares overflow near the dtype's largest finite value (Inf) and
+    underflow below ``sqrt(finfo.tiny)`` (0, or a norm that lost its digits); where the plain
+    norm is out of that safe range, it is recomputed on ``x`` divided by its per-example peak
+    and scaled back (an all-zero example stays 0). The check reads one (B,) flag back; under
+    ``torch.compile`` the rescaled norm is always used. ``rescue=False`` returns the plain pass,
+    for a caller that checks several things in one read-back (see :func:`norm_is_safe`).
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
@@ -216,14 +248,26 @@ def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool
         if valid is None:
             n: Tensor = torch.linalg.vector_norm(v.reshape(b, -1), dim=1)
             return n
-        return safe_sqrt((step_energy(v, time_dim) * valid).sum(dim=1))
+        # masked_fill, not a product: Inf energy on padding times 0 would be NaN
+        return safe_sqrt(step_energy(v, time_dim).masked_fill(~valid, 0.0).sum(dim=1))
 
     plain = norm(x)
-    if not rescue or (not torch.compiler.is_compiling() and bool(torch.isfinite(plain).all())):
+    if not rescue or (not torch.compiler.is_compiling() and bool(norm_is_safe(plain).all())):
         return plain
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))
     return norm(x / per_example(peak, x)) * peak
+
+
+def norm_is_safe(norm: Tensor) -> Tensor:
+    """Return where a plain L2 norm can be trusted: finite and not in the squares' underflow range.
+
+    Example:
+        >>> norm_is_safe(torch.tensor([1.0, float("inf"), 1e-30, 0.0]))
+        tensor([ True, False, False, False])
+    """
+    safe: Tensor = torch.isfinite(norm) & (norm >= torch.finfo(norm.dtype).tiny ** 0.5)
+    return safe
 
 
 def valid_extrema(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:

@@ -21,8 +21,10 @@ from mmnoise.functional._shape import (
     full_lengths,
     gather_steps,
     keep_padding,
+    norm_is_safe,
     per_example,
     saturate,
+    scale_values,
     span_bounds,
     step_index,
     step_mask,
@@ -109,22 +111,34 @@ def _add_at_snr(
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))
     ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
     top = torch.finfo(x.dtype).max
-    bound = (nx.detach() * (1 + amp) < top) & torch.isfinite(nn.detach() * ratio.detach())
+    # the plain path is exact when no norm over- or underflowed and the result cannot overflow
+    # (an all-zero example also takes the careful path: its norm of 0 may be an underflow)
+    bound = (
+        norm_is_safe(nx.detach())
+        & norm_is_safe(nn.detach())
+        & (nx.detach() * (1 + amp) < top)
+        & torch.isfinite(nn.detach() * ratio.detach())
+    )
     if compiling:  # one graph, no data-dependent branch: saturate always
         y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
         return saturate(y, x.dtype)
     if bool(bound.all()):
         return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
-    # near the top of the range: unit-norm noise, and the signal's peak applied last, so that
-    # only a result that truly overflows does (and is then saturated)
+    # near the top or the bottom of the range: unit-norm noise, and the signal's peak applied
+    # last, so that only a result that truly overflows does (and is then saturated)
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))
     nn = valid_norm(noise, lengths, time_dim)
-    ok = (nn > 0) & (nx > 0)
+    ok = (nn > 0) & (valid_norm(x, lengths, time_dim) > 0)
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))
-    rel = torch.where(ok, valid_norm(x / per_example(peak, x), lengths, time_dim) * amp, 0)
+    pk = per_example(peak, x)
+    # x + a n is homogeneous of degree 1 in x: with a noise that carries no gradient, the peak
+    # scales values only (scale_values), so the gradients of the normalised norms stay finite
+    plain = noise.requires_grad
+    xn = x / pk if plain else scale_values(x, pk, divide=True)
+    rel = torch.where(ok, valid_norm(xn, lengths, time_dim) * amp, 0)
     unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
-    return saturate(torch.addcmul(x, unit, per_example(peak, x)), x.dtype)
+    return saturate(torch.addcmul(x, unit, pk) if plain else x + scale_values(unit, pk), x.dtype)
 
 
 def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
@@ -261,11 +275,21 @@ def impulse_noise(
     if valid is not None:
         u.masked_fill_(~valid, 2.0)  # padding is never hit
     r = per_example(ratio, u)
-    mid, height = per_example(mean, x), amplitude * per_example(std, x)
-    # the impulses saturate at the dtype's largest finite value (for values near it, mean +/-
-    # amplitude * std would overflow): two (B,) clamps, no pass over the data
     top = torch.finfo(x.dtype).max
-    low, high = (mid - height).clamp(-top, top), (mid + height).clamp(-top, top)
+    if torch.compiler.is_compiling() or not bool(torch.isfinite(std).all()):
+        # values near the dtype's largest: the variance overflows. The moments are taken on
+        # x / peak, and the impulses (mean +/- amplitude * std, homogeneous of degree 1 in x)
+        # scaled back in value only, so that their gradients stay finite (scale_values)
+        peak = x.detach().abs().reshape(x.shape[0], -1).amax(dim=1)
+        pk = per_example(torch.where(peak > 0, peak, torch.ones_like(peak)), x)
+        mean_n, std_n = valid_moments(scale_values(x, pk, divide=True), lengths, time_dim)
+        mid_n, height_n = per_example(mean_n, x), amplitude * per_example(std_n, x)
+        # the impulses saturate at the dtype's largest finite value
+        low = scale_values(mid_n - height_n, pk).clamp(-top, top)
+        high = scale_values(mid_n + height_n, pk).clamp(-top, top)
+    else:
+        mid, height = per_example(mean, x), amplitude * per_example(std, x)
+        low, high = (mid - height).clamp(-top, top), (mid + height).clamp(-top, top)
     # One draw decides both: a hit is u < r, and given a hit u / r is uniform, so u < r / 2 is a
     # fair coin for the sign (half the random numbers of a separate sign draw).
     return torch.where(u < r * 0.5, low, torch.where(u < r, high, x))

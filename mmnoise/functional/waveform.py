@@ -26,6 +26,7 @@ from mmnoise.functional._shape import (
     keep_padding,
     per_example,
     saturate,
+    scale_values,
     span_bounds,
     step_mask,
     valid_extrema,
@@ -295,11 +296,12 @@ def babble(
         talker = _read_pool(
             pool, pool_lengths, source[:, k].to(x.device), offset[:, k], x.shape[_T]
         )
+        # babble is noise: no gradient flows back into the examples the talkers were read from
+        talker = talker.detach()
         norm = valid_norm(talker, lengths, _T)
         heard = norm > 0
-        unit = talker * per_example(
-            torch.where(heard, 1 / torch.where(heard, norm, torch.ones_like(norm)), 0), talker
-        )
+        unit = talker / per_example(torch.where(heard, norm, torch.ones_like(norm)), talker)
+        unit = unit * per_example(heard, talker)
         # the first non-silent candidate, used or not, stands in for a silent sum
         spare_silent = (valid_norm(spare, lengths, _T) == 0)[:, None, None]
         spare = torch.where(spare_silent, unit, spare)
@@ -460,7 +462,9 @@ def mu_law(x: Tensor, *, bits: Tensor, lengths: Tensor | None = None) -> Tensor:
         >>> mu_law(torch.tensor([[[1.0, -0.5, 0.01]]]), bits=torch.tensor([1.0]))
         tensor([[[ 1., -1.,  1.]]])
     """
-    peak = per_example(_peak(x, lengths), x)
+    # the automatic gain is a constant of the codec, not a path for gradients (x / peak(x)
+    # has a NaN gradient where the peak is subnormal)
+    peak = per_example(_peak(x, lengths), x).detach()
     scale = torch.where(peak > 0, peak, torch.ones_like(peak))
     xn = (x / scale).clamp(-1.0, 1.0)
     mu = per_example(torch.pow(2.0, torch.round(bits.to(x.device)).clamp(min=1)) - 1, x)
@@ -595,7 +599,9 @@ def reverb(
     k = ir.shape[-1]
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))
-    xn = x / per_example(peak, x)
+    # reverb is homogeneous of degree 1 in x: the scaling by the peak is done in value only, so
+    # that gradients stay finite for values near the dtype's largest (see scale_values)
+    xn = scale_values(x, per_example(peak, x), divide=True)
     fast = _next_fast_len(n + k - 1)
     padded = torch.nn.functional.pad(xn, (0, fast - k + 1 - n))
     wet = AF.fftconvolve(padded, ir[:, None, :])[..., :n]
@@ -604,7 +610,7 @@ def reverb(
     ratio = torch.where(ok, n_dry / torch.where(ok, n_wet, torch.ones_like(n_wet)), 0)
     w = per_example(wet_ratio, x)
     # the peak comes last: ratio * peak alone may overflow where every product is finite
-    y = (1 - w) * x + (w * per_example(ratio, x) * wet) * per_example(peak, x)
+    y = (1 - w) * x + scale_values(w * per_example(ratio, x) * wet, per_example(peak, x))
     # |wet part| <= the dry norm: the mix can leave the finite range only near the largest values
     top = torch.finfo(x.dtype).max
     if torch.compiler.is_compiling() or not bool(((n_dry + 1) * peak < top).all()):

@@ -10,6 +10,7 @@ and returns a NEW dict: the input sample and its tensors are never modified.
 from __future__ import annotations
 
 import inspect
+import math
 import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
@@ -78,6 +79,11 @@ def check_range(
             f"and level 1), got {value!r}{hint}."
         )
     pair = (float(value[0]), float(value[1]))
+    if not all(math.isfinite(v) for v in pair):
+        raise ValueError(
+            f"{who}: expected {name} as finite numbers, got {value!r}; a NaN or infinite "
+            "setting makes every output non-finite (for no corruption use level 0 or p=0)."
+        )
     for v in pair:
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError(f"{who}: expected {name} values in [{lo}, {hi}], got {value!r}.")
@@ -409,9 +415,11 @@ class NoiseTransform(nn.Module):
     ) -> tuple[Sample, Record]:
         """Apply the transform and return ``(new_sample, record)``.
 
-        The record holds, per key, the sampled ``params``, the per-example ``applied`` gate and,
+        The record holds, per key, the sampled ``params``, the per-example ``applied`` flags and,
         when ``record`` is True, a (B, T) ``mask`` of the steps that changed (B for a whole
-        modality); ``run(..., replay=record)`` or ``replay`` reproduces the output exactly.
+        modality); ``run(..., replay=record)`` or ``replay`` reproduces the output exactly. With
+        ``record`` True, ``applied`` is exactly "this example's output differs"; without it,
+        the gate and level > 0 (no comparison pass).
 
         ``owned`` names entries the caller made itself in this call (a container's
         intermediates, never a user's tensors): they skip the finite check (their input was
@@ -470,9 +478,12 @@ class NoiseTransform(nn.Module):
                     y = blend(y, x, applied)
             out[name] = y
             entry_out: Record = {"params": params, "applied": applied}
+            self.annotate_record(name, entry_out, x, y, lengths)  # sees the gate's `applied`
             if record:
-                entry_out["mask"] = _changed_mask(x, y, kind)
-            self.annotate_record(name, entry_out, x, y, lengths)
+                entry_out["mask"] = mask = _changed_mask(x, y, kind)
+                # applied means changed: an example whose draw left it as it was (a level that
+                # rounds every span to zero steps, silence at an SNR) is not applied
+                entry_out["applied"] = applied & mask.reshape(mask.shape[0], -1).any(dim=1)
             rec["keys"][name] = entry_out
         return out, rec
 
@@ -482,7 +493,8 @@ class NoiseTransform(nn.Module):
         """Add op-specific facts to the record ``entry`` of key ``name`` (input ``x``, output ``y``).
 
         The default adds nothing; an op whose result can fall short of its parameters (noise
-        read from recordings that are silent) overrides this instead of ``run``.
+        read from recordings that are silent) overrides this instead of ``run``. It runs before
+        ``run`` narrows ``entry["applied"]`` to the examples that changed, so it sees the gate.
         """
 
     # -- config ----------------------------------------------------------------------------

@@ -280,6 +280,8 @@ class DropModalities(NoiseTransform):
                     record=False,
                 )
                 fill = noised[n]
+            if kinds[n] == "frames" and isinstance(fill, Tensor):
+                fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
             # a container's own intermediate is written in place: only the missing rows change
             inplace = n in owned and not x.requires_grad
             lengths = sample.get(LENGTHS, {}).get(n)
@@ -296,6 +298,7 @@ class DropModalities(NoiseTransform):
             masks[n] = drop[:, i]
         rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
         if record:
+            rec["applied"] = applied & drop.any(dim=1)  # applied means something was dropped
             rec["keys"] = {n: {"mask": masks[n]} for n in names}
         return out, rec
 

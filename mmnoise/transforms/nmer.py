@@ -17,7 +17,8 @@ from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 __all__ = ["NMERNoise", "intensity_level"]
 
 Keys = str | Sequence[str] | None
-_FLOAT_KINDS: frozenset[Kind] = frozenset({"features", "waveform", "frames"})
+# NMER noises feature sequences; raw frames would leave their [0, 1] range
+_FLOAT_KINDS: frozenset[Kind] = frozenset({"features", "waveform"})
 
 
 def intensity_level(intensity: float, *, strong: float = 100.0) -> float:

@@ -229,13 +229,22 @@ def test_edge_inputs_keep_the_contract(case: Case, data: st.DataObject, seed: in
         assert bool(torch.isfinite(y).all()), (edge.values, edge.layout, x.dtype)
     if case.kind == "frames":
         assert bool(((y >= 0) & (y <= 1)).all()), (float(y.min()), float(y.max()))
-    # `applied` is exactly "level > 0 once rounded to float32" (p = 1), and nothing that was not
-    # applied changed; level 0 (or 1e-50) is an identity
-    expected = torch.as_tensor(level).to(torch.float32).expand(b) > 0
+    # `applied` is exactly "this example's output differs", only where level > 0 once rounded
+    # to float32 (p = 1); level 0 (or 1e-50) is an identity
+    positive = torch.as_tensor(level).to(torch.float32).expand(b) > 0
     applied = rec["keys"][KEY]["applied"]
-    assert torch.equal(applied, expected)
     changed = (y != x).reshape(b, -1).any(dim=1)
-    assert not bool((changed & ~applied).any())
+    assert torch.equal(applied, changed)
+    assert not bool((changed & ~positive).any())
+    if case.snr and edge.values != "zeros":
+        # an SNR op reaches its SNR on every example with signal, or records that it could not
+        heard = _changed_mask(torch.zeros_like(x), x, case.kind)
+        if edge.lengths is not None:
+            steps = torch.arange(heard.shape[1])[None, :]
+            heard = heard & (steps < edge.lengths[:, None])
+        reached = rec["keys"][KEY].get("snr_reached", torch.ones(b, dtype=torch.bool))
+        missed = positive & heard.any(dim=1) & ~applied & reached
+        assert not bool(missed.any()), (edge.values, x.dtype, missed)
     assert torch.equal(_silently(lambda: t.replay(sample, rec))[KEY], y)
 
 
@@ -247,7 +256,7 @@ def test_gradients_are_finite_on_edge_inputs(case: Case, data: st.DataObject, se
         edge_batches(
             case.kind,
             dtypes=(torch.float32, torch.float64),
-            values=("random", "constant", "zeros", "subnormal"),
+            values=("random", "constant", "zeros", "subnormal", "huge"),
         )
     )
     x = edge.x.detach().requires_grad_()  # a leaf with the drawn strides
@@ -295,7 +304,8 @@ def test_each_example_follows_its_own_level(case: Case, data: st.DataObject, see
     t = case.build(KEY)
     out, rec = _silently(lambda: t.run(sample, level=lv, generator=_gen(seed, "cpu")))
     full = _silently(lambda: t(sample, level=1.0, generator=_gen(seed, "cpu")))[KEY]
-    assert torch.equal(rec["keys"][KEY]["applied"], lv > 0)
+    applied = rec["keys"][KEY]["applied"]
+    assert not bool((applied & (lv == 0)).any())  # applied means changed: never at level 0
     for i in range(b):
         # a level-0 example is untouched; a level-1 one gets exactly what a batch at level 1 gets
         assert torch.equal(out[KEY][i], x[i] if lv[i] == 0 else full[i]), i
@@ -392,5 +402,6 @@ def test_per_example_generators_make_each_example_independent_of_its_batch(
         )[KEY]
         # the same random numbers; the arithmetic agrees to float32 rounding (vectorised pow /
         # exp and kernels blocked over the batch, lfilter, FFT, kornia's JPEG matmuls, can
-        # round the last bit differently for another batch size); a wrong draw is far off
-        torch.testing.assert_close(out[KEY][i : i + 1], alone, rtol=1e-5, atol=1e-5)
+        # round differently for another batch size; an IIR filter carries that along the
+        # signal, up to ~1e-4 here); a wrong draw is off by O(1)
+        torch.testing.assert_close(out[KEY][i : i + 1], alone, rtol=1e-4, atol=1e-4)
