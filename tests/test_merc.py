@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ import torch
 from mmnoise.__main__ import main
 from mmnoise.datasets import MMINFeatures, MMSAPickle, SyntheticMER
 from mmnoise.merc import corrupt_item, load_suite, missing_rate_item, nmer_fill_item
-from mmnoise.merc.corrupt import corrupt_items, make_transform, nmer_fill_items
-from mmnoise.merc.export import export_mmin_h5, export_mmsa_pkl
+from mmnoise.merc.corrupt import corrupt_items, make_transform, nmer_fill_items, nmer_noised_items
+from mmnoise.merc.export import export_mmin_h5, export_mmsa_pkl, export_suite
 from mmnoise.merc.report import scores, write_report
 from mmnoise.merc.runner import conditions_of, run_benchmark
 from mmnoise.merc.scoring import area_under_curve, cell_metrics
@@ -193,11 +194,11 @@ def test_runner_resumes_and_refuses_a_foreign_card(tmp_path: Path) -> None:
         suite=SUITE,
         kinds=KINDS,
         out=tmp_path,
-        families=["impulse", "gain"],
+        families=["impulse"],
         progress=False,
         model="toy",
     )
-    assert len(calls) == first  # nothing new to do: 'gain' is not a suite family
+    assert len(calls) == first  # nothing new to do: every cell is in the card
     run_benchmark(
         counting,
         items,
@@ -245,7 +246,9 @@ def test_scores_against_itself_and_a_perfect_model() -> None:
     fam = sc["families"]["impulse"]
     if fam["wa"][0] < 1.0:
         assert fam["ce"] == pytest.approx(1.0) and fam["effective_robustness"] == 0.0
-    assert sc["mCE"] == pytest.approx(fam["ce"])
+    # one of the six test corruption families: no mCE, marked partial
+    assert math.isnan(sc["mCE"]) and math.isnan(sc["relative_mCE"])
+    assert sc["mCE_families"] == {"scored": 1, "of": 6, "partial": True}
     perfect = json.loads(json.dumps(card))
     for cell in perfect["cells"].values():
         cm = torch.tensor(cell["confusion"])
@@ -309,6 +312,12 @@ def test_cli_writes_the_report_card(tmp_path: Path) -> None:
         ]
     )
     assert rc == 0 and (tmp_path / "exp" / "impulse" / "s5" / "feature" / "A").is_dir()
+    exp = ["merc-export", *args, "--out", str(tmp_path / "exp2"), "--severities", "1"]
+    assert main([*exp, "--families", "missing_rate,nmer_fill"]) == 0
+    assert (tmp_path / "exp2" / "missing_rate" / "eta_0.7.csv").is_file()
+    assert (tmp_path / "exp2" / "nmer_fill" / "s1" / "feature" / "L").is_dir()
+    assert main([*exp, "--families", "wave_gaussian_snr"]) == 2
+    assert main([*exp, "--families", "impulse,typo"]) == 2
     assert main(["bench-robustness", "--predict", "nope", *args, "--out", str(tmp_path)]) == 2
 
 
@@ -343,3 +352,263 @@ def test_reference_model_predict_functions(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(merc_predict, "_LOADED", {})
     with pytest.raises(FileNotFoundError, match="merc_predict"):
         merc_predict.baseline(batch)
+
+
+# --- audit fixes: mCE over complete data, reference checks, family names, export, freezing ---
+
+TEST_FAMILIES = [
+    f.name for f in SUITE.families_of("features", split="test") if f.group == "corruption"
+]
+
+
+def test_mce_needs_every_test_family_in_card_and_reference(tmp_path: Path) -> None:
+    items = _items()
+    full = run_benchmark(
+        toy_predict, items, suite=SUITE, kinds=KINDS, families=TEST_FAMILIES, progress=False
+    )
+    sc = scores(full, SUITE, reference=full)
+    assert sc["mCE_families"] == {"scored": 6, "of": 6, "partial": False}
+    ces = [sc["families"][n]["ce"] for n in TEST_FAMILIES]
+    assert sc["mCE"] == pytest.approx(sum(ces) / 6)
+    # the reference lacks a family: the card alone is complete, the score is still partial
+    ref = json.loads(json.dumps(full))
+    ref["cells"] = {k: v for k, v in ref["cells"].items() if not k.startswith("impulse/")}
+    part = scores(full, SUITE, reference=ref)
+    assert math.isnan(part["mCE"]) and math.isnan(part["relative_mCE"])
+    assert part["mCE_families"] == {"scored": 5, "of": 6, "partial": True}
+    paths = write_report(full, SUITE, tmp_path, reference=ref, plots=False)
+    assert "partial, 5 of 6 test corruption families" in paths["report"].read_text()
+    back = json.loads(paths["scores"].read_text())["scores"]
+    assert back["mCE_families"]["partial"] is True
+
+
+def test_a_reference_from_another_suite_or_data_is_refused(tmp_path: Path) -> None:
+    card = run_benchmark(
+        toy_predict, _items(), suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
+    other_data = run_benchmark(
+        toy_predict, _items(6), suite=SUITE, kinds=KINDS, families=["impulse"], progress=False
+    )
+    with pytest.raises(ValueError, match=r"data\.sha256"):
+        scores(card, SUITE, reference=other_data)
+    other_suite = json.loads(json.dumps(card)) | {"suite_sha256": "0" * 64}
+    with pytest.raises(ValueError, match="suite_sha256"):
+        write_report(card, SUITE, tmp_path, reference=other_suite, plots=False)
+    assert not (tmp_path / "scores.json").exists()
+    # the command checks before running anything
+    (tmp_path / "ref.json").write_text(json.dumps(other_suite))
+    args = ["--data", "synthetic", "--size", "4", "--dims", "4,5,6", "--max-len", "6,6,5"]
+    rc = main(
+        [
+            "bench-robustness",
+            "--predict",
+            "tests.test_merc:toy_predict",
+            *args,
+            "--out",
+            str(tmp_path / "card"),
+            "--reference",
+            str(tmp_path / "ref.json"),
+            "--no-progress",
+        ]
+    )
+    assert rc == 2 and not (tmp_path / "card" / "card.json").exists()
+
+
+def test_unknown_or_inapplicable_family_names_raise(tmp_path: Path) -> None:
+    items = _items(4)
+    with pytest.raises(ValueError, match=r"unknown families \['gain'\].*'impulse'"):
+        run_benchmark(
+            toy_predict,
+            items,
+            suite=SUITE,
+            kinds=KINDS,
+            families=["impulse", "gain"],
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="wave_gaussian_snr"):
+        run_benchmark(
+            toy_predict,
+            items,
+            suite=SUITE,
+            kinds=KINDS,
+            families=["wave_gaussian_snr"],
+            progress=False,
+        )
+    with pytest.raises(ValueError, match=r"unknown families \['nmer'\]"):
+        export_suite(items, SUITE, tmp_path, kinds=KINDS, families=["nmer"])
+    # a waveform family on feature data would write clean copies: it raises instead
+    with pytest.raises(ValueError, match=r"wave_gaussian_snr \(waveform\)"):
+        export_suite(items, SUITE, tmp_path, kinds=KINDS, families=["wave_gaussian_snr"])
+    with pytest.raises(ValueError, match="none, so the items would stay clean"):
+        corrupt_items(items, SUITE, "lowpass", 1, kinds=KINDS)
+    assert not (tmp_path / "clean").exists()
+
+
+def test_export_of_the_missing_protocols_reproduces_the_runner_cells(tmp_path: Path) -> None:
+    items = _items(8)
+    paths = export_suite(
+        items,
+        SUITE,
+        tmp_path,
+        kinds=KINDS,
+        families=["missing_rate", "nmer_fill"],
+        severities=[2],
+    )
+    rel = [p.relative_to(tmp_path).as_posix() for p in paths]
+    assert rel[0] == "clean/s0" and rel[-1] == "nmer_fill/s2"
+    assert rel[1:-1] == [f"missing_rate/eta_{eta!r}.csv" for eta in SUITE.missing_rate]
+    # the presence table is the runner's missing-rate cell
+    lines = (tmp_path / "missing_rate" / "eta_0.5.csv").read_text().splitlines()
+    assert lines[0] == "id,audio,visual,text" and len(lines) == 1 + len(items)
+    for line, it in zip(lines[1:], items, strict=True):
+        uid, *flags = line.split(",")
+        want = missing_rate_item(it, SUITE, 0.5, NAMES)["present"]
+        assert uid == it["id"] and [int(f) for f in flags] == [int(want[m]) for m in NAMES]
+    # a condition's NMER cell = present modalities from clean/s0, missing ones from nmer_fill/s2
+    clean = MMINFeatures(
+        tmp_path / "clean/s0/feature",
+        tmp_path / "clean/s0/target",
+        fold=1,
+        split="tst",
+        norm=None,
+    )
+    noised = MMINFeatures(
+        tmp_path / "nmer_fill/s2/feature",
+        tmp_path / "nmer_fill/s2/target",
+        fold=1,
+        split="tst",
+        norm=None,
+    )
+    conds = {c: v for c, v in conditions_of(NAMES).items() if v is not None}
+    cells = nmer_fill_items(items, SUITE, 2, conds, kinds=KINDS)
+    for c, cond in conds.items():
+        for i in range(len(items)):
+            for m in NAMES:
+                src = clean[i] if cond[m] else noised[i]
+                assert torch.equal(src[m], cells[c][i][m]), (c, i, m)
+    assert not torch.equal(noised[0]["audio"], clean[0]["audio"])
+
+
+def test_corruption_refuses_items_off_the_cpu() -> None:
+    item = {"audio": torch.ones(3, 2, device="meta"), "id": "m"}
+    with pytest.raises(ValueError, match=r"expected CPU tensors.*meta"):
+        corrupt_item(item, SUITE, "impulse", 1, kinds={"audio": "features"})
+    pair = item | {"visual": torch.ones(3, 2, device="meta")}
+    with pytest.raises(ValueError, match="expected CPU tensors"):
+        nmer_fill_item(
+            pair,
+            SUITE,
+            1,
+            {"audio": True, "visual": False},
+            kinds={"audio": "features", "visual": "features"},
+        )
+
+
+def test_corruption_depends_on_the_order_of_kinds() -> None:
+    # documented: the item's generator is carried from one modality to the next in kinds order
+    item = _items(1)[0]
+    rev = dict(reversed(list(KINDS.items())))
+    a = corrupt_item(item, SUITE, "gaussian_snr", 3, kinds=KINDS)
+    b = corrupt_item(item, SUITE, "gaussian_snr", 3, kinds=rev)
+    assert not torch.equal(a["audio"], b["audio"]) and not torch.equal(a["text"], b["text"])
+
+
+def test_card_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = _items(4)
+    kw: dict[str, Any] = dict(suite=SUITE, kinds=KINDS, out=tmp_path, progress=False)
+    run_benchmark(toy_predict, items, families=["impulse"], **kw)
+    before = (tmp_path / "card.json").read_text()
+
+    def crash(src: Any, dst: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mmnoise.merc.runner.os.replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run_benchmark(toy_predict, items, families=["impulse", "time_mask"], **kw)
+    assert (tmp_path / "card.json").read_text() == before  # the old card is whole
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]  # no temp file left
+
+
+# mer-c-v1.json is frozen: the results page and every published card were measured on it
+SUITE_V1_SHA256 = "35155eb4c16f28c9e77550ee5f9675ea1c7eb02374a1cbd247a11bfd4a8f5f9d"
+GOLDEN = Path(__file__).with_name("merc_v1_golden.json")
+
+
+def test_frozen_suite_file_is_unchanged() -> None:
+    assert SUITE.sha256 == SUITE_V1_SHA256, (
+        "mmnoise/merc/suites/mer-c-v1.json changed, but a released suite is frozen (published "
+        "numbers were measured on it): restore it, and put the change in a new file "
+        "(mer-c-v2.json, with a new name and version) instead."
+    )
+
+
+def _golden_items() -> list[Sample]:
+    # built from index arithmetic only (no random generator), so the inputs themselves are fixed
+    items = []
+    for i, (ta, tv, tt) in enumerate([(5, 4, 3), (6, 6, 4), (3, 5, 2)]):
+        items.append(
+            {
+                "audio": torch.sin(0.7 * torch.arange(ta * 3, dtype=torch.float32) + i).reshape(
+                    ta, 3
+                ),
+                "visual": torch.cos(0.3 * torch.arange(tv * 2, dtype=torch.float32) - i).reshape(
+                    tv, 2
+                ),
+                "text": (i + 1) * torch.linspace(-1.0, 1.0, tt * 4).reshape(tt, 4),
+                "label": torch.tensor(i % 2),
+                "id": f"golden_{i}",
+            }
+        )
+    return items
+
+
+def _summary(x: torch.Tensor) -> list[float]:
+    flat = x.detach().double().flatten()
+    return [float(flat.sum()), float(flat.abs().sum()), *(float(v) for v in flat[:3])]
+
+
+def golden_values() -> dict[str, Any]:
+    """The frozen values the golden test pins: feature families at s1 / s5, eta, NMER fill."""
+    items = _golden_items()
+    out: dict[str, Any] = {"families": {}, "missing_rate": {}, "nmer_fill": {}}
+    for fam in SUITE.families_of("features"):
+        for sev in (1, 5):
+            res = corrupt_items(items, SUITE, fam.name, sev, kinds=KINDS)
+            out["families"][f"{fam.name}/{sev}"] = {
+                it["id"]: {m: _summary(it[m]) for m in NAMES} for it in res
+            }
+    for eta in (0.3, 0.7):
+        out["missing_rate"][repr(eta)] = {
+            it["id"]: [
+                int(bool(missing_rate_item(it, SUITE, eta, NAMES)["present"][m])) for m in NAMES
+            ]
+            for it in items
+        }
+    noised = nmer_noised_items(items, SUITE, 3, NAMES, kinds=KINDS)
+    out["nmer_fill"]["3"] = {it["id"]: {m: _summary(it[m]) for m in NAMES} for it in noised}
+    return out
+
+
+def write_golden() -> None:
+    """Regenerate the fixture (only when a NEW suite version is added; v1's values are frozen):
+    ``python -c "from tests.test_merc import write_golden; write_golden()"``."""
+    GOLDEN.write_text(json.dumps(golden_values(), indent=0, sort_keys=True) + "\n")
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, float]:
+    if isinstance(tree, dict):
+        return {k: v for key in tree for k, v in _flatten(tree[key], f"{prefix}/{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, x in enumerate(tree) for k, v in _flatten(x, f"{prefix}[{i}]").items()}
+    return {prefix: float(tree)}
+
+
+def test_golden_values_of_the_frozen_suite() -> None:
+    want = _flatten(json.loads(GOLDEN.read_text()))
+    got = _flatten(golden_values())
+    assert got.keys() == want.keys()
+    bad = [k for k in want if got[k] != pytest.approx(want[k], rel=1e-5, abs=1e-5)]
+    assert not bad, (
+        f"MER-C v1 corrupted values changed for {len(bad)} entries (first: {bad[:5]}); the "
+        "frozen suite must reproduce: find the transform or RNG change that moved them."
+    )

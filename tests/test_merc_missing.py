@@ -38,9 +38,26 @@ def test_missing_rate_spreads_over_modalities_and_is_seeded() -> None:
     assert all(torch.equal(a["present"][n], b["present"][n]) for n in NAMES)
 
 
+@pytest.mark.parametrize("b", [7, 1000])
+def test_missing_rate_above_the_cap_warns_and_realises_the_cap(b: int) -> None:
+    # the papers' eta grid reaches 0.7; with one modality always kept, 3 modalities cap at 2/3
+    with pytest.warns(UserWarning, match=r"realised missing rate is 0\.6667"):
+        drop = DropModalities(NAMES, missing_rate=(0.0, 0.7))
+    out = drop(_batch(b), level=1.0, generator=torch.Generator().manual_seed(2))
+    present = torch.stack([out["present"][n] for n in NAMES], dim=1)
+    assert int((~present).sum()) == 2 * b  # exactly one modality kept per example
+    assert bool(present.sum(dim=1).eq(1).all())
+    # below the cap the range is interpolated as given: level 0.5 of (0, 0.7) is eta 0.35
+    half = drop(_batch(1000), level=0.5, generator=torch.Generator().manual_seed(2))
+    gone = sum(int((~half["present"][n]).sum()) for n in NAMES)
+    assert gone == round(0.35 * 1000 * 3)
+    with pytest.warns(UserWarning, match=r"0\.5000"):
+        DropModalities(["a", "v"], missing_rate=(0.6, 0.6))
+
+
 def test_missing_rate_rejects_impossible_rates_and_patterns() -> None:
-    with pytest.raises(ValueError, match="within"):
-        DropModalities(NAMES, missing_rate=(0.0, 0.7))
+    with pytest.raises(ValueError, match="missing_rate"):
+        DropModalities(NAMES, missing_rate=(0.0, 1.2))
     with pytest.raises(ValueError, match="either patterns"):
         DropModalities(NAMES, missing_rate=(0.0, 0.5), patterns="mmin")
     with pytest.raises(ValueError, match="p=1"):

@@ -129,7 +129,8 @@ def sample_presence_exact(
     replacement among the other ``B * (M - 1)`` entries, weighted by their example's ``rate``
     (equal rates: uniformly), so there is no rejection loop and no quantised rate as in the
     original generator. The count is capped at ``B * (M - 1)``: a rate above ``1 - 1 / M``
-    cannot be realised (the caller rejects it). Sync-free: no value is read back to the host.
+    cannot be realised (``DropModalities`` caps it, with a warning). Sync-free: no value is
+    read back to the host.
 
     Args:
         rate: (B,) per-example missing rate in [0, 1 - 1/M]; the batch total fixes the count.

@@ -72,7 +72,12 @@ def add_commands(commands: Any) -> None:
     _data_args(export)
     export.add_argument("--out", required=True, type=Path, help="root folder")
     export.add_argument("--layout", default="mmin-h5", choices=("mmin-h5", "mmsa-pkl"))
-    export.add_argument("--families", default=None, help="comma-separated subset of families")
+    export.add_argument(
+        "--families",
+        default=None,
+        help="comma-separated subset of families (also 'missing_rate': presence tables per "
+        "eta, 'nmer_fill': noised copies per severity; default: all of the data's kinds)",
+    )
     export.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities")
 
 
@@ -134,13 +139,22 @@ def _kinds(items: list[Sample]) -> dict[str, Any]:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``bench-robustness``; return the exit status."""
-    from mmnoise.merc.report import write_report
-    from mmnoise.merc.runner import run_benchmark
+    from mmnoise.merc.report import check_reference, write_report
+    from mmnoise.merc.runner import data_hash, run_benchmark
 
     suite = load_suite(args.suite)
     predict = load_predict(args.predict)
     items, data_name = load_items(args)
     kinds = _kinds(items)
+    if args.reference is not None and args.reference.is_file():
+        # refuse a foreign reference before the run, not after it (the baseline's own card
+        # may not exist yet: it is then read once this run has written it)
+        this = {"suite_sha256": suite.sha256, "data": {"sha256": data_hash(items, list(kinds))}}
+        check_reference(
+            this,
+            json.loads(args.reference.read_text()),
+            who=f"bench-robustness --reference {args.reference}",
+        )
     tic = time.perf_counter()
     card = run_benchmark(
         predict,

@@ -2,8 +2,11 @@
 
 Every random draw of a corrupted test item comes from a generator seeded with
 :func:`item_seed` ``(suite, item id, family)``, and each item is corrupted on its own (a
-batch of one), so the corrupted test set does not depend on batch size, order, device type of
-the batching, the number of workers or which other cells are evaluated. The seed deliberately
+batch of one), so the corrupted test set does not depend on batch size, order, the number of
+workers or which other cells are evaluated. It does depend on the set and order of the
+modalities passed as ``kinds`` (an item's generator is carried from one modality to the next
+in that order), and it is defined on the CPU (items on another device are refused). The seed
+deliberately
 leaves the severity out: the severities of a family share their random numbers (common random
 numbers), so a stronger severity masks a superset of the steps of a weaker one and adds the same
 noise field at a lower SNR, which makes the severity curves monotone and less noisy.
@@ -34,6 +37,7 @@ __all__ = [
     "missing_rate_item",
     "nmer_fill_item",
     "nmer_fill_items",
+    "nmer_noised_items",
 ]
 
 CONDITION_FULL = "full"
@@ -128,18 +132,27 @@ def corrupt_items(
     (:class:`mmnoise.rng.PerExample`), each item's generator carried from one modality to the
     next, so row ``b`` is exactly what the item alone gives (to float32 rounding where a kernel
     blocks its arithmetic over the batch) and the per-call cost is paid per shape, not per item.
+    Because the generator is carried across modalities, an item's corrupted values also depend
+    on the set and order of the modalities in ``kinds``: pass the same ``kinds`` (the corpus's
+    own order) to get the frozen values. Corruption runs on the CPU; items on another device
+    are refused (move them to the CPU first).
 
     Args:
         items: unbatched dataset items (``mmnoise.datasets`` format), each with an id.
         suite: the suite.
         family: a family (or its name) of the suite.
         severity: 1..5 (0 returns the clean items).
-        kinds: {modality: kind}; the family corrupts the modalities of its kind.
+        kinds: {modality: kind}, in the corpus's order; the family corrupts the modalities of
+            its kind.
         id_key: the key of the items' ids.
         max_batch: the most items stacked in one call (bounds memory; never changes values).
 
     Returns:
         New item dicts, in order (the inputs are not modified).
+
+    Raises:
+        ValueError: ``kinds`` has no modality of the family's kind (the items would stay
+            clean), or an item to corrupt is not on the CPU.
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
@@ -148,11 +161,19 @@ def corrupt_items(
         >>> [int((o["a"] == 0).all(dim=1).sum()) for o in out]  # a span of 92 % of the length
         [6, 6, 3]
     """
+    who = "corrupt_items"
     fam = suite.family(family) if isinstance(family, str) else family
     out = [dict(it) for it in items]
     keys = [m for m, k in kinds.items() if k == fam.kind]
-    if severity == 0 or not keys or not items:
+    if not keys:
+        raise ValueError(
+            f"{who}: family {fam.name!r} corrupts {fam.kind!r} modalities, but kinds={dict(kinds)} "
+            f"has none, so the items would stay clean; choose a family of "
+            f"{sorted(set(kinds.values()))} (suite.families_of(kind))."
+        )
+    if severity == 0 or not items:
         return out
+    _require_cpu(items, keys, who)
     gens = [make_generator(item_seed(suite, str(it[id_key]), fam.name)) for it in items]
     for m in keys:
         transform = _transform(suite, fam, severity, [m])
@@ -172,6 +193,21 @@ def corrupt_items(
                             **{n: v[row] for n, v in res[PRESENT].items()},
                         }
     return out
+
+
+def _require_cpu(items: Sequence[Mapping[str, Any]], keys: Sequence[str], who: str) -> None:
+    # the frozen values are those of torch's CPU generator streams and CPU kernels; another
+    # device would draw other numbers, so it is refused rather than silently differing
+    for it in items:
+        for m in keys:
+            dev = it[m].device
+            if dev.type != "cpu":
+                raise ValueError(
+                    f"{who}: expected CPU tensors (MER-C corruptions are defined by the CPU "
+                    f"generator streams), got {m!r} of item {it.get('id', '?')!r} on {dev}; move "
+                    "the test items to the CPU (the model may run anywhere: move the batch in "
+                    "predict)."
+                )
 
 
 def corrupt_item(
@@ -290,6 +326,7 @@ def nmer_fill_item(
         drop = fill_cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
         _CACHE[cache_key] = drop
     level = float(spec["severities"][severity - 1])
+    _require_cpu([item], names, "nmer_fill_item")
     g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
     out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
     return _unbatched(item, out, {n: kinds[n] for n in names})
@@ -334,10 +371,9 @@ def nmer_fill_items(
     if not conditions:
         return {}
     names = list(next(iter(conditions.values())))
-    everything = dict.fromkeys(names, False)
+    copies = nmer_noised_items(items, suite, severity, names, kinds=kinds, id_key=id_key)
     out: dict[str, list[Sample]] = {c: [] for c in conditions}
-    for item in items:
-        noised = nmer_fill_item(item, suite, severity, everything, kinds=kinds, id_key=id_key)
+    for item, noised in zip(items, copies, strict=True):
         for c, cond in conditions.items():
             res: dict[str, Any] = dict(item)
             for n in names:
@@ -346,3 +382,34 @@ def nmer_fill_items(
             res[PRESENT] = {n: torch.tensor(bool(cond[n])) for n in names}
             out[c].append(res)
     return out
+
+
+def nmer_noised_items(
+    items: Sequence[Mapping[str, Any]],
+    suite: Suite,
+    severity: int,
+    modalities: Sequence[str],
+    *,
+    kinds: Mapping[str, Kind],
+    id_key: str = "id",
+) -> list[Sample]:
+    """Each item with every one of ``modalities`` replaced by its NMER-fill noised copy.
+
+    These copies are all the NMER protocol draws: under any condition, a missing modality is
+    exactly its copy here and a present one the clean tensor (:func:`nmer_fill_items`), so
+    ``merc-export`` writes them once per severity and the conditions need no files. The copies
+    depend on the order of ``modalities`` (pass the corpus's order, as the runner does).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(3, 2), "v": torch.ones(2, 2), "id": "u"}]
+        >>> out = nmer_noised_items(items, load_suite(), 5, ["a", "v"],
+        ...                         kinds={"a": "features", "v": "features"})
+        >>> torch.equal(out[0]["a"], items[0]["a"]), bool(out[0]["present"]["a"])
+        (False, False)
+    """
+    everything = dict.fromkeys(modalities, False)
+    return [
+        nmer_fill_item(item, suite, severity, everything, kinds=kinds, id_key=id_key)
+        for item in items
+    ]

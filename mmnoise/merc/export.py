@@ -5,11 +5,16 @@ So that people outside PyTorch evaluate on the same files: one folder per cell
 came in. The features are written as the benchmark sees them (after the loader's
 normalisation), so read them back without normalising (``MMINFeatures(..., norm=None)``).
 Missing-modality conditions are deterministic (the listed modalities are zeros) and need no
-files.
+files. The two missing protocols are exported as what they draw: ``missing_rate/eta_<eta>.csv``
+(one presence table per eta: ``id`` then one 0/1 flag per modality, 1 = present; a missing
+modality is zeros, the rest is ``clean/s0``) and ``nmer_fill/s<severity>/`` (every modality of
+every item replaced by its noised copy, in the corpus layout: under a condition, a missing
+modality is taken from here and a present one from ``clean/s0``).
 """
 
 from __future__ import annotations
 
+import csv
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from mmnoise.merc.corrupt import corrupt_items
+from mmnoise.merc.corrupt import corrupt_items, missing_rate_item, nmer_noised_items
 from mmnoise.merc.suite import Suite
 from mmnoise.sample import Kind, Sample
 
-__all__ = ["export_mmin_h5", "export_mmsa_pkl", "export_suite"]
+__all__ = ["export_mmin_h5", "export_mmsa_pkl", "export_presence", "export_suite"]
 
 _MMIN_FILES = {"audio": ("A", "comparE"), "visual": ("V", "denseface"), "text": ("L", "bert_large")}
 
@@ -116,6 +121,61 @@ def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
     return path
 
 
+def export_presence(
+    items: Sequence[Sample],
+    suite: Suite,
+    out: str | Path,
+    *,
+    modalities: Sequence[str],
+    id_key: str = "id",
+) -> list[Path]:
+    """Write the missing-rate protocol's presence table per eta: ``<out>/eta_<eta>.csv``.
+
+    Each CSV has the header ``id,<modality>,...`` and one row per item with a 0/1 flag per
+    modality (1 = present), exactly the presence :func:`mmnoise.merc.missing_rate_item` gives
+    (the runner's ``missing_rate`` cells): a missing modality is zero-filled.
+
+    Args:
+        items: the clean unbatched test items.
+        suite: the suite (its eta grid).
+        out: the folder (``<root>/missing_rate``).
+        modalities: the modalities, in the corpus's order (the draw depends on it).
+        id_key: the key of the items' ids.
+
+    Returns:
+        The CSV paths, in eta order.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(2, 1), "v": torch.ones(2, 1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     paths = export_presence(items, load_suite(), d, modalities=["a", "v"])
+        ...     paths[0].name, paths[0].read_text().splitlines()
+        ('eta_0.0.csv', ['id,a,v', 'u1,1,1'])
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for eta in suite.missing_rate:
+        path = root / f"eta_{eta!r}.csv"
+        with path.open("w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["id", *modalities])
+            for it in items:
+                present = missing_rate_item(it, suite, eta, modalities, id_key=id_key)["present"]
+                w.writerow([str(it[id_key]), *(int(bool(present[m])) for m in modalities)])
+        paths.append(path)
+    return paths
+
+
+def _write(data: Sequence[Sample], folder: Path, layout: str) -> None:
+    if layout == "mmin-h5":
+        export_mmin_h5(data, folder)
+    else:
+        export_mmsa_pkl(data, folder)
+
+
 def export_suite(
     items: Sequence[Sample],
     suite: Suite,
@@ -132,10 +192,18 @@ def export_suite(
         items: the clean unbatched test items.
         suite: the suite.
         out: the root folder.
-        kinds: {modality: kind}.
+        kinds: {modality: kind}, in the corpus's order.
         layout: ``"mmin-h5"`` or ``"mmsa-pkl"``.
-        families: family names (default: every family of the items' kinds).
-        severities: which severities.
+        families: family names, and ``"missing_rate"`` (presence tables, every eta:
+            :func:`export_presence`) / ``"nmer_fill"`` (``nmer_fill/s<severity>``, the noised
+            copies) (default: every family of the items' kinds and both protocols).
+        severities: which severities (of the families and of ``nmer_fill``).
+
+    Returns:
+        The cell folders (``clean/s0`` first) and the presence tables, in order.
+
+    Raises:
+        ValueError: an unknown layout or family name, or a family of a kind the items lack.
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
@@ -151,20 +219,26 @@ def export_suite(
     """
     if layout not in ("mmin-h5", "mmsa-pkl"):
         raise ValueError(f"export_suite: expected layout 'mmin-h5' or 'mmsa-pkl', got {layout!r}.")
-    present = set(kinds.values())
-    names = (
-        [f.name for f in suite.families if f.kind in present]
-        if families is None
-        else list(families)
-    )
-    cells: list[tuple[str, int]] = [("clean", 0)] + [(n, s) for n in names for s in severities]
-    folders = []
-    for fam, sev in cells:
-        data = list(items) if fam == "clean" else corrupt_items(items, suite, fam, sev, kinds=kinds)
-        folder = Path(out) / fam / f"s{sev}"
-        if layout == "mmin-h5":
-            export_mmin_h5(data, folder)
-        else:
-            export_mmsa_pkl(data, folder)
-        folders.append(folder)
+    names = suite.select(families, kinds, who="export_suite")
+    sevs = list(severities)
+    if any(not 1 <= int(v) <= 5 for v in sevs):
+        raise ValueError(
+            f"export_suite: expected severities in 1..5 (the clean set is always clean/s0), "
+            f"got {sevs}."
+        )
+    root = Path(out)
+    folders = [root / "clean" / "s0"]
+    _write(list(items), folders[0], layout)
+    for name in names:
+        if name == "missing_rate":
+            folders += export_presence(items, suite, root / name, modalities=list(kinds))
+            continue
+        for sev in sevs:
+            if name == "nmer_fill":
+                data = nmer_noised_items(items, suite, sev, list(kinds), kinds=kinds)
+            else:
+                data = corrupt_items(items, suite, name, sev, kinds=kinds)
+            folder = root / name / f"s{sev}"
+            _write(data, folder, layout)
+            folders.append(folder)
     return folders

@@ -20,7 +20,7 @@ from mmnoise.merc.scoring import (
 from mmnoise.merc.suite import Suite
 from mmnoise.robustness import relative_robustness
 
-__all__ = ["reference_errors", "scores", "to_markdown", "write_report"]
+__all__ = ["check_reference", "reference_errors", "scores", "to_markdown", "write_report"]
 
 
 def _pct(v: float) -> str:
@@ -73,8 +73,14 @@ def scores(
             robustness); None leaves those out.
 
     Returns:
-        ``{"clean", "conditions", "families", "mCE", "relative_mCE", "missing_rate",
-        "nmer_fill"}``.
+        ``{"clean", "conditions", "families", "mCE", "relative_mCE", "mCE_families",
+        "missing_rate", "nmer_fill"}``. ``mCE`` / ``relative_mCE`` are NaN unless every test
+        corruption family of the card's kinds has a CE (in the card and the reference);
+        ``mCE_families`` says how many do (``{"scored", "of", "partial"}``).
+
+    Raises:
+        ValueError: ``reference`` comes from another suite file or other test data
+            (:func:`check_reference`).
 
     Example:
         >>> import torch
@@ -88,6 +94,8 @@ def scores(
         >>> scores(card, load_suite(), reference=card)["conditions"]["full"]["WA"]
         1.0
     """
+    if reference is not None:
+        check_reference(card, reference, who="scores")
     conds = conditions_of(list(card["modalities"]))
     out: dict[str, Any] = {"reference": None if reference is None else reference["model"]}
     out["conditions"] = {
@@ -124,10 +132,22 @@ def scores(
             )
         fams[f.name] = entry
     out["families"] = fams
-    tests = [e for e in fams.values() if e["group"] == "corruption" and e["split"] == "test"]
-    if ref_err is not None and tests:
-        out["mCE"] = mce([e["ce"] for e in tests if "ce" in e])
-        out["relative_mCE"] = mce([e["relative_ce"] for e in tests if "relative_ce" in e])
+    if ref_err is not None:
+        # mCE is a mean over a fixed family list: over a subset it is another number, so a card
+        # (or reference) missing any test corruption family of its kinds gets NaN, marked partial
+        kinds = set(card["modalities"].values())
+        needed = [
+            f.name
+            for f in suite.families
+            if f.kind in kinds and f.group == "corruption" and f.split == "test"
+        ]
+        have = [n for n in needed if n in fams and not math.isnan(fams[n].get("ce", math.nan))]
+        complete = bool(needed) and len(have) == len(needed)
+        out["mCE_families"] = {"scored": len(have), "of": len(needed), "partial": not complete}
+        out["mCE"] = mce([fams[n]["ce"] for n in needed]) if complete else math.nan
+        out["relative_mCE"] = (
+            mce([fams[n]["relative_ce"] for n in needed]) if complete else math.nan
+        )
     eta_rows = []
     for i, eta in enumerate(suite.missing_rate):
         cell = card["cells"].get(f"missing_rate/{i}/eta")
@@ -147,6 +167,37 @@ def scores(
         if all(f"nmer_fill/{s}/{c}" in card["cells"] for s in range(1, 6))
     }
     return out
+
+
+def check_reference(card: Mapping[str, Any], reference: Mapping[str, Any], *, who: str) -> None:
+    """Raise unless ``reference`` was scored on the card's suite file and test data.
+
+    CE divides the card's errors by the reference's, cell by cell: both must come from the same
+    suite (SHA-256 of its file) and the same test items (SHA-256 of ids, labels, tensors).
+
+    Raises:
+        ValueError: the suite or data hashes differ (or are absent), with both values.
+
+    Example:
+        >>> card = {"suite_sha256": "a", "data": {"sha256": "d"}}
+        >>> check_reference(card, card, who="demo")  # the same: fine
+    """
+    pairs = (
+        ("suite_sha256", card.get("suite_sha256"), reference.get("suite_sha256")),
+        (
+            "data.sha256",
+            card.get("data", {}).get("sha256"),
+            reference.get("data", {}).get("sha256"),
+        ),
+    )
+    for key, mine, theirs in pairs:
+        if mine is None or mine != theirs:
+            raise ValueError(
+                f"{who}: the reference card has {key} {str(theirs)[:16]!r}, the card "
+                f"{str(mine)[:16]!r}; CE needs the reference scored on the same suite file and "
+                "the same test data: rerun the reference model with this suite and --data "
+                "options, and pass its card.json."
+            )
 
 
 def _wa(card: Mapping[str, Any], key: str) -> float:
@@ -240,11 +291,20 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
                 )
             )
     if "mCE" in sc:
-        lines += [
-            "",
-            f"**mCE {_pct(sc['mCE'])} %, relative mCE {_pct(sc['relative_mCE'])} %** "
-            f"(test corruption families, reference `{ref}` = 100 %).",
-        ]
+        cover = sc["mCE_families"]
+        if cover["partial"]:
+            lines += [
+                "",
+                f"**mCE -, relative mCE -**: partial, {cover['scored']} of {cover['of']} test "
+                "corruption families have a CE (in the card and the reference); mCE needs all "
+                "of them.",
+            ]
+        else:
+            lines += [
+                "",
+                f"**mCE {_pct(sc['mCE'])} %, relative mCE {_pct(sc['relative_mCE'])} %** "
+                f"({cover['of']} test corruption families, reference `{ref}` = 100 %).",
+            ]
     if sc["missing_rate"]:
         lines += [
             "",
@@ -351,6 +411,9 @@ def write_report(
 
     Returns:
         {name: path} of the files written.
+
+    Raises:
+        ValueError: ``reference`` comes from another suite file or other test data.
 
     Example:
         >>> import torch

@@ -2,18 +2,20 @@
 
 :func:`run_benchmark` corrupts every test item as on its own (:mod:`mmnoise.merc.corrupt`; items of
 one shape share a call with per-example generators), so the corrupted test set is the same for
-every model and every batch size; it then collates the items
-into batches, calls ``predict(batch) -> logits`` and keeps one confusion matrix per cell
+every model and every batch size; it then collates the items into batches, calls
+``predict(batch) -> logits`` and keeps one confusion matrix per cell
 ``family/severity/condition`` (every severity under the full condition, the suite's
-``mmin_severities`` also under MMIN's six conditions). The card (``card.json``) is written after every group of cells,
-and cells already in it are skipped, so an interrupted run resumes. It records the time spent
-corrupting and in ``predict`` separately.
+``mmin_severities`` also under MMIN's six conditions). The card (``card.json``) is written
+atomically (a temporary file, then ``os.replace``) after every group of cells, and cells already
+in it are skipped, so an interrupted run resumes. It records the time spent corrupting and in
+``predict`` separately.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -131,7 +133,8 @@ def run_benchmark(
         model: the model's name in the card.
         data: the data's name in the card.
         families: only these families, by name, with ``"missing_rate"`` and ``"nmer_fill"``
-            for the two missing protocols (default: everything for the items' kinds).
+            for the two missing protocols (default: everything for the items' kinds); an
+            unknown name, or a family of a kind the items lack, raises.
         progress: a tqdm bar over cells when tqdm is installed.
         label_key: the items' label key.
 
@@ -139,7 +142,8 @@ def run_benchmark(
         The report card dict (also written to ``out/card.json``).
 
     Raises:
-        ValueError: a card in ``out`` from another suite, data or model; bad predict output.
+        ValueError: a card in ``out`` from another suite, data or model; bad predict output;
+            an unknown or inapplicable family in ``families``.
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
@@ -184,12 +188,8 @@ def run_benchmark(
         card["cells"] = old["cells"]
         card["timing"] = old["timing"]
         card["num_classes"] = old.get("num_classes", num_classes)
-    wanted = None if families is None else set(families)
-    plan = [
-        p
-        for p in _plan(suite, kinds, conditions)
-        if wanted is None or p[0] in wanted or p[0] == "clean"
-    ]
+    wanted = set(suite.select(families, kinds, who=who))
+    plan = [p for p in _plan(suite, kinds, conditions) if p[0] in wanted or p[0] == "clean"]
     todo = [p for p in plan if any(f"{p[0]}/{p[1]}/{c}" not in card["cells"] for c in p[2])]
     bar = _progress(sum(len(p[2]) for p in plan), progress)
     if bar is not None:
@@ -230,16 +230,26 @@ def run_benchmark(
             if bar is not None:
                 bar.update(1)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(card) + "\n")
+            _write_atomic(path, json.dumps(card) + "\n")
     if bar is not None:
         bar.close()
     card["timing"]["last_run_s"] = time.perf_counter() - t_run
     total = card["timing"]["corrupt_s"] + card["timing"]["predict_s"]
     card["timing"]["corrupt_share"] = card["timing"]["corrupt_s"] / total if total > 0 else 0.0
     if path is not None:
-        path.write_text(json.dumps(card) + "\n")
+        _write_atomic(path, json.dumps(card) + "\n")
     return card
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # a run killed mid-write must leave the previous card whole, or resuming would fail on it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _realised(items: Sequence[Sample], modalities: Sequence[str]) -> float:

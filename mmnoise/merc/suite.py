@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,9 +18,11 @@ from typing import Any
 
 from mmnoise.sample import KINDS, Kind
 
-__all__ = ["Family", "Suite", "available_suites", "load_suite"]
+__all__ = ["PROTOCOLS", "Family", "Suite", "available_suites", "load_suite"]
 
 _FORMAT = "mmnoise.merc.suite/1"
+#: the names that select the suite's two modality-missing protocols (next to the family names)
+PROTOCOLS = ("missing_rate", "nmer_fill")
 _GROUPS = ("corruption", "missing")
 
 
@@ -103,6 +105,52 @@ class Suite:
             f"Suite {self.name}: unknown family {name!r}; expected one of "
             f"{[f.name for f in self.families]}."
         )
+
+    def select(
+        self, names: Iterable[str] | None, kinds: Mapping[str, Kind], *, who: str
+    ) -> list[str]:
+        """Check a ``--families`` selection against the suite and the data's kinds.
+
+        Args:
+            names: family names and/or :data:`PROTOCOLS` (None: every family of the data's
+                kinds, then both protocols).
+            kinds: {modality: kind} of the data.
+            who: the caller's name, for the error.
+
+        Returns:
+            The selected names, in the given order (duplicates dropped).
+
+        Raises:
+            ValueError: an unknown name (the valid ones are listed), or a family whose kind
+                is not among the data's (it would silently leave the data clean).
+
+        Example:
+            >>> load_suite().select(["impulse", "missing_rate"], {"a": "features"}, who="demo")
+            ['impulse', 'missing_rate']
+        """
+        present = set(kinds.values())
+        if names is None:
+            return [f.name for f in self.families if f.kind in present] + list(PROTOCOLS)
+        chosen = list(dict.fromkeys(str(n).strip() for n in names))
+        valid = [f.name for f in self.families] + list(PROTOCOLS)
+        unknown = [n for n in chosen if n not in valid]
+        if unknown:
+            raise ValueError(
+                f"{who}: unknown families {unknown} for suite {self.name}; expected names from "
+                f"{valid}."
+            )
+        wrong = [
+            f"{n} ({self.family(n).kind})"
+            for n in chosen
+            if n not in PROTOCOLS and self.family(n).kind not in present
+        ]
+        if wrong:
+            raise ValueError(
+                f"{who}: families {wrong} corrupt a modality kind the data do not have (the "
+                f"data's kinds: {sorted(present)}); choose families of "
+                f"{[f.name for f in self.families if f.kind in present]}."
+            )
+        return chosen
 
 
 def available_suites() -> list[str]:

@@ -75,8 +75,10 @@ class DropModalities(NoiseTransform):
     Missing-rate mode (``missing_rate=(weak, strong)``, the CPM-Nets / GCNet protocol): the
     rate ``eta = weak + level * (strong - weak)`` is realised EXACTLY over the batch: of its
     ``B * M`` (example, modality) entries, ``round(mean(eta) * B * M)`` are dropped, and every
-    example keeps at least one modality (so ``eta <= 1 - 1/M``: 0.667 for three modalities,
-    which is why those papers stop at 0.7 and why GCNet's 0.7 really is 2/3). Unlike the
+    example keeps at least one modality, so the realised rate is at most ``1 - 1/M`` (0.667 for
+    three modalities): an eta above it is accepted, as those papers' grids go to 0.7, but capped
+    at ``1 - 1/M`` with a ``UserWarning`` stating the realised rate (GCNet's 0.7 really is 2/3;
+    a range is interpolated first, then capped). Unlike the
     original generator it has no rejection loop and no rate quantised to 1 % (see
     :func:`mmnoise.functional.missing.sample_presence_exact`). Needs ``p=1``.
 
@@ -93,7 +95,7 @@ class DropModalities(NoiseTransform):
             ``"noise"`` (the fixed-step variant).
         p: per-example probability.
         missing_rate: None, or (weak, strong) exact overall missing rate eta (missing-rate
-            mode; exclusive with ``patterns``; both in [0, 1 - 1/M]).
+            mode; exclusive with ``patterns``; both in [0, 1], realised at most 1 - 1/M).
 
     Shape:
         Any kinds, batch-first; writes ``present[name]`` as (B,) bool.
@@ -179,14 +181,20 @@ class DropModalities(NoiseTransform):
         abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
         self.register_buffer("_alpha_bars", abar.float(), persistent=False)
         self.missing_rate: tuple[float, float] | None = None
+        self._rate_cap = 1.0
         if missing_rate is not None:
             cap = 1.0 - 1.0 / len(names)
             rate = check_range(missing_rate, who=who, name="missing_rate", lo=0.0, hi=1.0)
             if max(rate) > cap + 1e-9:
-                raise ValueError(
-                    f"{who}: expected missing_rate within [0, {cap:.4f}] (at least one of the "
-                    f"{len(names)} modalities is kept per example), got {missing_rate!r}; "
-                    "CPM-Nets / GCNet's eta = 0.7 for three modalities realises 2/3."
+                # the papers' grids go to 0.7 whatever M is, and their generators accept it:
+                # one modality is always kept, so what they realise is the cap
+                warnings.warn(
+                    f"{who}: missing_rate {tuple(rate)} goes above 1 - 1/M = {cap:.4f} for "
+                    f"{len(names)} modalities (one is always kept per example); an eta above it "
+                    f"is capped: the realised missing rate is {cap:.4f}, as in CPM-Nets / GCNet, "
+                    "whose eta = 0.7 for three modalities realises 2/3.",
+                    UserWarning,
+                    stacklevel=2,
                 )
             if len(table):
                 raise ValueError(
@@ -198,6 +206,7 @@ class DropModalities(NoiseTransform):
                     f"{who}: missing_rate= is exact over the batch and needs p=1.0, got p={p}."
                 )
             self.missing_rate = rate
+            self._rate_cap = cap
 
     def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
         """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
@@ -212,7 +221,8 @@ class DropModalities(NoiseTransform):
             )
             keep = self._table.to(x.device)[pick]
         elif self.missing_rate is not None:
-            keep = M.sample_presence_exact(lerp(level, self.missing_rate), m, generator=generator)
+            eta = lerp(level, self.missing_rate).clamp(max=self._rate_cap)
+            keep = M.sample_presence_exact(eta, m, generator=generator)
         else:
             keep = M.sample_presence(
                 lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
