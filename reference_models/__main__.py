@@ -36,7 +36,7 @@ import importlib
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -540,6 +540,26 @@ def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> Tr
     )
 
 
+def _at_chance(kind: str, metrics: Mapping[str, Mapping[str, float]], n_classes: int) -> str:
+    """A warning when no validation condition beat chance by a point (the run learnt nothing).
+
+    Example:
+        >>> _at_chance("mmin", {"full": {"ua": 0.25}}, 4)[:40]
+        'train: mmin ended at chance: the best va'
+    """
+    chance = 1.0 / max(n_classes, 1)
+    best = max((m["ua"] for m in metrics.values()), default=chance)
+    if best > chance + 0.01:
+        return ""
+    return (
+        f"train: {kind} ended at chance: the best validation UA is {best:.3f} against "
+        f"{chance:.3f} for {n_classes} classes. Check the per-epoch losses in the log: a loss "
+        "that starts orders of magnitude above the others (e.g. cycle or imagination of a "
+        "large model on a small corpus) needs a lower --lr, more steps (--min-steps) or the "
+        "demo's default initialisation; see docs/corpora.md (small corpora)."
+    )
+
+
 def _pipeline(
     kind: ModelKind, noise: str, modalities: Sequence[str], nmer_noise: str | None = None
 ) -> Any:
@@ -660,6 +680,9 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             if result.test_metrics is not None:
                 print("test\n" + _table(result.test_metrics))
             print(f"model: {out / 'model.pt'}\nlog: {out / 'log.jsonl'}", flush=True)
+            warning = _at_chance(kind, result.val_metrics, teacher_cfg.n_classes)
+            if warning:
+                print(warning, file=sys.stderr, flush=True)
     unused = [str(f) for f, _ in given if f not in used]
     if unused:
         raise _fail(

@@ -474,7 +474,8 @@ def save_intensity_plot(summary: dict[str, Any], rc: ReproduceConfig, path: Path
     """Plot WA (total) vs intensity per model and noise type (NMER's figure); needs matplotlib."""
     try:
         from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - matplotlib is a dependency
+    except ImportError:  # matplotlib is the optional `plot` extra: say what is skipped
+        print(f"reproduce: no plot ({path.name}): install mmnoise[plot] for matplotlib.")
         return None
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()

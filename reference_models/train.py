@@ -716,6 +716,11 @@ def _fit(
 
     if start == 0 and stage == "student":
         checkpoint(0)  # the stage boundary: resuming here skips stage 1
+    # a loss that blows up inside the first epoch makes that epoch's mean a useless reference:
+    # the total loss of the stage's first batch is kept (and logged, for a resumed run) too
+    first_batch: float | None = next(
+        (r.get("first_batch_loss") for r in run.history if r.get("stage") == stage), None
+    )
     for epoch in range(start, cfg.epochs):
         tic = time.perf_counter()
         torch.manual_seed(derive_seed(tc.seed, stage_idx, epoch, run.d.rank))
@@ -728,6 +733,8 @@ def _fit(
             clean = _to_device(batch, run.device)
             noisy = noise(clean, step=step) if noise is not None else clean
             losses = step_fn(train_model_, clean, noisy)
+            if first_batch is None:  # one read-back per stage: the reference for divergence
+                first_batch = float(losses["total"].detach())
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()  # type: ignore[no-untyped-call]
             if cfg.grad_clip > 0:
@@ -741,7 +748,9 @@ def _fit(
                 sums[name] = sums.get(name, 0.0) + value.detach() * n
         lr = opt.param_groups[0]["lr"]
         mean_loss = {k: float(v) / max(count, 1) for k, v in sums.items()}
-        first = next((r["loss"] for r in run.history if r.get("stage") == stage), mean_loss)
+        first = dict(next((r["loss"] for r in run.history if r.get("stage") == stage), mean_loss))
+        if first_batch is not None and math.isfinite(first_batch) and "total" in first:
+            first["total"] = min(abs(first["total"]), abs(first_batch))
         _check_divergence(stage, epoch + 1, mean_loss, first, tc.divergence_factor, cfg)
         sched.step()
         metrics = validate(model)
@@ -763,6 +772,7 @@ def _fit(
                 "lr": lr,
                 "level": level,
                 "loss": mean_loss,
+                "first_batch_loss": first_batch,
                 "val": metrics,
                 "best_epoch": best["epoch"],
                 "time_s": round(time.perf_counter() - tic, 3),
@@ -788,7 +798,7 @@ def _check_divergence(
         ref = max(abs(first.get(name, value)), 1.0)
         bad = not math.isfinite(value)
         if bad or (factor > 0 and abs(value) > factor * ref):
-            what = "is not finite" if bad else f"is over {factor:g}x its first-epoch value"
+            what = "is not finite" if bad else f"is over {factor:g}x its first value"
             raise TrainingDiverged(
                 f"train_model: the {stage} loss diverged at epoch {epoch}: {name} = {value:.6g} "
                 f"{what} ({first.get(name, float('nan')):.6g}); the epoch is not kept. Lower the "

@@ -25,6 +25,7 @@ from torch import Tensor
 from mmnoise.data import pad_collate
 from mmnoise.merc.corrupt import item_seed, make_transform
 from mmnoise.merc.suite import Family
+from mmnoise.metrics import weighted_accuracy
 from mmnoise.rng import make_generator
 from mmnoise.sample import Kind, Sample
 
@@ -48,13 +49,13 @@ def accuracy(
         ...          {"a": "features"})
         1.0
     """
-    correct = 0
+    preds, labels = [], []
     with torch.no_grad():
         for i in range(0, len(items), batch_size):
             batch = pad_collate(items[i : i + batch_size], kinds=kinds)
-            pred = predict(batch).argmax(dim=1).cpu()
-            correct += int((pred == batch["label"]).sum())
-    return correct / len(items)
+            preds.append(predict(batch).argmax(dim=1).cpu())
+            labels.append(torch.as_tensor(batch["label"]).long())
+    return weighted_accuracy(torch.cat(preds), torch.cat(labels))
 
 
 def pick_severities(

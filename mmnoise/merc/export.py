@@ -54,7 +54,13 @@ def export_mmin_h5(
         ...     sorted(p.name for p in (root / "feature").iterdir())
         ['A', 'L', 'V']
     """
-    import h5py
+    try:
+        import h5py
+    except ImportError as err:  # the optional `data` extra
+        raise ImportError(
+            "export_mmin_h5: writing the MMIN h5 layout needs h5py, which is not installed; "
+            "install it with `pip install 'mmnoise[data]'` (or export --layout mmsa-pkl)."
+        ) from err
 
     root = Path(out)
     ids = [str(it["id"]) for it in items]

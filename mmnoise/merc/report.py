@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -358,7 +359,12 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:  # plots are optional
+    except ImportError:  # plots are the optional `plot` extra: say what is skipped
+        warnings.warn(
+            "write_report: no curves.png / heatmap.png: matplotlib is not installed; install "
+            "mmnoise[plot].",
+            stacklevel=3,
+        )
         return []
     fams = sc["families"]
     if not fams:

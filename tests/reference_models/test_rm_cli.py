@@ -220,3 +220,11 @@ def test_nmer_noise_type_and_level_reach_training_and_evaluation() -> None:
             "--level", "0.4"]  # fmt: skip
     tc = _train_config(build_parser().parse_args(argv), "nmer", 100)
     assert tc.eval_fill == "nmer_impulse" and tc.eval_level == 0.4
+
+
+def test_a_run_that_ends_at_chance_says_so() -> None:
+    from reference_models.__main__ import _at_chance
+
+    assert _at_chance("mmin", {"full": {"ua": 0.62}, "azz": {"ua": 0.25}}, 4) == ""
+    msg = _at_chance("mmin", {"full": {"ua": 0.25}, "azz": {"ua": 0.24}}, 4)
+    assert "mmin ended at chance" in msg and "0.250" in msg and "--lr" in msg
