@@ -118,3 +118,65 @@ def test_babble_reaches_the_snr_whenever_one_candidate_talker_is_loud() -> None:
         assert torch.equal(entry["snr_reached"], hearable | ~loud)
         snr = 10 * torch.log10(x.square().sum((1, 2)) / (out["a"] - x).square().sum((1, 2)))
         assert torch.allclose(snr[hearable & loud], torch.zeros(1), atol=1e-3)
+
+
+# -- the audit's reproductions (second round) ------------------------------------------------
+def _snr_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    xd, nd = x.double(), (y - x).double()
+    return 10 * torch.log10(xd.square().flatten(1).sum(1) / nd.square().flatten(1).sum(1))
+
+
+@pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
+def test_snr_noise_reaches_the_snr_on_quiet_signals(make) -> None:  # type: ignore[no-untyped-def]
+    # squares of 1e-23 underflow in float32: the norm is taken on x / peak instead
+    x = torch.randn(2, 16, 3, generator=_g()) * 1e-23
+    out, rec = make("a", snr_db=(10.0, 10.0)).run({"a": x}, generator=_g(1))
+    assert bool(rec["keys"]["a"]["applied"].all())
+    torch.testing.assert_close(
+        _snr_db(x, out["a"]), torch.full((2,), 10.0, dtype=torch.float64), rtol=0, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
+def test_snr_noise_on_huge_values_with_padding(make) -> None:  # type: ignore[no-untyped-def]
+    # Inf energy on padding times 0 was NaN and silently skipped both examples
+    top = torch.finfo(torch.float32).max / 4
+    x = torch.full((2, 4, 2), top) * torch.tensor([1.0, -1.0])[:, None, None]
+    s = {"a": x, "lengths": {"a": torch.tensor([1, 3])}}
+    out, rec = make("a", snr_db=(0.0, 0.0)).run(s, generator=_g())
+    assert bool(torch.isfinite(out["a"]).all()) and bool(rec["keys"]["a"]["applied"].all())
+    assert torch.equal(out["a"][0, 1:], x[0, 1:])  # padding untouched
+
+
+def test_babble_of_subnormal_talkers_is_finite() -> None:
+    x = torch.tensor([[[4.5e-39]], [[-8.6e-40]]])
+    y = mm.Babble("a")({"a": x}, generator=_g())["a"]
+    assert bool(torch.isfinite(y).all())
+
+
+def test_codec_gradient_is_finite_on_subnormal_input() -> None:
+    x = torch.full((1, 1, 4), 1e-40, requires_grad=True)
+    mm.Codec("a")({"a": x}, generator=_g())["a"].sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
+def test_reverb_gradient_equals_the_unscaled_one_and_stays_finite_near_the_top() -> None:
+    # reverb is homogeneous of degree 1: its gradient does not depend on the scale of x
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 1, 64, generator=g)
+    t = mm.Reverb("a", ir_bank=torch.rand(2, 16, generator=g))
+    grads = []
+    for scale in (1.0, torch.finfo(torch.float32).max / 64):
+        xs = (x * scale).requires_grad_()
+        t({"a": xs}, generator=_g())["a"].mul(torch.linspace(-1, 1, 64)).sum().backward()
+        assert xs.grad is not None and bool(torch.isfinite(xs.grad).all())
+        grads.append(xs.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-3, atol=1e-4)
+
+
+def test_a_noised_frames_modality_stays_in_unit_range() -> None:
+    v = torch.rand(3, 2, 3, 4, 4, generator=_g())
+    drop = mm.DropModalities(["v", "a"], patterns=[{"v": False, "a": True}], fill="noise")
+    out = drop({"v": v, "a": torch.randn(3, 4, 2)}, level=0.5, generator=_g())
+    assert not bool(out["present"]["v"].any()) and not torch.equal(out["v"], v)  # filled
+    assert bool(((out["v"] >= 0) & (out["v"] <= 1)).all())
