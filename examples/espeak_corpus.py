@@ -6,7 +6,7 @@ the sentences carry partly emotional words), then runs the whole path a research
 their own corpus, through the command line:
 
 1. audio features per utterance: openSMILE eGeMAPS low-level descriptors written as openSMILE
-   CSV when the ``opensmile`` package is installed, else torchaudio MFCC + log energy (.npy);
+   CSV when the ``opensmile`` package is installed (``pip install mmnoise[speech]``), else torchaudio MFCC + log energy (.npy);
    text features: a hashed word embedding per token (.npy); a ``labels.csv`` with speakers;
 2. ``python -m reference_models prepare``: the MMIN layout with speaker-independent folds and
    training-only normalisation statistics;

@@ -16,7 +16,8 @@ Examples::
 ``train`` runs the two-stage recipe of :mod:`reference_models.train` for each ``--model`` (one
 teacher per teacher config, trained once and reused by the students of the run, or loaded with
 ``--teacher``), prints the validation and test metrics per missing condition and writes
-``last.pt`` (resumable with ``--resume``), ``model.pt``, ``log.jsonl`` and ``run.json`` (the data
+``last.pt`` every epoch (resumable with ``--resume``; deleted when the run finishes unless
+``--keep-last``), ``model.pt``, ``log.jsonl`` and ``run.json`` (the data
 options) into ``--out`` (``--out/<model>`` for several models). ``evaluate`` scores a
 ``model.pt`` on a frozen robustness grid over the test split (presence patterns of the
 corpus's modalities x noise families x levels): a markdown table, ``robustness.json`` and
@@ -43,6 +44,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from mmnoise.robustness import RobustnessGrid
 from reference_models.nmer import NMERConfig
 from reference_models.teacher import Teacher, TeacherConfig
 from reference_models.teacher.config import EncoderType
@@ -225,7 +227,15 @@ def _add_train(sub: Any) -> None:
         default=Path("runs/reference_models"),
         help="output directory (OUT/<model> for several models)",
     )
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from OUT/last.pt"
+    )
+    t.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="keep OUT/last.pt (the last epoch's full state) after model.pt is written; by "
+        "default it is deleted when the run finishes",
+    )
     progress = t.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -471,6 +481,14 @@ def _check_train_args(args: argparse.Namespace) -> None:
                 "--level / --schedule set the training noise; the baseline without --noise has "
                 "none. Add --noise FAMILY for a noise-augmented baseline.",
             )
+        if "nmer" not in kinds and (args.level is not None or args.schedule is not None):
+            # without --noise only NMER's noised fill of the missing modalities has a level
+            raise _fail(
+                "train",
+                f"--level / --schedule set the training noise; without --noise {kinds} have "
+                "none (only NMER's missing-modality fill has a level). Add --noise FAMILY or "
+                "drop them.",
+            )
     if args.select_level is not None and args.select != "noisy":
         raise _fail("train", "--select-level applies to --select noisy only.")
     for name in ("epochs", "teacher_epochs", "min_steps", "batch_size"):
@@ -593,19 +611,61 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _teacher_of(config: ModelConfig) -> TeacherConfig:
+    return config if isinstance(config, TeacherConfig) else config.teacher
+
+
 def _teacher_key(config: ModelConfig, tc: TrainConfig) -> str:
-    teacher = config if isinstance(config, TeacherConfig) else config.teacher
+    teacher = _teacher_of(config)
     return json.dumps(
         [dataclasses.asdict(teacher), dataclasses.asdict(tc.teacher), tc.seed], sort_keys=True
     )
 
 
-def _load_teachers(paths: Sequence[Path] | None) -> list[tuple[Path, TrainedModel]]:
+def _same_data(saved: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The data options of ``args`` that contradict a ``run.json`` (empty: the same data)."""
+    clash = []
+    if args.data is not None and saved.get("data") != args.data:
+        clash.append(f"--data {args.data} (run.json: {saved.get('data')})")
+    for name in _DATA_OPTIONS:
+        given, old = getattr(args, name), saved.get(name)
+        if name == "fold" and saved.get("data") == "mmin-h5":
+            old = 1 if old is None else old  # the default fold of the run
+        if given is None or old is None:
+            continue
+        if name in ("root", "targets", "path"):
+            same = Path(given).resolve() == Path(old).resolve()
+        else:
+            same = given == old
+        if not same:
+            clash.append(f"--{name.replace('_', '-')} {given} (run.json: {old})")
+    return clash
+
+
+def _load_teachers(
+    paths: Sequence[Path] | None, args: argparse.Namespace
+) -> list[tuple[Path, TrainedModel]]:
     out = []
     for path in paths or ():
         file = path / "model.pt" if path.is_dir() else path
         if not file.is_file():
             raise _fail("train", f"--teacher {path}: expected a model.pt written by train.")
+        run_file = file.parent / "run.json"
+        if run_file.is_file():  # a teacher of another fold has seen this fold's test speakers
+            saved = json.loads(run_file.read_text())
+            keys = ("data", "root", "fold", "path", "size", "data_seed")
+            saved = {k: v for k, v in saved.items() if k in keys}
+            clash = _same_data(saved, args)
+            if args.data == "mmin-h5" and args.fold is None and saved.get("fold", 1) != 1:
+                clash.append(f"--fold 1 (the default; run.json: {saved['fold']})")
+            if args.data == "synthetic" and saved.get("data_seed", args.seed) != args.seed:
+                clash.append(f"--seed {args.seed} (run.json data_seed: {saved['data_seed']})")
+            if clash:
+                raise _fail(
+                    "train",
+                    f"--teacher {path}: trained on other data than this run ({', '.join(clash)}; "
+                    f"{run_file}); pass a teacher trained on the same corpus and fold, or none.",
+                )
         out.append((file, load_trained(file)))
     return out
 
@@ -616,7 +676,16 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
     data = _datasets(args)
     train, val, test = data["train"], data["val"], data["test"]
     n_train = len(train)  # type: ignore[arg-type]
-    given = _load_teachers(args.teacher)
+    given = _load_teachers(args.teacher, args)
+    configs = {kind: _fit_config(kind, train) for kind in args.model}
+    if given and args.teacher_epochs is not None:
+        reused = [t.teacher.config for _, t in given]
+        if all(_teacher_of(c) in reused for c in configs.values()):
+            raise _fail(
+                "train",
+                "--teacher-epochs sets stage 1, but every model of this run reuses a --teacher "
+                "(no stage 1 runs); drop --teacher-epochs.",
+            )
     if _is_main():  # the recipe is never changed silently: say which preset runs
         note = (
             ""
@@ -628,11 +697,11 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
     teachers: dict[str, Teacher] = {}  # trained in this run, by teacher config
     results = []
     for kind in args.model:
-        config = _fit_config(kind, train)
+        config = configs[kind]
         if isinstance(config, NMERConfig) and args.nmer_kl is not None:
             config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
         tc = _train_config(args, kind, n_train)
-        teacher_cfg = config if isinstance(config, TeacherConfig) else config.teacher
+        teacher_cfg = _teacher_of(config)
         modalities = teacher_cfg.backbone.modalities
         if kind != "baseline" and len(modalities) < 2 and args.noise == "none":
             raise _fail(
@@ -669,6 +738,8 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             log_path=out / "log.jsonl",
             resume=args.resume,
         )
+        if not args.keep_last:  # last.pt only resumes an interrupted run; this one finished
+            (out / "last.pt").unlink(missing_ok=True)
         if not (baseline and noisy is not None):  # a clean teacher: reusable by the students
             teachers.setdefault(key, result.teacher)
         results.append(result)
@@ -703,25 +774,44 @@ def _is_main() -> bool:
 # evaluate
 
 
+class _FixedFillGrid(RobustnessGrid):
+    """A grid whose missing modalities always get NMER's fill at its training intensity.
+
+    RobustnessGrid runs a fill transform at the cell's level (its NMER intensity sweep), which
+    at level 0 drops nothing; a trained NMER is scored as it was validated: every missing
+    modality dropped and filled at the fixed intensity of its ``missing_fill``.
+    """
+
+    def _drop(self, drop: Any, sample: Any, g: torch.Generator, level: float) -> Any:
+        return drop(sample, level=1.0, generator=g, check_finite=False)
+
+
 def _evaluate(args: argparse.Namespace) -> Any:
     from mmnoise.data import pad_collate
-    from mmnoise.robustness import RobustnessGrid
     from reference_models.train import predict_fn
 
     file = args.checkpoint / "model.pt" if args.checkpoint.is_dir() else args.checkpoint
     if not file.is_file():
         raise _fail("evaluate", f"expected a model.pt at {args.checkpoint}.")
     run_file = file.parent / "run.json"
-    if args.data is None:  # the data options of the training run
-        if not run_file.is_file():
-            raise _fail("evaluate", f"no --data given and no {run_file}; pass the data options.")
+    if run_file.is_file():  # the training run's data: fill what is unset, refuse contradictions
         saved = json.loads(run_file.read_text())
+        clash = _same_data(saved, args)
+        if clash:
+            raise _fail(
+                "evaluate",
+                f"{', '.join(clash)} contradict the data the model was trained on ({run_file}); "
+                "drop those options (they are read from run.json), or evaluate a model trained "
+                "on that data.",
+            )
         for name in _DATA_OPTIONS:
             if getattr(args, name) is None and name in saved:
                 value = saved[name]
                 setattr(args, name, Path(value) if name in ("root", "targets", "path") else value)
         args.data = saved["data"]
         args.data_seed = saved.get("data_seed")
+    elif args.data is None:
+        raise _fail("evaluate", f"no --data given and no {run_file}; pass the data options.")
     _check_data_args(args)
     trained = load_trained(file, device=args.device)
     teacher = trained.teacher.config
@@ -734,12 +824,24 @@ def _evaluate(args: argparse.Namespace) -> Any:
             f"the model reads {list(modalities)} but the data has "
             f"{list(_modalities_of(dataset))}; pass the data it was trained on.",
         )
-    grid = RobustnessGrid(
+    fill = trained.train_config.eval_fill  # zeros, or NMER's fill as in its validation
+    grid_cls: type[RobustnessGrid] = RobustnessGrid
+    missing: Any = fill
+    if isinstance(fill, str):
+        from mmnoise.transforms.nmer import NMERNoise
+
+        t = max(round(100 * trained.train_config.eval_level), 1)
+        missing = NMERNoise(
+            noise="impulse" if fill == "nmer_impulse" else "gaussian", intensity=(t, t)
+        )
+        grid_cls = _FixedFillGrid
+    grid = grid_cls(
         modalities=modalities,
         families={f: functools.partial(_noise_pipeline, f) for f in args.families},
         levels=args.levels,
         seed=args.seed,
         num_classes=teacher.n_classes,
+        missing_fill=missing,
     )
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size, shuffle=False, collate_fn=pad_collate
@@ -748,6 +850,17 @@ def _evaluate(args: argparse.Namespace) -> Any:
     out: Path = args.out if args.out is not None else file.parent / "robustness"
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "robustness.json")
+    record = {
+        **_data_dict(args),
+        "split": args.split,
+        "checkpoint": str(file),
+        "missing_fill": fill if isinstance(fill, str) else "zeros",
+    }
+    if args.data == "mmin-h5" and args.fold is None:
+        record["fold"] = 1
+    if getattr(args, "data_seed", None) is not None:  # the training run's synthetic corpus
+        record["data_seed"] = args.data_seed
+    (out / "evaluate.json").write_text(json.dumps(record, indent=2) + "\n")
     table = result.to_markdown(args.metric)
     (out / "robustness.md").write_text(table + "\n")
     print(f"{trained.kind} on the {args.split} split ({len(dataset)} utterances)")  # type: ignore[arg-type]

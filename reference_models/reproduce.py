@@ -207,10 +207,9 @@ def _fold_data(rc: ReproduceConfig, fold: int) -> tuple[Dataset[Any], ...]:
     if rc.data == "mmin-h5":
         from mmnoise.datasets import MMINFeatures
 
-        return tuple(
-            MMINFeatures(rc.root, rc.targets, fold=fold, split=s)  # type: ignore[arg-type]
-            for s in ("trn", "val", "tst")
-        )
+        # load_fold also checks that every validation / test class occurs in training
+        splits = MMINFeatures.load_fold(rc.root, rc.targets, fold=fold)  # type: ignore[arg-type]
+        return tuple(splits[s] for s in ("trn", "val", "tst"))
     from mmnoise.datasets import SyntheticMER
 
     kw: dict[str, Any] = {"seed": rc.seed * 1000 + fold}
@@ -531,9 +530,24 @@ def corpus_folds(root: str) -> int | None:
     return CorpusConfig.find(root).folds
 
 
+def _check_modalities(root: str) -> None:
+    """The papers' protocol (six missing conditions) needs audio, visual and text."""
+    from mmnoise.datasets.corpus import CorpusConfig
+
+    found = tuple(CorpusConfig.find(root).modalities)
+    if set(found) != set(MODALITIES):
+        raise ValueError(
+            f"reproduce: the papers' protocol needs the three modalities {list(MODALITIES)} "
+            f"(its six missing conditions), got {list(found)} from the corpus at {root}; "
+            "train and score a corpus with other modalities with `python -m reference_models "
+            "train` and `evaluate`, which cover the conditions of the modalities that exist."
+        )
+
+
 def reproduce(rc: ReproduceConfig) -> dict[str, Any]:
     """Run (or resume) the protocol and write the tables; return the ``results.json`` dict."""
     if rc.data == "mmin-h5" and rc.root is not None:
+        _check_modalities(rc.root)
         n = corpus_folds(rc.root)
         if n is not None and max(rc.folds) > n:
             raise ValueError(

@@ -356,6 +356,9 @@ def test_mmin_unseen_classes_and_nonfinite_features(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"classes \[3\] of tst_label\.npy .*never occur"):
         MMINFeatures.load_fold(t["feat_root"], t["tgt_root"], fold=1)
     _set_labels(t, "tst", [0, 1])
+    _set_labels(t, "val", [2, 1])
+    with pytest.raises(ValueError, match=r"classes \[2\] of val_label\.npy .*never occur"):
+        MMINFeatures.load_fold(t["feat_root"], t["tgt_root"], fold=1)
     _set_labels(t, "val", [1, 1])
     splits = MMINFeatures.load_fold(t["feat_root"], t["tgt_root"], fold=1)
     assert {s.num_classes for s in splits.values()} == {2}
@@ -368,6 +371,15 @@ def test_mmin_unseen_classes_and_nonfinite_features(tmp_path: Path) -> None:
     ds[0]
     with pytest.raises(ValueError, match=r"bert_large\.h5\['Ses01F_impro02_F002'\] has NaN / Inf"):
         ds[2]
+    nan_t = _write_mmin(tmp_path / "nan", msp=True)  # a fresh copy: ds holds the file open
+    with h5py.File(nan_t["feat_root"] / "L" / "bert_large.h5", "a") as f:
+        bad = f[uid][()]
+        bad[-1, -1] = np.nan
+        _replace(f, uid, bad)
+    nan_ds = MMINFeatures(nan_t["feat_root"], nan_t["tgt_root"], fold=1, split="trn")
+    assert np.isfinite(nan_ds[0]["text"].numpy()).all()
+    with pytest.raises(ValueError, match=r"bert_large\.h5\['Ses01F_impro02_F002'\] has NaN / Inf"):
+        nan_ds[2]
 
 
 def test_mmin_reads_only_the_modalities_that_exist(tmp_path: Path) -> None:
@@ -468,11 +480,32 @@ def test_prepare_mmin_speaker_independent_folds_and_train_stats(tmp_path: Path) 
         )
     with pytest.raises(ValueError, match=r"columns \['id', 'label', 'speaker'\]"):
         prepare_mmin(feats, labels, out)
+    cols = {"id_column": "utt", "label_column": "emotion", "speaker_column": "spk"}
+    with pytest.raises(ValueError, match=r"norm names \['audoi'\], which are not modalities"):
+        prepare_mmin(feats, labels, out, norm={"audoi": "utt"}, **cols)
+    # a modality the per-modality norm leaves out gets the default, trn
+    fresh = tmp_path / "per_modality"
+    cfg = prepare_mmin(feats, labels, fresh, norm={"text": "utt"}, **cols)
+    assert cfg.modalities["audio"].norm == "trn" and cfg.modalities["text"].norm == "utt"
+    assert (fresh / "A" / "mfcc_mean_std.h5").is_file()
+    assert not (fresh / "L" / "sbert_mean_std.h5").exists()
     (feats["audio"] / "s1_u2.npy").unlink()
     with pytest.raises(FileNotFoundError, match=r"s1_u2\.npy or s1_u2\.csv"):
         prepare_mmin(
             feats, labels, out, id_column="utt", label_column="emotion", speaker_column="spk"
         )
+
+
+def test_prepare_mmin_float_labels_need_explicit_classes(tmp_path: Path) -> None:
+    feats, labels = _raw_corpus(tmp_path)
+    cols = {"id_column": "utt", "label_column": "emotion", "speaker_column": "spk"}
+    text = labels.read_text().replace(",calm,", ",0.5,").replace(",angry,", ",1.5,")
+    labels.write_text(text)
+    out = tmp_path / "corpus"
+    with pytest.raises(ValueError, match=r"numbers such as \['0\.5', '1\.5'\].*\(--classes\)"):
+        prepare_mmin(feats, labels, out, **cols)
+    cfg = prepare_mmin(feats, labels, out, classes=["1.5", "0.5"], **cols)
+    assert cfg.classes == ("1.5", "0.5")
 
 
 # -- MMSA pkl layout ---------------------------------------------------------------------------

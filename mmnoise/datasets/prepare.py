@@ -149,8 +149,23 @@ def _class_indices(
                 "unlabelled utterances."
             )
         return values, None
+    if all(_is_number(v) for v in labels):
+        shown = sorted(set(labels), key=float)[:6]
+        raise ValueError(
+            f"{who}: expected class names or integer class indices in the label column of "
+            f"{path}, got numbers such as {shown} (regression targets?); map them to classes "
+            "first, or pass classes (--classes) to take these strings as class names."
+        )
     names = tuple(sorted(set(labels)))
     return np.array([names.index(v) for v in labels], dtype=np.int64), names
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fold_speakers(speakers: list[str], folds: int) -> list[list[str]]:
@@ -188,9 +203,11 @@ def prepare_mmin(
         folds: number of speaker-independent folds (3 .. number of speakers; default: the number
             of speakers, at most 10).
         classes: class names in index order (default: the sorted label names; integer labels
-            stay as they are).
+            stay as they are; non-integer numbers are an error unless given here as names).
         norm: the normalisation recorded in corpus.json, one mode for every modality or
-            {modality: mode}; ``"trn"`` writes the per-fold training statistics.
+            {modality: mode} (modalities it does not name get ``"trn"``, a name that is not a
+            modality of ``features`` is an error); ``"trn"`` writes the per-fold training
+            statistics.
         files: {modality: h5 stem} (default: the name of the modality's input folder).
         id_column: the CSV column of the utterance ids.
         label_column: the CSV column of the labels.
@@ -233,7 +250,17 @@ def prepare_mmin(
     groups = _fold_speakers(speakers, folds if folds is not None else min(n_speakers, 10))
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    norms = dict(norm) if isinstance(norm, Mapping) else {m: norm for m in features}
+    if isinstance(norm, Mapping):
+        unknown = sorted(set(norm) - set(features))
+        if unknown:
+            raise ValueError(
+                f"{who}: norm names {unknown}, which are not modalities of features "
+                f"{list(features)}; fix the modality names."
+            )
+        # a modality the mapping does not name gets the default, "trn"
+        norms = {m: norm.get(m, "trn") for m in features}
+    else:
+        norms = {m: norm for m in features}
     specs: dict[str, ModalitySpec] = {}
     for modality, folder in features.items():
         src = Path(folder)

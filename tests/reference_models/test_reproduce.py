@@ -75,7 +75,10 @@ def test_mmin_h5_folds_default_to_the_corpus_and_are_checked(
     from mmnoise.datasets.corpus import CorpusConfig, ModalitySpec
     from reference_models import reproduce as rep
 
-    CorpusConfig({"audio": ModalitySpec("A", "feat")}, folds=3).write(tmp_path / "corpus.json")
+    specs = {
+        m: ModalitySpec(d, "feat") for m, d in (("audio", "A"), ("visual", "V"), ("text", "L"))
+    }
+    CorpusConfig(specs, folds=3).write(tmp_path / "corpus.json")
     seen: list[ReproduceConfig] = []
     monkeypatch.setattr(rep, "reproduce", lambda rc: seen.append(rc) or {})
     base = ["--paper", "mmin", "--data", "mmin-h5", "--root", str(tmp_path), "--targets", "t"]

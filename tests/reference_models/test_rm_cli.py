@@ -115,7 +115,7 @@ def test_prepare_train_evaluate_a_two_modality_corpus(
                  "--out", str(corpus), "--folds", "4"]) == 0  # fmt: skip
     capsys.readouterr()
     data = ["--data", "mmin-h5", "--root", str(corpus), "--fold", "2"]
-    argv = ["train", "--model", "baseline", "mmin", *data, *_FAST, "--out", str(out)]
+    argv = ["train", "--model", "baseline", "mmin", "nmer", *data, *_FAST, "--out", str(out)]
     assert main([*argv, "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     # one line per epoch (stdout is not a terminal here), conditions of the two modalities only
@@ -134,9 +134,24 @@ def test_prepare_train_evaluate_a_two_modality_corpus(
         json.loads(x).get("stage") for x in (out / "mmin" / "log.jsonl").read_text().splitlines()
     ]
     assert stages == ["student", None]
+    # a finished run keeps model.pt, not the 33-112 MB resume state (unless --keep-last)
+    assert (out / "mmin" / "model.pt").is_file() and not (out / "mmin" / "last.pt").exists()
     # a teacher file is reused as well; one that fits no model of the run is an error
-    again = ["train", "--model", "mmin", *data, *_FAST, "--out", str(tmp_path / "again")]
-    assert main([*again, "--teacher", str(out / "baseline")]) == 0
+    student = ["--epochs", "1", "--batch-size", "4", "--no-progress"]
+    again = ["train", "--model", "mmin", *data, *student, "--out", str(tmp_path / "again")]
+    assert main([*again, "--teacher", str(out / "baseline"), "--keep-last"]) == 0
+    assert (tmp_path / "again" / "last.pt").is_file()
+    # no stage 1 runs when every student reuses a --teacher: --teacher-epochs cannot apply
+    with pytest.raises(SystemExit, match="every model of this run reuses a --teacher"):
+        main([*again, "--teacher", str(out / "baseline"), "--teacher-epochs", "7"])
+    # a teacher of another fold has seen this fold's test speakers
+    other = ["--data", "mmin-h5", "--root", str(corpus), "--fold", "1"]
+    with pytest.raises(SystemExit, match=r"other data than this run \(--fold 1 \(run.json: 2\)"):
+        main(["train", "--model", "mmin", *other, *student, "--out", str(tmp_path / "y"),
+              "--teacher", str(out / "baseline")])  # fmt: skip
+    with pytest.raises(SystemExit, match=r"--fold 1 \(the default; run.json: 2\)"):
+        main(["train", "--model", "mmin", *other[:-2], *student, "--out", str(tmp_path / "y"),
+              "--teacher", str(out / "baseline")])  # fmt: skip
     with pytest.raises(SystemExit, match="no model of this run has that teacher"):
         main(["train", "--model", "ifmmin", *data, *_FAST, "--out", str(tmp_path / "x"),
               "--teacher", str(out / "baseline" / "model.pt")])  # fmt: skip
@@ -149,6 +164,40 @@ def test_prepare_train_evaluate_a_two_modality_corpus(
     assert sorted(grid.pattern_names) == ["at", "az", "zt"]
     assert grid.families == ("gaussian", "timemask") and grid.num_examples == 4
     assert (ev / "heatmap.png").stat().st_size > 0 and "| gaussian" in capsys.readouterr().out
+    record = json.loads((ev / "evaluate.json").read_text())
+    assert record["fold"] == 2 and record["missing_fill"] == "zeros" and record["split"] == "test"
+    # run.json is read even with --data: the fold of the training run, not the default fold 1
+    ev2 = tmp_path / "grid2"
+    assert main(["evaluate", "--checkpoint", str(out / "nmer"), "--data", "mmin-h5", "--root",
+                 str(corpus), "--families", "gaussian", "--levels", "0", "1", "--out", str(ev2),
+                 "--no-heatmap"]) == 0  # fmt: skip
+    record = json.loads((ev2 / "evaluate.json").read_text())
+    assert record["fold"] == 2 and record["root"] == str(corpus)
+    assert record["missing_fill"] == "nmer"  # scored with the fill NMER was trained with
+    with pytest.raises(SystemExit, match=r"--fold 1 \(run.json: 2\) contradict"):
+        main(["evaluate", "--checkpoint", str(out / "mmin"), "--data", "mmin-h5", "--root",
+              str(corpus), "--fold", "1", "--out", str(ev2)])  # fmt: skip
+
+
+def test_nmer_evaluation_drops_and_fills_at_every_level() -> None:
+    # the grid's clean column (level 0) must still drop the missing modality: NMER's fill at
+    # its training intensity, as in its validation (a plain grid drops nothing at level 0)
+    from mmnoise.robustness import RobustnessGrid
+    from mmnoise.transforms.nmer import NMERNoise
+    from reference_models.__main__ import _FixedFillGrid, _noise_pipeline
+
+    batch = {"a": torch.ones(2, 3, 2), "t": torch.ones(2, 4, 2), "label": torch.tensor([0, 1])}
+    kw: dict[str, Any] = {"modalities": ("a", "t"), "levels": (0.0, 1.0), "num_classes": 2}
+    fill = NMERNoise(intensity=(50, 50))
+    families = {"gaussian": lambda m: _noise_pipeline("gaussian", m)}
+    fixed = _FixedFillGrid(families=families, missing_fill=fill, **kw)
+    plain = RobustnessGrid(families=families, missing_fill=fill, **kw)
+    pattern = {"a": True, "t": False}
+    out = fixed.corrupt(batch, family="gaussian", level=0.0, pattern=pattern)
+    assert torch.equal(out["a"], batch["a"])  # level 0: no noise on what is present
+    assert not torch.equal(out["t"], batch["t"]) and out["t"].abs().sum() > 0  # noised, not 0
+    same = plain.corrupt(batch, family="gaussian", level=0.0, pattern=pattern)
+    assert torch.equal(same["t"], batch["t"])
 
 
 def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Path) -> None:
@@ -198,6 +247,8 @@ def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Pa
         (["--threads", "0"], "--threads >= 1"),
         (["--min-steps", "0"], "--min-steps >= 1"),
         (["--nmer-noise", "impulse"], "--nmer-noise sets NMER's missing-modality noise"),
+        (["--model", "mmin", "--level", "0.3"], r"without --noise \['mmin'\] have none"),
+        (["--model", "ifmmin", "--schedule", "linear"], "without --noise"),
     ],
 )
 def test_options_that_do_not_apply_are_errors(extra: list[str], match: str) -> None:
@@ -220,6 +271,38 @@ def test_nmer_noise_type_and_level_reach_training_and_evaluation() -> None:
             "--level", "0.4"]  # fmt: skip
     tc = _train_config(build_parser().parse_args(argv), "nmer", 100)
     assert tc.eval_fill == "nmer_impulse" and tc.eval_level == 0.4
+    # without --noise the level still applies to NMER (its fill's intensity): accepted
+    from reference_models.__main__ import _check_train_args
+
+    _check_train_args(build_parser().parse_args(["train", "--model", "nmer", "--level", "0.4"]))
+
+
+def test_reproduce_needs_three_modalities_and_checks_unseen_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reference_models.reproduce import ReproduceConfig, _fold_data
+
+    two = tmp_path / "two"
+    feats = _raw(tmp_path / "raw2", {"audio": 3, "text": 4}, speakers=3)
+    assert main(["prepare", *feats, "--labels", str(tmp_path / "raw2" / "labels.csv"),
+                 "--out", str(two)]) == 0  # fmt: skip
+    capsys.readouterr()
+    argv = ["reproduce", "--paper", "mmin", "--data", "mmin-h5", "--root", str(two)]
+    assert main([*argv, "--folds", "1", "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the three modalities ['audio', 'visual', 'text']" in err
+    assert "got ['audio', 'text']" in err and "`evaluate`" in err
+    assert not (tmp_path / "rep" / "fold1").exists()  # failed before any training
+    # the folds are read with load_fold: a test class never seen in training is an error
+    three = tmp_path / "three"
+    raw = tmp_path / "raw3"
+    feats = _raw(raw, {"audio": 3, "visual": 2, "text": 4}, speakers=3)
+    rows = (raw / "labels.csv").read_text().replace("spk0_1,angry", "spk0_1,rare")
+    (raw / "labels.csv").write_text(rows)
+    assert main(["prepare", *feats, "--labels", str(raw / "labels.csv"), "--out", str(three)]) == 0
+    rc = ReproduceConfig(paper="mmin", data="mmin-h5", root=str(three), folds=(1,))
+    with pytest.raises(ValueError, match=r"of tst_label\.npy \(fold 1\) never occur"):
+        _fold_data(rc, 1)
 
 
 def test_a_run_that_ends_at_chance_says_so() -> None:
