@@ -591,6 +591,9 @@ class RobustnessGrid:
             (``"nmer"``, ``"nmer_impulse"``, :class:`~mmnoise.transforms.nmer.NMERNoise`) run
             at the cell's level (at level 0 it then drops nothing: NMER noise of intensity 0 is
             the clean input).
+        missing_level: the level a fill transform runs at in every cell (None: the cell's
+            level, NMER's intensity sweep). A model trained with a fixed-intensity fill is
+            scored as it was validated with ``missing_level=1.0`` and a fill of that intensity.
 
     Raises:
         ValueError / TypeError: bad levels, patterns, metrics or families.
@@ -621,6 +624,7 @@ class RobustnessGrid:
         label_key: str = "label",
         num_classes: int | None = None,
         missing_fill: float | Literal["nmer", "nmer_impulse"] | NoiseTransform = 0.0,
+        missing_level: float | None = None,
     ) -> None:
         who = "RobustnessGrid"
         if isinstance(modalities, str) or not modalities:
@@ -660,6 +664,11 @@ class RobustnessGrid:
         self.missing_fill: Any = (
             float(missing_fill) if isinstance(missing_fill, int | float) else missing_fill
         )
+        if missing_level is not None and not 0.0 <= float(missing_level) <= 1.0:
+            raise ValueError(
+                f"{who}: expected missing_level in [0, 1] or None, got {missing_level!r}."
+            )
+        self.missing_level = None if missing_level is None else float(missing_level)
         specs = {"gaussian": AddGaussianSNR} if families is None else families
         if not isinstance(specs, Mapping) or not specs:
             raise ValueError(
@@ -727,7 +736,10 @@ class RobustnessGrid:
     ) -> Sample:
         # a value fill: level 1 opens DropModalities' gate (the pattern is fixed, no draw
         # matters); a fill transform (NMER's noise) runs at the cell's level
-        lv = 1.0 if isinstance(self.missing_fill, float) else float(level)
+        if isinstance(self.missing_fill, float):
+            lv = 1.0
+        else:
+            lv = float(level) if self.missing_level is None else self.missing_level
         out: Sample = drop(sample, level=lv, generator=g, check_finite=False)
         return out
 

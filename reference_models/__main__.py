@@ -774,18 +774,6 @@ def _is_main() -> bool:
 # evaluate
 
 
-class _FixedFillGrid(RobustnessGrid):
-    """A grid whose missing modalities always get NMER's fill at its training intensity.
-
-    RobustnessGrid runs a fill transform at the cell's level (its NMER intensity sweep), which
-    at level 0 drops nothing; a trained NMER is scored as it was validated: every missing
-    modality dropped and filled at the fixed intensity of its ``missing_fill``.
-    """
-
-    def _drop(self, drop: Any, sample: Any, g: torch.Generator, level: float) -> Any:
-        return drop(sample, level=1.0, generator=g, check_finite=False)
-
-
 def _evaluate(args: argparse.Namespace) -> Any:
     from mmnoise.data import pad_collate
     from reference_models.train import predict_fn
@@ -825,8 +813,8 @@ def _evaluate(args: argparse.Namespace) -> Any:
             f"{list(_modalities_of(dataset))}; pass the data it was trained on.",
         )
     fill = trained.train_config.eval_fill  # zeros, or NMER's fill as in its validation
-    grid_cls: type[RobustnessGrid] = RobustnessGrid
     missing: Any = fill
+    missing_level = None
     if isinstance(fill, str):
         from mmnoise.transforms.nmer import NMERNoise
 
@@ -834,14 +822,15 @@ def _evaluate(args: argparse.Namespace) -> Any:
         missing = NMERNoise(
             noise="impulse" if fill == "nmer_impulse" else "gaussian", intensity=(t, t)
         )
-        grid_cls = _FixedFillGrid
-    grid = grid_cls(
+        missing_level = 1.0  # every missing modality filled at that intensity, in every cell
+    grid = RobustnessGrid(
         modalities=modalities,
         families={f: functools.partial(_noise_pipeline, f) for f in args.families},
         levels=args.levels,
         seed=args.seed,
         num_classes=teacher.n_classes,
         missing_fill=missing,
+        missing_level=missing_level,
     )
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size, shuffle=False, collate_fn=pad_collate

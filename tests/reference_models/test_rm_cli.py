@@ -184,13 +184,13 @@ def test_nmer_evaluation_drops_and_fills_at_every_level() -> None:
     # its training intensity, as in its validation (a plain grid drops nothing at level 0)
     from mmnoise.robustness import RobustnessGrid
     from mmnoise.transforms.nmer import NMERNoise
-    from reference_models.__main__ import _FixedFillGrid, _noise_pipeline
+    from reference_models.__main__ import _noise_pipeline
 
     batch = {"a": torch.ones(2, 3, 2), "t": torch.ones(2, 4, 2), "label": torch.tensor([0, 1])}
     kw: dict[str, Any] = {"modalities": ("a", "t"), "levels": (0.0, 1.0), "num_classes": 2}
     fill = NMERNoise(intensity=(50, 50))
     families = {"gaussian": lambda m: _noise_pipeline("gaussian", m)}
-    fixed = _FixedFillGrid(families=families, missing_fill=fill, **kw)
+    fixed = RobustnessGrid(families=families, missing_fill=fill, missing_level=1.0, **kw)
     plain = RobustnessGrid(families=families, missing_fill=fill, **kw)
     pattern = {"a": True, "t": False}
     out = fixed.corrupt(batch, family="gaussian", level=0.0, pattern=pattern)
