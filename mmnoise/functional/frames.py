@@ -201,10 +201,14 @@ def gaussian_blur(
     k = _kernel_size(half, x)
     import kornia.filters as KF  # lazy: see the module docstring
 
-    # kornia's taps, one row per frame; sigma > 0 there, and at 1e-3 the taps are an exact delta
-    # (exp(-5e5) == 0)
-    taps = KF.get_gaussian_kernel1d(k, s.reshape(-1, 1).clamp(min=1e-3))
-    y = _separable_blur(_fold(x), taps)
+    # kornia needs sigma > 0; at 1e-3 the kernel is an exact delta (exp(-5e5) == 0)
+    sig = s.reshape(-1, 1).clamp(min=1e-3)
+    if x.device.type == "cpu" and x.shape[-2] * x.shape[-1] >= 256 * 256:
+        # from 256 x 256 pixels kornia accumulates shifted slices on the CPU, faster there than
+        # the convolutions below (same values)
+        y = KF.gaussian_blur2d(_fold(x), (k, k), sig.expand(-1, 2), border_type="reflect")
+    else:
+        y = _separable_blur(_fold(x), KF.get_gaussian_kernel1d(k, sig))
     return _finish(_unit(y), x, lengths)
 
 
@@ -215,8 +219,8 @@ def _separable_blur(x: Tensor, taps: Tensor) -> Tensor:
     kornia pads W, filters, then pads the filtered image along H and filters again (two padded
     copies); here the input is padded once on all four sides, and the first pass also filters
     the H-padding rows, which are reflected input rows, so they come out as the reflected rows of
-    the filtered image that kornia's second padding would copy. One full copy less (and no
-    kornia argument checks): 10-20 % faster for 112 x 112 frames (benchmarks/).
+    the filtered image that kornia's second padding would copy. One full copy less, and no
+    kornia argument checks.
 
     Shape:
         x: (N, C, H, W); taps: (N, K) with K odd and K // 2 < min(H, W). Output: (N, C, H, W).
