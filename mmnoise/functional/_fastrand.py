@@ -112,21 +112,30 @@ def _fill_chunked(
     count = (n + CHUNK - 1) // CHUNK
     seeds = chunk_seeds(seed_from_generator(generator, out.device), count)
 
-    def work(lo: int, hi: int) -> None:
+    # Chunks are claimed one at a time from a shared counter rather than split into fixed runs:
+    # on a shared machine a thread that is descheduled for a time slice (4 ms) would otherwise
+    # hold back the whole field while the other core idles; claimed dynamically, the threads
+    # that are running take over its chunks. Which thread fills a chunk never changes its values.
+    lock = threading.Lock()
+    pending = iter(range(count))
+
+    def work() -> None:
         g = torch.Generator()
-        for i in range(lo, hi):
+        while True:
+            with lock:
+                i = next(pending, count)
+            if i == count:
+                return
             g.manual_seed(seeds[i])
             fill(flat[i * CHUNK : min((i + 1) * CHUNK, n)], g)
 
     k = _workers(workers, count)
-    # contiguous runs of chunks per worker: each thread touches (and page-faults) its own region
-    bounds = [(count * j) // k for j in range(k + 1)]
     if k == 1:
-        work(0, count)
+        work()
         return out
     pool = _get_pool(k - 1)
-    futures: list[Future[None]] = [pool.submit(work, bounds[j], bounds[j + 1]) for j in range(1, k)]
-    work(bounds[0], bounds[1])
+    futures: list[Future[None]] = [pool.submit(work) for _ in range(k - 1)]
+    work()
     for f in futures:
         f.result()
     return out
