@@ -574,7 +574,7 @@ def _at_chance(kind: str, metrics: Mapping[str, Mapping[str, float]], n_classes:
         f"{chance:.3f} for {n_classes} classes. Check the per-epoch losses in the log: a loss "
         "that starts orders of magnitude above the others (e.g. cycle or imagination of a "
         "large model on a small corpus) needs a lower --lr, more steps (--min-steps) or the "
-        "demo's default initialisation; see docs/corpora.md (small corpora)."
+        'demo\'s default initialisation (docs/corpora.md, "The command line").'
     )
 
 
