@@ -129,14 +129,16 @@ def _add_at_snr(
     peak = x.detach().abs().reshape(b, -1).amax(dim=1)
     peak = torch.where(peak > 0, peak, torch.ones_like(peak))
     nn = valid_norm(noise, lengths, time_dim)
-    ok = (nn > 0) & (valid_norm(x, lengths, time_dim) > 0)
-    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
     pk = per_example(peak, x)
     # x + a n is homogeneous of degree 1 in x: with a noise that carries no gradient, the peak
     # scales values only (scale_values), so the gradients of the normalised norms stay finite
     plain = noise.requires_grad
     xn = x / pk if plain else scale_values(x, pk, divide=True)
-    rel = torch.where(ok, valid_norm(xn, lengths, time_dim) * amp, 0)
+    nxn = valid_norm(xn, lengths, time_dim)
+    # the signal's norm is nxn * peak (what valid_norm(x) rescues to): one pass, not three
+    ok = (nn > 0) & (nxn.detach() * peak > 0)
+    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
+    rel = torch.where(ok, nxn * amp, 0)
     unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
     return saturate(torch.addcmul(x, unit, pk) if plain else x + scale_values(unit, pk), x.dtype)
 
