@@ -143,6 +143,17 @@ class PerExample:
         idx = index.tolist() if isinstance(index, Tensor) else list(index)
         return PerExample(self.generators[int(i)] for i in idx)
 
+    def check_rows(self, shape: Sequence[int], *, who: str) -> None:
+        """Raise unless a draw shaped ``shape`` has one row per generator (``(B, ...)``)."""
+        shape = tuple(int(n) for n in shape)
+        if not shape or shape[0] != len(self):
+            raise ValueError(
+                f"{who}: per-example generators give one row per example: expected a draw "
+                f"shaped ({len(self)}, ...), got {shape}. This op draws numbers shared by the "
+                "whole batch (or the batch size differs from the number of generators); call it "
+                "with one torch.Generator instead of a PerExample."
+            )
+
     def __repr__(self) -> str:
         return f"PerExample({len(self)} generators on {self.device})"
 
@@ -157,13 +168,7 @@ def _draw(
     if not isinstance(generator, PerExample):
         return draw(tuple(shape), generator=generator)
     shape = tuple(int(n) for n in shape)
-    if not shape or shape[0] != len(generator):
-        raise ValueError(
-            f"{who}: per-example generators give one row per example: expected a draw shaped "
-            f"({len(generator)}, ...), got {shape}. This op draws numbers shared by the whole batch "
-            "(or the batch size differs from the number of generators); call it with one "
-            "torch.Generator instead of a PerExample."
-        )
+    generator.check_rows(shape, who=who)
     return torch.cat([draw((1, *shape[1:]), generator=g) for g in generator.generators])
 
 

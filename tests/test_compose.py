@@ -402,3 +402,13 @@ def test_batch_level_protocols_refuse_per_example_generators() -> None:
         mm.DropModalities(["a", "v"], missing_rate=(0.3, 0.3))(s, generator=per)
     with pytest.raises(ValueError, match=r"one generator per example \(4\)"):
         mm.AddGaussianSNR("a")(s, generator=mm.rng.PerExample.from_seeds(range(3)))
+
+
+def test_a_draw_without_one_row_per_generator_is_refused() -> None:
+    from mmnoise.functional import _fastrand
+
+    per = mm.rng.PerExample.from_seeds([1, 2, 3])
+    with pytest.raises(ValueError, match=r"randn: per-example generators give one row per example"):
+        mm.rng.randn((2, 4), generator=per)
+    with pytest.raises(ValueError, match=r"_fastrand: .*expected a draw shaped \(3, \.\.\.\)"):
+        _fastrand.normal_(torch.empty(2, 70_000), generator=per)

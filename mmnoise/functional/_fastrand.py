@@ -155,11 +155,7 @@ def _rows(
     out: Tensor, generator: PerExample, fill: Callable[[Tensor, torch.Generator], object]
 ) -> Tensor:
     # row b from generator b alone, exactly as a batch of one would draw it
-    if out.ndim == 0 or out.shape[0] != len(generator):
-        raise ValueError(
-            f"_fastrand: per-example generators give one row per example: expected a field shaped "
-            f"({len(generator)}, ...), got {tuple(out.shape)}; use one torch.Generator instead."
-        )
+    generator.check_rows(out.shape, who="_fastrand")
     for b, g in enumerate(generator.generators):
         fill(out[b : b + 1], g)
     return out
