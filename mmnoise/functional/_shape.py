@@ -254,9 +254,21 @@ def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool
     plain = norm(x)
     if not rescue or (not torch.compiler.is_compiling() and bool(norm_is_safe(plain).all())):
         return plain
-    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
-    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    peak = peak_scale(x)
     return norm(x / per_example(peak, x)) * peak
+
+
+def peak_scale(x: Tensor) -> Tensor:
+    """Return each example's peak ``max |x|`` (detached), 1 for an all-zero example, shaped (B,).
+
+    The scale an op divides by to work on O(1) values near the dtype's limits.
+
+    Example:
+        >>> peak_scale(torch.tensor([[3.0, -4.0], [0.0, 0.0]]))
+        tensor([4., 1.])
+    """
+    peak = x.detach().abs().reshape(x.shape[0], -1).amax(dim=1)
+    return torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
 def norm_is_safe(norm: Tensor) -> Tensor:

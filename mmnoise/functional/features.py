@@ -22,6 +22,7 @@ from mmnoise.functional._shape import (
     gather_steps,
     keep_padding,
     norm_is_safe,
+    peak_scale,
     per_example,
     saturate,
     scale_values,
@@ -126,8 +127,7 @@ def _add_at_snr(
         return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
     # near the top or the bottom of the range: unit-norm noise, and the signal's peak applied
     # last, so that only a result that truly overflows does (and is then saturated)
-    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
-    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    peak = peak_scale(x)
     nn = valid_norm(noise, lengths, time_dim)
     pk = per_example(peak, x)
     # x + a n is homogeneous of degree 1 in x: with a noise that carries no gradient, the peak
@@ -282,8 +282,7 @@ def impulse_noise(
         # values near the dtype's largest: the variance overflows. The moments are taken on
         # x / peak, and the impulses (mean +/- amplitude * std, homogeneous of degree 1 in x)
         # scaled back in value only, so that their gradients stay finite (scale_values)
-        peak = x.detach().abs().reshape(x.shape[0], -1).amax(dim=1)
-        pk = per_example(torch.where(peak > 0, peak, torch.ones_like(peak)), x)
+        pk = per_example(peak_scale(x), x)
         mean_n, std_n = valid_moments(scale_values(x, pk, divide=True), lengths, time_dim)
         mid_n, height_n = per_example(mean_n, x), amplitude * per_example(std_n, x)
         # the impulses saturate at the dtype's largest finite value

@@ -24,6 +24,7 @@ from mmnoise.functional._shape import (
     broadcast_steps,
     full_lengths,
     keep_padding,
+    peak_scale,
     per_example,
     saturate,
     scale_values,
@@ -597,8 +598,7 @@ def reverb(
     # The convolution runs on x / peak (per example): a long response summing values near the
     # dtype's largest finite value would overflow; the wet signal is rescaled to the dry norm.
     k = ir.shape[-1]
-    peak = x.detach().abs().reshape(b, -1).amax(dim=1)
-    peak = torch.where(peak > 0, peak, torch.ones_like(peak))
+    peak = peak_scale(x)
     # reverb is homogeneous of degree 1 in x: the scaling by the peak is done in value only, so
     # that gradients stay finite for values near the dtype's largest (see scale_values)
     xn = scale_values(x, per_example(peak, x), divide=True)
