@@ -44,6 +44,9 @@ class NMERConfig:
     decoder_output: Literal["identity", "sigmoid"] = "identity"
     # draw z ~ q(z|x) in eval as upstream does; False uses z = mu (deterministic evaluation)
     sample_in_eval: bool = False
+    # what the classifier reads: "reconstruction" (the release: x̂ alone) or "residual" (the
+    # pre-release MRCN_1 model: x̂ + s, the reconstruction plus the specific embeddings)
+    classifier_input: Literal["reconstruction", "residual"] = "reconstruction"
     # classifier on the reconstruction: hidden sizes, dropout, BatchNorm (script: 0.1, BN on)
     cls_layers: tuple[int, ...] = (128, 128)
     cls_dropout: float = 0.1
@@ -80,6 +83,9 @@ class NMERConfig:
                 f"{who}: expected the token size {self.token_dim} (attention={self.attention!r}) "
                 f"to be divisible by vae_heads, got vae_heads={self.vae_heads}; pick a divisor."
             )
+        _checks.one_of(
+            who, "classifier_input", self.classifier_input, ("reconstruction", "residual")
+        )
         _checks.one_of(who, "decoder_output", self.decoder_output, ("identity", "sigmoid"))
         _checks.positive_ints(who, "cls_layers", self.cls_layers, allow_empty=True)
         _checks.probability(who, "cls_dropout", self.cls_dropout)

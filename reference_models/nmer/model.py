@@ -155,5 +155,6 @@ class NMER(nn.Module):
         if emb.invariant is None:  # built with invariant=True, so never; keeps the types honest
             raise RuntimeError("NMER: the backbone returned no invariant features.")
         recon, mu, logvar = self.vae(emb.specific, emb.invariant)
-        h = emb.invariant.flatten(1)
-        return NMEROutput(self.classifier(recon), emb.specific.flatten(1), h, recon, mu, logvar)
+        h, s = emb.invariant.flatten(1), emb.specific.flatten(1)
+        features = recon + s if self.config.classifier_input == "residual" else recon
+        return NMEROutput(self.classifier(features), s, h, recon, mu, logvar)
