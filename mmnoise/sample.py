@@ -41,10 +41,12 @@ __all__ = [
     "check_tensor",
     "compatible_kinds",
     "condition_name",
+    "device_check",
     "modality_names",
     "presence_from_matrix",
     "presence_matrix",
     "presence_patterns",
+    "reads_on_host",
     "time_dim",
     "valid_mask",
 ]
@@ -219,30 +221,73 @@ def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
             )
 
 
+def reads_on_host(device: torch.device) -> bool:
+    """Whether a check on data on ``device`` may read its verdict on the host here and now.
+
+    True only for CPU data outside ``torch.compile``: the value is already in host memory, so
+    reading it costs no device sync and gives a clear Python error. On CUDA (a read would stall
+    the host until the device catches up) and inside a compiled region (a read breaks the graph)
+    checks become device assertions instead (:func:`device_check`).
+
+    Example:
+        >>> reads_on_host(torch.device("cpu"))
+        True
+    """
+    return device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def device_check(ok: Tensor, message: str) -> None:
+    """Raise ``ValueError(message)`` unless the 0-d bool tensor ``ok`` is True, without a sync.
+
+    Where :func:`reads_on_host` holds, ``ok`` is read on the host and a failure raises a
+    ``ValueError`` at once. Elsewhere it is ``torch._assert_async(ok, message)``: no device-to-host
+    read-back and no graph break. On CUDA a failure then surfaces at a later kernel launch as a
+    device-side assertion, which leaves the CUDA context unusable (the process must restart):
+    it keeps the guarantee (bad data never passes silently) at the price of a late, blunt error.
+    Pass ``check_finite=False`` to a transform to skip the finite check instead.
+
+    Example:
+        >>> device_check(torch.tensor(True), "never raised")
+    """
+    if reads_on_host(ok.device):
+        if not bool(ok):
+            raise ValueError(message)
+    else:
+        torch._assert_async(ok, message)
+
+
 def check_finite_entries(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> None:
     """Reject NaN / Inf in the float tensors ``sample[name]`` (one reduction pass each).
+
+    On the CPU the verdict is read at once; on other devices and under ``torch.compile`` it is a
+    device assertion (:func:`device_check`): no sync.
 
     Example:
         >>> check_finite_entries({"a": torch.zeros(1, 2)}, ["a"], who="demo")
     """
     for name in names:
         x = sample.get(name)
-        if isinstance(x, Tensor) and x.is_floating_point() and x.numel() and not _all_finite(x):
-            raise ValueError(
+        if isinstance(x, Tensor) and x.is_floating_point() and x.numel():
+            device_check(
+                _finite(x),
                 f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the "
-                "data (torch.nan_to_num) or pass check_finite=False to let them through unchanged."
+                "data (torch.nan_to_num) or pass check_finite=False to let them through unchanged.",
             )
 
 
-def _all_finite(x: Tensor) -> bool:
-    """Whether every value of ``x`` is finite, in one reduction pass and no bool temporary.
+def _finite(x: Tensor) -> Tensor:
+    """A 0-d bool tensor: every value of ``x`` is finite (one reduction pass, no bool temporary).
 
     A sum propagates NaN and +-inf and is the cheapest full pass (about 0.6x an ``aminmax``);
     it can also overflow on huge finite values, so a non-finite sum is confirmed by min / max.
+    Read on the host, the second pass runs only then; on a device both are queued (no branch).
     """
-    if bool(torch.isfinite(x.sum())):
-        return True
-    return bool(torch.isfinite(torch.stack(torch.aminmax(x))).all())
+    total_ok = torch.isfinite(x.sum())
+    if reads_on_host(x.device):
+        if bool(total_ok):
+            return total_ok
+        return torch.isfinite(torch.stack(torch.aminmax(x))).all()
+    return total_ok | torch.isfinite(torch.stack(torch.aminmax(x))).all()
 
 
 def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:
@@ -288,13 +333,16 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
             "move the whole sample with the same .to(device)."
         )
-    lo, hi = (int(v) for v in torch.aminmax(lengths))  # one reduction, one sync
-    if lo < 1 or hi > x.shape[dim]:
-        raise ValueError(
-            f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim "
-            f"{dim}), got min {lo}, max {hi}; drop zero-length examples and make lengths count "
-            "valid steps only."
-        )
+    lo, hi = torch.aminmax(lengths)  # one reduction
+    expected = (
+        f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim {dim})"
+    )
+    fix = "drop zero-length examples and make lengths count valid steps only."
+    if reads_on_host(lengths.device):  # the values make the message
+        if int(lo) < 1 or int(hi) > x.shape[dim]:
+            raise ValueError(f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}")
+    else:
+        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected}; {fix}")
     return lengths
 
 

@@ -35,14 +35,17 @@ def test_one_of_applies_exactly_one_child_per_example(seed: int) -> None:
     s = {"a": torch.ones(16, 2, 1)}
     o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))])
     y = o(s, level=1.0, generator=_g(seed))["a"][:, 0, 0]
-    assert all(math.isclose(v, 0.1, rel_tol=1e-5) or math.isclose(v, 10.0, rel_tol=1e-5)
-               for v in y.tolist())
+    assert all(
+        math.isclose(v, 0.1, rel_tol=1e-5) or math.isclose(v, 10.0, rel_tol=1e-5)
+        for v in y.tolist()
+    )
 
 
 def test_one_of_weights_steer_the_choice() -> None:
     s = {"a": torch.ones(200, 1, 1)}
-    o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))],
-                 weights=[1.0, 0.0])
+    o = mm.OneOf(
+        [mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))], weights=[1.0, 0.0]
+    )
     assert torch.allclose(o(s, generator=_g())["a"], torch.full((200, 1, 1), 0.1))
     o = mm.OneOf(list(o.transforms), weights=[1.0, 3.0])  # type: ignore[arg-type]
     share_up = (o(s, generator=_g())["a"] > 1).float().mean().item()
@@ -69,8 +72,10 @@ def test_container_record_replays_exactly_and_p_zero_is_identity() -> None:
 
 def _pipeline(shared: bool) -> mm.MultimodalPipeline:
     return mm.MultimodalPipeline(
-        {"audio": [mm.TimeMask(ratio=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
-         "visual": [mm.TimeMask(ratio=(0.0, 0.5))]},
+        {
+            "audio": [mm.TimeMask(ratio=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
+            "visual": [mm.TimeMask(ratio=(0.0, 0.5))],
+        },
         missing=mm.DropModalities(["audio", "visual"], ratio=(0.0, 0.5)),
         shared=shared,
     )
@@ -187,13 +192,13 @@ def _count_finite_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     import mmnoise.sample as sample_module
 
     calls: list[int] = []
-    real = sample_module._all_finite
+    real = sample_module._finite
 
-    def counting(x: torch.Tensor) -> bool:
+    def counting(x: torch.Tensor) -> torch.Tensor:
         calls.append(x.shape[0])
         return real(x)
 
-    monkeypatch.setattr(sample_module, "_all_finite", counting)
+    monkeypatch.setattr(sample_module, "_finite", counting)
     return calls
 
 

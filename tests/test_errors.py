@@ -15,12 +15,18 @@ def _s(**extra: object) -> dict[str, object]:
 
 
 def test_wrong_rank_names_transform_expected_and_fix() -> None:
-    with pytest.raises(TypeError, match=r"AddGaussianSNR: expected sample\['audio'\].*got torch.float32 of shape \(5, 3\); add the batch dim"):
+    with pytest.raises(
+        TypeError,
+        match=r"AddGaussianSNR: expected sample\['audio'\].*got torch.float32 of shape \(5, 3\); add the batch dim",
+    ):
         mm.AddGaussianSNR("audio")({"audio": torch.randn(5, 3)})
 
 
 def test_wrong_dtype() -> None:
-    with pytest.raises(TypeError, match=r"Gain: expected sample\[.audio.\] as .*features float \(B, T, D\), got torch.int64"):
+    with pytest.raises(
+        TypeError,
+        match=r"Gain: expected sample\[.audio.\] as .*features float \(B, T, D\), got torch.int64",
+    ):
         mm.Gain("audio")({"audio": torch.ones(2, 5, 3, dtype=torch.int64)})
 
 
@@ -30,8 +36,9 @@ def test_nan_and_inf_rejected_by_default_with_opt_out() -> None:
     x[1, 0, 0] = float("inf")
     with pytest.raises(ValueError, match=r"NaN or Inf.*check_finite=False"):
         mm.TimeMask("audio")({"audio": x})
-    out = mm.TimeMask("audio", ratio=(0.0, 0.2))({"audio": x}, level=0.5, check_finite=False,
-                                                 generator=torch.Generator())
+    out = mm.TimeMask("audio", ratio=(0.0, 0.2))(
+        {"audio": x}, level=0.5, check_finite=False, generator=torch.Generator()
+    )
     assert out["audio"].shape == x.shape
 
 
@@ -44,7 +51,9 @@ def test_zero_length_sequences() -> None:
     with pytest.raises(ValueError, match="non-zero sizes"):
         mm.Gain("audio")({"audio": torch.randn(2, 0, 3)})
     with pytest.raises(ValueError, match="1 <= lengths"):
-        mm.Gain("audio")({"audio": torch.randn(2, 5, 3), "lengths": {"audio": torch.tensor([0, 5])}})
+        mm.Gain("audio")(
+            {"audio": torch.randn(2, 5, 3), "lengths": {"audio": torch.tensor([0, 5])}}
+        )
 
 
 def test_lengths_longer_than_t() -> None:
@@ -81,7 +90,9 @@ def test_unknown_modality_names() -> None:
 
 def test_batch_sizes_that_disagree() -> None:
     with pytest.raises(ValueError, match="one batch size across modalities"):
-        mm.Gain(["audio", "visual"])({"audio": torch.randn(2, 5, 3), "visual": torch.randn(3, 4, 6)})
+        mm.Gain(["audio", "visual"])(
+            {"audio": torch.randn(2, 5, 3), "visual": torch.randn(3, 4, 6)}
+        )
 
 
 def test_generator_on_another_device() -> None:
@@ -168,12 +179,16 @@ def test_a_single_number_for_a_range_says_how_to_fix() -> None:
 
 @pytest.mark.parametrize("bad", [(float("nan"), 0.0), (0.0, float("inf")), (-float("inf"), 1.0)])
 def test_non_finite_settings_are_rejected_with_the_fix(bad: tuple[float, float]) -> None:
-    with pytest.raises(ValueError, match=r"AddGaussianSNR: expected snr_db as finite numbers.*level 0"):
+    with pytest.raises(
+        ValueError, match=r"AddGaussianSNR: expected snr_db as finite numbers.*level 0"
+    ):
         mm.AddGaussianSNR("a", snr_db=bad)
 
 
 def test_reserved_entries_may_name_only_modalities() -> None:
     # "id" is a key of the sample but not a modality tensor: lengths for it is a mistake
     s = {"audio": torch.randn(2, 5, 3), "id": "x", "lengths": {"id": torch.tensor([5, 5])}}
-    with pytest.raises(KeyError, match=r"Gain: sample\['lengths'\] names \['id'\].*known: \['audio'\]"):
+    with pytest.raises(
+        KeyError, match=r"Gain: sample\['lengths'\] names \['id'\].*known: \['audio'\]"
+    ):
         mm.Gain("audio")(s)

@@ -47,7 +47,11 @@ def test_check_sample_accepts_every_kind_and_returns_batch_size() -> None:
         (lambda s: s.__setitem__("text", torch.randn(2, 5)), TypeError, "int64"),
         (lambda s: s.__setitem__("audio", torch.randn(3, 6, 4)), ValueError, "one batch size"),
         (lambda s: s["lengths"].__setitem__("audio", torch.tensor([7, 2])), ValueError, "lengths"),
-        (lambda s: s["lengths"].__setitem__("audio", torch.tensor([0, 2])), ValueError, "zero-length"),
+        (
+            lambda s: s["lengths"].__setitem__("audio", torch.tensor([0, 2])),
+            ValueError,
+            "zero-length",
+        ),
         (lambda s: s["present"].__setitem__("visual", torch.tensor([1, 0])), ValueError, "bool"),
         (lambda s: s.pop("audio"), KeyError, "not in the sample"),
         (lambda s: s["kinds"].__setitem__("wave", "features"), ValueError, "waveform"),

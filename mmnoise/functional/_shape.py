@@ -9,6 +9,8 @@ from typing import Any, Concatenate, ParamSpec
 import torch
 from torch import Tensor
 
+from mmnoise.sample import reads_on_host
+
 _P = ParamSpec("_P")
 #: dtypes too narrow for energies, filters and FFTs: kernels compute in float32 for them
 HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -121,11 +123,11 @@ def blend(out: Tensor, x: Tensor, keep: Tensor, *, time_dim: int = 1) -> Tensor:
     ``keep`` is (B,) per example, or (B, T) per step along ``time_dim``. A fresh ``out`` (no
     memory shared with ``x``, no autograd history) gets the other rows copied back into it: only
     those rows are written, where a ``where`` with a broadcast condition takes a full pass on a
-    slow path (benchmarks/). Under ``torch.compile`` it is the ``where``, with no
-    data-dependent branch.
+    slow path (benchmarks/). On CUDA (boolean indexing reads the row count back) and under
+    ``torch.compile`` it is the ``where``, with no data-dependent branch.
     """
     if (
-        torch.compiler.is_compiling()
+        not reads_on_host(x.device)
         or out.requires_grad
         or x.requires_grad
         or out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()

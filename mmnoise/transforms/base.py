@@ -33,7 +33,9 @@ from mmnoise.sample import (
     check_reserved,
     check_tensor,
     compatible_kinds,
+    device_check,
     modality_names,
+    reads_on_host,
     time_dim,
 )
 
@@ -133,11 +135,16 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
             f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
             f"shape {tuple(lv.shape)}."
         )
-    if not bool(((lv >= 0) & (lv <= 1)).all()):
-        raise ValueError(
-            f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
-            f"{float(lv.max())}]; map your schedule output into [0, 1]."
-        )
+    in_range = ((lv >= 0) & (lv <= 1)).all()
+    fix = "map your schedule output into [0, 1]."
+    if reads_on_host(lv.device):  # the values make the message
+        if not bool(in_range):
+            raise ValueError(
+                f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
+                f"{float(lv.max())}]; {fix}"
+            )
+    else:
+        device_check(in_range, f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}")
     return lv
 
 
@@ -434,14 +441,15 @@ class NoiseTransform(nn.Module):
             batch_size(sample, names, who=who)
         out = dict(sample)
         rec: Record = {"type": who, "keys": {}}
-        # every example applied, known on the host: no gate read-back (levels as float32 values)
-        fast = (
-            replay is None
-            and self.p >= 1.0
-            and isinstance(level, int | float)
-            and not isinstance(level, bool)
-            and as_float32(level) > 0
-        )
+        # What the host knows without reading the device: a float level and p decide whether
+        # every example is applied (no blend) or none is (the kernel does not run: it can then
+        # neither fail nor touch the data, gradients included). Otherwise (a per-example level
+        # tensor, 0 < p < 1, a replayed record) the kernel runs on the whole batch and the gate
+        # selects rows on the device: no read-back of the gate.
+        every = none = False
+        if replay is None and isinstance(level, int | float) and not isinstance(level, bool):
+            none = self.p <= 0.0 or as_float32(level) <= 0
+            every = self.p >= 1.0 and not none
         for name in names:
             x = sample[name]
             mine = name in owned
@@ -463,14 +471,10 @@ class NoiseTransform(nn.Module):
                 lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = gate & (lv > 0)
-            count = x.shape[0] if fast else int(applied.sum())  # one read-back, not two
-            every = count == x.shape[0]
             # in place only when nothing needs the input afterwards: no per-example gate blend,
             # no record comparing input and output, no autograd history to keep
             inplace = mine and every and not record and self.writes_in_place and not x.requires_grad
-            if count == 0:
-                # the gate and the levels make this call an identity: the kernel does not run
-                # (so it can neither fail nor touch the data, gradients included)
+            if none:
                 y = x
             else:
                 y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)

@@ -28,6 +28,7 @@ from mmnoise.sample import (
     check_reserved,
     check_tensor,
     modality_names,
+    reads_on_host,
     time_dim,
 )
 from mmnoise.transforms.base import (
@@ -71,6 +72,15 @@ def _first_rows(mask: Tensor, count: int) -> Tensor:
     A stable sort instead of ``nonzero``: its size is known on the host, so it needs no sync.
     """
     return torch.argsort((~mask).to(torch.uint8), stable=True)[:count]
+
+
+def _subsets(device: torch.device, generator: Randomness) -> bool:
+    """Whether ``OneOf`` / ``SomeOf`` run each child on a sub-batch of its rows here.
+
+    The sub-batch sizes are read on the host: free for CPU data in eager mode, a device sync on
+    CUDA and a graph break under ``torch.compile``; there, each child runs on the whole batch.
+    """
+    return reads_on_host(device)
 
 
 def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
@@ -137,10 +147,17 @@ class _Container(NoiseTransform):
             return torch.zeros(b, device=device), replay["applied"].to(device)
         return self.draw_gate(level, b, device, generator)
 
+    def _child_level(self, level: Level, gated: Tensor, replay: Record | None) -> Level:
+        """The level passed on to the children: the caller's float itself when every example
+        passes the gate (known on the host: p = 1), so that they skip the per-example blend."""
+        if replay is None and self.p >= 1.0 and isinstance(level, float | int):
+            return level
+        return gated
+
     def _run_children(
         self,
         sample: Sample,
-        levels: Sequence[Tensor | None],
+        levels: Sequence[Level | None],
         *,
         generator: Randomness,
         keys: Sequence[str] | None,
@@ -184,10 +201,12 @@ class _Container(NoiseTransform):
         replay: Record | None,
         record: bool,
         owned: Collection[str],
+        subsets: bool,
         disjoint: bool = False,
     ) -> tuple[Sample, list[Record | None]]:
         """Run child ``i`` only on the examples where ``rows[:, i]`` (B, N) is True, in order.
 
+        ``subsets``: run each child on a sub-batch of its rows (:func:`_subsets`).
         ``disjoint``: no example is in two children's rows (``OneOf``), so every child reads the
         input sample, and an entry whose rows the children cover completely is written into a
         fresh buffer instead of a copy of the input.
@@ -196,13 +215,34 @@ class _Container(NoiseTransform):
         / ``kinds``) at their ``levels``; its output rows are written back into the container's
         own copy of each entry (or into an ``owned`` intermediate), so the caller's tensors are
         never modified. A child chosen for every example runs on the sample itself; one chosen
-        for none does not run and records None. The row counts are read back once (one host
-        sync per call: the children's batch sizes depend on the draw).
+        for none does not run and records None. The row counts are read back once: free for
+        CPU data, a host sync elsewhere. So where reading them would stall a device or break a
+        compiled graph (:func:`_subsets` is False) every child runs on the whole batch instead,
+        at level 0 on the rows it was not chosen for: no read-back, at the cost of every child.
         """
         who = type(self).__name__
         if check_finite:
             names = [n for n in self.touched_keys(sample, keys) if n not in owned]
             check_finite_entries(sample, names, who=who)
+        if not subsets:
+            # no read-back: every child runs on the whole batch, at level 0 (an exact identity)
+            # on the examples it was not chosen for; it costs every child's full price
+            whole: Sample = sample
+            done: list[Record | None] = []
+            for i, child in enumerate(self._children()):
+                whole, rec = child.run(
+                    whole,
+                    level=levels * rows[:, i],
+                    generator=generator,
+                    keys=keys,
+                    check_finite=False,
+                    replay=None if replay is None else replay["children"][i],
+                    record=record,
+                    owned=owned,
+                )
+                owned = owned_entries(sample, whole, owned)
+                done.append(rec)
+            return whole, done
         b = rows.shape[0]
         counts = rows.sum(dim=0).tolist()  # the one read-back of the call
         out: Sample = dict(sample)
@@ -317,7 +357,7 @@ class Compose(_Container):
         owned: Collection[str] = (),
     ) -> tuple[Sample, Record]:
         lv, gate = self._levels(sample, level, generator, replay)
-        child_lv = lv * gate
+        child_lv = self._child_level(level, lv * gate, replay)
         keys = keys if keys is not None else self.keys
         out, recs = self._run_children(
             sample,
@@ -405,6 +445,7 @@ class OneOf(_Container):
             choice, applied = replay["choice"].to(lv.device), gate
         n = len(self.transforms)
         rows = (choice[:, None] == torch.arange(n, device=lv.device)) & applied[:, None]
+        subsets = _subsets(lv.device, generator) if replay is None else replay["subsets"]
         out, recs = self._run_on_rows(
             sample,
             lv,
@@ -415,12 +456,14 @@ class OneOf(_Container):
             replay=replay,
             record=record,
             owned=owned,
+            subsets=subsets,
             disjoint=True,
         )
         return out, {
             "type": type(self).__name__,
             "applied": applied,
             "choice": choice,
+            "subsets": subsets,
             "children": recs,
         }
 
@@ -490,6 +533,7 @@ class SomeOf(_Container):
             applied = gate & (lv > 0)
         else:
             chosen, applied = replay["chosen"].to(lv.device), gate
+        subsets = _subsets(lv.device, generator) if replay is None else replay["subsets"]
         out, recs = self._run_on_rows(
             sample,
             lv,
@@ -500,11 +544,13 @@ class SomeOf(_Container):
             replay=replay,
             record=record,
             owned=owned,
+            subsets=subsets,
         )
         return out, {
             "type": type(self).__name__,
             "applied": applied,
             "chosen": chosen,
+            "subsets": subsets,
             "children": recs,
         }
 
@@ -636,7 +682,7 @@ class MultimodalPipeline(_Container):
             g = rng.generator_from_seed(base, device, 0 if self.shared else i + 1)
             out, recs[name] = child.run(
                 out,
-                level=lv_vec,
+                level=self._child_level(lv, lv_vec, replay),
                 generator=g,
                 check_finite=False,
                 replay=None if replay is None else replay["children"][name],
@@ -650,7 +696,7 @@ class MultimodalPipeline(_Container):
             g = rng.generator_from_seed(base, device, -1)
             out, recs["missing"] = self.missing.run(
                 out,
-                level=lv_vec,
+                level=self._child_level(lv, lv_vec, replay),
                 generator=g,
                 check_finite=False,
                 replay=None if replay is None else replay["children"]["missing"],

@@ -72,7 +72,9 @@ def test_quantize_uses_at_most_two_pow_bits_levels(bits: int, seed: int) -> None
 @settings(max_examples=10)
 def test_frame_dropout_rate_matches_ratio(seed: int) -> None:
     x = torch.randn(50, 200, 1) + 10.0
-    y = F.frame_dropout(x, ratio=torch.full((50,), 0.3), generator=torch.Generator().manual_seed(seed))
+    y = F.frame_dropout(
+        x, ratio=torch.full((50,), 0.3), generator=torch.Generator().manual_seed(seed)
+    )
     assert abs((y == 0).float().mean().item() - 0.3) < 0.02
 
 
@@ -80,8 +82,15 @@ def test_colored_noise_has_the_requested_spectral_slope() -> None:
     x = torch.ones(64, 256, 1)
     lows, highs = [], []
     for exponent in (0.0, 1.0, 2.0):
-        n = F.add_colored_snr(x, snr_db=torch.zeros(64), exponent=exponent,
-                              generator=torch.Generator().manual_seed(0)) - x
+        n = (
+            F.add_colored_snr(
+                x,
+                snr_db=torch.zeros(64),
+                exponent=exponent,
+                generator=torch.Generator().manual_seed(0),
+            )
+            - x
+        )
         power = torch.fft.rfft(n[..., 0], dim=1).abs().pow(2).mean(dim=0)
         lows.append(power[1:9].mean().item())
         highs.append(power[-64:].mean().item())
@@ -113,18 +122,26 @@ def test_diffusion_step_and_signal_fraction_follow_level() -> None:
 
 def test_diffusion_noise_moments() -> None:
     x = torch.zeros(4, 500, 50)
-    y = F.diffusion_noise(x, alpha_bar=torch.full((4,), 0.36), generator=torch.Generator().manual_seed(0))
+    y = F.diffusion_noise(
+        x, alpha_bar=torch.full((4,), 0.36), generator=torch.Generator().manual_seed(0)
+    )
     assert abs(y.std().item() - 0.8) < 0.01 and abs(y.mean().item()) < 0.01
-    imp = F.diffusion_noise(x, alpha_bar=torch.zeros(4), noise="impulse", impulse_ratio=0.3,
-                            generator=torch.Generator().manual_seed(0))
+    imp = F.diffusion_noise(
+        x,
+        alpha_bar=torch.zeros(4),
+        noise="impulse",
+        impulse_ratio=0.3,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert set(imp.unique().tolist()) <= {-1.0, 0.0, 1.0}
     assert abs((imp != 0).float().mean().item() - 0.3) < 0.01
 
 
 def test_impulse_noise_hits_ratio_with_salt_and_pepper_values() -> None:
     x = torch.randn(8, 400, 4, generator=torch.Generator().manual_seed(1))
-    y = F.impulse_noise(x, ratio=torch.full((8,), 0.1), amplitude=3.0,
-                        generator=torch.Generator().manual_seed(2))
+    y = F.impulse_noise(
+        x, ratio=torch.full((8,), 0.1), amplitude=3.0, generator=torch.Generator().manual_seed(2)
+    )
     hit = y != x
     assert abs(hit.float().mean().item() - 0.1) < 0.01
     mean, std = x.mean(dim=(1, 2)), x.std(dim=(1, 2), correction=0)
