@@ -112,7 +112,7 @@ def full_lengths(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
 def keep_padding(out: Tensor, x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor:
     """Restore the padded steps of ``out`` from ``x`` (padding is never corrupted)."""
     valid = valid_steps(x, lengths, time_dim)
-    if valid is None or (not torch.compiler.is_compiling() and bool(valid.all())):
+    if valid is None or (reads_on_host(x.device) and bool(valid.all())):
         return out
     return blend(out, x, valid, time_dim=time_dim)
 
@@ -254,7 +254,7 @@ def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool
         return safe_sqrt(step_energy(v, time_dim).masked_fill(~valid, 0.0).sum(dim=1))
 
     plain = norm(x)
-    if not rescue or (not torch.compiler.is_compiling() and bool(norm_is_safe(plain).all())):
+    if not rescue or (reads_on_host(x.device) and bool(norm_is_safe(plain).all())):
         return plain
     peak = peak_scale(x)
     return norm(x / per_example(peak, x)) * peak

@@ -35,6 +35,7 @@ from mmnoise.functional._shape import (
     valid_steps,
 )
 from mmnoise.rng import Randomness
+from mmnoise.sample import reads_on_host
 
 __all__ = [
     "add_colored_snr",
@@ -97,11 +98,11 @@ def _add_at_snr(
     unchanged. Since ``|x + a n| <= ||x|| (1 + 10 ** (-snr_db / 20))``, one (B,) check tells
     whether the result can leave the dtype's finite range (values near its largest); only then
     the noise is normalised first and the result saturated, in a few extra passes (under
-    ``torch.compile``, without the check, the result is always saturated).
+    ``torch.compile`` and off the CPU, without the check, the result is always saturated).
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
-    compiling = torch.compiler.is_compiling()
+    compiling = not reads_on_host(x.device)  # no read-back: compiled, or off the CPU
     # plain norms (Inf where they overflow): one read-back below checks everything at once
     nx = valid_norm(x, lengths, time_dim, rescue=compiling)
     nn = valid_norm(noise, lengths, time_dim, rescue=compiling)
@@ -278,7 +279,7 @@ def impulse_noise(
         u.masked_fill_(~valid, 2.0)  # padding is never hit
     r = per_example(ratio, u)
     top = torch.finfo(x.dtype).max
-    if torch.compiler.is_compiling() or not bool(torch.isfinite(std).all()):
+    if not reads_on_host(x.device) or not bool(torch.isfinite(std).all()):
         # values near the dtype's largest: the variance overflows. The moments are taken on
         # x / peak, and the impulses (mean +/- amplitude * std, homogeneous of degree 1 in x)
         # scaled back in value only, so that their gradients stay finite (scale_values)
@@ -322,7 +323,7 @@ def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim:
         per_step = torch.where(valid, factor[:, None], torch.ones_like(factor)[:, None])
         y = x * broadcast_steps(per_step, x, time_dim)
     # only an amplifying gain can leave the dtype's finite range: saturate then (one (B,) check)
-    if torch.compiler.is_compiling() or bool((factor > 1).any()):
+    if not reads_on_host(x.device) or bool((factor > 1).any()):
         return saturate(y, x.dtype)
     return y
 
@@ -478,7 +479,7 @@ def feature_mask(
     valid = valid_steps(x, lengths, time_dim)
     if valid is None:
         return fill_where(x, band, fill, inplace=True)
-    if torch.compiler.is_compiling():  # one graph, no data-dependent branch
+    if not reads_on_host(x.device):  # no data-dependent branch, no masked-index read-back
         return fill_where(x, band & broadcast_steps(valid, x, time_dim), fill, inplace=True)
     # x itself is overwritten: save its padded steps first (indexing with a mask copies)
     saved = x.movedim(time_dim, 1)[~valid]

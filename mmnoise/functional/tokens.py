@@ -137,17 +137,22 @@ def token_replace(
         tensor([[2, 3, 3, 0]])
     """
     _check_tokens(x, "token_replace")
-    keep_out = torch.tensor([pad_id, *special_ids], dtype=x.dtype, device=x.device)
-    allowed = torch.arange(vocab_size, dtype=x.dtype, device=x.device)
-    allowed = allowed[~torch.isin(allowed, keep_out)]
-    if allowed.numel() == 0:
+    # the excluded ids are config (host ints): the k-th allowed id is found from them alone,
+    # with no (vocab_size,) table and no data-dependent shape
+    excluded = sorted({int(i) for i in (pad_id, *special_ids) if 0 <= int(i) < vocab_size})
+    count = vocab_size - len(excluded)
+    if count <= 0:
         raise ValueError(
             f"token_replace: no id left to draw from: vocab_size={vocab_size} with pad_id="
             f"{pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
         )
     hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
-    pick = rng.randint(0, allowed.numel(), x.shape, generator=generator, device=x.device)
-    return torch.where(hit, allowed[pick], x)
+    pick = rng.randint(0, count, x.shape, generator=generator, device=x.device)
+    if excluded:
+        # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted)
+        shifted = torch.tensor([e - j for j, e in enumerate(excluded)], device=x.device)
+        pick = pick + torch.searchsorted(shifted, pick, right=True)
+    return torch.where(hit, pick.to(x.dtype), x)
 
 
 def token_swap(

@@ -35,6 +35,7 @@ from mmnoise.functional._shape import (
 )
 from mmnoise.functional.features import add_noise_snr
 from mmnoise.rng import Randomness
+from mmnoise.sample import device_check, reads_on_host
 
 __all__ = [
     "add_noise_bank",
@@ -99,12 +100,11 @@ def _biquad(
     _check_order(order, who=kind)
     b, c, n = x.shape
     cutoff_hz = torch.as_tensor(cutoff_hz)
-    if not bool(((cutoff_hz > 0) & (cutoff_hz < sample_rate / 2)).all()):
-        raise ValueError(
-            f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
-            f"{sample_rate / 2} Hz, got values in [{float(cutoff_hz.min())}, "
-            f"{float(cutoff_hz.max())}]; lower them or pass the right sample_rate."
-        )
+    device_check(
+        ((cutoff_hz > 0) & (cutoff_hz < sample_rate / 2)).all(),
+        f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
+        f"{sample_rate / 2} Hz; lower them or pass the right sample_rate.",
+    )
     cut = torch.as_tensor(cutoff_hz, device=x.device, dtype=x.dtype).expand(b).repeat_interleave(c)
     w0 = 2.0 * math.pi * cut / sample_rate
     cos_w0, sin_w0 = torch.cos(w0), torch.sin(w0)
@@ -613,7 +613,7 @@ def reverb(
     y = (1 - w) * x + scale_values(w * per_example(ratio, x) * wet, per_example(peak, x))
     # |wet part| <= the dry norm: the mix can leave the finite range only near the largest values
     top = torch.finfo(x.dtype).max
-    if torch.compiler.is_compiling() or not bool(((n_dry + 1) * peak < top).all()):
+    if not reads_on_host(x.device) or not bool(((n_dry + 1) * peak < top).all()):
         y = saturate(y, x.dtype)
     return keep_padding(y, x, lengths, _T)
 

@@ -29,7 +29,7 @@ from mmnoise.config import encode
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
 from mmnoise.rng import PerExample, Randomness
-from mmnoise.sample import Kind
+from mmnoise.sample import Kind, reads_on_host
 from mmnoise.transforms.base import NoiseTransform, Record, check_range, lerp
 
 __all__ = [
@@ -143,7 +143,8 @@ class _FromRecordings(NoiseTransform):
         same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
         missed = entry["applied"] & loud & same
         entry["snr_reached"] = ~missed
-        count = int(missed.sum())
+        # the warning needs a count on the host: only where reading it costs no device sync
+        count = int(missed.sum()) if reads_on_host(missed.device) else 0
         if count:
             warnings.warn(
                 f"{type(self).__name__}: {count} example(s) of {name!r} got no noise because "
