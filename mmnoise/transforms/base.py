@@ -206,6 +206,10 @@ def owned_entries(before: Sample, after: Sample, owned: Collection[str] = ()) ->
     tensor: one that shares no memory with any tensor of ``before`` (a view of the caller's data
     is never owned).
     """
+    if torch.compiler.is_compiling():
+        # a compiled graph is functional (inductor plans its own buffers): nothing is written
+        # in place, and storage pointers cannot be traced
+        return frozenset(owned)
     theirs = {v.untyped_storage().data_ptr() for v in before.values() if isinstance(v, Tensor)}
     mine = set(owned)
     for key, new in after.items():

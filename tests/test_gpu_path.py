@@ -1,0 +1,176 @@
+"""The GPU path, proven on the CPU: no host read-backs, fullgraph ``torch.compile``, compiled = eager.
+
+On CUDA a read of a device value on the host (``.item()``, ``bool(t)``, a boolean-mask index)
+stalls the host until the device catches up. mmnoise decides where such reads are allowed in one
+place, :func:`mmnoise.sample.reads_on_host` (CPU data outside ``torch.compile``: the value is
+already in host memory). Here every module's copy of that decision is made to answer as it does
+on CUDA, and every public transform and container runs with a :class:`mmnoise.rng.Key` (the
+randomness a compiled graph or a CUDA device uses without reads) while every host read-back of a
+tensor is counted: there must be none. ``tests/test_cuda.py`` runs the same on a GPU under
+``torch.cuda.set_sync_debug_mode("error")``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import torch
+
+import mmnoise as mm
+from mmnoise.rng import Key
+from mmnoise.transforms.base import NoiseTransform
+from tests.contract.case import Case
+from tests.contract.table import ALL_CASES
+from tests.contract.test_transforms import KEY, _fixed, _sample
+
+#: ops that run torchaudio's ``lfilter``, which torchaudio wraps in ``torch.compiler.disable``
+#: (its C++ loop cannot be traced): under ``torch.compile`` they run eagerly, one graph break
+LFILTER_OPS = frozenset({"LowPass", "HighPass", "BandPass", "Codec"})
+
+
+def _containers() -> list[tuple[str, Callable[[], NoiseTransform], dict[str, Any]]]:
+    a, v = torch.randn(3, 6, 4), torch.randn(3, 5, 2)
+    feats = {"a": a, "v": v}
+    return [
+        ("Compose", lambda: mm.Compose([mm.Gain("a"), mm.TimeMask("a")]), feats),
+        ("OneOf", lambda: mm.OneOf([mm.Gain("a"), mm.AddGaussianSNR("a")]), feats),
+        ("SomeOf", lambda: mm.SomeOf([mm.Gain("a"), mm.TimeMask("v")], n=(0, 2)), feats),
+        ("DropModalities", lambda: mm.DropModalities(["a", "v"]), feats),
+        ("DropModalities-mmin", lambda: mm.DropModalities(["a", "v"], patterns="mmin"), feats),
+        (
+            "DropModalities-nmer",
+            lambda: mm.DropModalities(["a", "v"], patterns="mmin", fill="nmer"),
+            feats,
+        ),
+        (
+            "MultimodalPipeline",
+            lambda: mm.MultimodalPipeline(
+                {"a": [mm.AddGaussianSNR(), mm.TimeMask()], "v": [mm.Gain()]},
+                missing=mm.DropModalities(["a", "v"]),
+            ),
+            feats,
+        ),
+    ]
+
+
+def _everything() -> Iterator[tuple[str, Callable[[], NoiseTransform], dict[str, Any]]]:
+    for case in ALL_CASES:
+        yield case.id, (lambda c=case: c.build(KEY)), _sample(_fixed(case.kind), None, case)
+    yield from _containers()
+
+
+EVERYTHING = list(_everything())
+IDS = [name for name, _, _ in EVERYTHING]
+
+
+@pytest.fixture
+def as_on_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every mmnoise module decide as it does on CUDA: never read a device value."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("mmnoise") and hasattr(module, "reads_on_host"):
+            monkeypatch.setattr(module, "reads_on_host", lambda device: False)
+
+
+_READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero")
+
+
+@pytest.fixture
+def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count every host read of a tensor's values (the calls a CUDA tensor syncs on)."""
+    calls: list[str] = []
+    for method in _READS:
+        real = getattr(torch.Tensor, method)
+
+        def counting(self: torch.Tensor, *args: Any, _m: str = method, _r: Any = real) -> Any:
+            calls.append(_m)
+            return _r(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, method, counting)
+    return calls
+
+
+def _levels(b: int) -> list[Any]:
+    # a float, and per-example levels mixing 0 and 1 (the gate then selects rows on the device)
+    return [0.6, torch.tensor([0.0, 1.0, 0.5][:b] + [1.0] * max(0, b - 3))]
+
+
+@pytest.mark.usefixtures("as_on_a_device")
+@pytest.mark.parametrize(("name", "build", "sample"), EVERYTHING, ids=IDS)
+def test_no_host_read_back_on_the_device_path(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any], read_backs: list[str]
+) -> None:
+    t = build()
+    b = next(v for v in sample.values() if isinstance(v, torch.Tensor)).shape[0]
+    for level in _levels(b):
+        before = len(read_backs)
+        out = t(sample, level=level, generator=Key(torch.tensor(3)))
+        assert read_backs[before:] == [], f"{name} read {read_backs[before:]} at level {level}"
+        # (the outputs are real: the contract suite checks what they hold)
+        assert set(out) >= set(sample)
+
+
+@pytest.mark.usefixtures("as_on_a_device")
+def test_the_device_path_still_rejects_non_finite_input() -> None:
+    # on CPU data torch._assert_async raises at once, so the device path's check is testable
+    bad = torch.ones(2, 3, 1)
+    bad[1, 0, 0] = float("nan")
+    with pytest.raises(RuntimeError, match=r"Gain: expected finite values in sample\['a'\]"):
+        mm.Gain("a")({"a": bad}, generator=Key(0))
+
+
+def _compiled_equals_eager(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any], backend: str
+) -> None:
+    t = build()
+
+    def step(s: dict[str, Any], seed: torch.Tensor) -> dict[str, Any]:
+        return t(s, level=0.6, generator=Key(seed))
+
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True, backend=backend)
+    for seed in (torch.tensor(5), torch.tensor(6)):  # a new seed is a new input, not a recompile
+        want, got = step(sample, seed), compiled(sample, seed)
+        for k, v in want.items():
+            if isinstance(v, torch.Tensor):
+                assert got[k].dtype == v.dtype, (name, k)
+                torch.testing.assert_close(got[k], v, rtol=1e-5, atol=1e-5, msg=f"{name}[{k}]")
+
+
+COMPILABLE = [e for e in EVERYTHING if e[0].split("-")[0] not in LFILTER_OPS]
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "sample"), COMPILABLE, ids=[e[0] for e in COMPILABLE]
+)
+def test_fullgraph_compile_of_every_transform_and_container(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any]
+) -> None:
+    # dynamo traces the whole call, finite check on, as one graph (fullgraph=True raises on any
+    # break); the "eager" backend runs that graph with ATen, so it must equal the eager call
+    _compiled_equals_eager(name, build, sample, backend="eager")
+
+
+INDUCTOR = [e for e in COMPILABLE if e[0] in {"AddGaussianSNR-features", "MultimodalPipeline"}]
+
+
+@pytest.mark.parametrize(("name", "build", "sample"), INDUCTOR, ids=[e[0] for e in INDUCTOR])
+def test_inductor_output_equals_eager_for_the_same_key(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any]
+) -> None:
+    # inductor generates its own C++ (fused loops, its own log / cos): equal to ~1e-6
+    _compiled_equals_eager(name, build, sample, backend="inductor")
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.cls.__name__ in LFILTER_OPS])
+def test_lfilter_ops_break_the_graph_only_at_lfilter(case: Case) -> None:
+    t = case.build(KEY)
+    sample = _sample(_fixed(case.kind), None, case)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(lambda s: t(s, level=0.6, generator=Key(torch.tensor(1))))(
+        sample
+    )
+    reasons = [str(b.reason) for b in explained.break_reasons]
+    assert reasons and all("disable" in r for r in reasons), reasons
