@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 SRC := mmnoise reference_models tests examples benchmarks
 
-.PHONY: install demo test lint typecheck unit install-check docs-build docs bench import-time clean
+.PHONY: install demo test lint typecheck unit install-check docs-build docs bench bench-cuda import-time clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -40,9 +40,16 @@ test: lint typecheck unit docs-build
 docs: install
 	$(VENV)/bin/mkdocs serve
 
+# `make bench` times on the CPU; `make bench DEVICE=cuda` (or `make bench-cuda`) on the GPU, peers
+# there too. BENCH_ARGS passes more options, e.g. BENCH_ARGS="--quick --only features,small".
+DEVICE ?= cpu
+BENCH_ARGS ?=
 bench: install
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --device $(DEVICE) $(BENCH_ARGS)
+
+bench-cuda:
+	$(MAKE) bench DEVICE=cuda
 
 import-time: install
 	$(PY) -m benchmarks.import_time --top 15

@@ -69,10 +69,10 @@ def _noise_cases(
     def torch_audiomentations() -> Thunk:
         ta = need("torch_audiomentations", "torch-audiomentations")
         augs = {
-            n: ta.AddColoredNoise(
+            n: inp.on_device(ta.AddColoredNoise(
                 min_snr_in_db=5.0, max_snr_in_db=20.0, min_f_decay=0.0, max_f_decay=0.0,
                 p=1.0, sample_rate=x.shape[1] * x.shape[2], output_type="tensor",
-            )
+            ))
             for n, x in feats.items()
         }  # fmt: skip
         # (B, 1, T*D) with sample_rate = T*D: one noise draw per example, no tiling
@@ -98,7 +98,7 @@ def _noise_cases(
 
     def kornia() -> Thunk:
         K = need("kornia.augmentation", "kornia")
-        aug = K.RandomGaussianNoise(mean=0.0, std=0.3, p=1.0)
+        aug = inp.on_device(K.RandomGaussianNoise(mean=0.0, std=0.3, p=1.0))
         return lambda: [aug(x[:, None]) for x in feats.values()]
 
     return [
@@ -142,11 +142,16 @@ def _mask_cases(inp: Inputs) -> list[Case]:
             T = need("torchaudio.transforms", "torchaudio")
             if freq:
                 augs = {
-                    n: T.FrequencyMasking(round(RATIO * x.shape[2]) + 1, iid_masks=True)
+                    n: inp.on_device(
+                        T.FrequencyMasking(round(RATIO * x.shape[2]) + 1, iid_masks=True)
+                    )
                     for n, x in feats.items()
                 }
             else:
-                augs = {n: T.TimeMasking(round(RATIO * t) + 1, iid_masks=True) for n in feats}
+                augs = {
+                    n: inp.on_device(T.TimeMasking(round(RATIO * t) + 1, iid_masks=True))
+                    for n in feats
+                }
             # torchaudio masks (..., freq, time): a (B, 1, D, T) view of the features
             return lambda: [augs[n](x.transpose(1, 2)[:, None]) for n, x in feats.items()]
 

@@ -70,13 +70,13 @@ def cases(inp: Inputs) -> list[Case]:
 
     def kornia_noise_per_frame() -> Thunk:
         K = need("kornia.augmentation", "kornia")
-        aug = K.RandomGaussianNoise(mean=0.0, std=0.125, p=1.0)
+        aug = inp.on_device(K.RandomGaussianNoise(mean=0.0, std=0.125, p=1.0))
         return lambda: aug(x.reshape(b * t, c, h, w)).clamp(0, 1).reshape(x.shape)
 
     def kornia_video(op: Any) -> Any:
         def build() -> Thunk:
             K = need("kornia.augmentation", "kornia")
-            seq = K.VideoSequential(op(K), data_format="BTCHW", same_on_frame=True)
+            seq = inp.on_device(K.VideoSequential(op(K), data_format="BTCHW", same_on_frame=True))
             return lambda: seq(x)
 
         return build

@@ -94,7 +94,9 @@ def cases(inp: Inputs) -> list[Case]:
     def ta_aug(cls_name: str, **kw: Any) -> Any:
         def build() -> Thunk:
             ta = need("torch_audiomentations", "torch-audiomentations")
-            aug = getattr(ta, cls_name)(p=1.0, sample_rate=sr, output_type="tensor", **kw)
+            aug = inp.on_device(
+                getattr(ta, cls_name)(p=1.0, sample_rate=sr, output_type="tensor", **kw)
+            )
             return lambda: aug(x)
 
         return build
@@ -134,8 +136,10 @@ def cases(inp: Inputs) -> list[Case]:
 
     def ta_ir() -> Thunk:
         ta = need("torch_audiomentations", "torch-audiomentations")
-        aug = ta.ApplyImpulseResponse(
-            _write_rirs(d["bank"], sr), p=1.0, sample_rate=sr, output_type="tensor"
+        aug = inp.on_device(
+            ta.ApplyImpulseResponse(
+                _write_rirs(d["bank"], sr), p=1.0, sample_rate=sr, output_type="tensor"
+            )
         )
         return lambda: aug(x)
 

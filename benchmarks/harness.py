@@ -31,6 +31,14 @@ class MissingPeer(Exception):
     """Raised by a case's ``build`` when the peer library (or mmnoise class) is not installed."""
 
 
+class CannotRun(Exception):
+    """Raised by a case's ``build`` when the case cannot run on this run's device.
+
+    Its row says ``skipped: <message>`` (for example ``skipped: nlpaug runs on the CPU only``), so a
+    peer that is left out of a GPU run is visible in the tables instead of silently missing.
+    """
+
+
 @dataclass(frozen=True)
 class Case:
     """One row: a library's implementation of one op on the group's inputs.
@@ -43,7 +51,8 @@ class Case:
         samples: samples one call processes (examples, clips, sentences).
         nbytes: bytes read + written by one call in the library's native dtype.
         sem: ``=`` same semantics as the reference, ``~`` close, ``!=`` different.
-        kind: ``"ref"`` (the plain-torch reference of the op), ``"mmnoise"`` or ``"peer"``.
+        kind: ``"ref"`` (the plain-torch reference of the op), ``"mmnoise"``, ``"peer"`` or
+            ``"bare"`` (a bare torch op whose latency is the unit of a latency group).
         note: a short remark shown in the table.
     """
 
@@ -76,11 +85,21 @@ class Row:
     samples: int = 0
     nbytes: int = 0
     x_ref: float | None = None
+    bare_ops: float | None = None
     vs_peers: dict[str, float] = field(default_factory=dict)
 
     @property
     def ms(self) -> float:
         return statistics.median(self.times_ms) if self.times_ms else math.nan
+
+    @property
+    def gbps(self) -> float:
+        """Achieved GB/s: bytes read + written by one call over the median time of one call."""
+        return self.nbytes / (self.ms * 1e-3) / 1e9 if self.times_ms else math.nan
+
+    def pct_copy_bw(self, copy_gbps: float) -> float:
+        """:attr:`gbps` as a percentage of the copy bandwidth measured in the same run."""
+        return 100.0 * self.gbps / copy_gbps
 
     def summary(self, copy_gbps: float) -> dict[str, Any]:
         """Return the JSON record of this row (derived columns included)."""
@@ -91,11 +110,12 @@ class Row:
                 "ms_median": self.ms,
                 "ms_min": lo,
                 "ms_max": hi,
+                "us_median": self.ms * 1e3,
                 "samples_per_s": self.samples / self.ms * 1e3,
                 "samples_per_s_min": self.samples / hi * 1e3,
                 "samples_per_s_max": self.samples / lo * 1e3,
-                "gbps": self.nbytes / self.ms / 1e6,
-                "pct_copy_bw": 100.0 * self.nbytes / self.ms / 1e6 / copy_gbps,
+                "gbps": self.gbps,
+                "pct_copy_bw": self.pct_copy_bw(copy_gbps),
             }
         return out
 
@@ -116,6 +136,44 @@ def sync(device: str) -> None:
     """Wait for queued device work (CUDA kernels are asynchronous; CPU ops are not)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+def synced(thunk: Thunk, device: str) -> Thunk:
+    """Wrap ``thunk`` so that every call waits for its device work (per-call latency, not rate)."""
+
+    def run() -> object:
+        out = thunk()
+        sync(device)
+        return out
+
+    return run
+
+
+def _tensors(out: object) -> list[torch.Tensor]:
+    """Every tensor in a call's output (nested dicts, lists and tuples)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _tensors(v)]
+    if isinstance(out, list | tuple):
+        return [t for v in out for t in _tensors(v)]
+    return []
+
+
+def off_device(out: object, device: str) -> str | None:
+    """Return where the output's largest tensor lives if that is not ``device``, else None.
+
+    A peer that quietly moves the work to the CPU (or anywhere else) would be timed on another
+    device than mmnoise; the largest tensor of its output says where the work happened (small
+    bookkeeping tensors are allowed to live elsewhere). Outputs without tensors are not judged.
+    """
+    tensors = _tensors(out)
+    if not tensors:
+        return None
+    big = max(tensors, key=lambda t: t.numel() * t.element_size())
+    want = torch.device(device)
+    same = big.device.type == want.type and want.index in (None, big.device.index)
+    return None if same else str(big.device)
 
 
 def _timed(thunk: Thunk, inner: int, device: str) -> tuple[float, float]:
@@ -142,13 +200,23 @@ def run_cases(cases: Sequence[Case], settings: Settings, log: Callable[[str], No
             continue
         try:
             thunk = case.build()
-            first, _ = _timed(thunk, 1, settings.device)
-            once = first
+            sync(settings.device)
+            t0 = time.perf_counter()
+            out = thunk()
+            sync(settings.device)
+            first = once = time.perf_counter() - t0
+            where = off_device(out, settings.device)
+            if where is not None:
+                row.status = f"skipped: its output is on {where}, not on {settings.device}"
+                continue
             if first < SLOW_S:  # slow cases skip the warm-up and calibration calls
                 thunk()
                 once, _ = _timed(thunk, 1, settings.device)
         except MissingPeer as e:
             row.status = f"not installed ({e})" if str(e) else "not installed"
+            continue
+        except CannotRun as e:
+            row.status = f"skipped: {e}"
             continue
         except Exception as e:  # a peer that breaks is a result, not a crash of the run
             row.status = (
@@ -182,8 +250,13 @@ def run_cases(cases: Sequence[Case], settings: Settings, log: Callable[[str], No
 
 
 def _ratios(rows: Sequence[Row]) -> None:
-    """Fill ``x_ref`` (reference time / row time) and, for mmnoise rows, the ratio to each peer."""
+    """Fill ``x_ref`` (reference time / row time), for mmnoise rows the ratio to each peer, and
+    where the group has a bare torch op, ``bare_ops`` (row time / the first bare op's time)."""
     ok = [r for r in rows if r.status == "ok" and r.times_ms]
+    bare = next((r for r in ok if r.kind == "bare"), None)
+    if bare is not None:
+        for r in ok:
+            r.bare_ops = r.ms / bare.ms
     for op in {r.op for r in ok}:
         same = [r for r in ok if r.op == op]
         refs = [r for r in same if r.kind == "ref"]

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmarks.harness import MissingPeer
+from benchmarks.harness import CannotRun, MissingPeer
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Shapes:
     tokens: tuple[int, int] = (128, 64)
     vocab: int = 30000
     copy_mib: int = 512
+    #: the "small" (latency) group: batch, steps and feature dims of every modality
+    small: tuple[int, int, int] = (2, 8, 16)
 
     @staticmethod
     def tiny() -> Shapes:
@@ -99,9 +101,16 @@ class Inputs:
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def cpu_only(self, library: str) -> None:
-        """Refuse a CPU-only peer on an accelerator run (its row says why)."""
+        """Refuse a CPU-only peer on an accelerator run (its row says "skipped: ..." and why)."""
         if self.device != "cpu":
-            raise MissingPeer(f"{library} runs on the CPU only")
+            raise CannotRun(f"{library} runs on the CPU only")
+
+    def on_device(self, module: Any) -> Any:
+        """Move a peer's ``torch.nn.Module`` (its buffers, kernels) to the benchmark device.
+
+        Peers must run where mmnoise runs; other objects are returned unchanged.
+        """
+        return module.to(self.device) if isinstance(module, torch.nn.Module) else module
 
 
 def mmnoise_class(module: str, name: str) -> Any:

@@ -14,11 +14,12 @@ from benchmarks.harness import Row, fmt_rate
 
 @dataclass
 class GroupResult:
-    """The rows of one group with its description."""
+    """The rows of one group with its description and kind (see ``benchmarks.cli.Group``)."""
 
     name: str
     title: str
     rows: list[Row]
+    kind: str = "throughput"
 
 
 def _ms(r: Row) -> str:
@@ -43,7 +44,7 @@ def summary(groups: Sequence[GroupResult]) -> list[dict[str, Any]]:
     """One entry per mmnoise row: its rate, x ref, the fastest same-semantics peer, every peer."""
     out = []
     for grp in groups:
-        if grp.name == "limits":  # yardsticks, not a comparison with peers
+        if grp.kind != "throughput":  # yardsticks and latencies are not compared with peers
             continue
         for r in grp.rows:
             if r.kind != "mmnoise" or r.status != "ok" or not r.times_ms:
@@ -67,6 +68,39 @@ def summary(groups: Sequence[GroupResult]) -> list[dict[str, Any]]:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _us(r: Row) -> str:
+    if not r.times_ms:
+        return "-"
+    return f"{r.ms * 1e3:.1f} [{min(r.times_ms) * 1e3:.1f}-{max(r.times_ms) * 1e3:.1f}]"
+
+
+def _latency_row_md(r: Row, copy_gbps: float) -> str:
+    lib = f"**{r.library}**" if r.kind == "mmnoise" else r.library
+    lib += {"ref": " (ref)", "bare": " (bare op)"}.get(r.kind, "")
+    head = f"| {r.op} | {lib} | {_cell(r.api)} |"
+    if r.status != "ok":
+        return f"{head} {_cell(r.status)} | | | | | {_cell(r.note)} |"
+    return (
+        f"{head} {_us(r)} | {_x(r.bare_ops)} | {r.gbps:.3f} | {r.pct_copy_bw(copy_gbps):.1f}% | "
+        f"{r.first_ms:.1f} | {_cell(r.note)} |"
+    )
+
+
+LATENCY_HEADER = (
+    "| op | library | API | µs/call median [min-max] | x bare op | GB/s | % BW | 1st call ms | note |",
+    "|---|---|---|---|---|---|---|---|---|",
+)
+THROUGHPUT_HEADER = (
+    "| op | library | API | sem | ms/batch [min-max] | samples/s [min-max] | GB/s | % BW | x ref | CPU util | 1st call ms | note |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def targets_md(targets: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per target: ``- **PASS** target: measured`` (FAIL, INFO or N/A likewise)."""
+    return [f"- **{t['status'].upper()}** {t['target']}: {t['measured']}" for t in targets]
 
 
 def _row_md(r: Row, copy_gbps: float) -> str:
@@ -105,31 +139,27 @@ def markdown(
         f"- Load average (1, 5, 15 min) at start {m['load_average_start']}, at end "
         f"{meta['load_average_end']}: other processes share this machine when these exceed "
         "zero; read ratios, not absolute times.",
-        f"- Copy bandwidth ({bw['start']['mib']:.0f} MiB `copy_`, read + write): "
-        f"{bw['start']['gbps']:.1f} GB/s [{bw['start']['gbps_min']:.1f}-"
-        f"{bw['start']['gbps_max']:.1f}] at start, {bw['end']['gbps']:.1f} GB/s at end.",
+        f"- Copy bandwidth on `{m['device']}` ({bw['start']['mib']:.0f} MiB `copy_`, read + "
+        f"write): {bw['start']['gbps']:.1f} GB/s [{bw['start']['gbps_min']:.1f}-"
+        f"{bw['start']['gbps_max']:.1f}] at start, {bw['end']['gbps']:.1f} GB/s at end; every "
+        "% BW below is a share of the start value.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
         f"- Settings: {meta['settings']['repeats']} round-robin repeats of >= "
         f"{meta['settings']['target_s']} s per case; GLIBC_TUNABLES "
         f"`{m['glibc_tunables'] or '(unset: default allocator)'}`.",
         "",
         "Columns: ms per batch median [min-max] over the repeats; samples/s median [min-max]; "
-        "GB/s of input + output bytes; % of the copy bandwidth above; x ref = reference time / "
+        "GB/s = bytes read + written by one call / median time of one call; % BW = that GB/s as "
+        "a share of the copy bandwidth above; x ref = reference time / "
         "row time (> 1 is faster than the plain-torch reference); CPU util = CPU seconds per "
         "wall second (2.0 = both cores busy); sem: `=` same semantics as the reference, `~` "
-        "close (see note), `!=` different.",
+        "close (see note), `!=` different. Latency groups: µs per call (each call waits for "
+        "its device work) and x bare op = latency / the latency of the group's first bare "
+        "torch op (the fixed cost of a call, in bare ops).",
         "",
     ]
     if targets:
-        lines += [
-            "## Targets (issue 6)",
-            "",
-            "| target | measured | met |",
-            "|---|---|---|",
-        ]
-        for t in targets:
-            lines.append(f"| {t['target']} | {t['measured']} | {t['met']} |")
-        lines.append("")
+        lines += ["## Targets (issues 6 and 14)", "", *targets_md(targets), ""]
     lines += [
         "## mmnoise against the reference and the peers",
         "",
@@ -144,15 +174,16 @@ def markdown(
         )
     lines.append("")
     for grp in groups:
+        latency = grp.kind == "latency"
         lines += [
             f"## {grp.name}",
             "",
             grp.title,
             "",
-            "| op | library | API | sem | ms/batch [min-max] | samples/s [min-max] | GB/s | % BW | x ref | CPU util | 1st call ms | note |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *(LATENCY_HEADER if latency else THROUGHPUT_HEADER),
         ]
-        lines += [_row_md(r, bw["start"]["gbps"]) for r in grp.rows]
+        row_md = _latency_row_md if latency else _row_md
+        lines += [row_md(r, bw["start"]["gbps"]) for r in grp.rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -171,7 +202,8 @@ def write(
         "targets": list(targets),
         "summary": summary(groups),
         "groups": {
-            g.name: {"title": g.title, "rows": [r.summary(gbps) for r in g.rows]} for g in groups
+            g.name: {"title": g.title, "kind": g.kind, "rows": [r.summary(gbps) for r in g.rows]}
+            for g in groups
         },
     }
     md_path, json_path = out_dir / "latest.md", out_dir / "latest.json"
