@@ -53,7 +53,11 @@ def per_example(v: Tensor | float, x: Tensor) -> Tensor:
 
     The timm ``drop_path`` trick: a (B,) parameter becomes ``(B,) + (1,) * (x.ndim - 1)``.
     """
-    t = torch.as_tensor(v, device=x.device, dtype=x.dtype if x.is_floating_point() else None)
+    dtype = x.dtype if x.is_floating_point() else None
+    if isinstance(v, Tensor):
+        t = v.to(device=x.device, dtype=dtype)
+    else:  # a number: filled on the device (a host tensor copied over would sync on CUDA)
+        t = torch.full((), v, device=x.device, dtype=dtype or torch.get_default_dtype())
     if t.ndim == 0:
         t = t.expand(x.shape[0])
     return t.reshape((x.shape[0],) + (1,) * (x.ndim - 1))

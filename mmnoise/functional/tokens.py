@@ -18,6 +18,7 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.functional._shape import full_lengths, span_bounds, step_index
 from mmnoise.rng import Randomness
+from mmnoise.sample import reads_on_host
 
 __all__ = [
     "span_mask",
@@ -42,7 +43,9 @@ def _editable(x: Tensor, lengths: Tensor | None, pad_id: int, special_ids: Seque
     editable = x != pad_id
     if lengths is not None:
         editable &= step_index(x, 1) < lengths.to(x.device)[:, None]
-    if len(special_ids) <= 4:  # a few comparisons beat isin's sort-based search
+    # a few comparisons beat isin's sort-based search; off the CPU they also avoid copying a
+    # host list of ids to the device (a synchronous copy on CUDA)
+    if len(special_ids) <= 4 or not reads_on_host(x.device):
         for sid in special_ids:
             editable &= x != sid
         return editable
@@ -148,11 +151,12 @@ def token_replace(
         )
     hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
     pick = rng.randint(0, count, x.shape, generator=generator, device=x.device)
-    if excluded:
-        # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted)
-        shifted = torch.tensor([e - j for j, e in enumerate(excluded)], device=x.device)
-        pick = pick + torch.searchsorted(shifted, pick, right=True)
-    return torch.where(hit, pick.to(x.dtype), x)
+    # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted); one comparison
+    # with a host int per excluded id (special ids are few), no host list copied to the device
+    ids = pick.clone()
+    for j, e in enumerate(excluded):
+        ids += pick >= e - j
+    return torch.where(hit, ids.to(x.dtype), x)
 
 
 def token_swap(

@@ -416,14 +416,20 @@ class OneOf(_Container):
                     f"sum, got {weights}."
                 )
         self.weights: list[float] | None = weights
+        w = weights if weights is not None else [1.0] * len(self.transforms)
+        # the CDF as float32 values kept on the host: choices compare uniforms with host floats
+        # (a list copied to the device on each call would sync on CUDA)
+        self._cdf: list[float] = torch.cumsum(
+            torch.tensor(w, dtype=torch.float32) / sum(w), dim=0
+        ).tolist()
 
     def _choose(self, b: int, device: torch.device, generator: Randomness) -> Tensor:
-        n = len(self.transforms)
-        w = torch.tensor(self.weights if self.weights is not None else [1.0] * n, device=device)
         u = rng.rand((b,), generator=generator, device=device)
         # inverse-CDF sampling: one uniform per example, no Python loop over the batch
-        cdf = torch.cumsum(w / w.sum(), dim=0)
-        return torch.searchsorted(cdf, u, right=True).clamp(max=n - 1)
+        choice = torch.zeros(b, dtype=torch.int64, device=device)
+        for c in self._cdf[:-1]:
+            choice += u >= c
+        return choice
 
     def run(
         self,

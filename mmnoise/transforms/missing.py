@@ -165,7 +165,13 @@ class DropModalities(NoiseTransform):
         self.patterns: str | list[dict[str, bool]] | None = (
             patterns if isinstance(patterns, str) or patterns is None else table
         )
-        self._table = torch.tensor([[pt[n] for n in names] for pt in table], dtype=torch.bool)
+        # a buffer: it moves with .to(device), so the per-call lookup copies nothing
+        self._table: Tensor
+        self.register_buffer(
+            "_table",
+            torch.tensor([[pt[n] for n in names] for pt in table], dtype=torch.bool),
+            persistent=False,
+        )
         self.fill: float | str | NoiseTransform
         if isinstance(fill, NoiseTransform) or fill == "noise":
             self.fill = fill
