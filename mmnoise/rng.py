@@ -4,17 +4,20 @@ mmnoise never touches the global RNG on purpose: every sampling call takes ``gen
 helpers here derive independent, reproducible seeds so that noise depends only on *what* is being
 corrupted (item, epoch, step, rank), never on worker scheduling.
 
-``generator=`` is a ``torch.Generator`` (one stream for the whole batch) or a
-:class:`PerExample` (one stream per example): with the latter, row ``b`` of every draw comes from
-example ``b``'s generator alone, so each example's corruption is the one a batch of one would get
-from that generator, whatever the batch size, order or neighbours. Every draw of the package goes
-through :func:`rand`, :func:`randn` and :func:`randint` (or ``functional._fastrand`` for large
-fields), which handle both.
+``generator=`` is a ``torch.Generator`` (one stream for the whole batch), a :class:`PerExample`
+(one stream per example: row ``b`` of every draw comes from example ``b``'s generator alone, so
+each example's corruption is the one a batch of one would get from that generator, whatever the
+batch size, order or neighbours) or a :class:`Key` (a counter-based Philox stream in plain torch
+integer ops, shared or per example, that compiles under ``torch.compile(fullgraph=True)``, never
+reads a device value on the host and can be captured in a CUDA graph). Every draw of the package
+goes through :func:`rand`, :func:`randn` and :func:`randint` (or ``functional._fastrand`` for
+large fields), which handle all three.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
@@ -22,6 +25,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Key",
     "PerExample",
     "Randomness",
     "derive_seed",
@@ -158,7 +162,336 @@ class PerExample:
         return f"PerExample({len(self)} generators on {self.device})"
 
 
-Randomness = torch.Generator | PerExample | None
+# -- Philox4x32-10 in overflow-free int64 torch ops ---------------------------------------------
+# Every 32-bit word is an int64 tensor holding a value in [0, 2**32). torch.uint32 cannot shift
+# on the CPU and a wrapping int64 multiply is signed overflow (undefined behaviour in the C++ that
+# inductor emits), so the 32x32 -> 64 multiply is split into 16-bit limbs: no intermediate
+# exceeds 2**49, and only * + >> << & ^ are used, which every backend computes exactly.
+
+_M32 = 0xFFFFFFFF
+_PHILOX_M0 = 0xD2511F53
+_PHILOX_M1 = 0xCD9E8D57
+_PHILOX_W0 = 0x9E3779B9  # key schedule increments (golden ratio, sqrt(3) - 1)
+_PHILOX_W1 = 0xBB67AE85
+_PHILOX_ROUNDS = 10
+_FOLD_TAG = 1  # third counter word of fold_in blocks; draws use 0, so the two never share a block
+
+
+def _mulhilo(m: int, x: Tensor) -> tuple[Tensor, Tensor]:
+    # m * x = (x * m_hi) * 2**16 + x * m_lo, each partial product < 2**48
+    p_lo = x * (m & 0xFFFF)
+    p_hi = x * (m >> 16)
+    t = ((p_hi & 0xFFFF) << 16) + p_lo  # < 2**49
+    return (p_hi >> 16) + (t >> 32), t & _M32
+
+
+def _philox4x32(
+    c0: Tensor, c1: Tensor, c2: Tensor, c3: Tensor, k0: Tensor, k1: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Philox4x32-10 (Salmon et al., SC'11) on int64 tensors of 32-bit words (broadcast)."""
+    for r in range(_PHILOX_ROUNDS):
+        if r:
+            k0 = (k0 + _PHILOX_W0) & _M32
+            k1 = (k1 + _PHILOX_W1) & _M32
+        hi0, lo0 = _mulhilo(_PHILOX_M0, c0)
+        hi1, lo1 = _mulhilo(_PHILOX_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+def _key_words(seed: Tensor) -> tuple[Tensor, Tensor]:
+    # Philox key = (seed bits 0-31, seed bits 32-62); & before >> keeps the shift logical
+    return seed & _M32, (seed & _MASK_63) >> 32
+
+
+def _unit(words: Tensor, bits: int, dtype: torch.dtype) -> Tensor:
+    # (2k + 1) * 2**-(bits + 1) from the top `bits` bits: strictly inside (0, 1), and exact in
+    # `dtype` when 2 * 2**bits fits its significand (so a uniform never rounds up to 1.0)
+    k = words >> (32 - bits)
+    return (k * 2 + 1).to(dtype) * (2.0 ** -(bits + 1))
+
+
+#: explicit significand bits of the common float dtypes (a dict keeps dynamo off torch.finfo)
+_SIGNIFICAND_BITS = {torch.float16: 10, torch.bfloat16: 7, torch.float32: 23, torch.float64: 52}
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
+class Key:
+    """A counter-based random stream: Philox4x32-10 keyed by a seed tensor, in plain torch ops.
+
+    A third carrier of randomness next to ``torch.Generator`` and :class:`PerExample`, for code
+    that is compiled (``torch.compile(fullgraph=True)`` cannot take a generator), captured in a
+    CUDA graph, or must never wait on the GPU: every draw is a fixed sequence of integer tensor
+    ops on the key's device, and nothing ever reads a device value on the host.
+
+    Stream layout: a draw shaped ``shape`` is cut into rows (one row for a shared key; ``B`` rows
+    of ``shape[1:]`` for a per-example key) and each row into blocks of 4 words. Block ``j`` of a
+    row is Philox4x32-10 of counter ``(lo32(offset + j), hi32(offset + j), 0, 0)`` under key
+    ``(seed bits 0-31, seed bits 32-62)`` of that row, and ``offset`` (a Python int) then advances
+    by the number of blocks per row, known from the shape alone. So row ``b`` of a per-example
+    draw is exactly what a batch of one draws with ``seed[b]`` at the same offset.
+
+    Keys are mutable like generators (a draw advances ``offset``); :meth:`clone` copies one.
+    Integers (:func:`randint`, seeds) are bit-exact on every device, eager or compiled; floats
+    agree to a few ulp (about 1e-6), since compiled ``log``/``cos`` may round differently.
+
+    Args:
+        seed: a Python int, a 0-d integer tensor (one stream for the whole batch) or a (B,)
+            integer tensor (one stream per example). Only its low 63 bits matter.
+        device: where the seed (and so every draw) lives; default the tensor's device, or the
+            CPU for an int.
+
+    Example:
+        >>> k = Key(7)
+        >>> a = randn((2, 3), generator=k)
+        >>> k.offset, torch.equal(a, randn((2, 3), generator=Key(7)))
+        (2, True)
+        >>> per = Key(torch.tensor([7, 8]))
+        >>> torch.equal(randn((2, 3), generator=per)[1:], randn((1, 3), generator=Key(8)))
+        True
+    """
+
+    def __init__(self, seed: int | Tensor, *, device: torch.device | str | None = None) -> None:
+        if isinstance(seed, Tensor):
+            if seed.dtype.is_floating_point or seed.dtype.is_complex or seed.dtype == torch.bool:
+                raise TypeError(
+                    f"Key: expected an integer seed tensor, got dtype {seed.dtype}; pass e.g. "
+                    "torch.tensor(seeds, dtype=torch.int64)."
+                )
+            if seed.ndim > 1:
+                raise ValueError(
+                    f"Key: expected a 0-d seed (one stream) or a (B,) seed (one per example), "
+                    f"got shape {tuple(seed.shape)}; flatten it or fold the extra axes in with "
+                    "Key.fold_in."
+                )
+            t = seed.to(device=seed.device if device is None else device, dtype=torch.int64)
+        elif isinstance(seed, int) and not isinstance(seed, bool):
+            t = torch.tensor(seed & _MASK_63, dtype=torch.int64, device=device)
+        else:
+            raise TypeError(
+                f"Key: expected seed as an int or an integer tensor, got {type(seed).__name__}."
+            )
+        self.seed: Tensor = t
+        #: counter blocks used so far by each row (host-side: advancing it never syncs)
+        self.offset: int = 0
+
+    @classmethod
+    def from_seeds(cls, seeds: Sequence[int] | Tensor, device: torch.device | str = "cpu") -> Key:
+        """Return a per-example key, one stream per seed (e.g. ``derive_seed(seed, item)``).
+
+        Example:
+            >>> len(Key.from_seeds([3, 4, 5]))
+            3
+        """
+        if isinstance(seeds, Tensor):
+            return cls(seeds.reshape(-1), device=device)
+        return cls(
+            torch.tensor([int(s) & _MASK_63 for s in seeds], dtype=torch.int64), device=device
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the seed: every draw is made there."""
+        return self.seed.device
+
+    @property
+    def per_example(self) -> bool:
+        """True for a (B,) seed: one stream per example, draws shaped (B, ...)."""
+        return self.seed.ndim == 1
+
+    def __len__(self) -> int:
+        if not self.per_example:
+            raise TypeError(
+                "Key: a shared key (0-d seed) has no length; only a per-example key (a (B,) "
+                "seed) has one stream per example."
+            )
+        return int(self.seed.shape[0])
+
+    def clone(self) -> Key:
+        """Return an independent copy (same seed, same offset): drawing from one leaves the other.
+
+        Example:
+            >>> k = Key(1)
+            >>> c = k.clone()
+            >>> torch.equal(rand((3,), generator=k), rand((3,), generator=c))
+            True
+        """
+        out = Key.__new__(Key)
+        out.seed, out.offset = self.seed, self.offset  # the seed tensor is never written in place
+        return out
+
+    def fold_in(self, data: int | Tensor) -> Key:
+        """Return a new key (offset 0) mixing ``data`` into the seed, like JAX's ``fold_in``.
+
+        The new seed is a Philox block of counter ``(lo32(data), hi32(data), 1, 0)`` (a counter
+        no draw uses) under this key's seed; the offset of this key plays no part. A (B,)
+        ``data`` on a shared key gives a per-example key (e.g. ``Key(seed).fold_in(item_ids)``).
+
+        Args:
+            data: an int (e.g. a step or a transform index; negative ints are taken mod 2**64),
+                or a 0-d / (B,) integer tensor (on any device; it is moved to the key's).
+
+        Returns:
+            The derived key.
+
+        Example:
+            >>> k = Key(0)
+            >>> a, b = rand((2,), generator=k.fold_in(1)), rand((2,), generator=k.fold_in(2))
+            >>> torch.equal(a, rand((2,), generator=Key(0).fold_in(1))), torch.equal(a, b)
+            (True, False)
+        """
+        if isinstance(data, Tensor):
+            if data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:
+                raise TypeError(f"Key.fold_in: expected integer data, got dtype {data.dtype}.")
+            if data.ndim > 1:
+                raise ValueError(
+                    f"Key.fold_in: expected an int or a 0-d / (B,) tensor, got shape "
+                    f"{tuple(data.shape)}."
+                )
+            d = data.to(device=self.device, dtype=torch.int64)
+            if self.per_example and d.ndim == 1 and d.shape[0] != self.seed.shape[0]:
+                raise ValueError(
+                    f"Key.fold_in: a per-example key of {self.seed.shape[0]} streams takes one "
+                    f"datum per stream, got {d.shape[0]}."
+                )
+            lo, hi = d & _M32, (d >> 32) & _M32
+        elif isinstance(data, int) and not isinstance(data, bool):
+            lo = torch.tensor(data & _M32, dtype=torch.int64, device=self.device)
+            hi = torch.tensor((data >> 32) & _M32, dtype=torch.int64, device=self.device)
+        else:
+            raise TypeError(
+                f"Key.fold_in: expected an int or an integer tensor, got {type(data).__name__}."
+            )
+        k0, k1 = _key_words(self.seed)
+        zero = torch.zeros_like(lo)
+        w0, w1, _, _ = _philox4x32(lo, hi, zero + _FOLD_TAG, zero, k0, k1)
+        return Key(w0 | ((w1 & 0x7FFFFFFF) << 32))
+
+    def rows(self, index: Tensor | Sequence[int]) -> Key:
+        """Return the key of examples ``index`` (a sub-batch): their seeds, the same offset.
+
+        The sub-key advances on its own: drawing from it does not move this key's offset.
+
+        Example:
+            >>> k = Key.from_seeds([5, 6, 7])
+            >>> torch.equal(rand((1, 2), generator=k.rows([2])), rand((1, 2), generator=Key(7)))
+            True
+        """
+        if not self.per_example:
+            raise TypeError(
+                "Key.rows: a shared key (0-d seed) has no rows; pass it whole to the sub-batch."
+            )
+        idx = torch.as_tensor(index, dtype=torch.int64, device=self.device)
+        out = Key(self.seed[idx])
+        out.offset = self.offset
+        return out
+
+    def check_rows(self, shape: Sequence[int], *, who: str) -> None:
+        """Raise unless a draw shaped ``shape`` suits a per-example key (``(B, ...)``).
+
+        Example:
+            >>> Key(0).check_rows((3,), who="me")  # a shared key takes any shape
+        """
+        if not self.per_example:
+            return
+        shape = tuple(int(n) for n in shape)
+        if not shape or shape[0] != self.seed.shape[0]:
+            raise ValueError(
+                f"{who}: a per-example Key gives one row per example: expected a draw shaped "
+                f"({self.seed.shape[0]}, ...), got {shape}. This op draws numbers shared by the "
+                "whole batch (or the batch size differs from the number of seeds); call it with "
+                "a shared Key (0-d seed) instead."
+            )
+
+    def _blocks(self, shape: Sequence[int], device: torch.device | str, who: str) -> Tensor:
+        """Words of the next draw shaped ``shape``: (rows, blocks, 4) int64 in [0, 2**32)."""
+        if not _same_device(torch.device(device), self.device):
+            raise ValueError(
+                f"{who}: the Key lives on {self.device} but the draw was asked on "
+                f"{torch.device(device)}; build the key there (Key(seed, device=...)) or pass "
+                f"device={str(self.device)!r}."
+            )
+        shape = tuple(int(n) for n in shape)
+        self.check_rows(shape, who=who)
+        n = math.prod(shape[1:]) if self.per_example else math.prod(shape)
+        blocks = (n + 3) // 4
+        ctr = torch.arange(blocks, dtype=torch.int64, device=self.device) + self.offset
+        self.offset += blocks
+        k0, k1 = _key_words(self.seed.reshape(-1, 1))
+        zero = torch.zeros_like(ctr)
+        words = _philox4x32(ctr & _M32, (ctr >> 32) & _M32, zero, zero, k0, k1)
+        return torch.stack(words, dim=-1)
+
+    def bits(self, shape: Sequence[int], *, device: torch.device | str | None = None) -> Tensor:
+        """Draw 32-bit words (int64 in [0, 2**32)) shaped ``shape``: the stream's integer stage.
+
+        Bit-exact on every device, eager or compiled.
+
+        Example:
+            >>> w = Key(0).bits((5,))
+            >>> w.dtype, bool((w >= 0).all() and (w < 2**32).all())
+            (torch.int64, True)
+        """
+        dev = self.device if device is None else device
+        words = self._blocks(shape, dev, "Key.bits")
+        return _take(words, shape)
+
+    def __repr__(self) -> str:
+        # never the seed values: printing them would read the device
+        kind = f"{self.seed.shape[0]} per-example streams" if self.per_example else "shared"
+        return f"Key({kind}, offset={self.offset}, on {self.device})"
+
+
+def _take(values: Tensor, shape: Sequence[int]) -> Tensor:
+    # (rows, blocks, 4) -> rows of blocks*4 -> the first numel-per-row -> shape
+    shape = tuple(int(n) for n in shape)
+    rows, blocks = values.shape[0], values.shape[1]
+    per_row = math.prod(shape) // rows if rows else 0
+    return values.reshape(rows, blocks * 4)[:, :per_row].reshape(shape)
+
+
+def _key_rand(
+    key: Key, shape: Sequence[int], device: torch.device | str, dtype: torch.dtype
+) -> Tensor:
+    if not dtype.is_floating_point:
+        raise TypeError(f"rand: expected a floating-point dtype, got {dtype}.")
+    # as many random bits as the dtype's significand holds exactly (23 in float32), at most 32
+    bits = min(_SIGNIFICAND_BITS.get(dtype) or round(-math.log2(torch.finfo(dtype).eps)), 32)
+    return _take(_unit(key._blocks(shape, device, "rand"), bits, dtype), shape)
+
+
+def _key_randn(
+    key: Key, shape: Sequence[int], device: torch.device | str, dtype: torch.dtype
+) -> Tensor:
+    if not dtype.is_floating_point:
+        raise TypeError(f"randn: expected a floating-point dtype, got {dtype}.")
+    w = key._blocks(shape, device, "randn")
+    # Box-Muller on (w0, w1) and (w2, w3): 4 normals per block, in float32 whatever the dtype.
+    # The radius uniform is >= 2**-25, so |z| <= sqrt(2 * 25 ln 2) ~ 5.9.
+    radius = torch.sqrt(-2.0 * torch.log(_unit(w[..., 0::2], 24, torch.float32)))
+    angle = (2.0 * math.pi) * _unit(w[..., 1::2], 24, torch.float32)
+    z = torch.stack((radius * torch.cos(angle), radius * torch.sin(angle)), dim=-1)
+    return _take(z.reshape(w.shape), shape).to(dtype)
+
+
+def _key_randint(
+    key: Key, low: int, high: int, shape: Sequence[int], device: torch.device | str
+) -> Tensor:
+    span = int(high) - int(low)
+    if not 0 < span < 1 << 31:
+        raise ValueError(
+            f"randint: with a Key, expected 0 < high - low < 2**31 (so w * (high - low) stays in "
+            f"int64), got low={low}, high={high}; draw two ranges and combine them, or use a "
+            "torch.Generator."
+        )
+    w = key._blocks(shape, device, "randint")
+    return _take(low + ((w * span) >> 32), shape)
+
+
+Randomness = torch.Generator | PerExample | Key | None
 
 
 def _draw(
@@ -181,11 +514,17 @@ def rand(
 ) -> Tensor:
     """``torch.rand`` that also takes a :class:`PerExample` (row ``b`` from generator ``b``).
 
+    With a :class:`Key`, U(0, 1) numbers from the key's Philox stream (one 32-bit word each, the
+    top ``min(significand bits, 32)`` bits: 23 in float32, exactly representable, never 0 or 1); the key
+    must live on ``device``.
+
     Example:
         >>> torch.equal(rand((2, 3), generator=make_generator(1)),
         ...             torch.rand(2, 3, generator=make_generator(1)))
         True
     """
+    if isinstance(generator, Key):
+        return _key_rand(generator, shape, device, dtype)
     return _draw(partial(torch.rand, device=device, dtype=dtype), shape, generator, "rand")
 
 
@@ -198,10 +537,17 @@ def randn(
 ) -> Tensor:
     """``torch.randn`` that also takes a :class:`PerExample` (row ``b`` from generator ``b``).
 
+    With a :class:`Key`, Box-Muller normals from the key's Philox stream (4 words give 4
+    normals), computed in float32 and cast to ``dtype``. Their uniforms are at least 2**-25, so
+    ``|z|`` is capped at about 5.9 (a draw beyond 5.9 sigma has probability ~4e-9); the key must
+    live on ``device``.
+
     Example:
         >>> randn((2, 3), generator=PerExample.from_seeds([1, 2])).shape
         torch.Size([2, 3])
     """
+    if isinstance(generator, Key):
+        return _key_randn(generator, shape, device, dtype)
     return _draw(partial(torch.randn, device=device, dtype=dtype), shape, generator, "randn")
 
 
@@ -213,39 +559,82 @@ def randint(
     generator: Randomness = None,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """``torch.randint`` (int64) that also takes a :class:`PerExample`.
+    """``torch.randint`` (int64) that also takes a :class:`PerExample` or a :class:`Key`.
+
+    With a :class:`Key`, ``low + ((w * (high - low)) >> 32)`` of one 32-bit word ``w`` each
+    (bit-exact everywhere; needs ``high - low < 2**31``, else ``ValueError``).
 
     Example:
         >>> bool(((randint(0, 3, (4,), generator=make_generator(0)) < 3)).all())
         True
     """
+    if isinstance(generator, Key):
+        return _key_randint(generator, low, high, shape, device)
     return _draw(partial(torch.randint, low, high, device=device), shape, generator, "randint")
 
 
 def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
-    """Draw the seed of a kernel's own generator: 0-d, or (B,) for a :class:`PerExample`.
+    """Draw the seed of a kernel's own randomness: 0-d, or (B,) for per-example randomness.
+
+    The dtype tags what :func:`generator_from_seed` rebuilds:
+
+    - a CPU ``torch.Generator``, ``None`` or a :class:`PerExample`: an int64 seed on the CPU (the
+      seed of a new ``torch.Generator``, read on the host, which costs nothing on the CPU);
+    - a CUDA (any non-CPU) ``torch.Generator``: an int32 seed drawn on the generator's device
+      with ``torch.randint``: no ``.item()``, so no host-device sync; the kernel then draws
+      from a :class:`Key`;
+    - a :class:`Key`: an int32 seed (0-d, or (B,) for a per-example key) drawn from the key's
+      stream on its device, never read on the host.
+
+    An int32 seed has 2**32 values: two kernels get the same field with probability 2**-32.
 
     Example:
-        >>> draw_seed(make_generator(0), torch.device("cpu")).shape
-        torch.Size([])
+        >>> draw_seed(make_generator(0), torch.device("cpu")).dtype
+        torch.int64
+        >>> draw_seed(Key.from_seeds([1, 2]), torch.device("cpu")).dtype
+        torch.int32
     """
+    if isinstance(generator, Key):
+        w = generator.bits((len(generator),) if generator.per_example else ())
+        # [0, 2**32) -> [-2**31, 2**31) exactly (no out-of-range cast), then the int32 tag
+        return (w - ((w >> 31) << 32)).to(torch.int32)
     if isinstance(generator, PerExample):
         return torch.tensor(
             [seed_from_generator(g, device) for g in generator.generators], dtype=torch.int64
+        )
+    if generator is not None and generator.device.type != "cpu":
+        return torch.randint(
+            -(1 << 31),
+            1 << 31,
+            (),
+            generator=generator,
+            device=generator.device,
+            dtype=torch.int32,
         )
     return torch.tensor(seed_from_generator(generator, device), dtype=torch.int64)
 
 
 def generator_from_seed(
     seed: Tensor | int, device: torch.device | str, *parts: int
-) -> torch.Generator | PerExample:
-    """Rebuild the generator(s) of a seed from :func:`draw_seed` (mixed with ``parts``, if any).
+) -> torch.Generator | PerExample | Key:
+    """Rebuild the randomness of a seed from :func:`draw_seed` (mixed with ``parts``, if any).
+
+    An int32 tensor seed gives a :class:`Key` on ``device`` (per example for a (B,) seed),
+    with ``parts`` folded in by :meth:`Key.fold_in`, and no host read. An int or an int64 seed
+    gives a ``torch.Generator`` (0-d) or a :class:`PerExample` ((B,)) seeded on the host.
 
     Example:
         >>> s = draw_seed(PerExample.from_seeds([3, 4]), torch.device("cpu"))
         >>> generator_from_seed(s, "cpu")
         PerExample(2 generators on cpu)
+        >>> generator_from_seed(torch.tensor(5, dtype=torch.int32), "cpu", 1)
+        Key(shared, offset=0, on cpu)
     """
+    if isinstance(seed, Tensor) and seed.dtype == torch.int32:
+        key = Key(seed, device=device)
+        for p in parts:
+            key = key.fold_in(p)
+        return key
     t = torch.as_tensor(seed)
 
     def one(v: int) -> torch.Generator:

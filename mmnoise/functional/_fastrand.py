@@ -12,7 +12,8 @@ The field depends only on (the caller's generator state, the number of elements)
 number of threads, which only decides who fills which chunk. Fields of at most ``CHUNK`` elements
 are drawn directly from the caller's generator (exactly ``torch.randn`` / ``torch.rand``). On
 other devices (CUDA: counter-based Philox, already parallel) the caller's generator fills the
-whole field directly.
+whole field directly. A :class:`mmnoise.rng.Key` fills the field from its own counter-based
+stream on any device (one fused loop once compiled), exactly as ``rng.randn`` / ``rng.rand``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from mmnoise.rng import PerExample, Randomness, derive_seed, seed_from_generator
+from mmnoise import rng
+from mmnoise.rng import Key, PerExample, Randomness, derive_seed, seed_from_generator
 
 __all__ = ["CHUNK", "chunk_seeds", "normal_", "rand", "randn", "uniform_"]
 
@@ -167,7 +169,8 @@ def normal_(out: Tensor, *, generator: Randomness = None, workers: int | None = 
     Args:
         out: a contiguous floating-point tensor (a buffer the caller owns).
         generator: the only source of randomness; it advances by one draw (large CPU fields) or
-            exactly as ``out.normal_(generator=generator)`` (small fields, other devices).
+            exactly as ``out.normal_(generator=generator)`` (small fields, other devices). A
+            :class:`mmnoise.rng.Key` (on ``out``'s device) fills it as ``rng.randn`` does.
         workers: threads to use (default ``torch.get_num_threads()``); never changes the values.
 
     Shape:
@@ -188,6 +191,10 @@ def normal_(out: Tensor, *, generator: Randomness = None, workers: int | None = 
         (True, 1.0)
     """
     _check_out(out, "normal_")
+    if isinstance(generator, Key):
+        return out.copy_(
+            rng.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
+        )
     if isinstance(generator, PerExample):
         return _rows(out, generator, lambda r, g: normal_(r, generator=g, workers=workers))
     if out.device.type != "cpu" or out.numel() <= CHUNK:
@@ -200,7 +207,8 @@ def uniform_(out: Tensor, *, generator: Randomness = None, workers: int | None =
 
     Args:
         out: a contiguous floating-point tensor (a buffer the caller owns).
-        generator: the only source of randomness (advances as in :func:`normal_`).
+        generator: the only source of randomness (advances as in :func:`normal_`); a
+            :class:`mmnoise.rng.Key` fills ``out`` as ``rng.rand`` does.
         workers: threads to use (default ``torch.get_num_threads()``); never changes the values.
 
     Shape:
@@ -219,6 +227,10 @@ def uniform_(out: Tensor, *, generator: Randomness = None, workers: int | None =
         (True, 0.5)
     """
     _check_out(out, "uniform_")
+    if isinstance(generator, Key):
+        return out.copy_(
+            rng.rand(out.shape, generator=generator, device=out.device, dtype=out.dtype)
+        )
     if isinstance(generator, PerExample):
         return _rows(out, generator, lambda r, g: uniform_(r, generator=g, workers=workers))
     if out.device.type != "cpu" or out.numel() <= CHUNK:
@@ -254,7 +266,11 @@ def randn(
         >>> torch.equal(randn((2, 3), generator=g),
         ...             torch.randn(2, 3, generator=torch.Generator().manual_seed(1)))
         True
+        >>> torch.equal(randn((2, 3), generator=Key(1)), rng.randn((2, 3), generator=Key(1)))
+        True
     """
+    if isinstance(generator, Key):  # a fresh tensor straight from the stream, no copy
+        return rng.randn(shape, generator=generator, device=device, dtype=dtype)
     out = torch.empty(tuple(shape), device=device, dtype=dtype)
     return normal_(out, generator=generator, workers=workers)
 
@@ -286,5 +302,7 @@ def rand(
         >>> rand((2,), generator=torch.Generator().manual_seed(0)).shape
         torch.Size([2])
     """
+    if isinstance(generator, Key):
+        return rng.rand(shape, generator=generator, device=device, dtype=dtype)
     out = torch.empty(tuple(shape), device=device, dtype=dtype)
     return uniform_(out, generator=generator, workers=workers)
