@@ -20,6 +20,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from typing import TypeGuard
 
 import torch
 from torch import Tensor
@@ -32,6 +33,7 @@ __all__ = [
     "draw_seed",
     "generator_from_seed",
     "make_generator",
+    "per_example",
     "rand",
     "randint",
     "randn",
@@ -269,7 +271,8 @@ class Key:
                 )
             t = seed.to(device=seed.device if device is None else device, dtype=torch.int64)
         elif isinstance(seed, int) and not isinstance(seed, bool):
-            t = torch.tensor(seed & _MASK_63, dtype=torch.int64, device=device)
+            # filled on the device: a host tensor copied to CUDA would sync
+            t = torch.full((), seed & _MASK_63, dtype=torch.int64, device=device)
         else:
             raise TypeError(
                 f"Key: expected seed as an int or an integer tensor, got {type(seed).__name__}."
@@ -359,8 +362,9 @@ class Key:
                 )
             lo, hi = d & _M32, (d >> 32) & _M32
         elif isinstance(data, int) and not isinstance(data, bool):
-            lo = torch.tensor(data & _M32, dtype=torch.int64, device=self.device)
-            hi = torch.tensor((data >> 32) & _M32, dtype=torch.int64, device=self.device)
+            # filled on the device (no host-to-device copy: it would sync on CUDA)
+            lo = torch.full((), data & _M32, dtype=torch.int64, device=self.device)
+            hi = torch.full((), (data >> 32) & _M32, dtype=torch.int64, device=self.device)
         else:
             raise TypeError(
                 f"Key.fold_in: expected an int or an integer tensor, got {type(data).__name__}."
@@ -571,6 +575,20 @@ def randint(
     if isinstance(generator, Key):
         return _key_randint(generator, low, high, shape, device)
     return _draw(partial(torch.randint, low, high, device=device), shape, generator, "randint")
+
+
+def per_example(generator: Randomness) -> TypeGuard[PerExample | Key]:
+    """Whether ``generator`` gives one stream per example (rows of a draw are examples).
+
+    True for a :class:`PerExample` and a per-example :class:`Key` ((B,) seed).
+
+    Example:
+        >>> per_example(Key.from_seeds([1, 2])), per_example(make_generator(0))
+        (True, False)
+    """
+    return isinstance(generator, PerExample) or (
+        isinstance(generator, Key) and generator.per_example
+    )
 
 
 def draw_seed(generator: Randomness, device: torch.device) -> Tensor:

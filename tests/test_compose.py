@@ -405,7 +405,7 @@ def test_batch_level_protocols_refuse_per_example_generators() -> None:
     per = mm.rng.PerExample.from_seeds(range(4))
     with pytest.raises(ValueError, match="whole batch"):
         mm.DropModalities(["a", "v"], missing_rate=(0.3, 0.3))(s, generator=per)
-    with pytest.raises(ValueError, match=r"one generator per example \(4\)"):
+    with pytest.raises(ValueError, match=r"one stream per example \(4\)"):
         mm.AddGaussianSNR("a")(s, generator=mm.rng.PerExample.from_seeds(range(3)))
 
 

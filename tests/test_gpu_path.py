@@ -12,7 +12,9 @@ tensor is counted: there must be none. ``tests/test_cuda.py`` runs the same on a
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +30,18 @@ from tests.contract.test_transforms import KEY, _fixed, _sample
 
 #: ops that run torchaudio's ``lfilter``, which torchaudio wraps in ``torch.compiler.disable``
 #: (its C++ loop cannot be traced): under ``torch.compile`` they run eagerly, one graph break
-LFILTER_OPS = frozenset({"LowPass", "HighPass", "BandPass", "Codec"})
+LFILTER_CASES = frozenset(
+    {
+        "LowPass-waveform",
+        "LowPass-waveform-order4",
+        "HighPass-waveform",
+        "BandPass-waveform",
+        "Codec-waveform",  # the telephone band filter (mu-law alone compiles)
+    }
+)
+#: ops whose peer kernel reads device values on the host: kornia's differentiable JPEG checks
+#: its quality range with ``.item()`` (kornia 0.9), so it syncs on CUDA and breaks the graph
+PEER_READS = frozenset({"JPEG"})
 
 
 def _containers() -> list[tuple[str, Callable[[], NoiseTransform], dict[str, Any]]]:
@@ -74,18 +87,25 @@ def as_on_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setattr(module, "reads_on_host", lambda device: False)
 
 
+_PEERS = ("kornia", "torchaudio")
 _READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero")
 
 
 @pytest.fixture
 def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Count every host read of a tensor's values (the calls a CUDA tensor syncs on)."""
+    """Record every host read of a tensor's values (the calls a CUDA tensor syncs on).
+
+    Each entry is the method, and ``" in a peer"`` when the read happens inside kornia or
+    torchaudio code (reads mmnoise cannot remove; :data:`PEER_READS`).
+    """
     calls: list[str] = []
     for method in _READS:
         real = getattr(torch.Tensor, method)
 
         def counting(self: torch.Tensor, *args: Any, _m: str = method, _r: Any = real) -> Any:
-            calls.append(_m)
+            stack = traceback.extract_stack(limit=8)
+            peer = any(f"{os.sep}{lib}{os.sep}" in f.filename for f in stack for lib in _PEERS)
+            calls.append(_m + (" in a peer" if peer else ""))
             return _r(self, *args)
 
         monkeypatch.setattr(torch.Tensor, method, counting)
@@ -107,7 +127,11 @@ def test_no_host_read_back_on_the_device_path(
     for level in _levels(b):
         before = len(read_backs)
         out = t(sample, level=level, generator=Key(torch.tensor(3)))
-        assert read_backs[before:] == [], f"{name} read {read_backs[before:]} at level {level}"
+        reads = read_backs[before:]
+        if name.split("-")[0] in PEER_READS:  # the peer reads; mmnoise's own code does not
+            assert reads and all(r.endswith(" in a peer") for r in reads), (name, reads)
+        else:
+            assert reads == [], f"{name} read {reads} at level {level}"
         # (the outputs are real: the contract suite checks what they hold)
         assert set(out) >= set(sample)
 
@@ -139,12 +163,12 @@ def _compiled_equals_eager(
                 torch.testing.assert_close(got[k], v, rtol=1e-5, atol=1e-5, msg=f"{name}[{k}]")
 
 
-COMPILABLE = [e for e in EVERYTHING if e[0].split("-")[0] not in LFILTER_OPS]
+COMPILABLE = [
+    e for e in EVERYTHING if e[0] not in LFILTER_CASES and e[0].split("-")[0] not in PEER_READS
+]
 
 
-@pytest.mark.parametrize(
-    ("name", "build", "sample"), COMPILABLE, ids=[e[0] for e in COMPILABLE]
-)
+@pytest.mark.parametrize(("name", "build", "sample"), COMPILABLE, ids=[e[0] for e in COMPILABLE])
 def test_fullgraph_compile_of_every_transform_and_container(
     name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any]
 ) -> None:
@@ -164,7 +188,9 @@ def test_inductor_output_equals_eager_for_the_same_key(
     _compiled_equals_eager(name, build, sample, backend="inductor")
 
 
-@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.cls.__name__ in LFILTER_OPS])
+@pytest.mark.parametrize(
+    "case", [c for c in ALL_CASES if c.id in LFILTER_CASES], ids=lambda c: c.id
+)
 def test_lfilter_ops_break_the_graph_only_at_lfilter(case: Case) -> None:
     t = case.build(KEY)
     sample = _sample(_fixed(case.kind), None, case)

@@ -145,7 +145,7 @@ def sample_presence_exact(
         >>> int((~keep).sum()), bool(keep.any(dim=1).all())
         (15, True)
     """
-    if isinstance(generator, rng.PerExample):
+    if rng.per_example(generator):
         raise ValueError(
             "sample_presence_exact: the exact missing rate is a property of the whole batch, so "
             "one example's presence depends on the others and per-example generators cannot make "

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mmnoise import rng
 from mmnoise.config import TRANSFORMS, encode
 from mmnoise.functional._shape import blend
-from mmnoise.rng import PerExample, Randomness
+from mmnoise.rng import Key, PerExample, Randomness
 from mmnoise.sample import (
     KINDS,
     KINDS_KEY,
@@ -168,15 +168,16 @@ def check_generator(
     """Check that ``generator`` suits data on ``device`` (and, per example, a batch of ``batch``)."""
     if generator is None:
         return
-    if not isinstance(generator, torch.Generator | PerExample):
+    if not isinstance(generator, torch.Generator | PerExample | Key):
         raise TypeError(
-            f"{who}: expected generator as a torch.Generator, an mmnoise.rng.PerExample or None, "
-            f"got {type(generator).__name__}."
+            f"{who}: expected generator as a torch.Generator, an mmnoise.rng.PerExample, an "
+            f"mmnoise.rng.Key or None, got {type(generator).__name__}."
         )
-    if isinstance(generator, PerExample) and batch is not None and len(generator) != batch:
+    if rng.per_example(generator) and batch is not None and len(generator) != batch:
         raise ValueError(
-            f"{who}: expected one generator per example ({batch}), got a PerExample of "
-            f"{len(generator)}; build it from the batch's item seeds."
+            f"{who}: expected one stream per example ({batch}), got a "
+            f"{type(generator).__name__} of {len(generator)}; build it from the batch's item "
+            "seeds."
         )
     if generator.device.type != device.type:
         raise ValueError(
@@ -369,7 +370,9 @@ class NoiseTransform(nn.Module):
             sample: the batch dict (see ``mmnoise.sample``).
             level: severity in [0, 1], a float or a (B,) tensor; 0 is an exact identity.
             generator: the only source of randomness (on the data's device): one
-                ``torch.Generator``, or an :class:`mmnoise.rng.PerExample` (one per example,
+                ``torch.Generator``, an :class:`mmnoise.rng.Key` (a counter-based stream: no
+                host read, compiles), or an
+                :class:`mmnoise.rng.PerExample` (one per example,
                 each example then gets what a batch of one gets from its generator).
             check_finite: reject NaN / Inf inputs (set False to let them pass unchanged).
 

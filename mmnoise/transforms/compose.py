@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise import rng
-from mmnoise.rng import PerExample, Randomness
+from mmnoise.rng import Key, Randomness
 from mmnoise.sample import (
     KINDS_KEY,
     LENGTHS,
@@ -78,9 +78,10 @@ def _subsets(device: torch.device, generator: Randomness) -> bool:
     """Whether ``OneOf`` / ``SomeOf`` run each child on a sub-batch of its rows here.
 
     The sub-batch sizes are read on the host: free for CPU data in eager mode, a device sync on
-    CUDA and a graph break under ``torch.compile``; there, each child runs on the whole batch.
+    CUDA and a graph break under ``torch.compile``; there, and with a :class:`mmnoise.rng.Key`
+    (whose draws must be the same eager and compiled), each child runs on the whole batch.
     """
-    return reads_on_host(device)
+    return reads_on_host(device) and not isinstance(generator, Key)
 
 
 def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
@@ -283,7 +284,7 @@ class _Container(NoiseTransform):
                 sub,
                 level=levels.index_select(0, idx),
                 # per-example generators follow their examples into the sub-batch
-                generator=generator.rows(idx) if isinstance(generator, PerExample) else generator,
+                generator=generator.rows(idx) if rng.per_example(generator) else generator,
                 keys=keys,
                 check_finite=False,
                 replay=child_replay,

@@ -9,8 +9,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.functional import diffusion as D
-from mmnoise.rng import PerExample, Randomness
+from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
 from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 
@@ -124,7 +125,7 @@ class NMERNoise(NoiseTransform):
     def steps(self, x: Tensor, level: Tensor, *, generator: Randomness) -> tuple[Tensor, Tensor]:
         """Draw (T, t) per example for severities ``level``: T from the level, t ~ U{0..T-1}."""
         big_t = torch.round(lerp(level, self.intensity)).clamp(min=1, max=self._max_steps)
-        if isinstance(generator, PerExample) and not self.per_example:
+        if rng.per_example(generator) and not self.per_example:
             raise ValueError(
                 f"{type(self).__name__}: per_example=False draws one diffusion step for the whole "
                 "batch (as upstream NMER), so per-example generators cannot make an example "

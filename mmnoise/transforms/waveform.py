@@ -25,10 +25,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.config import encode
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
-from mmnoise.rng import PerExample, Randomness
+from mmnoise.rng import Randomness
 from mmnoise.sample import Kind, reads_on_host
 from mmnoise.transforms.base import NoiseTransform, Record, check_range, lerp
 
@@ -278,7 +279,7 @@ class Babble(_FromRecordings):
             n = self.noise_bank.shape[0]
             source = torch.floor(u[:, 0] * n).long().clamp(max=n - 1)
         else:
-            if isinstance(generator, PerExample):
+            if rng.per_example(generator):
                 raise ValueError(
                     "Babble: without a noise_bank the talkers are other examples of the batch, "
                     "so an example's babble depends on its neighbours and per-example generators "
