@@ -363,14 +363,16 @@ def _containers() -> list[mm.NoiseTransform]:
     ]
 
 
+@pytest.mark.parametrize("carrier", ["generators", "key"])
 @pytest.mark.parametrize("make", range(5))
 @given(seed=st.integers(0, 2**31 - 1))
 @settings(max_examples=8, deadline=None)
 def test_containers_with_per_example_generators_treat_each_example_alone(
-    make: int, seed: int
+    make: int, carrier: str, seed: int
 ) -> None:
-    # containers hand each child the generators of the examples it runs on: every example of
-    # a batched call gets what a batch of one gets from its own generator
+    # containers hand each child the generators of the examples it runs on (a per-example Key:
+    # every child runs on the whole batch, row b from seed b): every example of a batched call
+    # gets what a batch of one gets from its own generator
     b = 6
     g = _g(seed)
     s = {
@@ -382,7 +384,9 @@ def test_containers_with_per_example_generators_treat_each_example_alone(
     t = _containers()[make]
     lv = torch.tensor([1.0, 0.0, 0.5, 1.0, 0.3, 1.0])
     seeds = [seed + 7919 * i for i in range(b)]
-    out, rec = t.run(s, level=lv, generator=mm.rng.PerExample.from_seeds(seeds))
+    keyed = carrier == "key"
+    per = mm.rng.Key.from_seeds(seeds) if keyed else mm.rng.PerExample.from_seeds(seeds)
+    out, rec = t.run(s, level=lv, generator=per)
     replayed = t.replay(s, rec)
     for i in range(b):
         one = {
@@ -391,7 +395,8 @@ def test_containers_with_per_example_generators_treat_each_example_alone(
             "lengths": {k: v[i : i + 1] for k, v in s["lengths"].items()},
             "kinds": s["kinds"],
         }
-        alone = t(one, level=lv[i : i + 1], generator=mm.rng.make_generator(seeds[i]))
+        one_g = mm.rng.Key(seeds[i]) if keyed else mm.rng.make_generator(seeds[i])
+        alone = t(one, level=lv[i : i + 1], generator=one_g)
         for k in ("a", "t"):
             torch.testing.assert_close(out[k][i : i + 1], alone[k], rtol=1e-4, atol=1e-4)
             assert torch.equal(replayed[k], out[k])

@@ -369,11 +369,22 @@ def _batch_coupled(t: NoiseTransform) -> bool:
     )
 
 
+def _per_example(carrier: str, seeds_b: list[int]) -> mmnoise.rng.PerExample | mmnoise.rng.Key:
+    if carrier == "key":
+        return mmnoise.rng.Key.from_seeds(seeds_b)
+    return mmnoise.rng.PerExample.from_seeds(seeds_b)
+
+
+def _one(carrier: str, seed: int) -> torch.Generator | mmnoise.rng.Key:
+    return mmnoise.rng.Key(seed) if carrier == "key" else mmnoise.rng.make_generator(seed)
+
+
+@pytest.mark.parametrize("carrier", ["generators", "key"])
 @pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=6)
 def test_per_example_generators_make_each_example_independent_of_its_batch(
-    case: Case, data: st.DataObject, seed: int
+    case: Case, carrier: str, data: st.DataObject, seed: int
 ) -> None:
     # each example of a batched call gets exactly what a batch of one gets from its generator,
     # whatever its neighbours: levels mix 0, 1 and in-between, and the gate is random (p = 0.7)
@@ -386,7 +397,7 @@ def test_per_example_generators_make_each_example_independent_of_its_batch(
     t = case.build(KEY)
     t.p = 0.7
     sample = _sample(x, edge.lengths, case)
-    per = mmnoise.rng.PerExample.from_seeds(seeds_b)
+    per = _per_example(carrier, seeds_b)
     if _batch_coupled(t):
         with pytest.raises(ValueError, match="per-example"):
             t.run(sample, level=lv, generator=per)
@@ -396,9 +407,7 @@ def test_per_example_generators_make_each_example_independent_of_its_batch(
     for i in range(b):
         one = _sample(x[i : i + 1], None if edge.lengths is None else edge.lengths[i : i + 1], case)
         alone = _silently(
-            lambda one=one, i=i: t(
-                one, level=lv[i : i + 1], generator=mmnoise.rng.make_generator(seeds_b[i])
-            )
+            lambda one=one, i=i: t(one, level=lv[i : i + 1], generator=_one(carrier, seeds_b[i]))
         )[KEY]
         # the same random numbers; the arithmetic agrees to float32 rounding (vectorised pow /
         # exp and kernels blocked over the batch, lfilter, FFT, kornia's JPEG matmuls, can
