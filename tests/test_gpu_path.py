@@ -200,3 +200,20 @@ def test_lfilter_ops_break_the_graph_only_at_lfilter(case: Case) -> None:
     )
     reasons = [str(b.reason) for b in explained.break_reasons]
     assert reasons and all("disable" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("amp_dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(("name", "build", "sample"), EVERYTHING, ids=IDS)
+def test_every_transform_keeps_its_dtype_under_autocast(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any], amp_dtype: torch.dtype
+) -> None:
+    # autocast would run the blurs' convolutions in half precision and give torchaudio's lfilter
+    # half tensors it rejects: kernels run outside it, in their input's dtype
+    t = build()
+    with torch.autocast("cpu", dtype=amp_dtype):
+        out = t(sample, level=0.6, generator=torch.Generator().manual_seed(0))
+    want = t(sample, level=0.6, generator=torch.Generator().manual_seed(0))
+    for k, v in sample.items():
+        if isinstance(v, torch.Tensor):
+            assert out[k].dtype == v.dtype, (name, k)
+            torch.testing.assert_close(out[k], want[k], msg=f"{name}[{k}]")

@@ -13,6 +13,7 @@ import inspect
 import math
 import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 import torch
@@ -184,6 +185,19 @@ def check_generator(
             f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
             f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
         )
+
+
+def _outside_autocast(x: Tensor) -> AbstractContextManager[Any]:
+    """Run a kernel outside ``torch.autocast``: it computes in ``x``'s own dtype.
+
+    Autocast would run convolutions (the blurs) in half precision and hand torchaudio's
+    ``lfilter`` half tensors it rejects; a transform keeps its input's dtype instead, and the
+    kernels already compute in float32 wherever half precision is not enough.
+    """
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
+    return nullcontext()
 
 
 def _as_names(keys: Sequence[str] | str) -> list[str]:
@@ -484,7 +498,8 @@ class NoiseTransform(nn.Module):
             if none:
                 y = x
             else:
-                y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
+                with _outside_autocast(x):
+                    y = self.apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace)
                 if not every:
                     y = blend(y, x, applied)
             out[name] = y
