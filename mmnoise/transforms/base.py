@@ -467,10 +467,10 @@ class NoiseTransform(nn.Module):
         # neither fail nor touch the data, gradients included). Otherwise (a per-example level
         # tensor, 0 < p < 1, a replayed record) the kernel runs on the whole batch and the gate
         # selects rows on the device: no read-back of the gate.
-        every = none = False
+        known_every = known_none = False
         if replay is None and isinstance(level, int | float) and not isinstance(level, bool):
-            none = self.p <= 0.0 or as_float32(level) <= 0
-            every = self.p >= 1.0 and not none
+            known_none = self.p <= 0.0 or as_float32(level) <= 0
+            known_every = self.p >= 1.0 and not known_none
         for name in names:
             x = sample[name]
             mine = name in owned
@@ -492,6 +492,12 @@ class NoiseTransform(nn.Module):
                 lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
                 params = self.make_params(x, lv, generator=generator)
                 applied = gate & (lv > 0)
+            every, none = known_every, known_none
+            if not (every or none) and reads_on_host(x.device):
+                # on the CPU the count is in host memory: a gate that left every row on (or
+                # off) skips the blend (or the kernel)
+                count = int(applied.sum())
+                every, none = count == x.shape[0], count == 0
             # in place only when nothing needs the input afterwards: no per-example gate blend,
             # no record comparing input and output, no autograd history to keep
             inplace = mine and every and not record and self.writes_in_place and not x.requires_grad

@@ -19,7 +19,11 @@ CASES = [
         monotone=None,
         name="per_frame",
     ),
-    Case(lambda k: T.DefocusBlur(k, radius=(0.5, 4.0)), "frames", random=False),
+    # radius up to 2 px: the drawn frames are 8-16 px wide, and a disk as wide as the frame
+    # (radius 4 = 9 px on a 9-px frame) only averages reflected copies of it, whose change from
+    # the input no longer grows with the radius (falsifying example: MSE 0.0857 at level 0.5,
+    # 0.0853 at level 1)
+    Case(lambda k: T.DefocusBlur(k, radius=(0.5, 2.0)), "frames", random=False),
     Case(lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5)), "frames", monotone="count"),
     Case(
         lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5), per_frame=True, fill=0.5),
