@@ -205,6 +205,12 @@ def _add_train(sub: Any) -> None:
         help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
     )
     t.add_argument(
+        "--nmer-upstream-loss",
+        action="store_true",
+        help="NMER's exact upstream loss: the classifier on the reconstruction alone and the "
+        "KL summed x 1 (NMERConfig.upstream_loss(); default: residual input, batchmean x 0.1)",
+    )
+    t.add_argument(
         "--select",
         choices=("clean", "noisy"),
         default="clean",
@@ -505,6 +511,13 @@ def _check_train_args(args: argparse.Namespace) -> None:
             raise _fail("train", f"expected --{name.replace('_', '-')} in [0, 1], got {value}.")
     if args.nmer_kl is not None and "nmer" not in kinds:
         raise _fail("train", "--nmer-kl sets NMER's KL term; add --model nmer.")
+    if args.nmer_upstream_loss and "nmer" not in kinds:
+        raise _fail("train", "--nmer-upstream-loss sets NMER's loss; add --model nmer.")
+    if args.nmer_upstream_loss and args.nmer_kl == "batchmean":
+        raise _fail(
+            "train",
+            "--nmer-upstream-loss sums the KL; drop --nmer-kl batchmean (or the upstream flag).",
+        )
     if args.nmer_noise is not None and "nmer" not in kinds:
         raise _fail("train", "--nmer-noise sets NMER's missing-modality noise; add --model nmer.")
     if args.teacher and "baseline" in kinds:
@@ -700,6 +713,8 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
         config = configs[kind]
         if isinstance(config, NMERConfig) and args.nmer_kl is not None:
             config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
+        if isinstance(config, NMERConfig) and args.nmer_upstream_loss:
+            config = config.upstream_loss()
         tc = _train_config(args, kind, n_train)
         teacher_cfg = _teacher_of(config)
         modalities = teacher_cfg.backbone.modalities

@@ -200,6 +200,8 @@ def _configs(dc: DemoConfig, num_classes: int) -> dict[str, Any]:
     NMER's KL term is NMERConfig's default, averaged over the batch and weighted 0.1 (upstream:
     summed, weight 1; at this latent size the full KL collapsed the posterior and clean WA
     stayed at ~71 %).
+    Its classifier reads NMERConfig's default x̂ + s (the release: x̂ alone; the residual gained
+    0.6 / 1.1 points of clean test WA at 4,400 training items, seeds 0 / 1).
     """
     e = dc.embd_size
     backbone = BackboneConfig(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,9 +45,11 @@ class NMERConfig:
     decoder_output: Literal["identity", "sigmoid"] = "identity"
     # draw z ~ q(z|x) in eval as upstream does; False uses z = mu (deterministic evaluation)
     sample_in_eval: bool = False
-    # what the classifier reads: "reconstruction" (the release: x̂ alone) or "residual" (the
-    # pre-release MRCN_1 model: x̂ + s, the reconstruction plus the specific embeddings)
-    classifier_input: Literal["reconstruction", "residual"] = "reconstruction"
+    # what the classifier reads: "residual" (default; the pre-release MRCN_1 model: x̂ + s, the
+    # reconstruction plus the student's own specific embeddings) or "reconstruction" (the
+    # release: x̂ alone, all class information squeezed through the VAE; lower clean accuracy,
+    # docs/reference-models.md)
+    classifier_input: Literal["reconstruction", "residual"] = "residual"
     # classifier on the reconstruction: hidden sizes, dropout, BatchNorm (script: 0.1, BN on)
     cls_layers: tuple[int, ...] = (128, 128)
     cls_dropout: float = 0.1
@@ -94,6 +97,21 @@ class NMERConfig:
         if self.kl_weight is not None:
             _checks.non_negative(who, "kl_weight", self.kl_weight)
         _checks.one_of(who, "kl_reduction", self.kl_reduction, ("sum", "batchmean"))
+
+    def upstream_loss(self) -> NMERConfig:
+        """Return this config with the release's exact loss (CLI ``--nmer-upstream-loss``).
+
+        CE on C(x̂) (``classifier_input="reconstruction"``) + MSE(H, H^T) + MSE(x̂, t) + the KL
+        summed over batch and latent, weight 1 (``kl_reduction="sum"``, ``kl_weight=None``).
+
+        Example:
+            >>> up = NMERConfig().upstream_loss()
+            >>> up.classifier_input, up.kl_reduction, up.kl_scale
+            ('reconstruction', 'sum', 1.0)
+        """
+        return dataclasses.replace(
+            self, classifier_input="reconstruction", kl_reduction="sum", kl_weight=None
+        )
 
     @property
     def kl_scale(self) -> float:

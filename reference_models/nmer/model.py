@@ -103,7 +103,8 @@ class NMER(nn.Module):
     """Noise-robust MER with a conditional VAE joint representation (research/seed_models.md 5.3).
 
     s = [E^spec_m(x̃_m)], H = [S(E^inv_m(x̃_m))]; (x̂, mu, log sigma^2) = :class:`ConditionalVAE`
-    (s, H); logits = C(x̂).
+    (s, H); logits = C(x̂ + s) (``classifier_input="residual"``, the default, as the pre-release
+    MRCN_1 model) or C(x̂) (``"reconstruction"``, the release).
     The noisy input x̃ comes from the data pipeline; the model never reads ``present``. Sampling
     eps uses torch's global RNG, like dropout.
 

@@ -15,6 +15,7 @@ import torch
 
 from mmnoise.robustness import RobustnessResult
 from reference_models.__main__ import main
+from reference_models.nmer import NMERConfig
 from reference_models.train import load_trained
 
 
@@ -247,6 +248,8 @@ def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Pa
         (["--threads", "0"], "--threads >= 1"),
         (["--min-steps", "0"], "--min-steps >= 1"),
         (["--nmer-noise", "impulse"], "--nmer-noise sets NMER's missing-modality noise"),
+        (["--nmer-upstream-loss"], "--nmer-upstream-loss sets NMER's loss"),
+        (["--model", "nmer", "--nmer-upstream-loss", "--nmer-kl", "batchmean"], "sums the KL"),
         (["--model", "mmin", "--level", "0.3"], r"without --noise \['mmin'\] have none"),
         (["--model", "ifmmin", "--schedule", "linear"], "without --noise"),
     ],
@@ -255,6 +258,18 @@ def test_options_that_do_not_apply_are_errors(extra: list[str], match: str) -> N
     argv = ["train", *(["--model", "mmin"] if "--model" not in extra else []), *extra]
     with pytest.raises(SystemExit, match=match):
         main(argv)
+
+
+def test_nmer_upstream_loss_is_one_flag(tmp_path: Path) -> None:
+    # issue 11: the release's exact loss (classifier on x̂ alone, KL summed x 1) is one flag away
+    argv = ["train", "--model", "nmer", "--data", "synthetic", "--size", "40", *_FAST]
+    assert main([*argv, "--nmer-upstream-loss", "--out", str(tmp_path / "up")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "default")]) == 0
+    up = load_trained(tmp_path / "up" / "model.pt").config
+    default = load_trained(tmp_path / "default" / "model.pt").config
+    assert isinstance(up, NMERConfig) and isinstance(default, NMERConfig)
+    assert (up.classifier_input, up.kl_reduction, up.kl_scale) == ("reconstruction", "sum", 1.0)
+    assert (default.classifier_input, default.kl_reduction) == ("residual", "batchmean")
 
 
 def test_nmer_noise_type_and_level_reach_training_and_evaluation() -> None:

@@ -320,12 +320,14 @@ def _heavy_tailed_corpus(n: int, seed: int) -> list[dict[str, Any]]:
 
 def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
     # issue 11: on a real corpus of a few hundred utterances NMER with upstream's summed KL
-    # stayed at chance; the default (KL batch mean x 0.1) must reach the full-modality
-    # baseline's clean accuracy (the student trains twice as long as the teacher; the paper
-    # recipe: 80 vs 20 epochs)
+    # stayed at chance; the default (KL batch mean x 0.1, classifier on x̂ + s) must reach the
+    # full-modality baseline's clean accuracy (the student trains twice as long as the teacher;
+    # the paper recipe: 80 vs 20 epochs). Both are scored once on a held-out set of 400 items:
+    # 96 validation items (1 item = 1 point) cannot tell the two apart.
     from reference_models.train import StageConfig, TrainConfig, train_model
 
     train, val = _heavy_tailed_corpus(192, 1), _heavy_tailed_corpus(96, 2)
+    test = _heavy_tailed_corpus(400, 3)
     backbone = BackboneConfig(
         input_dims=(12, 10, 16), embd_size=8, text_kernel_sizes=(2, 3), text_channels=8
     )
@@ -344,7 +346,7 @@ def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
         )  # fmt: skip
 
     tc = TrainConfig(teacher=stage(8, 0.9, 0.5), student=stage(16, 0.5, 1.0), eval_fill="nmer")
-    base = train_model("baseline", train, val, cfg=teacher_cfg, train_cfg=tc)
+    base = train_model("baseline", train, val, cfg=teacher_cfg, train_cfg=tc, test_ds=test)
     cfg = NMERConfig(
         teacher=teacher_cfg,
         vae_layers=1,
@@ -354,12 +356,37 @@ def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
         decoder_hidden=16,
         cls_layers=(16,),
     )
-    nmer = train_model("nmer", train, val, cfg=cfg, train_cfg=tc, teacher=base.model)
+    nmer = train_model("nmer", train, val, cfg=cfg, train_cfg=tc, teacher=base.model, test_ds=test)
+    assert base.test_metrics is not None and nmer.test_metrics is not None
     chance = 0.25
-    assert base.val_metrics["full"]["wa"] > chance + 0.25  # the corpus is learnable
-    # at least the baseline's clean accuracy (one validation item of slack)
-    assert nmer.val_metrics["full"]["wa"] >= base.val_metrics["full"]["wa"] - 1 / len(val)
-    assert nmer.val_metrics["total"]["wa"] > chance + 0.25  # missing modalities as NMER noise
+    assert base.test_metrics["full"]["wa"] > chance + 0.25  # the corpus is learnable
+    # at least the baseline's clean accuracy (seed 0: baseline 67.5 %, NMER 70.8 %)
+    assert nmer.test_metrics["full"]["wa"] >= base.test_metrics["full"]["wa"]
+    assert nmer.test_metrics["total"]["wa"] > chance + 0.25  # missing modalities as NMER noise
+
+
+def test_nmer_classifier_reads_the_residual_by_default() -> None:
+    # issue 11: the release's classifier reads x̂ alone and lost clean accuracy at IEMOCAP size
+    # (docs/reference-models.md); the default feeds it x̂ + s. With the decoder silenced
+    # (x̂ = 0) the default still tells the samples apart through s; the release's input cannot.
+    batch = make_batch()
+    for name, differs in (("residual", True), ("reconstruction", False)):
+        model = _build("nmer", classifier_input=name).eval()
+        last = model.vae.decoder[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+        out = model(batch)
+        assert torch.equal(out.reconstruction, torch.zeros_like(out.reconstruction))
+        same = torch.allclose(out.logits, out.logits[:1].expand_as(out.logits))
+        assert same != differs, name
+    assert NMERConfig().classifier_input == "residual"
+    upstream = NMERConfig().upstream_loss()
+    assert (upstream.classifier_input, upstream.kl_reduction, upstream.kl_scale) == (
+        "reconstruction",
+        "sum",
+        1.0,
+    )
 
 
 def test_gradients_are_clipped_per_network_as_upstream() -> None:
