@@ -4,7 +4,7 @@
 # run from the repository root. It installs nothing from the network: the kornia wheel (and
 # kornia_rs, which kornia needs) come from WHEEL_DIR, else wheels/ or .whl/ if present; mmnoise
 # is installed editable without dependencies (or put on PYTHONPATH if that fails). Then it runs
-# tests/test_cuda.py, the transform contract on the device (MMNOISE_TEST_DEVICE) and the quick
+# tests/test_cuda.py, the transform contract (on cuda too when present) and the quick
 # benchmark on the device, each under `timeout`, all within 8 minutes, and prints a summary.
 # Everything it writes goes to $OUT (default ./gpu_check_out): gpu_check.log (every step's
 # output), latest.md and latest.json (the benchmark), summary.txt.
@@ -78,15 +78,13 @@ install() {
 }
 
 cuda_tests() {
-    if [ ! -f tests/test_cuda.py ]; then
-        echo "tests/test_cuda.py is not in this tree: nothing to run"
-        return 3
-    fi
-    "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    # sync-debug mode over every transform and container, CUDA-graph replay, autocast
+    "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_rng_key.py
 }
 
 contract() {
-    MMNOISE_TEST_DEVICE=$DEVICE "$PY" -m pytest -q -p no:cacheprovider -x tests/contract
+    # tests.strategies.DEVICES adds "cuda" whenever a device is present
+    "$PY" -m pytest -q -p no:cacheprovider -x tests/contract
 }
 
 bench() {

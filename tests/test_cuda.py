@@ -20,9 +20,8 @@ from mmnoise.rng import Key, Randomness
 from mmnoise.transforms.base import NoiseTransform
 from tests.test_gpu_path import EVERYTHING, IDS
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA device (scripts/gpu_check.sh runs it)"
-)
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA device (scripts/gpu_check.sh runs it)", allow_module_level=True)
 
 CUDA = torch.device("cuda")
 
