@@ -228,22 +228,17 @@ class _Container(NoiseTransform):
         if not subsets:
             # no read-back: every child runs on the whole batch, at level 0 (an exact identity)
             # on the examples it was not chosen for; it costs every child's full price
-            whole: Sample = sample
-            done: list[Record | None] = []
-            for i, child in enumerate(self._children()):
-                whole, rec = child.run(
-                    whole,
-                    level=levels * rows[:, i],
-                    generator=generator,
-                    keys=keys,
-                    check_finite=False,
-                    replay=None if replay is None else replay["children"][i],
-                    record=record,
-                    owned=owned,
-                )
-                owned = owned_entries(sample, whole, owned)
-                done.append(rec)
-            return whole, done
+            whole, done = self._run_children(
+                sample,
+                [levels * rows[:, i] for i in range(rows.shape[1])],
+                generator=generator,
+                keys=keys,
+                check_finite=False,  # (checked above)
+                replay=replay,
+                record=record,
+                owned=owned,
+            )
+            return whole, list(done)
         b = rows.shape[0]
         counts = rows.sum(dim=0).tolist()  # the one read-back of the call
         out: Sample = dict(sample)
