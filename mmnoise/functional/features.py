@@ -148,7 +148,8 @@ def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> 
     """Broadcast a (B,) scale over ``x``, 0 on padding (``valid`` is None: no padding)."""
     if valid is None:
         return per_example(scale, x)
-    return broadcast_steps(scale[:, None] * valid, x, time_dim)
+    # where, not a product: an overflowed (Inf) scale times a padding 0 would be NaN
+    return broadcast_steps(torch.where(valid, scale[:, None], 0.0), x, time_dim)
 
 
 def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool) -> Tensor:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pytest
@@ -211,17 +213,48 @@ def _silently(fn: Callable[[], _T]) -> _T:
         return fn()
 
 
+#: how a call draws and decides: a CPU generator; a key; a key with every module deciding as it
+#: does on CUDA (no host reads: device assertions, branchless kernels, whole-batch containers)
+CARRIERS = ["generator", "key", "key-as-on-cuda"]
+
+
+@contextmanager
+def _carrier(carrier: str, seed: int) -> Iterator[torch.Generator | mmnoise.rng.Key]:
+    if carrier == "generator":
+        yield _gen(seed, "cpu")
+        return
+    if carrier == "key":
+        yield mmnoise.rng.Key(seed)
+        return
+    patched = [
+        (m, m.reads_on_host)
+        for name, m in list(sys.modules.items())
+        if name.startswith("mmnoise") and hasattr(m, "reads_on_host")
+    ]
+    for m, _ in patched:
+        m.reads_on_host = lambda device: False
+    try:
+        yield mmnoise.rng.Key(seed)
+    finally:
+        for m, real in patched:
+            m.reads_on_host = real
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=12)
-def test_edge_inputs_keep_the_contract(case: Case, data: st.DataObject, seed: int) -> None:
+def test_edge_inputs_keep_the_contract(
+    case: Case, carrier: str, data: st.DataObject, seed: int
+) -> None:
     edge = data.draw(edge_batches(case.kind))
     x, b = edge.x, edge.x.shape[0]
     level = data.draw(level_vectors(b))
     sample = _sample(x, edge.lengths, case)
     before = x.clone()
     t = case.build(KEY)
-    out, rec = _silently(lambda: t.run(sample, level=level, generator=_gen(seed, "cpu")))
+    with _carrier(carrier, seed) as g:
+        out, rec = _silently(lambda: t.run(sample, level=level, generator=g))
     y = out[KEY]
     assert y.dtype == x.dtype and y.shape == x.shape, (y.dtype, y.shape)
     assert torch.equal(x, before)
@@ -245,13 +278,17 @@ def test_edge_inputs_keep_the_contract(case: Case, data: st.DataObject, seed: in
         reached = rec["keys"][KEY].get("snr_reached", torch.ones(b, dtype=torch.bool))
         missed = positive & heard.any(dim=1) & ~applied & reached
         assert not bool(missed.any()), (edge.values, x.dtype, missed)
-    assert torch.equal(_silently(lambda: t.replay(sample, rec))[KEY], y)
+    with _carrier(carrier, seed):  # replayed the way it ran
+        assert torch.equal(_silently(lambda: t.replay(sample, rec))[KEY], y)
 
 
+@pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.cls.differentiable], ids=lambda c: c.id)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=8)
-def test_gradients_are_finite_on_edge_inputs(case: Case, data: st.DataObject, seed: int) -> None:
+def test_gradients_are_finite_on_edge_inputs(
+    case: Case, carrier: str, data: st.DataObject, seed: int
+) -> None:
     edge = data.draw(
         edge_batches(
             case.kind,
@@ -262,9 +299,8 @@ def test_gradients_are_finite_on_edge_inputs(case: Case, data: st.DataObject, se
     x = edge.x.detach().requires_grad_()  # a leaf with the drawn strides
     level = data.draw(level_vectors(x.shape[0]))
     t = case.build(KEY)
-    y = _silently(
-        lambda: t(_sample(x, edge.lengths, case), level=level, generator=_gen(seed, "cpu"))[KEY]
-    )
+    with _carrier(carrier, seed) as g:
+        y = _silently(lambda: t(_sample(x, edge.lengths, case), level=level, generator=g)[KEY])
     weights = torch.linspace(-1.0, 1.0, y.numel(), dtype=y.dtype).reshape(y.shape)
     (y * weights).sum().backward()
     assert x.grad is not None and bool(torch.isfinite(x.grad).all()), (edge.values, edge.layout)
