@@ -48,6 +48,33 @@ def _gen(seed: int, device: str) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+#: how a call draws and decides: a CPU generator; a key; a key with every module deciding as it
+#: does on CUDA (no host reads: device assertions, branchless kernels, whole-batch containers)
+CARRIERS = ["generator", "key", "key-as-on-cuda"]
+
+
+@contextmanager
+def _carrier(carrier: str, seed: int) -> Iterator[torch.Generator | mmnoise.rng.Key]:
+    if carrier == "generator":
+        yield _gen(seed, "cpu")
+        return
+    if carrier == "key":
+        yield mmnoise.rng.Key(seed)
+        return
+    patched = [
+        (m, m.reads_on_host)
+        for name, m in list(sys.modules.items())
+        if name.startswith("mmnoise") and hasattr(m, "reads_on_host")
+    ]
+    for m, _ in patched:
+        m.reads_on_host = lambda device: False
+    try:
+        yield mmnoise.rng.Key(seed)
+    finally:
+        for m, real in patched:
+            m.reads_on_host = real
+
+
 def test_table_covers_every_public_transform() -> None:
     public = {
         name
@@ -88,7 +115,7 @@ def test_core_contract(
     # class == functional: the kernel called with the recorded params gives the same output
     kwargs = dict(rec["keys"][KEY]["params"])
     if "seed" in kwargs:
-        kwargs["generator"] = mmnoise.rng.make_generator(int(kwargs.pop("seed")), device)
+        kwargs["generator"] = mmnoise.rng.generator_from_seed(kwargs.pop("seed"), device)
     if t._kernel_takes_time_dim:
         kwargs["time_dim"] = time_dim(drawn.kind)
     direct = type(t).kernel(drawn.x, **kwargs, **t.kernel_kwargs(), lengths=drawn.lengths)
@@ -108,20 +135,24 @@ def test_core_contract(
         assert torch.equal(y[pad_b], drawn.x[pad_b])
 
 
+@pytest.mark.parametrize("carrier", CARRIERS)
 @pytest.mark.parametrize("case", ALL_CASES, ids=CASE_IDS)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=10)
 def test_level_zero_and_p_zero_are_exact_identities(
-    case: Case, data: st.DataObject, seed: int
+    case: Case, carrier: str, data: st.DataObject, seed: int
 ) -> None:
     drawn = data.draw(batches(case.kind))
     sample = _sample(drawn.x, drawn.lengths, case)
     t = case.build(KEY)
-    assert torch.equal(t(sample, level=0.0, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+    with _carrier(carrier, seed) as g:
+        assert torch.equal(t(sample, level=0.0, generator=g)[KEY], drawn.x)
     per_example = torch.zeros(drawn.x.shape[0])
-    assert torch.equal(t(sample, level=per_example, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+    with _carrier(carrier, seed) as g:
+        assert torch.equal(t(sample, level=per_example, generator=g)[KEY], drawn.x)
     t.p = 0.0
-    assert torch.equal(t(sample, level=1.0, generator=_gen(seed, "cpu"))[KEY], drawn.x)
+    with _carrier(carrier, seed) as g:
+        assert torch.equal(t(sample, level=1.0, generator=g)[KEY], drawn.x)
 
 
 def _severity(stat: str, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -147,16 +178,16 @@ def test_severity_is_monotone_in_level(case: Case, data: st.DataObject, seed: in
 
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.snr], ids=lambda c: c.id)
+@pytest.mark.parametrize("carrier", CARRIERS)
 @given(data=st.data(), level=levels, seed=seeds)
 @settings(max_examples=15)
 def test_measured_snr_matches_request(
-    case: Case, data: st.DataObject, level: float, seed: int
+    case: Case, carrier: str, data: st.DataObject, level: float, seed: int
 ) -> None:
     drawn = data.draw(batches(case.kind))
     t = case.build(KEY)
-    out, rec = t.run(
-        _sample(drawn.x, drawn.lengths, case), level=level, generator=_gen(seed, "cpu")
-    )
+    with _carrier(carrier, seed) as g:
+        out, rec = t.run(_sample(drawn.x, drawn.lengths, case), level=level, generator=g)
     noise = (out[KEY] - drawn.x).double()
     x = drawn.x.double()
     if drawn.lengths is not None:
@@ -211,33 +242,6 @@ def _silently(fn: Callable[[], _T]) -> _T:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn()
-
-
-#: how a call draws and decides: a CPU generator; a key; a key with every module deciding as it
-#: does on CUDA (no host reads: device assertions, branchless kernels, whole-batch containers)
-CARRIERS = ["generator", "key", "key-as-on-cuda"]
-
-
-@contextmanager
-def _carrier(carrier: str, seed: int) -> Iterator[torch.Generator | mmnoise.rng.Key]:
-    if carrier == "generator":
-        yield _gen(seed, "cpu")
-        return
-    if carrier == "key":
-        yield mmnoise.rng.Key(seed)
-        return
-    patched = [
-        (m, m.reads_on_host)
-        for name, m in list(sys.modules.items())
-        if name.startswith("mmnoise") and hasattr(m, "reads_on_host")
-    ]
-    for m, _ in patched:
-        m.reads_on_host = lambda device: False
-    try:
-        yield mmnoise.rng.Key(seed)
-    finally:
-        for m, real in patched:
-            m.reads_on_host = real
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
