@@ -591,6 +591,33 @@ def per_example(generator: Randomness) -> TypeGuard[PerExample | Key]:
     )
 
 
+#: how far a CUDA generator moves on for each seed derived from its state: one Philox offset
+#: step, as the smallest draw of a CUDA random kernel would (offsets advance in steps of 4)
+_PHILOX_STEP = 4
+
+
+def _philox_state_seed(generator: torch.Generator) -> int | None:
+    """Derive a seed from a Philox generator's host-side state and move the generator on.
+
+    A CUDA generator's state is two host integers, its seed and its offset (the counter of the
+    next draw), so reading them costs no device sync, where drawing a seed on the device and
+    reading it back (``.item()``) stalls the host. The derived seed is a hash of (seed, offset):
+    a function of the generator's position, so the same position gives the same kernel noise,
+    and the offset then moves on by one step so that the next seed (and the next draw) differ.
+    Returns None for a generator without an offset (the CPU's Mersenne Twister).
+
+    Example:
+        >>> _philox_state_seed(make_generator(0)) is None
+        True
+    """
+    try:
+        offset = generator.get_offset()
+    except RuntimeError:
+        return None
+    generator.set_offset(offset + _PHILOX_STEP)
+    return derive_seed(generator.initial_seed(), offset)
+
+
 def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
     """Draw the seed of a kernel's own randomness: 0-d, or (B,) for per-example randomness.
 
@@ -598,9 +625,13 @@ def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
 
     - a CPU ``torch.Generator``, ``None`` or a :class:`PerExample`: an int64 seed on the CPU (the
       seed of a new ``torch.Generator``, read on the host, which costs nothing on the CPU);
-    - a CUDA (any non-CPU) ``torch.Generator``: an int32 seed drawn on the generator's device
-      with ``torch.randint``: no ``.item()``, so no host-device sync; the kernel then draws
-      from a :class:`Key`;
+    - a CUDA ``torch.Generator`` (a Philox generator, whose state, a seed and an offset, lives on
+      the host): an int64 seed on the CPU derived from that state, which then moves on by one
+      block (:func:`_philox_state_seed`): no device value is read, so no sync, and the kernel
+      draws from a fresh generator of that seed with torch's own fast random kernels;
+    - another non-CPU ``torch.Generator`` without a host-side offset: an int32 seed drawn on
+      its device with ``torch.randint`` (no ``.item()``); the kernel then draws from a
+      :class:`Key`;
     - a :class:`Key`: an int32 seed (0-d, or (B,) for a per-example key) drawn from the key's
       stream on its device, never read on the host.
 
@@ -621,6 +652,9 @@ def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
             [seed_from_generator(g, device) for g in generator.generators], dtype=torch.int64
         )
     if generator is not None and generator.device.type != "cpu":
+        derived = _philox_state_seed(generator)
+        if derived is not None:
+            return torch.tensor(derived, dtype=torch.int64)
         return torch.randint(
             -(1 << 31),
             1 << 31,

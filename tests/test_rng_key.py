@@ -264,17 +264,52 @@ def test_draw_seed_tags_keys_with_int32_and_generators_with_int64() -> None:
     assert isinstance(rng.generator_from_seed(torch.tensor([1, 2]), cpu), rng.PerExample)
 
 
+class _PhiloxLike:
+    """A stand-in for a CUDA generator: Philox state (seed, offset) held on the host."""
+
+    device = torch.device("cuda")
+
+    def __init__(self, seed: int, offset: int = 0) -> None:
+        self.seed, self.offset = seed, offset
+
+    def initial_seed(self) -> int:
+        return self.seed
+
+    def get_offset(self) -> int:
+        return self.offset
+
+    def set_offset(self, offset: int) -> None:
+        self.offset = offset
+
+
+def test_a_philox_generator_seeds_kernels_from_its_host_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a CUDA generator's seed and offset are host integers: the kernel seed is derived from them
+    # (no device read), the generator moves on, and the same position gives the same seed
+    reads: list[str] = []
+    real = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda t: reads.append("item") or real(t))
+    a, b = _PhiloxLike(7, 40), _PhiloxLike(7, 40)
+    s1 = rng.draw_seed(a, torch.device("cuda"))  # type: ignore[arg-type]
+    s2 = rng.draw_seed(a, torch.device("cuda"))  # type: ignore[arg-type]
+    assert reads == [] and s1.dtype == torch.int64 and s1.device.type == "cpu"
+    assert a.offset == 48 and int(s1) != int(s2)
+    assert int(rng.draw_seed(b, torch.device("cuda"))) == int(s1)  # type: ignore[arg-type]
+    assert int(s1) != int(rng.draw_seed(_PhiloxLike(8, 40), torch.device("cuda")))  # type: ignore[arg-type]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_generator_draws_an_int32_seed_on_the_device_without_sync() -> None:
+def test_cuda_generator_seeds_its_kernels_without_sync() -> None:
     g = torch.Generator(device="cuda").manual_seed(0)
     torch.cuda.set_sync_debug_mode("error")
     try:
         s = rng.draw_seed(g, torch.device("cuda"))
-        key = rng.generator_from_seed(s, "cuda", 1)
-        z = rng.randn((4, 8), generator=key, device="cuda")
+        gen = rng.generator_from_seed(s, "cuda", 1)
+        z = rng.randn((4, 8), generator=gen, device="cuda")
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert s.dtype == torch.int32 and s.device.type == "cuda" and isinstance(key, Key)
+    assert s.dtype == torch.int64 and isinstance(gen, torch.Generator)
     assert z.device.type == "cuda"
 
 
