@@ -211,6 +211,13 @@ def _add_train(sub: Any) -> None:
         "KL summed x 1 (NMERConfig.upstream_loss(); default: residual input, batchmean x 0.1)",
     )
     t.add_argument(
+        "--nmer-select",
+        choices=("missing", "full", "mean"),
+        help="the validation condition that selects NMER's epoch: the pooled missing conditions "
+        "(default, upstream), the full condition, or the mean of the two "
+        "(TrainConfig.student_select)",
+    )
+    t.add_argument(
         "--select",
         choices=("clean", "noisy"),
         default="clean",
@@ -518,6 +525,8 @@ def _check_train_args(args: argparse.Namespace) -> None:
             "train",
             "--nmer-upstream-loss sums the KL; drop --nmer-kl batchmean (or the upstream flag).",
         )
+    if args.nmer_select is not None and "nmer" not in kinds:
+        raise _fail("train", "--nmer-select sets how NMER's epoch is chosen; add --model nmer.")
     if args.nmer_noise is not None and "nmer" not in kinds:
         raise _fail("train", "--nmer-noise sets NMER's missing-modality noise; add --model nmer.")
     if args.teacher and "baseline" in kinds:
@@ -561,6 +570,8 @@ def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> Tr
             changes["eval_level"] = args.level
         if args.nmer_noise == "impulse":
             changes["eval_fill"] = "nmer_impulse"
+        if args.nmer_select is not None:
+            changes["student_select"] = args.nmer_select
     if args.select_level is not None:
         changes["val_noise_level"] = args.select_level
     return dataclasses.replace(

@@ -12,7 +12,9 @@ last ``decay_epochs``), per-network gradient clipping, and selects its best epoc
 **validation** set only (upstream selects on test with ``--verbose``). Validation of a student
 follows the MMIN protocol: every utterance under each of the six missing conditions, pooled
 ("total") and per condition, plus full-modality; a condition is realised with
-``mmnoise.transforms.DropModalities`` (zeros, or NMER's noised copy).
+``mmnoise.transforms.DropModalities`` (zeros, or NMER's noised copy). A student's epoch is
+selected on the pooled missing conditions (upstream), or on the full condition or the mean of
+the two (``TrainConfig.student_select``).
 
 Reproducibility: model initialisation, dropout, shuffling and noise are all derived from the
 seed (``mmnoise.rng.derive_seed``): the global torch RNG is re-seeded at the start of every
@@ -179,6 +181,10 @@ class TrainConfig:
     seed: int = 0
     # validation metric that selects the best epoch: "ua" (IEMOCAP), "f1" (MSP-IMPROV) or "wa"
     select_metric: Literal["ua", "wa", "f1"] = "ua"
+    # which validation condition selects the student's epoch: "missing" (upstream: the pooled
+    # missing conditions, ``total``), "full" (the full-modality condition, as the teacher) or
+    # "mean" (the mean of the two: a student that must also stay accurate on clean inputs)
+    student_select: Literal["missing", "full", "mean"] = "missing"
     # noise level of the training pipeline when no schedule is given, and how per-example levels
     # are drawn from the scheduled value (mmnoise.schedules.sample_levels)
     level: float = 1.0
@@ -217,6 +223,7 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{who}: expected {name} as an int, got {value!r}.")
         _checks.one_of(who, "select_metric", self.select_metric, ("ua", "wa", "f1"))
+        _checks.one_of(who, "student_select", self.student_select, ("missing", "full", "mean"))
         _checks.probability(who, "level", self.level, closed=True)
         _checks.probability(who, "eval_level", self.eval_level, closed=True)
         for name in ("level_mode", "eval_level_mode"):
@@ -612,7 +619,7 @@ class _Run:
         loss = record["loss"]
         order = ["total"] * ("total" in loss) + [k for k in loss if k != "total"]
         losses = " ".join(f"{k} {loss[k]:.4g}" for k in order)
-        val = record["val"].get(select_key, {})
+        val = _selected(record["val"], select_key)
         print(
             f"{record['stage']} {record['epoch']}/{epochs}  loss {losses}  "
             f"val {select_key} WA {val.get('wa', float('nan')):.4f} "
@@ -662,6 +669,24 @@ class _Run:
             collate_fn=pad_collate,
             drop_last=n % cfg.batch_size == 1 and n > 1,
         )
+
+
+# TrainConfig.student_select -> the validation entry that selects a student's epoch
+_STUDENT_SELECT_KEY = {"missing": "total", "full": "full", "mean": "mean"}
+
+
+def _selected(metrics: Mapping[str, Mapping[str, float]], key: str) -> dict[str, float]:
+    """Return the validation entry ``key`` of ``metrics``; ``"mean"`` = mean of full and total.
+
+    Example:
+        >>> m = {"full": {"wa": 0.9}, "total": {"wa": 0.7}}
+        >>> round(_selected(m, "mean")["wa"], 6), _selected(m, "full")["wa"]
+        (0.8, 0.9)
+    """
+    if key != "mean":
+        return dict(metrics.get(key, {}))
+    full, total = metrics.get("full", {}), metrics.get("total", {})
+    return {k: (full[k] + total[k]) / 2 for k in full if k in total}
 
 
 def _fit(
@@ -754,7 +779,7 @@ def _fit(
         _check_divergence(stage, epoch + 1, mean_loss, first, tc.divergence_factor, cfg)
         sched.step()
         metrics = validate(model)
-        score = metrics[select_key][tc.select_metric]
+        score = _selected(metrics, select_key)[tc.select_metric]
         if score > best["score"]:
             best = {
                 "epoch": epoch + 1,
@@ -834,8 +859,9 @@ def train_model(
     ``pipeline(clean, level=..., generator=...)`` (default :func:`default_pipeline`) with levels
     from ``schedule(step)`` (per optimiser step; default the constant ``train_cfg.level``), the
     frozen teacher computing the targets on the clean batch. The best epoch of each stage is
-    chosen on ``val_ds`` (``select_metric`` of the pooled missing conditions for students, of the
-    full-modality condition for teachers) and only then, once, evaluated on ``test_ds``.
+    chosen on ``val_ds`` (``select_metric`` of the pooled missing conditions for students, or
+    what ``student_select`` says; of the full-modality condition for teachers) and only then,
+    once, evaluated on ``test_ds``.
 
     Args:
         kind: ``"baseline"``, ``"mmin"``, ``"ifmmin"`` or ``"nmer"``.
@@ -997,7 +1023,7 @@ def train_model(
         tc.student,
         train_ds,
         validate_missing,
-        "total",
+        _STUDENT_SELECT_KEY[tc.student_select],
         noise_for(1, pipe, schedule),
     )
     result = TrainedModel(kind, student, teacher, config, tc, s_epoch, s_metrics)

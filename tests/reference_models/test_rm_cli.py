@@ -248,6 +248,7 @@ def test_audio_only_corpus_noise_baseline_noisy_selection_min_steps(tmp_path: Pa
         (["--threads", "0"], "--threads >= 1"),
         (["--min-steps", "0"], "--min-steps >= 1"),
         (["--nmer-noise", "impulse"], "--nmer-noise sets NMER's missing-modality noise"),
+        (["--nmer-select", "mean"], "--nmer-select sets how NMER's epoch is chosen"),
         (["--nmer-upstream-loss"], "--nmer-upstream-loss sets NMER's loss"),
         (["--model", "nmer", "--nmer-upstream-loss", "--nmer-kl", "batchmean"], "sums the KL"),
         (["--model", "mmin", "--level", "0.3"], r"without --noise \['mmin'\] have none"),
@@ -286,6 +287,10 @@ def test_nmer_noise_type_and_level_reach_training_and_evaluation() -> None:
             "--level", "0.4"]  # fmt: skip
     tc = _train_config(build_parser().parse_args(argv), "nmer", 100)
     assert tc.eval_fill == "nmer_impulse" and tc.eval_level == 0.4
+    # --nmer-select: the validation condition that picks NMER's epoch (default: pooled missing)
+    assert tc.student_select == "missing"
+    argv = ["train", "--model", "nmer", "--nmer-select", "mean"]
+    assert _train_config(build_parser().parse_args(argv), "nmer", 100).student_select == "mean"
     # without --noise the level still applies to NMER (its fill's intensity): accepted
     from reference_models.__main__ import _check_train_args
 

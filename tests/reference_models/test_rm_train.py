@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,30 @@ def test_selection_uses_validation_only(tmp_path: Path) -> None:
     assert ra.best_epoch == scores.index(max(scores)) + 1
     assert ra.val_metrics == student[ra.best_epoch - 1]["val"]
     assert all("test" not in r for r in ra.history)
+
+
+@pytest.mark.parametrize(("rule", "epoch"), [("missing", 2), ("full", 1), ("mean", 3)])
+def test_student_select_picks_the_epoch_on_full_or_the_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str, epoch: int
+) -> None:
+    # TrainConfig.student_select: the student's epoch maximises validation UA of the pooled
+    # missing conditions (upstream), of the full condition, or of the mean of the two. Scripted
+    # validation (full, total) per epoch: each rule has its own best epoch.
+    script = iter([(0.9, 0.1), (0.1, 0.6), (0.6, 0.5)])
+
+    def fake_evaluate(predict: Any, dataset: Any, *, missing: bool = True, **_: Any) -> Any:
+        full, total = next(script, (0.0, 0.0)) if missing else (0.5, 0.5)
+        out = {"full": {"wa": full, "ua": full, "f1": full}}
+        return {**out, "total": {"wa": total, "ua": total, "f1": total}} if missing else out
+
+    monkeypatch.setattr(T, "evaluate", fake_evaluate)
+    student = StageConfig(epochs=3, decay_epochs=1, batch_size=8, beta1=0.5, grad_clip=1.0)
+    tc = dataclasses.replace(_tc(student_select=rule), student=student)
+    result = _run("nmer", tmp_path, train_cfg=tc)
+    assert result.best_epoch == epoch
+    assert result.val_metrics["full"]["ua"] == [0.9, 0.1, 0.6][epoch - 1]
+    with pytest.raises(ValueError, match="student_select"):
+        _tc(student_select="test")
 
 
 def test_history_logs_and_lr_policy(tmp_path: Path) -> None:
