@@ -510,6 +510,10 @@ class NoiseTransform(nn.Module):
                     y = blend(y, x, applied)
             out[name] = y
             entry_out: Record = {"params": params, "applied": applied}
+            for key, value in self.entry_updates(x, params, applied, lengths).items():
+                # a new dict per reserved key: the caller's `lengths` / `present` stay as they are
+                out[key] = {**out.get(key, {}), name: value}
+                entry_out[key] = value
             self.annotate_record(name, entry_out, x, y, lengths)  # sees the gate's `applied`
             if record:
                 entry_out["mask"] = mask = _changed_mask(x, y, kind)
@@ -518,6 +522,17 @@ class NoiseTransform(nn.Module):
                 entry_out["applied"] = applied & mask.reshape(mask.shape[0], -1).any(dim=1)
             rec["keys"][name] = entry_out
         return out, rec
+
+    def entry_updates(
+        self, x: Tensor, params: Mapping[str, Tensor], applied: Tensor, lengths: Tensor | None
+    ) -> dict[str, Tensor]:
+        """Return what this op writes into reserved entries for a key: ``{"lengths": (B,)}``.
+
+        The one declared hook for ops that change more than the data (``TokenDeletion``
+        shortens ``lengths``): ``run`` writes each value under the key's name into a NEW
+        ``out[reserved]`` dict and into the record entry. The default writes nothing.
+        """
+        return {}
 
     def annotate_record(
         self, name: str, entry: Record, x: Tensor, y: Tensor, lengths: Tensor | None

@@ -10,7 +10,7 @@ vectors set to zero), so there is no separate ``EmbeddingDropout``. For raw stri
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -19,8 +19,8 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
-from mmnoise.sample import LENGTHS, Kind, Sample
-from mmnoise.transforms.base import Level, NoiseTransform, Record, check_range, lerp
+from mmnoise.sample import LENGTHS, Kind
+from mmnoise.transforms.base import NoiseTransform, check_range, lerp
 
 __all__ = ["AdjacentSwap", "RandomTokenReplace", "SpanMask", "TokenDeletion", "TokenMask"]
 
@@ -238,44 +238,17 @@ class TokenDeletion(_Rate):
     ) -> None:
         super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
 
-    def run(
-        self,
-        sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: Randomness = None,
-        keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        """Apply the deletion as ``NoiseTransform.run`` does, and write the shortened lengths."""
-        out, rec = super().run(
-            sample,
-            level=level,
-            generator=generator,
-            keys=keys,
-            check_finite=check_finite,
-            replay=replay,
-            record=record,
-            owned=owned,
+    def entry_updates(
+        self, x: Tensor, params: Mapping[str, Tensor], applied: Tensor, lengths: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The shortened lengths (the examples not applied keep theirs)."""
+        kwargs: dict[str, Any] = dict(params)
+        gen = rng.generator_from_seed(kwargs.pop("seed"), x.device)
+        new = F.token_delete_lengths(
+            x, **kwargs, **self.kernel_kwargs(), generator=gen, lengths=lengths
         )
-        if not rec["keys"]:
-            return out, rec
-        lengths = dict(sample.get(LENGTHS, {}))
-        for name, entry in rec["keys"].items():
-            x, old = sample[name], lengths.get(name)
-            params = dict(entry["params"])
-            gen = rng.generator_from_seed(params.pop("seed"), x.device)
-            new = F.token_delete_lengths(
-                x, **params, **self.kernel_kwargs(), generator=gen, lengths=old
-            )
-            before = old if old is not None else torch.full_like(new, x.shape[1])
-            new = torch.where(entry["applied"], new, before.to(new.device)).to(before.dtype)
-            lengths[name] = entry["lengths"] = new
-        out[LENGTHS] = lengths
-        return out, rec
+        before = lengths if lengths is not None else torch.full_like(new, x.shape[1])
+        return {LENGTHS: torch.where(applied, new, before.to(new.device)).to(before.dtype)}
 
 
 class SpanMask(_Rate):
