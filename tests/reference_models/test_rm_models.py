@@ -360,7 +360,8 @@ def test_nmer_default_learns_on_a_small_heavy_tailed_corpus() -> None:
     assert base.test_metrics is not None and nmer.test_metrics is not None
     chance = 0.25
     assert base.test_metrics["full"]["wa"] > chance + 0.25  # the corpus is learnable
-    # at least the baseline's clean accuracy (seed 0: baseline 67.5 %, NMER 70.8 %)
+    # at least the baseline's clean accuracy (seed 0: baseline 67.5 %, NMER 67.5 % with the
+    # default classifier dropout 0.3, 70.8 % with 0.1; over seeds 0-3 NMER 74.6 % against 67.3 %)
     assert nmer.test_metrics["full"]["wa"] >= base.test_metrics["full"]["wa"]
     assert nmer.test_metrics["total"]["wa"] > chance + 0.25  # missing modalities as NMER noise
 
