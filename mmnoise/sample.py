@@ -20,7 +20,7 @@ Every other key (labels, ids) passes through untouched.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import torch
@@ -236,11 +236,13 @@ def reads_on_host(device: torch.device) -> bool:
     return device.type == "cpu" and not torch.compiler.is_compiling()
 
 
-def device_check(ok: Tensor, message: str) -> None:
+def device_check(ok: Tensor, message: str, *, on_host: Callable[[], str] | None = None) -> None:
     """Raise ``ValueError(message)`` unless the 0-d bool tensor ``ok`` is True, without a sync.
 
     Where :func:`reads_on_host` holds, ``ok`` is read on the host and a failure raises a
-    ``ValueError`` at once. Elsewhere it is ``torch._assert_async(ok, message)``: no device-to-host
+    ``ValueError`` at once, with the message ``on_host()`` builds when given (it may read the
+    offending values: they are in host memory). Elsewhere it is
+    ``torch._assert_async(ok, message)``: no device-to-host
     read-back and no graph break. On CUDA a failure then surfaces at a later kernel launch as a
     device-side assertion, which leaves the CUDA context unusable (the process must restart):
     it keeps the guarantee (bad data never passes silently) at the price of a late, blunt error.
@@ -251,7 +253,7 @@ def device_check(ok: Tensor, message: str) -> None:
     """
     if reads_on_host(ok.device):
         if not bool(ok):
-            raise ValueError(message)
+            raise ValueError(message if on_host is None else on_host())
     else:
         torch._assert_async(ok, message)
 
@@ -338,11 +340,11 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
         f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim {dim})"
     )
     fix = "drop zero-length examples and make lengths count valid steps only."
-    if reads_on_host(lengths.device):  # the values make the message
-        if int(lo) < 1 or int(hi) > x.shape[dim]:
-            raise ValueError(f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}")
-    else:
-        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected}; {fix}")
+    device_check(
+        (lo >= 1) & (hi <= x.shape[dim]),
+        f"{expected}; {fix}",
+        on_host=lambda: f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}",
+    )
     return lengths
 
 

@@ -56,8 +56,9 @@ def per_example(v: Tensor | float, x: Tensor) -> Tensor:
     dtype = x.dtype if x.is_floating_point() else None
     if isinstance(v, Tensor):
         t = v.to(device=x.device, dtype=dtype)
-    else:  # a number: filled on the device (a host tensor copied over would sync on CUDA)
-        t = torch.full((), v, device=x.device, dtype=dtype or torch.get_default_dtype())
+    else:  # a number: filled on the device (a host tensor copied over would sync on CUDA);
+        # without a dtype, full infers it from the number as as_tensor does
+        t = torch.full((), v, device=x.device, dtype=dtype)
     if t.ndim == 0:
         t = t.expand(x.shape[0])
     return t.reshape((x.shape[0],) + (1,) * (x.ndim - 1))

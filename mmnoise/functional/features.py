@@ -102,10 +102,10 @@ def _add_at_snr(
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
-    compiling = not reads_on_host(x.device)  # no read-back: compiled, or off the CPU
+    branchless = not reads_on_host(x.device)  # no read-back: compiled, or off the CPU
     # plain norms (Inf where they overflow): one read-back below checks everything at once
-    nx = valid_norm(x, lengths, time_dim, rescue=compiling)
-    nn = valid_norm(noise, lengths, time_dim, rescue=compiling)
+    nx = valid_norm(x, lengths, time_dim, rescue=branchless)
+    nn = valid_norm(noise, lengths, time_dim, rescue=branchless)
     snr = torch.as_tensor(snr_db, device=x.device, dtype=nx.dtype).expand(b)
     amp = torch.pow(10.0, -snr / 20.0)
     ok = (nx > 0) & (nn > 0)
@@ -121,7 +121,7 @@ def _add_at_snr(
         & (nx.detach() * (1 + amp) < top)
         & torch.isfinite(nn.detach() * ratio.detach())
     )
-    if compiling:  # one graph, no data-dependent branch: saturate always
+    if branchless:  # no data-dependent branch: saturate always
         y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
         return saturate(y, x.dtype)
     if bool(bound.all()):

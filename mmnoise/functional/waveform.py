@@ -100,10 +100,17 @@ def _biquad(
     _check_order(order, who=kind)
     b, c, n = x.shape
     cutoff_hz = torch.as_tensor(cutoff_hz)
+    expected = (
+        f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
+        f"{sample_rate / 2} Hz"
+    )
+    fix = "lower them or pass the right sample_rate."
     device_check(
         ((cutoff_hz > 0) & (cutoff_hz < sample_rate / 2)).all(),
-        f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
-        f"{sample_rate / 2} Hz; lower them or pass the right sample_rate.",
+        f"{expected}; {fix}",
+        on_host=lambda: (
+            f"{expected}, got values in [{float(cutoff_hz.min())}, {float(cutoff_hz.max())}]; {fix}"
+        ),
     )
     cut = torch.as_tensor(cutoff_hz, device=x.device, dtype=x.dtype).expand(b).repeat_interleave(c)
     w0 = 2.0 * math.pi * cut / sample_rate

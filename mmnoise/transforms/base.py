@@ -136,16 +136,15 @@ def check_level(level: Level, batch: int, device: torch.device, *, who: str) -> 
             f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
             f"shape {tuple(lv.shape)}."
         )
-    in_range = ((lv >= 0) & (lv <= 1)).all()
     fix = "map your schedule output into [0, 1]."
-    if reads_on_host(lv.device):  # the values make the message
-        if not bool(in_range):
-            raise ValueError(
-                f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
-                f"{float(lv.max())}]; {fix}"
-            )
-    else:
-        device_check(in_range, f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}")
+    device_check(
+        ((lv >= 0) & (lv <= 1)).all(),
+        f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}",
+        on_host=lambda: (
+            f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
+            f"{float(lv.max())}]; {fix}"
+        ),
+    )
     return lv
 
 
