@@ -1,11 +1,17 @@
-"""Shared test configuration: Hypothesis profiles and the device list."""
+"""Shared test configuration: Hypothesis profiles, one torch thread, the host-read fixtures."""
 
 from __future__ import annotations
 
 import os
+import traceback
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+from tests.strategies import as_on_cuda
 
 # Torch's first calls are slow; a deadline would make the suite flaky, not stricter.
 settings.register_profile(
@@ -17,3 +23,35 @@ if not os.environ.get("CI"):
 
 # One thread: on the shared 2-core CI machine two threads made small ops up to 10x slower.
 torch.set_num_threads(1)
+
+
+_PEERS = ("kornia", "torchaudio")
+_READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero")
+
+
+@pytest.fixture
+def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every host read of a tensor's values (the calls a CUDA tensor syncs on).
+
+    Each entry is the method, and ``" in a peer"`` when the read happens inside kornia or
+    torchaudio code (reads mmnoise cannot remove).
+    """
+    calls: list[str] = []
+    for method in _READS:
+        real = getattr(torch.Tensor, method)
+
+        def counting(self: torch.Tensor, *args: Any, _m: str = method, _r: Any = real) -> Any:
+            stack = traceback.extract_stack(limit=8)
+            peer = any(f"{os.sep}{lib}{os.sep}" in f.filename for f in stack for lib in _PEERS)
+            calls.append(_m + (" in a peer" if peer else ""))
+            return _r(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, method, counting)
+    return calls
+
+
+@pytest.fixture
+def as_on_a_device() -> Iterator[None]:
+    """Every mmnoise module decides as it does on CUDA for the test (tests.strategies)."""
+    with as_on_cuda():
+        yield

@@ -1,7 +1,10 @@
-"""Hypothesis strategies for the sample format: tiny shapes, a seed for the values."""
+"""Hypothesis strategies for the sample format: tiny shapes, a seed for the values; the devices."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +13,27 @@ from hypothesis import strategies as st
 from mmnoise.sample import Kind, time_dim
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@contextmanager
+def as_on_cuda() -> Iterator[None]:
+    """Make every mmnoise module decide as it does on CUDA: never read a device value.
+
+    Each module's copy of :func:`mmnoise.sample.reads_on_host` answers False, so CPU data takes
+    the device path (device assertions, branchless kernels, whole-batch containers).
+    """
+    patched = [
+        (module, module.reads_on_host)
+        for name, module in list(sys.modules.items())
+        if name.startswith("mmnoise") and hasattr(module, "reads_on_host")
+    ]
+    for module, _ in patched:
+        module.reads_on_host = lambda device: False
+    try:
+        yield
+    finally:
+        for module, real in patched:
+            module.reads_on_host = real
 
 
 @dataclass(frozen=True)

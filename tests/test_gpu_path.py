@@ -13,8 +13,6 @@ tensor is counted: there must be none. ``tests/test_cuda.py`` runs the same on a
 from __future__ import annotations
 
 import os
-import sys
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -77,39 +75,6 @@ def _everything() -> Iterator[tuple[str, Callable[[], NoiseTransform], dict[str,
 
 EVERYTHING = list(_everything())
 IDS = [name for name, _, _ in EVERYTHING]
-
-
-@pytest.fixture
-def as_on_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every mmnoise module decide as it does on CUDA: never read a device value."""
-    for name, module in list(sys.modules.items()):
-        if name.startswith("mmnoise") and hasattr(module, "reads_on_host"):
-            monkeypatch.setattr(module, "reads_on_host", lambda device: False)
-
-
-_PEERS = ("kornia", "torchaudio")
-_READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero")
-
-
-@pytest.fixture
-def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every host read of a tensor's values (the calls a CUDA tensor syncs on).
-
-    Each entry is the method, and ``" in a peer"`` when the read happens inside kornia or
-    torchaudio code (reads mmnoise cannot remove; :data:`PEER_READS`).
-    """
-    calls: list[str] = []
-    for method in _READS:
-        real = getattr(torch.Tensor, method)
-
-        def counting(self: torch.Tensor, *args: Any, _m: str = method, _r: Any = real) -> Any:
-            stack = traceback.extract_stack(limit=8)
-            peer = any(f"{os.sep}{lib}{os.sep}" in f.filename for f in stack for lib in _PEERS)
-            calls.append(_m + (" in a peer" if peer else ""))
-            return _r(self, *args)
-
-        monkeypatch.setattr(torch.Tensor, method, counting)
-    return calls
 
 
 def _levels(b: int) -> list[Any]:

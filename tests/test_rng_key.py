@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import torch
@@ -209,22 +208,9 @@ def test_compiled_draw_equals_eager_and_advances_the_same() -> None:
     assert torch.equal(ints(Key(torch.tensor(8))), rng.randint(0, 1 << 30, (40,), generator=Key(8)))
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    for name in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__"):
-        original = getattr(torch.Tensor, name)
-
-        def spy(self: torch.Tensor, *a: Any, _n: str = name, _o: Any = original) -> Any:
-            calls.append(_n)
-            return _o(self, *a)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
-    return calls
-
-
-def test_key_paths_never_read_a_device_value_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_paths_never_read_a_device_value_on_the_host(read_backs: list[str]) -> None:
     shared, per = Key(torch.tensor(1)), Key(torch.tensor([1, 2]))
-    calls = _spy(monkeypatch)
+    calls = read_backs
     for key, shape in ((shared, (4, 3)), (per, (2, 3))):
         rng.rand(shape, generator=key)
         rng.randn(shape, generator=key, dtype=torch.bfloat16)
@@ -282,14 +268,10 @@ class _PhiloxLike:
         self.offset = offset
 
 
-def test_a_philox_generator_seeds_kernels_from_its_host_state(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_philox_generator_seeds_kernels_from_its_host_state(read_backs: list[str]) -> None:
     # a CUDA generator's seed and offset are host integers: the kernel seed is derived from them
     # (no device read), the generator moves on, and the same position gives the same seed
-    reads: list[str] = []
-    real = torch.Tensor.item
-    monkeypatch.setattr(torch.Tensor, "item", lambda t: reads.append("item") or real(t))
+    reads = read_backs
     a, b = _PhiloxLike(7, 40), _PhiloxLike(7, 40)
     s1 = rng.draw_seed(a, torch.device("cuda"))  # type: ignore[arg-type]
     s2 = rng.draw_seed(a, torch.device("cuda"))  # type: ignore[arg-type]

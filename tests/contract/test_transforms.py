@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from mmnoise.transforms.base import NoiseTransform, _changed_mask
 from tests.contract.case import Case
 from tests.contract.edge import edge_batches, level_vectors
 from tests.contract.table import ALL_CASES
-from tests.strategies import DEVICES, batches, levels, seeds
+from tests.strategies import DEVICES, as_on_cuda, batches, levels, seeds
 
 KEY = "m"
 _T = TypeVar("_T")
@@ -61,18 +60,8 @@ def _carrier(carrier: str, seed: int) -> Iterator[torch.Generator | mmnoise.rng.
     if carrier == "key":
         yield mmnoise.rng.Key(seed)
         return
-    patched = [
-        (m, m.reads_on_host)
-        for name, m in list(sys.modules.items())
-        if name.startswith("mmnoise") and hasattr(m, "reads_on_host")
-    ]
-    for m, _ in patched:
-        m.reads_on_host = lambda device: False
-    try:
+    with as_on_cuda():
         yield mmnoise.rng.Key(seed)
-    finally:
-        for m, real in patched:
-            m.reads_on_host = real
 
 
 def test_table_covers_every_public_transform() -> None:
