@@ -90,6 +90,19 @@ def seed_from_generator(generator: torch.Generator | None, device: torch.device)
     return int(torch.randint(0, 1 << 62, (1,), generator=generator, device=dev).item())
 
 
+def _check_rows(
+    shape: Sequence[int], rows: int, *, who: str, gives: str, streams: str, instead: str
+) -> None:
+    """Raise unless a draw shaped ``shape`` has ``rows`` rows: one per per-example stream."""
+    shape = tuple(int(n) for n in shape)
+    if not shape or shape[0] != rows:
+        raise ValueError(
+            f"{who}: {gives} one row per example: expected a draw shaped ({rows}, ...), got "
+            f"{shape}. This op draws numbers shared by the whole batch (or the batch size "
+            f"differs from the number of {streams}); call it with {instead}."
+        )
+
+
 class PerExample:
     """One generator per example: row ``b`` of every draw comes from ``generators[b]`` alone.
 
@@ -151,14 +164,14 @@ class PerExample:
 
     def check_rows(self, shape: Sequence[int], *, who: str) -> None:
         """Raise unless a draw shaped ``shape`` has one row per generator (``(B, ...)``)."""
-        shape = tuple(int(n) for n in shape)
-        if not shape or shape[0] != len(self):
-            raise ValueError(
-                f"{who}: per-example generators give one row per example: expected a draw "
-                f"shaped ({len(self)}, ...), got {shape}. This op draws numbers shared by the "
-                "whole batch (or the batch size differs from the number of generators); call it "
-                "with one torch.Generator instead of a PerExample."
-            )
+        _check_rows(
+            shape,
+            len(self),
+            who=who,
+            gives="per-example generators give",
+            streams="generators",
+            instead="one torch.Generator instead of a PerExample",
+        )
 
     def __repr__(self) -> str:
         return f"PerExample({len(self)} generators on {self.device})"
@@ -399,15 +412,14 @@ class Key:
         Example:
             >>> Key(0).check_rows((3,), who="me")  # a shared key takes any shape
         """
-        if not self.per_example:
-            return
-        shape = tuple(int(n) for n in shape)
-        if not shape or shape[0] != self.seed.shape[0]:
-            raise ValueError(
-                f"{who}: a per-example Key gives one row per example: expected a draw shaped "
-                f"({self.seed.shape[0]}, ...), got {shape}. This op draws numbers shared by the "
-                "whole batch (or the batch size differs from the number of seeds); call it with "
-                "a shared Key (0-d seed) instead."
+        if self.per_example:
+            _check_rows(
+                shape,
+                int(self.seed.shape[0]),
+                who=who,
+                gives="a per-example Key gives",
+                streams="seeds",
+                instead="a shared Key (0-d seed) instead",
             )
 
     def _blocks(self, shape: Sequence[int], device: torch.device | str, who: str) -> Tensor:
