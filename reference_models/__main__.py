@@ -207,8 +207,9 @@ def _add_train(sub: Any) -> None:
     t.add_argument(
         "--nmer-upstream-loss",
         action="store_true",
-        help="NMER's exact upstream loss: the classifier on the reconstruction alone and the "
-        "KL summed x 1 (NMERConfig.upstream_loss(); default: residual input, batchmean x 0.1)",
+        help="NMER's exact upstream loss: the classifier on the reconstruction alone, the KL "
+        "summed x 1 and the script's classifier dropout 0.1 (NMERConfig.upstream_loss(); "
+        "default: residual input, batchmean x 0.1, dropout 0.3)",
     )
     t.add_argument(
         "--nmer-select",

@@ -388,6 +388,8 @@ def test_nmer_classifier_reads_the_residual_by_default() -> None:
         "sum",
         1.0,
     )
+    # the default's classifier dropout (0.3) and the script's (0.1), which upstream restores
+    assert (NMERConfig().cls_dropout, upstream.cls_dropout) == (0.3, 0.1)
 
 
 def test_gradients_are_clipped_per_network_as_upstream() -> None:
