@@ -26,7 +26,7 @@ from torch import Tensor
 
 from mmnoise.rng import make_generator
 from mmnoise.sample import KINDS, KINDS_KEY, LENGTHS, Kind, Sample
-from mmnoise.transforms.base import NoiseTransform, registered_transforms
+from mmnoise.transforms import NoiseTransform, registered_transforms
 
 __all__ = [
     "EXAMPLE_VOCAB",

@@ -29,6 +29,7 @@ __all__ = [
     "Key",
     "PerExample",
     "Randomness",
+    "check_generator",
     "derive_seed",
     "draw_seed",
     "generator_from_seed",
@@ -707,3 +708,31 @@ def generator_from_seed(
     if t.ndim == 0:
         return one(int(t))
     return PerExample(one(int(v)) for v in t.tolist())
+
+
+def check_generator(
+    generator: Randomness, device: torch.device, *, who: str, batch: int | None = None
+) -> None:
+    """Check that ``generator`` suits data on ``device`` (and, per example, a batch of ``batch``).
+
+    Example:
+        >>> check_generator(PerExample.from_seeds([1, 2]), torch.device("cpu"), who="demo", batch=2)
+    """
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator | PerExample | Key):
+        raise TypeError(
+            f"{who}: expected generator as a torch.Generator, an mmnoise.rng.PerExample, an "
+            f"mmnoise.rng.Key or None, got {type(generator).__name__}."
+        )
+    if per_example(generator) and batch is not None and len(generator) != batch:
+        raise ValueError(
+            f"{who}: expected one stream per example ({batch}), got a "
+            f"{type(generator).__name__} of {len(generator)}; build it from the batch's item "
+            "seeds."
+        )
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"{who}: the generator is on {generator.device} but the data is on {device}; create it "
+            f"with torch.Generator(device={str(device)!r}) (mmnoise.rng.make_generator)."
+        )

@@ -20,6 +20,7 @@ Every other key (labels, ids) passes through untouched.
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
@@ -33,9 +34,12 @@ __all__ = [
     "MMIN_CONDITIONS",
     "PRESENT",
     "Kind",
+    "Level",
     "Sample",
+    "as_float32",
     "batch_size",
     "check_finite_entries",
+    "check_level",
     "check_reserved",
     "check_sample",
     "check_tensor",
@@ -53,6 +57,7 @@ __all__ = [
 
 Kind: TypeAlias = Literal["waveform", "frames", "tokens", "features"]
 Sample: TypeAlias = dict[str, Any]
+Level: TypeAlias = float | Tensor
 
 KINDS: tuple[Kind, ...] = ("waveform", "frames", "tokens", "features")
 LENGTHS = "lengths"
@@ -489,3 +494,61 @@ def condition_name(pattern: Mapping[str, bool]) -> str:
         'azt'
     """
     return "".join(n[0] if on else "z" for n, on in pattern.items())
+
+
+def check_level(level: object, batch: int, device: torch.device, *, who: str) -> Tensor:
+    """Return ``level`` as a (B,) float32 tensor on ``device`` after checking it lies in [0, 1].
+
+    Args:
+        level: a float, a 0-d tensor, or a (B,) tensor of per-example severities.
+        batch: the batch size B.
+        device: where the result lives.
+        who: the caller, named in errors.
+
+    Example:
+        >>> check_level(0.5, 2, torch.device("cpu"), who="demo")
+        tensor([0.5000, 0.5000])
+    """
+    if isinstance(level, bool) or not isinstance(level, int | float | Tensor):
+        raise TypeError(
+            f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
+        )
+    if not isinstance(level, Tensor):  # a number: checked on the host, no tensor reduction
+        if not 0.0 <= level <= 1.0:
+            raise ValueError(
+                f"{who}: expected level in [0, 1], got {level}; map your schedule output into "
+                "[0, 1]."
+            )
+        return torch.full((batch,), as_float32(level), dtype=torch.float32, device=device)
+    lv = torch.as_tensor(level, dtype=torch.float32).to(device)
+    if lv.ndim == 0:
+        lv = lv.expand(batch)
+    if lv.shape != (batch,):
+        raise ValueError(
+            f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
+            f"shape {tuple(lv.shape)}."
+        )
+    fix = "map your schedule output into [0, 1]."
+    device_check(
+        ((lv >= 0) & (lv <= 1)).all(),
+        f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}",
+        on_host=lambda: (
+            f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
+            f"{float(lv.max())}]; {fix}"
+        ),
+    )
+    return lv
+
+
+def as_float32(value: float) -> float:
+    """Return a Python number rounded to float32, the dtype levels are computed in.
+
+    A positive level too small for float32 (``1e-50``) is 0 there; rounding it once, here, makes
+    the gate, the parameters, the record and ``replay`` agree that it is an identity.
+
+    Example:
+        >>> as_float32(1e-50), as_float32(0.5)
+        (0.0, 0.5)
+    """
+    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
+    return rounded

@@ -18,8 +18,8 @@ from typing import overload
 
 import torch
 
+from mmnoise.config import check_range
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.transforms.base import check_range
 
 __all__ = ["asr_noise"]
 

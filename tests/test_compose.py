@@ -93,13 +93,13 @@ def test_shared_draws_give_time_aligned_spans() -> None:
     s = {"audio": torch.randn(32, 40, 3), "visual": torch.rand(32, 10, 3, 4, 4)}
     lv = {"audio": 1.0, "visual": 1.0}
     _, rec = _pipeline(shared=True).run(s, level=lv, generator=_g(1))
-    ma = rec["children"]["audio"]["children"][0]["keys"]["audio"]["mask"]  # (B, 40)
-    mv = rec["children"]["visual"]["children"][0]["keys"]["visual"]["mask"]  # (B, 10)
+    ma = rec["children"]["audio"]["children"]["0"]["keys"]["audio"]["mask"]  # (B, 40)
+    mv = rec["children"]["visual"]["children"]["0"]["keys"]["visual"]["mask"]  # (B, 10)
     # the same span of time at both rates, up to one visual frame of rounding
     assert bool(((_span(ma) - _span(mv)).abs() <= 1 / 10 + 1e-6).all())
     _, rec = _pipeline(shared=False).run(s, level=lv, generator=_g(1))
-    ma = rec["children"]["audio"]["children"][0]["keys"]["audio"]["mask"]
-    mv = rec["children"]["visual"]["children"][0]["keys"]["visual"]["mask"]
+    ma = rec["children"]["audio"]["children"]["0"]["keys"]["audio"]["mask"]
+    mv = rec["children"]["visual"]["children"]["0"]["keys"]["visual"]["mask"]
     assert not bool(((_span(ma) - _span(mv)).abs() <= 1 / 10 + 1e-6).all())
 
 
@@ -146,31 +146,37 @@ def test_in_place_path_equals_the_out_of_place_path_and_spares_the_input(seed: i
         assert torch.equal(s[k], before[k])  # the caller's tensors are untouched
 
 
-def test_run_writes_in_place_only_into_owned_entries() -> None:
+def test_apply_writes_in_place_only_into_owned_entries() -> None:
     drop_all = mm.FrameDropout("a", ratio=(1.0, 1.0))
     x = torch.ones(2, 5, 3)
     y = drop_all.run({"a": x}, record=False)[0]["a"]
     assert y is not x and bool((x == 1).all()) and bool((y == 0).all())
-    y = drop_all.run({"a": x}, record=True, owned={"a"})[0]["a"]  # a record needs the input
+
+    def apply(t: mm.NoiseTransform, x: torch.Tensor, *, facts: bool) -> torch.Tensor:
+        rec = t.draw({"a": x}, 1.0, _g(0))
+        return t.apply_record({"a": x}, rec, owned=frozenset({"a"}), facts=facts)["a"]
+
+    y = apply(drop_all, x, facts=True)  # a record's masks need the input
     assert y is not x and bool((x == 1).all())
     leaf = torch.ones(2, 5, 3, requires_grad=True)
-    assert drop_all.run({"a": leaf}, record=False, owned={"a"})[0]["a"] is not leaf
-    y = drop_all.run({"a": x}, record=False, owned={"a"})[0]["a"]
+    assert apply(drop_all, leaf, facts=False) is not leaf
+    y = apply(drop_all, x, facts=False)
     assert y is x and bool((x == 0).all())
     gone = mm.DropModalities(["a"], ratio=(1.0, 1.0), min_present=0)
     z = torch.ones(3, 2, 1)
-    assert gone.run({"a": z}, record=False, owned={"a"})[0]["a"] is z and not bool(z.any())
+    assert apply(gone, z, facts=False) is z and not bool(z.any())
 
 
 def test_owned_entries_never_include_the_callers_memory() -> None:
-    from mmnoise.transforms.base import owned_entries
+    from mmnoise.transforms.compose import owned_entries
 
     x = torch.randn(4, 3)
     before = {"a": x, "b": x + 1, "lengths": {}}
-    assert owned_entries(before, {"a": x, "b": before["b"]}) == frozenset()
-    assert owned_entries(before, {"a": x[:, :2], "b": x.view(3, 4)}) == frozenset()
-    assert owned_entries(before, {"a": x.clone(), "b": before["b"]}) == {"a"}
-    assert owned_entries(before, {"a": x, "b": before["b"]}, {"b"}) == {"b"}
+    none: frozenset[str] = frozenset()
+    assert owned_entries(before, {"a": x, "b": before["b"]}, none) == frozenset()
+    assert owned_entries(before, {"a": x[:, :2], "b": x.view(3, 4)}, none) == frozenset()
+    assert owned_entries(before, {"a": x.clone(), "b": before["b"]}, none) == {"a"}
+    assert owned_entries(before, {"a": x, "b": before["b"]}, frozenset({"b"})) == {"b"}
 
 
 def test_pipeline_noise_level_key_covers_every_unnamed_modality() -> None:
@@ -259,11 +265,11 @@ def test_one_of_equals_the_chosen_child_alone_on_its_examples(
     assert torch.equal(applied, applied & (lv > 0))
     expected = s["a"].clone()
     for i, child in enumerate(o.transforms):
-        idx = torch.nonzero(applied & (rec["choice"] == i)).flatten()
+        idx = torch.nonzero(applied & (rec["params"]["choice"] == i)).flatten()
         if len(idx) == 0:  # chosen for no example: the child did not run
-            assert rec["children"][i] is None
+            assert rec["children"][str(i)] is None
             continue
-        expected[idx] = child.replay(_rows_of(s, idx), rec["children"][i])["a"]
+        expected[idx] = child.replay(_rows_of(s, idx), rec["children"][str(i)])["a"]
     assert torch.equal(out["a"], expected)  # rows no child was chosen for are the input's
     assert torch.equal(o.replay(s, rec)["a"], out["a"])
     again = o(s, level=lv, generator=_g(seed + 1))["a"]  # record=False: in-place path
@@ -283,12 +289,12 @@ def test_some_of_equals_the_chosen_children_in_order_on_their_examples(
     out, rec = o.run(s, level=lv, generator=_g(seed))
     current = s["a"].clone()
     for i, child in enumerate(o.transforms):
-        idx = torch.nonzero(rec["applied"] & rec["chosen"][:, i]).flatten()
+        idx = torch.nonzero(rec["applied"] & rec["params"]["chosen"][:, i]).flatten()
         if len(idx) == 0:
-            assert rec["children"][i] is None
+            assert rec["children"][str(i)] is None
             continue
         rows = {"a": current[idx], "lengths": {"a": s["lengths"]["a"][idx]}}
-        current[idx] = child.replay(rows, rec["children"][i])["a"]
+        current[idx] = child.replay(rows, rec["children"][str(i)])["a"]
     assert torch.equal(out["a"], current)
     assert torch.equal(o.replay(s, rec)["a"], out["a"])
 
@@ -308,7 +314,7 @@ def test_children_process_only_their_chosen_examples(make) -> None:  # type: ign
     s = {"a": torch.randn(64, 5, 2)}
     _, rec = make(children).run(s, level=1.0, generator=_g(0))
     # each example is processed by the children it got, and by no other child
-    assert sum(seen) == (int(rec["chosen"].sum()) if "chosen" in rec else 64)
+    assert sum(seen) == (int(rec["params"]["chosen"].sum()) if "chosen" in rec["params"] else 64)
     assert max(seen) < 64
 
 
@@ -321,13 +327,13 @@ def test_one_of_merges_lengths_and_presence_written_by_a_child() -> None:
                   mm.DropModalities(["v"], ratio=(1.0, 1.0), min_present=0)])  # fmt: skip
     out, rec = o.run(s, level=1.0, generator=_g(6))
     assert s["lengths"]["t"] is lengths and torch.equal(lengths, s["lengths"]["t"])
-    dele = rec["choice"] == 0
+    dele = rec["params"]["choice"] == 0
     assert dele.any() and (~dele).any()
     assert bool((out["lengths"]["t"][dele] <= lengths[dele]).all())
     assert torch.equal(out["lengths"]["t"][~dele], lengths[~dele])  # others keep their lengths
-    assert torch.equal(out["present"]["v"], rec["choice"] != 2)  # dropped where chosen only
-    assert torch.equal(out["v"][rec["choice"] != 2], s["v"][rec["choice"] != 2])
-    assert bool((out["v"][rec["choice"] == 2] == 0).all())
+    assert torch.equal(out["present"]["v"], rec["params"]["choice"] != 2)  # dropped where chosen only
+    assert torch.equal(out["v"][rec["params"]["choice"] != 2], s["v"][rec["params"]["choice"] != 2])
+    assert bool((out["v"][rec["params"]["choice"] == 2] == 0).all())
     replayed = o.replay(s, rec)
     assert torch.equal(replayed["t"], out["t"]) and torch.equal(replayed["v"], out["v"])
     assert torch.equal(replayed["lengths"]["t"], out["lengths"]["t"])
@@ -338,7 +344,7 @@ def test_one_of_is_differentiable_through_its_rows() -> None:
     o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))])
     out, rec = o.run({"a": x}, level=1.0, generator=_g(2))
     out["a"].sum().backward()
-    scale = torch.where(rec["choice"] == 0, 0.1, 10.0)
+    scale = torch.where(rec["params"]["choice"] == 0, 0.1, 10.0)
     assert x.grad is not None
     assert torch.allclose(x.grad, scale[:, None, None].expand_as(x), rtol=1e-5)
 

@@ -95,6 +95,7 @@ def diffusion_noise(
     generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
+    eps: Tensor | None = None,
 ) -> Tensor:
     """Apply the DDPM forward process ``sqrt(abar) * x + sqrt(1 - abar) * eps`` per example.
 
@@ -107,6 +108,8 @@ def diffusion_noise(
         generator: source of eps.
         lengths: (B,) valid steps along ``time_dim``; padding keeps its values.
         time_dim: the axis ``lengths`` counts.
+        eps: the noise itself, drawn beforehand (shaped as ``x``); ``noise`` and ``generator``
+            are then unused.
 
     Shape:
         x: (B, ...). Output: same.
@@ -115,12 +118,13 @@ def diffusion_noise(
         >>> diffusion_noise(torch.ones(1, 2, 1), alpha_bar=torch.tensor([1.0])).flatten()
         tensor([1., 1.])
     """
-    eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    if noise == "impulse":
-        hit = rng.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
-        eps = torch.where(hit, torch.sign(eps), torch.zeros_like(eps))
-    elif noise != "gaussian":
+    if noise not in ("gaussian", "impulse"):
         raise ValueError(f"diffusion_noise: expected noise 'gaussian' or 'impulse', got {noise!r}.")
+    if eps is None:
+        eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        if noise == "impulse":
+            hit = rng.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
+            eps = torch.where(hit, torch.sign(eps), torch.zeros_like(eps))
     abar = per_example(alpha_bar.clamp(0.0, 1.0), x)
     return keep_padding(abar.sqrt() * x + (1 - abar).sqrt() * eps, x, lengths, time_dim)
 

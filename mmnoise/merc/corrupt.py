@@ -25,7 +25,7 @@ import torch
 from mmnoise.merc.suite import Family, Suite
 from mmnoise.rng import PerExample, derive_seed, make_generator
 from mmnoise.sample import KINDS_KEY, PRESENT, Kind, Sample
-from mmnoise.transforms.base import NoiseTransform, registered_transforms
+from mmnoise.transforms import NoiseTransform, registered_transforms
 
 __all__ = [
     "CONDITION_FULL",

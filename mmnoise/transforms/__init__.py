@@ -1,6 +1,10 @@
 """Transform classes: validate config, sample per-example params for a level, call one kernel."""
 
-from mmnoise.transforms.base import NoiseTransform, Record, from_config, registered_transforms
+from collections.abc import Mapping
+from typing import Any
+
+from mmnoise.config import TRANSFORMS
+from mmnoise.transforms.base import Entry, NoiseTransform, Record
 from mmnoise.transforms.compose import Compose, MultimodalPipeline, OneOf, SomeOf
 from mmnoise.transforms.features import (
     AddColoredSNR,
@@ -67,6 +71,7 @@ __all__ = [
     "DefocusBlur",
     "DiffusionNoise",
     "DropModalities",
+    "Entry",
     "FeatureMask",
     "FeatureMissing",
     "FrameDropout",
@@ -102,3 +107,32 @@ __all__ = [
     "from_config",
     "registered_transforms",
 ]
+
+
+def from_config(config: Mapping[str, Any]) -> NoiseTransform:
+    """Rebuild a transform or container from the dict written by ``to_config()``.
+
+    The registry and the codec are :mod:`mmnoise.config`'s (shared with the schedules);
+    :func:`mmnoise.config.from_config` rebuilds either kind.
+
+    Example:
+        >>> t = from_config(Gain("audio", gain_db=(0.0, -6.0)).to_config())
+        >>> type(t).__name__, t.gain_db
+        ('Gain', (0.0, -6.0))
+    """
+    if not isinstance(config, Mapping) or "type" not in config:
+        raise ValueError(
+            f"from_config: expected a dict with a 'type' key (from to_config()), got {config!r:.80}."
+        )
+    transform: NoiseTransform = TRANSFORMS.build(config)
+    return transform
+
+
+def registered_transforms() -> dict[str, type[NoiseTransform]]:
+    """Return every concrete transform class by name (the registry behind ``from_config``).
+
+    Example:
+        >>> registered_transforms()["Gain"] is Gain
+        True
+    """
+    return TRANSFORMS.classes()

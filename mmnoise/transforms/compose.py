@@ -1,46 +1,41 @@
 """Containers: Compose, OneOf, SomeOf and the MultimodalPipeline.
 
-Containers select transforms *per example*. ``Compose`` runs every child on the whole batch, with
-level 0 (an exact identity) for the examples its gate leaves out. ``OneOf`` and ``SomeOf`` run each
-child only on the rows of the examples it was chosen for (gathered with ``index_select``, written
-back with ``index_copy_``), so a call costs about what the chosen children cost, not the sum of
-all children; the row counts are read back to the host once per call (one sync), since the
-children's batch sizes depend on the draw.
+Containers select transforms *per example*. Each one's ``draw`` takes its own decisions (its
+gate, which child each example gets) and has its children draw theirs; its ``apply_record``
+applies the children's records in order. ``Compose`` runs every child on the whole batch, with
+level 0 (an exact identity) for the examples its gate leaves out. ``OneOf`` and ``SomeOf`` run
+each child only on the rows of the examples it was chosen for (gathered with ``index_select``,
+written back with ``index_copy_``), so a call costs about what the chosen children cost; the row
+counts are read on the host, which is free for CPU data in eager mode. On other devices, under
+``torch.compile`` and with a :class:`mmnoise.rng.Key`, each child runs on the whole batch
+instead, at level 0 on the rows it was not chosen for: no read-back, every child's full price.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from mmnoise import rng
+from mmnoise.config import check_probability
 from mmnoise.rng import Key, Randomness
 from mmnoise.sample import (
     KINDS_KEY,
     LENGTHS,
     PRESENT,
+    Level,
     Sample,
     batch_size,
-    check_finite_entries,
-    check_reserved,
+    check_level,
     check_tensor,
     modality_names,
     reads_on_host,
     time_dim,
 )
-from mmnoise.transforms.base import (
-    ALL_KINDS,
-    Level,
-    NoiseTransform,
-    Record,
-    check_generator,
-    check_level,
-    check_probability,
-    owned_entries,
-)
+from mmnoise.transforms.base import ALL_KINDS, Levels, NoiseTransform, Record, new_record
 from mmnoise.transforms.missing import DropModalities
 
 __all__ = ["Compose", "MultimodalPipeline", "OneOf", "SomeOf"]
@@ -84,6 +79,15 @@ def _subsets(device: torch.device, generator: Randomness) -> bool:
     return reads_on_host(device) and not isinstance(generator, Key)
 
 
+def _entries(record: Record) -> list[str]:
+    """Every sample entry a record's ops corrupted (each once, in order)."""
+    names = dict.fromkeys(record["keys"])
+    for child in record["children"].values():
+        if child is not None:
+            names.update(dict.fromkeys(_entries(child)))
+    return list(names)
+
+
 def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
     """Return the sub-sample of examples ``rows``: entries ``names`` and their reserved entries."""
     sub: Sample = {n: sample[n].index_select(0, rows) for n in names}
@@ -101,215 +105,158 @@ def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
     return sub
 
 
+def _shapes(sample: Sample, names: Sequence[str], count: int) -> Sample:
+    """A stand-in sub-sample of ``count`` examples for ``draw``, which reads shapes only."""
+    sub: Sample = {n: sample[n][:1].expand(count, *sample[n].shape[1:]) for n in names}
+    kinds = {n: k for n, k in sample.get(KINDS_KEY, {}).items() if n in sub}
+    return {**sub, KINDS_KEY: kinds} if kinds else sub
+
+
+def owned_entries(before: Sample, after: Sample, owned: frozenset[str]) -> frozenset[str]:
+    """Return the entries of ``after`` that a container may write into.
+
+    Those already ``owned``, plus every tensor its own children made in place of a caller's
+    tensor: one that shares no memory with any tensor of ``before`` (a view of the caller's data
+    is never owned).
+    """
+    if torch.compiler.is_compiling():
+        # a compiled graph is functional (inductor plans its own buffers): nothing is written
+        # in place, and storage pointers cannot be traced
+        return owned
+    theirs = {v.untyped_storage().data_ptr() for v in before.values() if isinstance(v, Tensor)}
+    mine = set(owned)
+    for key, new in after.items():
+        if (
+            key not in mine
+            and isinstance(new, Tensor)
+            and isinstance(before.get(key), Tensor)
+            and new.untyped_storage().data_ptr() not in theirs
+        ):
+            mine.add(key)
+    return frozenset(mine)
+
+
 def _reserved_default(sample: Sample, key: str, name: str, like: Tensor, *, who: str) -> Tensor:
     """The full (B,) value an absent ``lengths`` / ``present`` entry stands for."""
     x = sample[name]
     if key == PRESENT:
         return torch.ones(x.shape[0], dtype=like.dtype, device=like.device)
-    kind = check_tensor(
-        x,
-        who=who,
-        name=name,
-        accepts=ALL_KINDS,
-        check_finite=False,
-        declared=sample.get(KINDS_KEY, {}).get(name),
-    )
+    kind = check_tensor(x, who=who, name=name, accepts=ALL_KINDS, check_finite=False,
+                        declared=sample.get(KINDS_KEY, {}).get(name))  # fmt: skip
     return torch.full((x.shape[0],), x.shape[time_dim(kind)], dtype=like.dtype, device=like.device)
 
 
 class _Container(NoiseTransform):
     accepts = ALL_KINDS
     transforms: nn.ModuleList | nn.ModuleDict
+    #: no example is in two children's rows (OneOf): every child reads the input sample
+    disjoint: ClassVar[bool] = False
 
-    def _children(self) -> list[NoiseTransform]:
-        items = (
-            self.transforms.values()
-            if isinstance(self.transforms, nn.ModuleDict)
-            else self.transforms
-        )
-        return [t for t in items if isinstance(t, NoiseTransform)]
+    def _named(self) -> list[tuple[str, NoiseTransform]]:
+        """The children in order, under the names their records are kept by."""
+        return [
+            (n, t) for n, t in self.transforms.named_children() if isinstance(t, NoiseTransform)
+        ]
 
-    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
         """Return every entry one of the children touches (each once, in first-touch order)."""
         keys = keys if keys is not None else self.keys
         seen: dict[str, None] = {}
-        for child in self._children():
+        for _, child in self._named():
             seen.update(dict.fromkeys(child.touched_keys(sample, keys)))
         return list(seen)
 
-    def _levels(
-        self, sample: Sample, level: Level, generator: Randomness, replay: Record | None
-    ) -> tuple[Tensor, Tensor]:
-        """Return per-example levels and the container's own p-gate (or the replayed gate)."""
-        who = type(self).__name__
-        check_reserved(sample, who=who)
-        b, device = _batch(sample, who=who)
-        if replay is not None:
-            return torch.zeros(b, device=device), replay["applied"].to(device)
+    def _gate(self, sample: Sample, level: Any, generator: Randomness) -> tuple[Tensor, Tensor]:
+        b, device = _batch(sample, who=type(self).__name__)
         return self.draw_gate(level, b, device, generator)
 
-    def _child_level(self, level: Level, gated: Tensor, replay: Record | None) -> Level:
+    def _child_level(self, level: Any, gated: Tensor) -> Level:
         """The level passed on to the children: the caller's float itself when every example
         passes the gate (known on the host: p = 1), so that they skip the per-example blend."""
-        if replay is None and self.p >= 1.0 and isinstance(level, float | int):
-            return level
-        return gated
+        return level if self.p >= 1.0 and isinstance(level, float | int) else gated
 
-    def _run_children(
-        self,
-        sample: Sample,
-        levels: Sequence[Level | None],
-        *,
-        generator: Randomness,
-        keys: Sequence[str] | None,
-        check_finite: bool,
-        replay: Record | None,
-        record: bool,
-        owned: Collection[str],
-    ) -> tuple[Sample, list[Record]]:
-        if check_finite:
-            # every entry any child touches, checked once, before the first child runs (a
-            # later child then reads a child's output, which a finite input keeps finite)
-            names = [n for n in self.touched_keys(sample, keys) if n not in owned]
-            check_finite_entries(sample, names, who=type(self).__name__)
-        out, records = sample, []
-        for i, (child, lv) in enumerate(zip(self._children(), levels, strict=True)):
-            child_replay = None if replay is None else replay["children"][i]
-            out, rec = child.run(
-                out,
-                level=lv if lv is not None else 0.0,
-                generator=generator,
-                keys=keys,
-                check_finite=False,
-                replay=child_replay,
-                record=record,
-                owned=owned,
-            )
-            # what a child made is this container's own: later children may write into it
-            owned = owned_entries(sample, out, owned)
-            records.append(rec)
-        return out, records
+    def _rows(self, record: Record) -> Tensor:
+        """(B, N): which examples each child ran on (only for children run on sub-batches)."""
+        raise NotImplementedError
 
-    def _run_on_rows(
-        self,
-        sample: Sample,
-        levels: Tensor,
-        rows: Tensor,
-        *,
-        generator: Randomness,
-        keys: Sequence[str] | None,
-        check_finite: bool,
-        replay: Record | None,
-        record: bool,
-        owned: Collection[str],
-        subsets: bool,
-        disjoint: bool = False,
-    ) -> tuple[Sample, list[Record | None]]:
-        """Run child ``i`` only on the examples where ``rows[:, i]`` (B, N) is True, in order.
-
-        ``subsets``: run each child on a sub-batch of its rows (:func:`_subsets`).
-        ``disjoint``: no example is in two children's rows (``OneOf``), so every child reads the
-        input sample, and an entry whose rows the children cover completely is written into a
-        fresh buffer instead of a copy of the input.
-
-        Each child gets the sub-sample of its rows (its entries, their ``lengths`` / ``present``
-        / ``kinds``) at their ``levels``; its output rows are written back into the container's
-        own copy of each entry (or into an ``owned`` intermediate), so the caller's tensors are
-        never modified. A child chosen for every example runs on the sample itself; one chosen
-        for none does not run and records None. The row counts are read back once: free for
-        CPU data, a host sync elsewhere. So where reading them would stall a device or break a
-        compiled graph (:func:`_subsets` is False) every child runs on the whole batch instead,
-        at level 0 on the rows it was not chosen for: no read-back, at the cost of every child.
-        """
-        who = type(self).__name__
-        if check_finite:
-            names = [n for n in self.touched_keys(sample, keys) if n not in owned]
-            check_finite_entries(sample, names, who=who)
-        if not subsets:
-            # no read-back: every child runs on the whole batch, at level 0 (an exact identity)
-            # on the examples it was not chosen for; it costs every child's full price
-            whole, done = self._run_children(
-                sample,
-                [levels * rows[:, i] for i in range(rows.shape[1])],
-                generator=generator,
-                keys=keys,
-                check_finite=False,  # (checked above)
-                replay=replay,
-                record=record,
-                owned=owned,
-            )
-            return whole, list(done)
-        b = rows.shape[0]
-        counts = rows.sum(dim=0).tolist()  # the one read-back of the call
-        out: Sample = dict(sample)
-        mine: dict[str, Tensor] = {}  # the copies this call made (rows are written into them)
-        covered: set[str] = set()  # entries whose every row some child writes
-        if disjoint:
-            cover: dict[str, int] = {}
-            for child, count in zip(self._children(), counts, strict=True):
-                for n in child.touched_keys(sample, keys) if count else []:
-                    cover[n] = cover.get(n, 0) + int(count)
-            covered = {n for n, c in cover.items() if c == b}
-        records: list[Record | None] = []
-        for i, child in enumerate(self._children()):
-            child_replay = None if replay is None else replay["children"][i]
+    def _draw_rows(
+        self, sample: Sample, lv: Tensor, rows: Tensor, generator: Randomness, keys: Any
+    ) -> dict[str, Record | None]:
+        """Let child ``i`` draw for the examples where ``rows[:, i]`` (B, N) is True."""
+        named = self._named()
+        if not _subsets(lv.device, generator):
+            # no read-back: every child draws for the whole batch, at level 0 (an exact
+            # identity) on the examples it was not chosen for
+            return {n: c.draw(sample, lv * rows[:, i], generator, keys)
+                    for i, (n, c) in enumerate(named)}  # fmt: skip
+        b, counts = rows.shape[0], rows.sum(dim=0).tolist()  # the one read of the call
+        children: dict[str, Record | None] = {}
+        for i, (n, child) in enumerate(named):
             count = int(counts[i])
-            if count == 0:
-                records.append(None)
-                continue
-            if count == b:
-                out, rec = child.run(
-                    out,
-                    level=levels,
-                    generator=generator,
-                    keys=keys,
-                    check_finite=False,
-                    replay=child_replay,
-                    record=record,
-                    owned=owned,
-                )
-                owned = owned_entries(sample, out, owned)
-                records.append(rec)
+            if count in (0, b):
+                children[n] = None if count == 0 else child.draw(sample, lv, generator, keys)
                 continue
             idx = _first_rows(rows[:, i], count)
-            src = sample if disjoint else out  # (disjoint rows: the input's rows are unchanged)
-            names = child.touched_keys(src, keys)
-            sub = _take_rows(src, names, idx)
-            sub_out, rec = child.run(
-                sub,
-                level=levels.index_select(0, idx),
-                # per-example generators follow their examples into the sub-batch
-                generator=generator.rows(idx) if rng.per_example(generator) else generator,
-                keys=keys,
-                check_finite=False,
-                replay=child_replay,
-                record=record,
-                owned=set(names),  # the gathered rows are this container's own copies
-            )
-            records.append(rec)
+            sub = _shapes(sample, child.touched_keys(sample, keys), count)
+            # per-example generators follow their examples into the sub-batch
+            g = generator.rows(idx) if rng.per_example(generator) else generator
+            children[n] = child.draw(sub, lv.index_select(0, idx), g, keys)
+        return children
+
+    def apply_record(
+        self, sample: Sample, record: Record, *, owned: frozenset[str] = frozenset(),
+        facts: bool = False,
+    ) -> Sample:  # fmt: skip
+        """Apply the children's records in order; a child drawn for a sub-batch runs on its rows.
+
+        Its output rows are written back into the container's own copy of each entry (or into
+        an ``owned`` intermediate), so the caller's tensors are never modified.
+        """
+        who, b = type(self).__name__, record["applied"].shape[0]
+        plan = [(i, c, record["children"].get(n)) for i, (n, c) in enumerate(self._named())]
+        out, rows = dict(sample), None
+        mine: dict[str, Tensor] = {}
+        covered: set[str] = set()
+        if self.disjoint:  # entries whose every row some child writes: a fresh buffer, no copy
+            cover: dict[str, int] = {}
+            for done in (r for _, _, r in plan if r is not None):
+                for n in _entries(done):
+                    cover[n] = cover.get(n, 0) + done["applied"].shape[0]
+            covered = {n for n, c in cover.items() if c == b}
+        for i, child, rec in plan:
+            if rec is None:
+                continue
+            count = rec["applied"].shape[0]
+            if count == b:
+                out = child.apply_record(out, rec, owned=owned, facts=facts)
+                owned = owned_entries(sample, out, owned)
+                continue
+            rows = self._rows(record) if rows is None else rows
+            idx, names = _first_rows(rows[:, i], count), _entries(rec)
+            sub = _take_rows(sample if self.disjoint else out, names, idx)
+            # the gathered rows are this container's own copies
+            sub_out = child.apply_record(sub, rec, owned=frozenset(names), facts=facts)
             for n in names:
-                y = sub_out[n]  # (it may be sub[n] itself, written in place)
-                x = out[n]
-                # as in NoiseTransform.run: a caller's intermediate is written into only when no
-                # record or autograd history needs it; anything else is copied once
-                if x is not mine.get(n) and (n not in owned or record or x.requires_grad):
+                y, x = sub_out[n], out[n]
+                # a caller's intermediate is written into only when no record or autograd
+                # history needs it; anything else is copied once
+                if x is not mine.get(n) and (n not in owned or facts or x.requires_grad):
                     x = mine[n] = torch.empty_like(x) if n in covered else x.clone()
                 out[n] = x.index_copy_(0, idx, y.to(x.dtype))
             for key in (LENGTHS, PRESENT):
                 new, before = sub_out.get(key, {}), sub.get(key, {})
                 changed = {n: v for n, v in new.items() if n in names and v is not before.get(n)}
-                if not changed:
-                    continue
-                full = dict(out.get(key, {}))
-                for n, v in changed.items():
-                    base = full.get(n)
-                    if base is None:
-                        base = _reserved_default(out, key, n, v, who=who)
-                    base = torch.as_tensor(base)
-                    full[n] = base.index_copy(0, idx.to(base.device), v.to(base))
-                out[key] = full
+                if changed:
+                    full = dict(out.get(key, {}))
+                    for n, v in changed.items():
+                        base = full.get(n)
+                        if base is None:
+                            base = _reserved_default(out, key, n, v, who=who)
+                        base = torch.as_tensor(base)
+                        full[n] = base.index_copy(0, idx.to(base.device), v.to(base))
+                    out[key] = full
             owned = owned_entries(sample, out, owned)
-        return out, records
+        return out
 
 
 class Compose(_Container):
@@ -340,32 +287,17 @@ class Compose(_Container):
         super().__init__(keys, p=p)
         self.transforms = _check_children(transforms, who=type(self).__name__)
 
-    def run(
+    def draw(
         self,
         sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: Randomness = None,
+        level: Levels,
+        generator: Randomness,
         keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        lv, gate = self._levels(sample, level, generator, replay)
-        child_lv = self._child_level(level, lv * gate, replay)
-        keys = keys if keys is not None else self.keys
-        out, recs = self._run_children(
-            sample,
-            [child_lv] * len(self.transforms),
-            generator=generator,
-            keys=keys,
-            check_finite=check_finite,
-            replay=replay,
-            record=record,
-            owned=owned,
-        )
-        return out, {"type": type(self).__name__, "applied": gate, "children": recs}
+    ) -> Record:
+        lv, gate = self._gate(sample, level, generator)
+        child_lv, keys = self._child_level(level, lv * gate), keys or self.keys
+        children = {n: c.draw(sample, child_lv, generator, keys) for n, c in self._named()}
+        return new_record(type(self).__name__, gate, children=children)
 
 
 class OneOf(_Container):
@@ -393,6 +325,8 @@ class OneOf(_Container):
         True
     """
 
+    disjoint = True
+
     def __init__(
         self,
         transforms: Sequence[NoiseTransform],
@@ -419,55 +353,29 @@ class OneOf(_Container):
             torch.tensor(w, dtype=torch.float32) / sum(w), dim=0
         ).tolist()
 
-    def _choose(self, b: int, device: torch.device, generator: Randomness) -> Tensor:
-        u = rng.rand((b,), generator=generator, device=device)
-        # inverse-CDF sampling: one uniform per example, no Python loop over the batch
-        choice = torch.zeros(b, dtype=torch.int64, device=device)
-        for c in self._cdf[:-1]:
-            choice += u >= c
-        return choice
-
-    def run(
+    def draw(
         self,
         sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: Randomness = None,
+        level: Levels,
+        generator: Randomness,
         keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        lv, gate = self._levels(sample, level, generator, replay)
-        if replay is None:
-            choice = self._choose(lv.shape[0], lv.device, generator)
-            applied = gate & (lv > 0)
-        else:
-            choice, applied = replay["choice"].to(lv.device), gate
-        n = len(self.transforms)
-        rows = (choice[:, None] == torch.arange(n, device=lv.device)) & applied[:, None]
-        subsets = _subsets(lv.device, generator) if replay is None else replay["subsets"]
-        out, recs = self._run_on_rows(
-            sample,
-            lv,
-            rows,
-            generator=generator,
-            keys=keys if keys is not None else self.keys,
-            check_finite=check_finite,
-            replay=replay,
-            record=record,
-            owned=owned,
-            subsets=subsets,
-            disjoint=True,
-        )
-        return out, {
-            "type": type(self).__name__,
-            "applied": applied,
-            "choice": choice,
-            "subsets": subsets,
-            "children": recs,
-        }
+    ) -> Record:
+        lv, gate = self._gate(sample, level, generator)
+        u = rng.rand(lv.shape, generator=generator, device=lv.device)
+        # inverse-CDF sampling: one uniform per example, no Python loop over the batch
+        choice = torch.zeros(lv.shape, dtype=torch.int64, device=lv.device)
+        for c in self._cdf[:-1]:
+            choice += u >= c
+        applied = gate & (lv > 0)
+        record = new_record(type(self).__name__, applied, params={"choice": choice})
+        rows = self._rows(record)
+        record["children"] = self._draw_rows(sample, lv, rows, generator, keys or self.keys)
+        return record
+
+    def _rows(self, record: Record) -> Tensor:
+        choice = record["params"]["choice"]
+        n = torch.arange(len(self.transforms), device=choice.device)
+        return (choice[:, None] == n) & record["applied"][:, None].to(choice.device)
 
 
 class SomeOf(_Container):
@@ -511,50 +419,26 @@ class SomeOf(_Container):
             )
         self.n = (lo, hi)
 
-    def run(
+    def draw(
         self,
         sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: Randomness = None,
+        level: Levels,
+        generator: Randomness,
         keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        lv, gate = self._levels(sample, level, generator, replay)
+    ) -> Record:
+        lv, gate = self._gate(sample, level, generator)
         b, m = lv.shape[0], len(self.transforms)
-        if replay is None:
-            count = rng.randint(
-                self.n[0], self.n[1] + 1, (b,), generator=generator, device=lv.device
-            )
-            scores = rng.rand((b, m), generator=generator, device=lv.device)
-            rank = torch.argsort(torch.argsort(scores, dim=1), dim=1)
-            chosen = rank < count[:, None]
-            applied = gate & (lv > 0)
-        else:
-            chosen, applied = replay["chosen"].to(lv.device), gate
-        subsets = _subsets(lv.device, generator) if replay is None else replay["subsets"]
-        out, recs = self._run_on_rows(
-            sample,
-            lv,
-            chosen & applied[:, None],
-            generator=generator,
-            keys=keys if keys is not None else self.keys,
-            check_finite=check_finite,
-            replay=replay,
-            record=record,
-            owned=owned,
-            subsets=subsets,
-        )
-        return out, {
-            "type": type(self).__name__,
-            "applied": applied,
-            "chosen": chosen,
-            "subsets": subsets,
-            "children": recs,
-        }
+        count = rng.randint(self.n[0], self.n[1] + 1, (b,), generator=generator, device=lv.device)
+        scores = rng.rand((b, m), generator=generator, device=lv.device)
+        chosen = torch.argsort(torch.argsort(scores, dim=1), dim=1) < count[:, None]
+        record = new_record(type(self).__name__, gate & (lv > 0), params={"chosen": chosen})
+        rows = self._rows(record)
+        record["children"] = self._draw_rows(sample, lv, rows, generator, keys or self.keys)
+        return record
+
+    def _rows(self, record: Record) -> Tensor:
+        chosen = record["params"]["chosen"]
+        return chosen & record["applied"][:, None].to(chosen.device)
 
 
 class MultimodalPipeline(_Container):
@@ -617,92 +501,65 @@ class MultimodalPipeline(_Container):
         self.shared = bool(shared)
         check_probability(p, who=who)
 
-    def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
+    def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
         """Return the pipeline's modalities, then those only ``missing`` names (each once)."""
         names = [n for n, _ in self._compose_items()]
-        extra = self.missing.touched_keys(sample) if self.missing is not None else []
-        return list(dict.fromkeys(names + extra))
+        extra = self.missing._names if self.missing is not None else []
+        touched = list(dict.fromkeys(names + extra))
+        unknown = [n for n in touched if n not in sample]
+        if unknown:
+            raise KeyError(
+                f"{type(self).__name__}: modalities {unknown} are not in the sample (its "
+                f"modalities: {modality_names(sample)}); check the spelling of the pipeline's "
+                "modality names."
+            )
+        return touched
 
     def _compose_items(self) -> list[tuple[str, Compose]]:
-        items = self.transforms.items() if isinstance(self.transforms, nn.ModuleDict) else []
-        return [(n, c) for n, c in items if isinstance(c, Compose)]
+        return [(n, c) for n, c in self.transforms.named_children() if isinstance(c, Compose)]
+
+    def _named(self) -> list[tuple[str, NoiseTransform]]:
+        items: list[tuple[str, NoiseTransform]] = list(self._compose_items())
+        return items + ([("missing", self.missing)] if self.missing is not None else [])
 
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
         config["transforms"] = {
-            name: [t.to_config() for t in c._children()] for name, c in self._compose_items()
+            name: [t.to_config() for _, t in c._named()] for name, c in self._compose_items()
         }
         return config
 
-    def run(
+    def draw(
         self,
         sample: Sample,
-        *,
-        level: Level | Mapping[str, Level] = 1.0,
-        generator: Randomness = None,
+        level: Levels,
+        generator: Randomness,
         keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
+    ) -> Record:
         who = type(self).__name__
-        if not isinstance(sample, Mapping):
-            raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
-        check_reserved(sample, who=who)
-        names = [n for n, _ in self._compose_items()]
-        touched = self.touched_keys(sample)
-        unknown = [n for n in touched if n not in sample]
-        if unknown:
-            raise KeyError(
-                f"{who}: modalities {unknown} are not in the sample (its modalities: "
-                f"{modality_names(sample)}); check the spelling of the pipeline's modality names."
-            )
         levels = level if isinstance(level, Mapping) else None
-        extra = (
-            sorted(set(levels) - set(names) - {"missing", "noise"}) if levels is not None else []
-        )
+        names = [n for n, _ in self._compose_items()]
+        extra = sorted(set(levels) - set(names) - {"missing", "noise"}) if levels else []
         if extra:
             raise KeyError(
                 f"{who}: level names {extra} match no modality of the pipeline "
                 f"({names}, 'noise' for all of them, and 'missing')."
             )
         b, device = _batch(sample, who=who)
-        if check_finite:
-            check_finite_entries(sample, [n for n in touched if n not in owned], who=who)
-        if replay is None:
-            check_generator(generator, device, who=who, batch=b)
-            gate = rng.rand((b,), generator=generator, device=device) < self.p
-            base = rng.draw_seed(generator, device)
-        else:
-            gate, base = replay["applied"].to(device), torch.as_tensor(replay["seed"])
-        out, recs = dict(sample), {}
-        flat: Level = 0.0 if isinstance(level, Mapping) else level
-        for i, (name, child) in enumerate(self._compose_items()):
-            lv = levels.get(name, levels.get("noise", 0.0)) if levels is not None else flat
-            lv_vec = check_level(lv, b, device, who=f"{who}[{name!r}]") * gate
-            g = rng.generator_from_seed(base, device, 0 if self.shared else i + 1)
-            out, recs[name] = child.run(
-                out,
-                level=self._child_level(lv, lv_vec, replay),
-                generator=g,
-                check_finite=False,
-                replay=None if replay is None else replay["children"][name],
-                record=record,
-                owned=owned,
-            )
-            owned = owned_entries(sample, out, owned)
-        if self.missing is not None:
-            lv = levels.get("missing", 0.0) if levels is not None else flat
-            lv_vec = check_level(lv, b, device, who=f"{who}['missing']") * gate
-            g = rng.generator_from_seed(base, device, -1)
-            out, recs["missing"] = self.missing.run(
-                out,
-                level=self._child_level(lv, lv_vec, replay),
-                generator=g,
-                check_finite=False,
-                replay=None if replay is None else replay["children"]["missing"],
-                record=record,
-                owned=owned,
-            )
-        return out, {"type": who, "applied": gate, "seed": base, "children": recs}
+        rng.check_generator(generator, device, who=who, batch=b)
+        gate = rng.rand((b,), generator=generator, device=device) < self.p
+        base = rng.draw_seed(generator, device)
+        children: dict[str, Record | None] = {}
+        for i, (name, child) in enumerate(self._named()):
+            if not isinstance(level, Mapping):
+                lv = level
+            elif name == "missing":
+                lv = level.get("missing", 0.0)
+            else:
+                lv = level.get(name, level.get("noise", 0.0))
+            gated = check_level(lv, b, device, who=f"{who}[{name!r}]") * gate
+            # one stream per modality (shared: the same one), the missing step its own
+            part = -1 if name == "missing" else 0 if self.shared else i + 1
+            g = rng.generator_from_seed(base, device, part)
+            children[name] = child.draw(sample, self._child_level(lv, gated), g)
+        return new_record(who, gate, params={"seed": base}, children=children)

@@ -12,11 +12,12 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from mmnoise.config import check_range, lerp
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import features as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
-from mmnoise.transforms.base import NoiseTransform, check_range, lerp
+from mmnoise.transforms.base import NoiseTransform
 
 __all__ = [
     "AddColoredSNR",

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mmnoise.config import check_range, lerp
 from mmnoise.functional import frames as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
-from mmnoise.transforms.base import NoiseTransform, check_range, lerp
+from mmnoise.transforms.base import NoiseTransform
 
 __all__ = [
     "JPEG",

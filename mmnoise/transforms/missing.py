@@ -15,39 +15,26 @@ The missing protocols of the MER literature, as seeded options (see ``docs/mer-c
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.config import check_range, lerp
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
+from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
-    KINDS_KEY,
-    LENGTHS,
     PRESENT,
     Kind,
     Sample,
-    _check_lengths,
-    batch_size,
-    check_reserved,
-    check_tensor,
-    presence_from_matrix,
-    presence_matrix,
     presence_patterns,
     time_dim,
 )
-from mmnoise.transforms.base import (
-    ALL_KINDS,
-    Level,
-    NoiseTransform,
-    Record,
-    check_range,
-    lerp,
-)
+from mmnoise.transforms.base import ALL_KINDS, Entry, Levels, NoiseTransform, Record, new_record
 from mmnoise.transforms.nmer import NMERNoise
 
 __all__ = ["DropModalities", "FeatureMissing"]
@@ -113,7 +100,7 @@ class DropModalities(NoiseTransform):
 
     accepts = ALL_KINDS
     kernel = staticmethod(M.drop_modality)
-    _alpha_bars: Tensor
+    writes_in_place = True
 
     def __init__(
         self,
@@ -173,6 +160,12 @@ class DropModalities(NoiseTransform):
             persistent=False,
         )
         self.fill: float | str | NoiseTransform
+        if isinstance(fill, NoiseTransform) and hasattr(fill, "transforms"):
+            raise ValueError(
+                f"{who}: expected fill as a single transform, got the container "
+                f"{type(fill).__name__}; a dropped modality is filled by one op (e.g. "
+                "NMERNoise()), or by a number."
+            )
         if isinstance(fill, NoiseTransform) or fill == "noise":
             self.fill = fill
         elif fill in ("nmer", "nmer_impulse"):
@@ -185,6 +178,7 @@ class DropModalities(NoiseTransform):
                 f"'noise', got {fill!r}."
             )
         abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
+        self._alpha_bars: Tensor
         self.register_buffer("_alpha_bars", abar.float(), persistent=False)
         self.missing_rate: tuple[float, float] | None = None
         self._rate_cap = 1.0
@@ -216,7 +210,7 @@ class DropModalities(NoiseTransform):
 
     def touched_keys(self, sample: Sample, keys: Sequence[str] | str | None = None) -> list[str]:
         """Return the modalities this transform drops (its own ``keys``, whatever ``keys``)."""
-        return self._names
+        return self.resolve_keys(sample)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         """Draw the (B, M) matrix of modalities to keep (True) for severities ``level``."""
@@ -233,90 +227,73 @@ class DropModalities(NoiseTransform):
             keep = M.sample_presence(
                 lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
             )
-        return {"keep": keep, "seed": self.draw_seed(x, generator), "level": level}
+        return {"keep": keep, "seed": self.draw_seed(x, generator)}
 
     @property
     def _names(self) -> list[str]:
         return [self.keys] if isinstance(self.keys, str) else list(self.keys or [])
 
-    def run(
+    def draw(
         self,
         sample: Sample,
-        *,
-        level: Level = 1.0,
-        generator: Randomness = None,
+        level: Levels,
+        generator: Randomness,
         keys: Sequence[str] | None = None,
-        check_finite: bool = True,
-        replay: Record | None = None,
-        record: bool = True,
-        owned: Collection[str] = (),
-    ) -> tuple[Sample, Record]:
-        who = type(self).__name__
-        check_reserved(sample, who=who)
-        names = self._names
-        kinds: dict[str, Kind] = {}
-        for n in self.resolve_keys(sample):
-            kinds[n] = check_tensor(
-                sample[n],
-                who=who,
-                name=n,
-                accepts=self.accepts,
-                check_finite=check_finite and n not in owned,
-                declared=sample.get(KINDS_KEY, {}).get(n),
-            )
-        b = batch_size(sample, names, who=who)
-        ref = sample[names[0]]
-        if replay is not None:
-            params, applied = replay["params"], replay["applied"].to(ref.device)
-        else:
-            lv, gate = self.draw_gate(level, b, ref.device, generator)
-            params = self.make_params(ref, lv, generator=generator)
-            applied = gate & (lv > 0)
-        before = presence_matrix(sample, names)
-        # only present entries are dropped: an entry already missing is never rewritten
-        drop = ~params["keep"].to(ref.device) & applied[:, None] & before
-        out = dict(sample)
-        out[PRESENT] = {**sample.get(PRESENT, {}), **presence_from_matrix(before & ~drop, names)}
+    ) -> Record:
+        """One draw for all the modalities (which to keep), then the fill's draws, per modality."""
+        names, ref = self._names, sample[self._names[0]]
+        lv, gate = self.draw_gate(level, ref.shape[0], ref.device, generator)
+        params = self.make_params(ref, lv, generator=generator)
+        applied = gate & (lv > 0)
         g = rng.generator_from_seed(params["seed"], ref.device)
-        masks: dict[str, Tensor] = {}
+        entries: dict[str, Entry] = {}
         for i, n in enumerate(names):
-            x = sample[n]
-            fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
-            if self.fill == "noise" and x.is_floating_point():
-                step = (torch.ceil(params["level"] * 100) - 1).clamp(0, 99).long()
-                abar = self._alpha_bars.to(x.device)[step]
-                fill = D.diffusion_noise(x, alpha_bar=abar, generator=g)
-            elif isinstance(self.fill, NoiseTransform) and x.is_floating_point():
-                noised, _ = self.fill.run(
-                    {n: x},
-                    level=params["level"],
-                    generator=g,
-                    keys=[n],
-                    check_finite=False,
-                    record=False,
-                )
-                fill = noised[n]
-            if kinds[n] == "frames" and isinstance(fill, Tensor):
-                fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
-            # a container's own intermediate is written in place: only the missing rows change
-            inplace = n in owned and not x.requires_grad
-            lengths = sample.get(LENGTHS, {}).get(n)
-            if lengths is not None:
-                lengths = _check_lengths(lengths, x, kinds[n], who=who, name=n)
-            out[n] = M.drop_modality(
-                x,
-                present=~drop[:, i],
-                fill=fill,
-                lengths=lengths,
-                time_dim=time_dim(kinds[n]),
-                inplace=inplace,
-            )
-            masks[n] = drop[:, i]
-        rec: Record = {"type": who, "params": params, "applied": applied, "keys": {}}
-        if record:
-            rec["applied"] = applied & drop.any(dim=1)  # applied means something was dropped
-            rec["keys"] = {n: {"mask": masks[n]} for n in names}
-        return out, rec
+            x, own = sample[n], {"keep": params["keep"][:, i]}
+            if isinstance(self.fill, NoiseTransform) and x.is_floating_point():
+                # the fill's gate and parameters, in turn from the drop's own stream
+                _, fill_gate = self.fill.draw_gate(lv, x.shape[0], x.device, g)
+                fill = self.fill.make_params(x, lv, generator=g)
+                own |= {f"fill_{k}": v for k, v in fill.items()} | {"fill_applied": fill_gate}
+            elif self.fill == "noise" and x.is_floating_point():
+                # the field itself, drawn in turn from the drop's own stream (MER-C v1)
+                step = (torch.ceil(lv * 100) - 1).clamp(0, 99).long()
+                own["fill_alpha_bar"] = self._alpha_bars.to(x.device)[step]
+                own["fill_eps"] = rng.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+            entries[n] = self.new_entry(level, own, applied)
+        return new_record(type(self).__name__, applied, params=params, keys=entries)
+
+    def apply_transform(
+        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
+        inplace: bool = False, present: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Fill the valid steps of the examples dropped: not kept, and present on input."""
+        fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
+        if "fill_eps" in params:
+            fill = D.diffusion_noise(x, alpha_bar=params["fill_alpha_bar"], eps=params["fill_eps"])
+        elif "fill_applied" in params and isinstance(self.fill, NoiseTransform):
+            own = {k[5:]: v for k, v in params.items() if k.startswith("fill_")}
+            gate = own.pop("applied")
+            noised = self.fill.apply_transform(x, own, kind=kind, lengths=lengths)
+            fill = blend(noised, x, gate)
+        if kind == "frames" and isinstance(fill, Tensor):
+            fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
+        return M.drop_modality(x, present=~self._dropped(params, present, x), fill=fill,
+                               lengths=lengths, time_dim=time_dim(kind), inplace=inplace)  # fmt: skip
+
+    def entry_updates(
+        self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
+        present: Tensor | None,
+    ) -> dict[str, Tensor]:  # fmt: skip
+        """The new ``present`` of the modality, and as its ``mask`` the (B,) examples dropped."""
+        dropped = self._dropped(entry["params"], present, x) & entry["applied"].to(x.device)
+        before = present.to(x.device) if present is not None else torch.ones_like(dropped)
+        return {PRESENT: before & ~dropped, "mask": dropped}
+
+    @staticmethod
+    def _dropped(params: Mapping[str, Tensor], present: Tensor | None, x: Tensor) -> Tensor:
+        # only present entries are dropped: an entry already missing is never rewritten
+        drop = ~params["keep"].to(x.device)
+        return drop if present is None else drop & present.to(x.device)
 
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()

@@ -10,10 +10,11 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.config import check_range, lerp
 from mmnoise.functional import diffusion as D
 from mmnoise.rng import Randomness
 from mmnoise.sample import Kind
-from mmnoise.transforms.base import NoiseTransform, check_range, lerp
+from mmnoise.transforms.base import NoiseTransform
 
 __all__ = ["NMERNoise", "intensity_level"]
 

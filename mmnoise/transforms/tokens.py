@@ -10,17 +10,18 @@ vectors set to zero), so there is no separate ``EmbeddingDropout``. For raw stri
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.config import check_range, lerp
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import LENGTHS, Kind
-from mmnoise.transforms.base import NoiseTransform, check_range, lerp
+from mmnoise.transforms.base import Entry, NoiseTransform
 
 __all__ = ["AdjacentSwap", "RandomTokenReplace", "SpanMask", "TokenDeletion", "TokenMask"]
 
@@ -239,10 +240,12 @@ class TokenDeletion(_Rate):
         super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
 
     def entry_updates(
-        self, x: Tensor, params: Mapping[str, Tensor], applied: Tensor, lengths: Tensor | None
-    ) -> dict[str, Tensor]:
+        self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
+        present: Tensor | None,
+    ) -> dict[str, Tensor]:  # fmt: skip
         """The shortened lengths (the examples not applied keep theirs)."""
-        kwargs: dict[str, Any] = dict(params)
+        applied = entry["applied"].to(x.device)
+        kwargs: dict[str, Any] = dict(entry["params"])
         gen = rng.generator_from_seed(kwargs.pop("seed"), x.device)
         new = F.token_delete_lengths(
             x, **kwargs, **self.kernel_kwargs(), generator=gen, lengths=lengths

@@ -26,12 +26,12 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
-from mmnoise.config import encode
+from mmnoise.config import check_range, encode, lerp
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
 from mmnoise.rng import Randomness
 from mmnoise.sample import Kind, reads_on_host
-from mmnoise.transforms.base import NoiseTransform, Record, check_range, lerp
+from mmnoise.transforms.base import Entry, NoiseTransform
 
 __all__ = [
     "BANK_INLINE_MAX",
@@ -133,17 +133,16 @@ class _FromRecordings(NoiseTransform):
     ``UserWarning`` then says how many.
     """
 
-    def annotate_record(
-        self, name: str, entry: Record, x: Tensor, y: Tensor, lengths: Tensor | None
-    ) -> None:
-        """Record ``snr_reached`` for one key, and warn when some examples got no noise."""
+    def entry_updates(
+        self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
+        present: Tensor | None,
+    ) -> dict[str, Tensor]:  # fmt: skip
+        """Report ``snr_reached`` for one key, and warn when some examples got no noise."""
         if y is x:  # an identity call: nothing was applied
-            entry["snr_reached"] = torch.ones_like(entry["applied"])
-            return
+            return {"snr_reached": torch.ones_like(entry["applied"])}
         loud = valid_norm(x.detach(), lengths, 2) > 0
         same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
-        missed = entry["applied"] & loud & same
-        entry["snr_reached"] = ~missed
+        missed = entry["applied"].to(x.device) & loud & same
         # the warning needs a count on the host: only where reading it costs no device sync
         count = int(missed.sum()) if reads_on_host(missed.device) else 0
         if count:
@@ -152,8 +151,9 @@ class _FromRecordings(NoiseTransform):
                 "every noise segment they could use is digital silence; their SNR is +inf "
                 "(record['keys'][name]['snr_reached'] marks them). Use a bank or batch with "
                 "non-silent recordings.",
-                stacklevel=4,
+                stacklevel=5,
             )
+        return {"snr_reached": ~missed}
 
 
 class AddNoiseBank(_FromRecordings):

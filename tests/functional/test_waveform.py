@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mmnoise.functional.waveform as W
-from mmnoise.transforms.base import from_config
+from mmnoise.transforms import from_config
 from mmnoise.transforms.waveform import (
     BANK_INLINE_MAX,
     AddNoiseBank,

@@ -56,7 +56,7 @@ def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() ->
         assert torch.equal(changed, noise.bool()), m
         assert bool(out["present"][m].all()), m
     # one family per example, the same on every modality (as the grid corrupts them)
-    choice = [rec["children"][m]["children"][0]["choice"] for m in ("a", "v")]
+    choice = [rec["children"][m]["children"]["0"]["params"]["choice"] for m in ("a", "v")]
     assert torch.equal(choice[0], choice[1]) and len(set(choice[0].tolist())) == 3
     out = pipe(s, level={"noise": 0.0, "missing": 1.0}, generator=g)
     present = torch.stack([out["present"]["a"], out["present"]["v"]], dim=1)
