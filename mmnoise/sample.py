@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "ALL_KINDS",
     "KINDS",
     "KINDS_KEY",
     "LENGTHS",
@@ -35,6 +36,7 @@ __all__ = [
     "PRESENT",
     "Kind",
     "Level",
+    "Levels",
     "Sample",
     "as_float32",
     "batch_size",
@@ -51,6 +53,7 @@ __all__ = [
     "presence_matrix",
     "presence_patterns",
     "reads_on_host",
+    "select_entries",
     "time_dim",
     "valid_mask",
 ]
@@ -58,8 +61,12 @@ __all__ = [
 Kind: TypeAlias = Literal["waveform", "frames", "tokens", "features"]
 Sample: TypeAlias = dict[str, Any]
 Level: TypeAlias = float | Tensor
+#: a level, or (``MultimodalPipeline``) levels by modality name
+Levels: TypeAlias = Level | Mapping[str, Level]
 
 KINDS: tuple[Kind, ...] = ("waveform", "frames", "tokens", "features")
+#: every kind, for containers and ops that accept anything
+ALL_KINDS: frozenset[Kind] = frozenset(KINDS)
 LENGTHS = "lengths"
 PRESENT = "present"
 KINDS_KEY = "kinds"
@@ -311,6 +318,36 @@ def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> 
             "modalities of each example together."
         )
     return next(iter(sizes.values()))
+
+
+def select_entries(
+    sample: Mapping[str, Any],
+    keys: str | Sequence[str] | None,
+    accepts: Collection[Kind],
+    *,
+    who: str,
+) -> list[str]:
+    """Return the entries ``keys`` names (checked), or with None every entry of a kind in ``accepts``.
+
+    An entry's kind is its declared one (``sample["kinds"]``) or, undeclared, any its layout fits.
+
+    Example:
+        >>> select_entries({"a": torch.zeros(2, 3, 4), "t": torch.zeros(2, 5, dtype=torch.long)},
+        ...                None, {"tokens"}, who="demo")
+        ['t']
+    """
+    if keys is None:
+        declared = sample.get(KINDS_KEY, {})
+        return [n for n in modality_names(sample) if declared.get(n) in accepts
+                or (n not in declared and compatible_kinds(sample[n]) & set(accepts))]  # fmt: skip
+    names = [keys] if isinstance(keys, str) else list(keys)
+    for n in names:
+        if n not in sample:
+            raise KeyError(
+                f"{who}: modality {n!r} is not in the sample; expected one of its modalities "
+                f"{modality_names(sample)}; fix the spelling of the names given to {who}(...)."
+            )
+    return names
 
 
 def modality_names(sample: Mapping[str, Any]) -> list[str]:

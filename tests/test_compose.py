@@ -331,8 +331,9 @@ def test_one_of_merges_lengths_and_presence_written_by_a_child() -> None:
     assert dele.any() and (~dele).any()
     assert bool((out["lengths"]["t"][dele] <= lengths[dele]).all())
     assert torch.equal(out["lengths"]["t"][~dele], lengths[~dele])  # others keep their lengths
-    assert torch.equal(out["present"]["v"], rec["params"]["choice"] != 2)  # dropped where chosen only
-    assert torch.equal(out["v"][rec["params"]["choice"] != 2], s["v"][rec["params"]["choice"] != 2])
+    choice = rec["params"]["choice"]
+    assert torch.equal(out["present"]["v"], choice != 2)  # dropped where chosen only
+    assert torch.equal(out["v"][choice != 2], s["v"][choice != 2])
     assert bool((out["v"][rec["params"]["choice"] == 2] == 0).all())
     replayed = o.replay(s, rec)
     assert torch.equal(replayed["t"], out["t"]) and torch.equal(replayed["v"], out["v"])

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmnoise.config import TRANSFORMS
-from mmnoise.transforms.base import Entry, NoiseTransform, Record
+from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.compose import Compose, MultimodalPipeline, OneOf, SomeOf
 from mmnoise.transforms.features import (
     AddColoredSNR,
@@ -34,6 +34,7 @@ from mmnoise.transforms.frames import (
 )
 from mmnoise.transforms.missing import DropModalities, FeatureMissing
 from mmnoise.transforms.nmer import NMERNoise
+from mmnoise.transforms.record import Entry, Record
 from mmnoise.transforms.tokens import (
     AdjacentSwap,
     RandomTokenReplace,

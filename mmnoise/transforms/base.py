@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ClassVar, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -23,13 +23,12 @@ from mmnoise.config import TRANSFORMS, check_probability, encode
 from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
-    KINDS,
     KINDS_KEY,
     LENGTHS,
     PRESENT,
     RESERVED,
     Kind,
-    Level,
+    Levels,
     Sample,
     _check_lengths,
     as_float32,
@@ -38,66 +37,13 @@ from mmnoise.sample import (
     check_level,
     check_reserved,
     check_tensor,
-    compatible_kinds,
-    modality_names,
     reads_on_host,
+    select_entries,
     time_dim,
 )
+from mmnoise.transforms.record import Entry, Record, any_applied, changed_mask, new_record
 
-__all__ = ["ALL_KINDS", "Entry", "Levels", "NoiseTransform", "Record"]
-
-#: a level, or (``MultimodalPipeline``) levels by modality name
-Levels: TypeAlias = Level | Mapping[str, Level]
-
-#: every kind, for containers and ops that accept anything
-ALL_KINDS: frozenset[Kind] = frozenset(KINDS)
-
-
-class Entry(TypedDict):
-    """What one op did to one sample entry: its draws and, after ``apply_record``, the facts.
-
-    ``params`` and ``applied`` come from ``draw``; ``known`` is what the host knows of
-    ``applied`` without reading it (a float level and ``p`` of 0 or 1: ``"all"`` / ``"none"``).
-    ``mask`` (B, T), the steps that changed, is added by ``run(..., record=True)``, which then
-    narrows ``applied`` to the examples that changed; an op's :meth:`NoiseTransform.entry_updates`
-    adds its own facts (``lengths``, ``present``, ``snr_reached``).
-
-    Example:
-        >>> from mmnoise.transforms import Gain
-        >>> _, rec = Gain("a").run({"a": torch.ones(2, 3, 1)})
-        >>> sorted(rec["keys"]["a"]), rec["keys"]["a"]["applied"]
-        (['applied', 'mask', 'params'], tensor([True, True]))
-    """
-
-    params: dict[str, Tensor]
-    applied: Tensor
-    known: NotRequired[Literal["all", "none"]]
-    mask: NotRequired[Tensor]
-
-
-class Record(TypedDict):
-    """What a call did: one shape for transforms and containers (``run`` returns it).
-
-    ``type`` is the class name; ``applied`` (B,) marks the examples the call corrupted;
-    ``params`` holds the call's own draws (a container's ``choice`` / ``chosen`` / ``seed``, a
-    ``DropModalities``' ``keep``; empty for a plain transform); ``keys`` maps each entry an op
-    corrupted to its :class:`Entry`; ``children`` maps a container's child names (``"0"``,
-    ``"1"``, ... or a pipeline's modality names and ``"missing"``) to their records (None for a
-    child that ran on no example). A child may have run on a sub-batch: its records are then
-    as long as that sub-batch.
-
-    Example:
-        >>> from mmnoise.transforms import Compose, Gain
-        >>> _, rec = Compose([Gain("a")]).run({"a": torch.ones(2, 3, 1)})
-        >>> rec["type"], sorted(rec["children"]), rec["children"]["0"]["type"]
-        ('Compose', ['0'], 'Gain')
-    """
-
-    type: str
-    applied: Tensor
-    params: dict[str, Tensor]
-    keys: dict[str, Entry]
-    children: dict[str, Record | None]
+__all__ = ["NoiseTransform"]
 
 
 def _outside_autocast(x: Tensor) -> AbstractContextManager[Any]:
@@ -113,26 +59,6 @@ def _outside_autocast(x: Tensor) -> AbstractContextManager[Any]:
         if torch.is_autocast_enabled(device)
         else nullcontext()
     )
-
-
-def _changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
-    """Reduce an elementwise change to (B, T): which steps (frames, tokens, samples) changed."""
-    diff = x != y
-    if kind == "tokens":
-        return diff
-    diff = diff.movedim(time_dim(kind), 1)
-    return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
-
-
-def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:
-    """A :class:`Record` with every field present (``parts``: params, keys, children)."""
-    return {
-        "type": kind,
-        "applied": applied,
-        "params": parts.get("params", {}),
-        "keys": parts.get("keys", {}),
-        "children": parts.get("children", {}),
-    }
 
 
 class NoiseTransform(nn.Module):
@@ -256,7 +182,7 @@ class NoiseTransform(nn.Module):
             lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
             entries[name] = self.new_entry(level, self.make_params(x, lv, generator=generator),
                                            gate & (lv > 0))  # fmt: skip
-        return new_record(type(self).__name__, self._any_applied(sample, entries), keys=entries)
+        return new_record(type(self).__name__, any_applied(sample, entries), keys=entries)
 
     def new_entry(self, level: Any, params: dict[str, Tensor], applied: Tensor) -> Entry:
         """An :class:`Entry`, with what the host knows of ``applied`` from a float ``level``
@@ -310,12 +236,12 @@ class NoiseTransform(nn.Module):
             if facts:
                 mask = entry.get("mask")
                 if mask is None:
-                    entry["mask"] = mask = _changed_mask(x, y, kind)
+                    entry["mask"] = mask = changed_mask(x, y, kind)
                 # applied means changed: a draw that left an example as it was is not applied
                 entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
                 entry.pop("known", None)
         if facts:
-            record["applied"] = self._any_applied(sample, record["keys"])
+            record["applied"] = any_applied(sample, record["keys"])
         return out
 
     # -- the calls -------------------------------------------------------------------------
@@ -367,33 +293,11 @@ class NoiseTransform(nn.Module):
         if check_finite:  # every entry the call touches, once, before anything is drawn
             check_finite_entries(sample, names, who=who)
 
-    @staticmethod
-    def _any_applied(sample: Sample, entries: Mapping[str, Entry]) -> Tensor:
-        flags = [e["applied"] for e in entries.values()]
-        if len(flags) == 1:
-            return flags[0]
-        if flags:
-            return torch.stack([f.to(flags[0].device) for f in flags]).any(dim=0)
-        names = modality_names(sample)
-        ref = sample[names[0]] if names else torch.zeros(0)
-        return torch.zeros(ref.shape[0], dtype=torch.bool, device=ref.device)
-
     # -- keys ------------------------------------------------------------------------------
     def resolve_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
         """Return the sample entries a call corrupts (``keys`` or this op's own), checked."""
-        who, chosen = type(self).__name__, keys if keys is not None else self.keys
-        if chosen is None:
-            declared = sample.get(KINDS_KEY, {})
-            return [n for n in modality_names(sample) if declared.get(n) in self.accepts
-                    or (n not in declared and compatible_kinds(sample[n]) & self.accepts)]  # fmt: skip
-        names = [chosen] if isinstance(chosen, str) else list(chosen)
-        for n in names:
-            if n not in sample:
-                raise KeyError(
-                    f"{who}: modality {n!r} is not in the sample; expected one of its modalities "
-                    f"{modality_names(sample)}; fix the spelling of the names given to {who}(...)."
-                )
-        return names
+        chosen = keys if keys is not None else self.keys
+        return select_entries(sample, chosen, self.accepts, who=type(self).__name__)
 
     def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
         """Return the entries a call with these ``keys`` reads and may change."""

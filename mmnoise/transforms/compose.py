@@ -23,10 +23,12 @@ from mmnoise import rng
 from mmnoise.config import check_probability
 from mmnoise.rng import Key, Randomness
 from mmnoise.sample import (
+    ALL_KINDS,
     KINDS_KEY,
     LENGTHS,
     PRESENT,
     Level,
+    Levels,
     Sample,
     batch_size,
     check_level,
@@ -35,8 +37,9 @@ from mmnoise.sample import (
     reads_on_host,
     time_dim,
 )
-from mmnoise.transforms.base import ALL_KINDS, Levels, NoiseTransform, Record, new_record
+from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.missing import DropModalities
+from mmnoise.transforms.record import Record, entries, new_record
 
 __all__ = ["Compose", "MultimodalPipeline", "OneOf", "SomeOf"]
 
@@ -77,15 +80,6 @@ def _subsets(device: torch.device, generator: Randomness) -> bool:
     (whose draws must be the same eager and compiled), each child runs on the whole batch.
     """
     return reads_on_host(device) and not isinstance(generator, Key)
-
-
-def _entries(record: Record) -> list[str]:
-    """Every sample entry a record's ops corrupted (each once, in order)."""
-    names = dict.fromkeys(record["keys"])
-    for child in record["children"].values():
-        if child is not None:
-            names.update(dict.fromkeys(_entries(child)))
-    return list(names)
 
 
 def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
@@ -220,7 +214,7 @@ class _Container(NoiseTransform):
         if self.disjoint:  # entries whose every row some child writes: a fresh buffer, no copy
             cover: dict[str, int] = {}
             for done in (r for _, _, r in plan if r is not None):
-                for n in _entries(done):
+                for n in entries(done):
                     cover[n] = cover.get(n, 0) + done["applied"].shape[0]
             covered = {n for n, c in cover.items() if c == b}
         for i, child, rec in plan:
@@ -232,7 +226,7 @@ class _Container(NoiseTransform):
                 owned = owned_entries(sample, out, owned)
                 continue
             rows = self._rows(record) if rows is None else rows
-            idx, names = _first_rows(rows[:, i], count), _entries(rec)
+            idx, names = _first_rows(rows[:, i], count), entries(rec)
             sub = _take_rows(sample if self.disjoint else out, names, idx)
             # the gathered rows are this container's own copies
             sub_out = child.apply_record(sub, rec, owned=frozenset(names), facts=facts)

@@ -28,14 +28,17 @@ from mmnoise.functional import missing as M
 from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
+    ALL_KINDS,
     PRESENT,
     Kind,
+    Levels,
     Sample,
     presence_patterns,
     time_dim,
 )
-from mmnoise.transforms.base import ALL_KINDS, Entry, Levels, NoiseTransform, Record, new_record
+from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.nmer import NMERNoise
+from mmnoise.transforms.record import Entry, Record, new_record
 
 __all__ = ["DropModalities", "FeatureMissing"]
 

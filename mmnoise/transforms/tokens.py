@@ -21,7 +21,8 @@ from mmnoise.config import check_range, lerp
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import LENGTHS, Kind
-from mmnoise.transforms.base import Entry, NoiseTransform
+from mmnoise.transforms.base import NoiseTransform
+from mmnoise.transforms.record import Entry
 
 __all__ = ["AdjacentSwap", "RandomTokenReplace", "SpanMask", "TokenDeletion", "TokenMask"]
 

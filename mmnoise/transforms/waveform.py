@@ -31,7 +31,8 @@ from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
 from mmnoise.rng import Randomness
 from mmnoise.sample import Kind, reads_on_host
-from mmnoise.transforms.base import Entry, NoiseTransform
+from mmnoise.transforms.base import NoiseTransform
+from mmnoise.transforms.record import Entry
 
 __all__ = [
     "BANK_INLINE_MAX",

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import mmnoise
 from mmnoise.sample import time_dim
-from mmnoise.transforms.base import NoiseTransform, _changed_mask
+from mmnoise.transforms.base import NoiseTransform
+from mmnoise.transforms.record import changed_mask
 from tests.contract.case import Case
 from tests.contract.edge import edge_batches, level_vectors
 from tests.contract.table import ALL_CASES
@@ -111,7 +112,7 @@ def test_core_contract(
     assert torch.equal(direct, y)
     # padding untouched; the mask is False on padding and matches what changed
     mask = rec["keys"][KEY]["mask"]
-    assert torch.equal(mask, _changed_mask(drawn.x, y, drawn.kind))
+    assert torch.equal(mask, changed_mask(drawn.x, y, drawn.kind))
     if drawn.lengths is not None:
         dim = time_dim(drawn.kind)
         steps = torch.arange(drawn.x.shape[dim], device=device)
@@ -264,7 +265,7 @@ def test_edge_inputs_keep_the_contract(
     assert not bool((changed & ~positive).any())
     if case.snr and edge.values != "zeros":
         # an SNR op reaches its SNR on every example with signal, or records that it could not
-        heard = _changed_mask(torch.zeros_like(x), x, case.kind)
+        heard = changed_mask(torch.zeros_like(x), x, case.kind)
         if edge.lengths is not None:
             steps = torch.arange(heard.shape[1])[None, :]
             heard = heard & (steps < edge.lengths[:, None])

@@ -1,0 +1,130 @@
+"""The record of a call: what it drew and what it did, one shape for transforms and containers.
+
+``draw`` returns a :class:`Record`; ``apply_record`` adds the facts (masks, what an op reports);
+``replay`` applies it again. See ``docs/concepts/randomness.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, NotRequired, TypedDict
+
+import torch
+from torch import Tensor
+
+from mmnoise.sample import Kind, Sample, modality_names, time_dim
+
+__all__ = ["Entry", "Record", "any_applied", "changed_mask", "entries", "new_record"]
+
+
+class Entry(TypedDict):
+    """What one op did to one sample entry: its draws and, after ``apply_record``, the facts.
+
+    ``params`` and ``applied`` come from ``draw``; ``known`` is what the host knows of
+    ``applied`` without reading it (a float level and ``p`` of 0 or 1: ``"all"`` / ``"none"``).
+    ``mask`` (B, T), the steps that changed, is added by ``run(..., record=True)``, which then
+    narrows ``applied`` to the examples that changed; an op's :meth:`NoiseTransform.entry_updates`
+    adds its own facts (``lengths``, ``present``, ``snr_reached``).
+
+    Example:
+        >>> from mmnoise.transforms import Gain
+        >>> _, rec = Gain("a").run({"a": torch.ones(2, 3, 1)})
+        >>> sorted(rec["keys"]["a"]), rec["keys"]["a"]["applied"]
+        (['applied', 'mask', 'params'], tensor([True, True]))
+    """
+
+    params: dict[str, Tensor]
+    applied: Tensor
+    known: NotRequired[Literal["all", "none"]]
+    mask: NotRequired[Tensor]
+
+
+class Record(TypedDict):
+    """What a call did: one shape for transforms and containers (``run`` returns it).
+
+    ``type`` is the class name; ``applied`` (B,) marks the examples the call corrupted;
+    ``params`` holds the call's own draws (a container's ``choice`` / ``chosen`` / ``seed``, a
+    ``DropModalities``' ``keep``; empty for a plain transform); ``keys`` maps each entry an op
+    corrupted to its :class:`Entry`; ``children`` maps a container's child names (``"0"``,
+    ``"1"``, ... or a pipeline's modality names and ``"missing"``) to their records (None for a
+    child that ran on no example). A child may have run on a sub-batch: its records are then
+    as long as that sub-batch.
+
+    Example:
+        >>> from mmnoise.transforms import Compose, Gain
+        >>> _, rec = Compose([Gain("a")]).run({"a": torch.ones(2, 3, 1)})
+        >>> rec["type"], sorted(rec["children"]), rec["children"]["0"]["type"]
+        ('Compose', ['0'], 'Gain')
+    """
+
+    type: str
+    applied: Tensor
+    params: dict[str, Tensor]
+    keys: dict[str, Entry]
+    children: dict[str, Record | None]
+
+
+def changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
+    """Reduce an elementwise change to (B, T): which steps (frames, tokens, samples) changed.
+
+    Example:
+        >>> x = torch.zeros(1, 3, 2)
+        >>> changed_mask(x, x.index_fill(1, torch.tensor([1]), 1.0), "features")
+        tensor([[False,  True, False]])
+    """
+    diff = x != y
+    if kind == "tokens":
+        return diff
+    diff = diff.movedim(time_dim(kind), 1)
+    return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
+
+
+def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:
+    """A :class:`Record` with every field present (``parts``: params, keys, children).
+
+    Example:
+        >>> sorted(new_record("Demo", torch.ones(2, dtype=torch.bool)))
+        ['applied', 'children', 'keys', 'params', 'type']
+    """
+    return {
+        "type": kind,
+        "applied": applied,
+        "params": parts.get("params", {}),
+        "keys": parts.get("keys", {}),
+        "children": parts.get("children", {}),
+    }
+
+
+def entries(record: Record) -> list[str]:
+    """Every sample entry a record's ops corrupted (each once, in order).
+
+    Example:
+        >>> from mmnoise.transforms import Compose, Gain
+        >>> _, rec = Compose([Gain("a"), Gain("b"), Gain("a")]).run(
+        ...     {"a": torch.ones(1, 2, 1), "b": torch.ones(1, 2, 1)})
+        >>> entries(rec)
+        ['a', 'b']
+    """
+    names = dict.fromkeys(record["keys"])
+    for child in record["children"].values():
+        if child is not None:
+            names.update(dict.fromkeys(entries(child)))
+    return list(names)
+
+
+def any_applied(sample: Sample, by_key: Mapping[str, Entry]) -> Tensor:
+    """(B,): the examples any entry of ``by_key`` applied to (none, for a call on no entry).
+
+    Example:
+        >>> e = {"params": {}, "applied": torch.tensor([True, False])}
+        >>> any_applied({}, {"a": e, "b": {**e, "applied": torch.tensor([False, False])}})
+        tensor([ True, False])
+    """
+    flags = [e["applied"] for e in by_key.values()]
+    if len(flags) == 1:
+        return flags[0]
+    if flags:
+        return torch.stack([f.to(flags[0].device) for f in flags]).any(dim=0)
+    names = modality_names(sample)
+    ref = sample[names[0]] if names else torch.zeros(0)
+    return torch.zeros(ref.shape[0], dtype=torch.bool, device=ref.device)
