@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TypeGuard
@@ -33,6 +34,7 @@ __all__ = [
     "derive_seed",
     "draw_seed",
     "generator_from_seed",
+    "kernel_generator",
     "make_generator",
     "per_example",
     "rand",
@@ -677,6 +679,34 @@ def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
             dtype=torch.int32,
         )
     return torch.tensor(seed_from_generator(generator, device), dtype=torch.int64)
+
+
+_SCRATCH = threading.local()
+
+
+def kernel_generator(
+    seed: Tensor, device: torch.device | str
+) -> torch.Generator | PerExample | Key:
+    """The randomness a kernel draws its field from, for a seed from :func:`draw_seed`.
+
+    A 0-d int64 seed (a ``torch.Generator`` carrier) reseeds one generator kept per thread and
+    device, so a call allocates no generator: each kernel consumes it before the next kernel
+    seeds it again. Other seeds are rebuilt by :func:`generator_from_seed`.
+
+    Example:
+        >>> a = torch.rand(2, generator=kernel_generator(torch.tensor(5), "cpu"))
+        >>> torch.equal(a, torch.rand(2, generator=make_generator(5)))
+        True
+    """
+    if seed.dtype != torch.int64 or seed.ndim != 0:
+        return generator_from_seed(seed, device)
+    dev = torch.device(device)
+    cache: dict[torch.device, torch.Generator] = _SCRATCH.__dict__.setdefault("generators", {})
+    g = cache.get(dev)
+    if g is None:
+        g = cache[dev] = torch.Generator(device=dev)
+    g.manual_seed(int(seed) & _MASK_63)
+    return g
 
 
 def generator_from_seed(

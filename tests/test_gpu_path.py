@@ -101,6 +101,33 @@ def test_no_host_read_back_on_the_device_path(
         assert set(out) >= set(sample)
 
 
+@pytest.mark.parametrize(("name", "build", "sample"), EVERYTHING, ids=IDS)
+def test_a_call_with_a_generator_allocates_no_generator(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # kernels draw from one reseeded generator per thread and device (rng.kernel_generator);
+    # a pipeline still derives one stream per modality from its seed (rng.generator_from_seed)
+    made: list[int] = []
+    real = mm.rng.make_generator
+    monkeypatch.setattr(mm.rng, "make_generator", lambda *a, **k: made.append(1) or real(*a, **k))
+    t = build()
+    out = t(sample, level=0.6, generator=torch.Generator().manual_seed(1))
+    pipes = [m for m in t.modules() if isinstance(m, mm.MultimodalPipeline)]
+    streams = sum(len(p._named()) for p in pipes)
+    fills = [m for m in t.modules() if isinstance(m, mm.DropModalities) and m.fill != 0.0]
+    assert len(made) <= streams + len(fills), (name, len(made))
+    assert set(out) >= set(sample)
+
+
+def test_kernel_generators_are_reseeded_not_made() -> None:
+    a = mm.rng.kernel_generator(torch.tensor(5), "cpu")
+    first = torch.randn(3, generator=a)
+    b = mm.rng.kernel_generator(torch.tensor(5), "cpu")
+    assert b is a and torch.equal(torch.randn(3, generator=b), first)  # the same state again
+    assert torch.equal(first, torch.randn(3, generator=mm.rng.make_generator(5)))
+
+
 @pytest.mark.usefixtures("as_on_a_device")
 def test_the_device_path_still_rejects_non_finite_input() -> None:
     # on CPU data torch._assert_async raises at once, so the device path's check is testable

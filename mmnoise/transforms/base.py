@@ -134,7 +134,7 @@ class NoiseTransform(nn.Module):
         """
         kwargs: dict[str, Any] = dict(params)
         if "seed" in kwargs:
-            kwargs["generator"] = rng.generator_from_seed(kwargs.pop("seed"), x.device)
+            kwargs["generator"] = rng.kernel_generator(kwargs.pop("seed"), x.device)
         if self._kernel_takes_time_dim:
             kwargs["time_dim"] = time_dim(kind)
         if inplace:

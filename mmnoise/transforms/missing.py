@@ -248,7 +248,9 @@ class DropModalities(NoiseTransform):
         lv, gate = self.draw_gate(level, ref.shape[0], ref.device, generator)
         params = self.make_params(ref, lv, generator=generator)
         applied = gate & (lv > 0)
-        g = rng.generator_from_seed(params["seed"], ref.device)
+        # the fill's own stream (a number fill draws nothing)
+        filled = isinstance(self.fill, NoiseTransform) or self.fill == "noise"
+        g = rng.generator_from_seed(params["seed"], ref.device) if filled else None
         entries: dict[str, Entry] = {}
         for i, n in enumerate(names):
             x, own = sample[n], {"keep": params["keep"][:, i]}

@@ -247,7 +247,7 @@ class TokenDeletion(_Rate):
         """The shortened lengths (the examples not applied keep theirs)."""
         applied = entry["applied"].to(x.device)
         kwargs: dict[str, Any] = dict(entry["params"])
-        gen = rng.generator_from_seed(kwargs.pop("seed"), x.device)
+        gen = rng.kernel_generator(kwargs.pop("seed"), x.device)
         new = F.token_delete_lengths(
             x, **kwargs, **self.kernel_kwargs(), generator=gen, lengths=lengths
         )
