@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import SCHEDULES, decode, encode
+from mmnoise.sample import check_level
 
 __all__ = [
     "Chain",
@@ -888,16 +889,7 @@ def sample_levels(
             f"{who}: the generator is on {generator.device} but the levels go to {dev}; make the "
             "generator on the data's device (mmnoise.rng.make_generator(seed, device))."
         )
-    lv = torch.as_tensor(level, dtype=torch.float32).to(dev)
-    if lv.ndim == 0:
-        lv = lv.expand(batch_size)
-    if lv.shape != (batch_size,):
-        raise ValueError(
-            f"{who}: expected level as a float or a ({batch_size},) tensor, got shape "
-            f"{tuple(lv.shape)}."
-        )
-    if not bool(((lv >= 0) & (lv <= 1)).all()):
-        raise ValueError(f"{who}: expected level in [0, 1], got {level!r:.60}.")
+    lv = check_level(level, batch_size, dev, who=who)
     if mode == "fixed":
         return lv.clone()
     if mode == "uniform":
