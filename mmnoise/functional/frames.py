@@ -18,7 +18,6 @@ loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -26,7 +25,6 @@ from torch import Tensor
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
 from mmnoise.rng import Randomness
-from mmnoise.sample import reads_on_host
 
 __all__ = [
     "brightness",
@@ -89,47 +87,6 @@ def _unit(y: Tensor) -> Tensor:
     In place on a fresh contiguous output; a view into a larger buffer (kornia's JPEG crops its
     16 x 16 padding off) is clamped into a fresh contiguous tensor, as is a graph-recording one."""
     return y.clamp_(0.0, 1.0) if y.is_contiguous() and not y.requires_grad else y.clamp(0.0, 1.0)
-
-
-#: Bytes of input images per chunk in :func:`_unit_by_chunks` (16 frames of 3 x 112 x 112).
-_CHUNK_BYTES = 2_500_000
-
-
-def _unit_by_chunks(fn: Callable[..., Tensor], xf: Tensor, *params: Tensor) -> Tensor:
-    """Return ``_unit(fn(xf, *params))``, computed a few images at a time on the CPU.
-
-    ``fn`` filters (N, C, H, W) images with (N, ...) per-image parameters, each image on its own,
-    so a chunk of images gives the values it gives in the whole batch (bit for bit for the blur
-    and the JPEG codec). Why: a filter over a whole batch writes each intermediate (a padded copy,
-    one pass's output, the codec's colour planes and blocks: tens of MB at 128 frames) to a fresh
-    buffer that goes out to memory and comes back, and buffers that large are fresh page-faulted
-    allocations on every call; those of a ~2.5 MB chunk stay in the L2 / L3 caches and are reused
-    from the allocator's free lists, and each chunk's clamp writes straight into the output
-    (gaussian blur 1.5-3x and JPEG ~1.5x faster at the frames benchmark's 128 x 3 x 112 x 112,
-    benchmarks/). Off the CPU, under ``torch.compile`` and when autograd records (``out=`` ops
-    are not recorded), one call over the whole batch.
-
-    Shape:
-        xf: (N, C, H, W); each of ``params``: (N, ...). Output: ``fn``'s, (N, C', H, W).
-
-    Example:
-        >>> x = torch.rand(3, 1, 4, 4)
-        >>> _unit_by_chunks(lambda xs, d: xs + d[:, None, None, None], x, torch.ones(3)).unique()
-        tensor([1.])
-    """
-    n = xf.shape[0]
-    per = max(1, _CHUNK_BYTES // max(1, xf[0].numel() * xf.element_size()))
-    records = torch.is_grad_enabled() and (xf.requires_grad or any(p.requires_grad for p in params))
-    if n <= per or records or not reads_on_host(xf.device):
-        return _unit(fn(xf, *params))
-    out: Tensor | None = None
-    for i in range(0, n, per):
-        y = fn(xf[i : i + per], *(p[i : i + per] for p in params))
-        if out is None:  # fn decides the channels and dtype of the output
-            out = y.new_empty((n, *y.shape[1:]))
-        torch.clamp(y, 0.0, 1.0, out=out[i : i + per])
-    assert out is not None  # n > per >= 1: the loop ran
-    return out
 
 
 def _kernel_size(half: int, x: Tensor) -> int:
@@ -252,10 +209,10 @@ def gaussian_blur(
     if x.device.type == "cpu" and x.shape[-2] * x.shape[-1] >= 256 * 256:
         # from 256 x 256 pixels kornia accumulates shifted slices on the CPU, faster there than
         # the convolutions below (same values)
-        y = _unit(KF.gaussian_blur2d(_fold(x), (k, k), sig.expand(-1, 2), border_type="reflect"))
+        y = KF.gaussian_blur2d(_fold(x), (k, k), sig.expand(-1, 2), border_type="reflect")
     else:
-        y = _unit_by_chunks(_separable_blur, _fold(x), KF.get_gaussian_kernel1d(k, sig))
-    return _finish(y, x, lengths)
+        y = _separable_blur(_fold(x), KF.get_gaussian_kernel1d(k, sig))
+    return _finish(_unit(y), x, lengths)
 
 
 def _separable_blur(x: Tensor, taps: Tensor) -> Tensor:
@@ -482,14 +439,16 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
             f"jpeg_compress: expected RGB or grey frames (C = 3 or 1), got shape "
             f"{tuple(x.shape)}; JPEG codes colour images only."
         )
+    xf = _fold(x)
+    if c == 1:
+        xf = xf.expand(-1, 3, -1, -1)
     import kornia.enhance as KE  # lazy: see the module docstring
 
-    def codec(xs: Tensor, qs: Tensor) -> Tensor:
-        if c == 3:
-            return KE.jpeg_codec_differentiable(xs, qs)
-        return KE.jpeg_codec_differentiable(xs.expand(-1, 3, -1, -1), qs).mean(dim=1, keepdim=True)
-
-    return _finish(_unit_by_chunks(codec, _fold(x), q.reshape(-1)), x, lengths)
+    y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
+    if c == 1:
+        y = y.mean(dim=1, keepdim=True)
+    # the codec's output is fresh: clamped in place unless it is a crop of its padded frames
+    return _finish(_unit(y), x, lengths)
 
 
 def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Tensor:
