@@ -304,7 +304,8 @@ def valid_steps(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | No
     """Return a (B, T) bool tensor, True on valid steps along ``time_dim`` (None: all valid)."""
     if lengths is None:
         return None
-    return step_index(x, time_dim) < lengths.to(x.device)[:, None]
+    # the comparison broadcasts the (T,) steps against the (B, 1) lengths: no expand
+    return torch.arange(x.shape[time_dim], device=x.device) < lengths.to(x.device)[:, None]
 
 
 def step_energy(x: Tensor, time_dim: int) -> Tensor:

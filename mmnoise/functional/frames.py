@@ -82,8 +82,11 @@ def _finish(y: Tensor, x: Tensor, lengths: Tensor | None) -> Tensor:
 
 def _unit(y: Tensor) -> Tensor:
     """Clamp a filter's output to [0, 1]: the rounding of a weighted sum of pixels in [0, 1] can
-    land a few ulps outside (a blurred 1.0 came out as 1.0000001), and frames are in [0, 1]."""
-    return y.clamp(0.0, 1.0) if y.requires_grad else y.clamp_(0.0, 1.0)
+    land a few ulps outside (a blurred 1.0 came out as 1.0000001), and frames are in [0, 1].
+
+    In place on a fresh contiguous output; a view into a larger buffer (kornia's JPEG crops its
+    16 x 16 padding off) is clamped into a fresh contiguous tensor, as is a graph-recording one."""
+    return y.clamp_(0.0, 1.0) if y.is_contiguous() and not y.requires_grad else y.clamp(0.0, 1.0)
 
 
 def _kernel_size(half: int, x: Tensor) -> int:
@@ -444,7 +447,8 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
     y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
-    return _finish(y.clamp(0.0, 1.0), x, lengths)
+    # the codec's output is fresh: clamped in place unless it is a crop of its padded frames
+    return _finish(_unit(y), x, lengths)
 
 
 def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Tensor:

@@ -10,13 +10,14 @@ token-embedding dropout is :func:`mmnoise.functional.features.frame_dropout`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from mmnoise import rng
-from mmnoise.functional._shape import full_lengths, span_bounds, step_index
+from mmnoise.functional._shape import full_lengths, span_bounds, step_index, valid_steps
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
 
@@ -38,11 +39,11 @@ def _check_tokens(x: Tensor, who: str) -> None:
         )
 
 
-def _editable(x: Tensor, lengths: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
-    """Return the (B, T) bool mask of positions a kernel may change."""
+def _editable(x: Tensor, valid: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
+    """Return the (B, T) bool mask of positions a kernel may change (``valid``: None = all)."""
     editable = x != pad_id
-    if lengths is not None:
-        editable &= step_index(x, 1) < lengths.to(x.device)[:, None]
+    if valid is not None:
+        editable &= valid
     # a few comparisons beat isin's sort-based search; off the CPU they also avoid copying a
     # host list of ids to the device (a synchronous copy on CUDA)
     if len(special_ids) <= 4 or not reads_on_host(x.device):
@@ -60,7 +61,7 @@ def _hits(x: Tensor, ratio: Tensor, generator: Randomness) -> Tensor:
     superset of positions, so severity is monotone in the level.
     """
     u = rng.rand(x.shape, generator=generator, device=x.device)
-    return u < ratio.to(x.device, torch.float32).reshape(-1, 1)
+    return u < ratio.to(x.device, torch.float32)[:, None]
 
 
 def token_mask(
@@ -96,8 +97,10 @@ def token_mask(
         tensor([[101, 103, 103, 103, 102,   0]])
     """
     _check_tokens(x, "token_mask")
-    hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
-    return torch.where(hit, torch.full_like(x, mask_id), x)
+    # few ops: at 128 x 64 ids each costs about as much as its arithmetic (benchmarks/)
+    hit = _hits(x, ratio, generator)
+    hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    return x.masked_fill(hit, mask_id)
 
 
 def token_replace(
@@ -149,14 +152,19 @@ def token_replace(
             f"token_replace: no id left to draw from: vocab_size={vocab_size} with pad_id="
             f"{pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
         )
-    hit = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
+    hit = _hits(x, ratio, generator)
+    hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
     pick = rng.randint(0, count, x.shape, generator=generator, device=x.device)
-    # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted); one comparison
-    # with a host int per excluded id (special ids are few), no host list copied to the device
-    ids = pick.clone()
-    for j, e in enumerate(excluded):
-        ids += pick >= e - j
-    return torch.where(hit, ids.to(x.dtype), x)
+    # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted): one comparison
+    # with a host int per distinct bound e_j - j, none for bounds <= 0 (every k passes them), no
+    # host list copied to the device. Runs of consecutive ids ([CLS] [SEP] [MASK] = 101 102 103)
+    # share one bound.
+    bounds = Counter(e - j for j, e in enumerate(excluded))
+    ids = pick + sum(n for bound, n in bounds.items() if bound <= 0)
+    for bound, n in bounds.items():
+        if bound > 0:
+            ids.add_(pick >= bound, alpha=n)
+    return torch.where(hit, ids, x)
 
 
 def token_swap(
@@ -198,12 +206,18 @@ def token_swap(
     _check_tokens(x, "token_swap")
     offset = rng.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
     hit = _hits(x, ratio, generator)
-    steps = step_index(x, 1)
-    ok = _editable(x, lengths, pad_id, special_ids)
-    ok_next = torch.nn.functional.pad(ok[:, 1:], (0, 1), value=False)
-    first = ((steps - offset) % 2 == 0) & ok & ok_next & hit  # left token of a swapped pair
-    second = torch.nn.functional.pad(first[:, :-1], (1, 0), value=False)
-    source = steps + first.long() - second.long()
+    ok = _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    steps = torch.arange(x.shape[1], device=x.device)
+    # first[:, i]: tokens i and i + 1 swap (i at the example's pair parity, both editable, hit);
+    # (B, T - 1) for the left tokens, as the last token starts no pair
+    first = (steps[:-1] & 1) == offset
+    first &= ok[:, :-1]
+    first &= ok[:, 1:]
+    first &= hit[:, :-1]
+    moves = first.long()  # (integer: torch subtracts no bool)
+    source = steps.repeat(x.shape[0], 1)
+    source[:, :-1].add_(moves)
+    source[:, 1:].sub_(moves)
     return x.gather(1, source)
 
 
@@ -214,15 +228,17 @@ def _delete_keep(
     special_ids: Sequence[int],
     generator: Randomness,
     lengths: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    """Return the (B, T) mask of valid tokens kept by a deletion, and the (B,) valid mask."""
-    valid = step_index(x, 1) < full_lengths(x, lengths, 1)[:, None]
-    drop = _editable(x, lengths, pad_id, special_ids) & _hits(x, ratio, generator)
-    keep = valid & ~drop
-    # an example keeps at least one token: a zero length is not a valid sequence
-    empty = ~keep.any(dim=1, keepdim=True)
-    first = step_index(x, 1) == 0
-    return keep | (empty & first), valid
+) -> tuple[Tensor, Tensor | None]:
+    """Return the (B, T) mask of tokens kept by a deletion and the (B, T) valid mask (None:
+    all valid)."""
+    valid = valid_steps(x, lengths, 1)
+    drop = _hits(x, ratio, generator)
+    drop &= _editable(x, valid, pad_id, special_ids)
+    keep = ~drop if valid is None else valid ^ drop  # drop lies inside valid
+    if x.shape[1]:
+        # an example keeps at least one token: a zero length is not a valid sequence
+        keep[:, 0].logical_or_(~keep.any(dim=1))
+    return keep, valid
 
 
 def token_delete(
@@ -262,13 +278,13 @@ def token_delete(
     """
     _check_tokens(x, "token_delete")
     keep, valid = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
-    # stable sort: kept tokens first (in order), then deleted valid ones, then padding
-    rank = torch.where(keep, 0, torch.where(valid, 1, 2))
-    order = torch.sort(rank, dim=1, stable=True).indices
+    # stable sort, kept tokens first (in order), then the others in order: the deleted valid
+    # ones, then the padding, which keeps its positions (valid steps are a prefix)
+    kept_first, order = torch.sort(keep, dim=1, descending=True, stable=True)
     packed = x.gather(1, order)
-    new_len = keep.sum(dim=1, keepdim=True)
-    steps = step_index(x, 1)
-    return torch.where(steps < new_len, packed, torch.where(valid, pad_id, x))
+    # the deleted tokens now sit between the new and the old length: they become pad_id
+    freed = ~kept_first if valid is None else valid > kept_first
+    return packed.masked_fill_(freed, pad_id)
 
 
 def token_delete_lengths(
@@ -348,5 +364,5 @@ def span_mask(
     lo, hi = span_bounds(full_lengths(x, lengths, 1), start, width_ratio)
     steps = step_index(x, 1)
     inside = (steps >= lo[:, None]) & (steps < hi[:, None])
-    hit = inside & _editable(x, lengths, pad_id, special_ids)
-    return torch.where(hit, torch.full_like(x, mask_id), x)
+    hit = inside & _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    return x.masked_fill(hit, mask_id)

@@ -293,3 +293,14 @@ def test_neutral_parameters_return_the_frames_exactly(
     ]
     for i, y in enumerate(outputs):
         assert torch.equal(y, x), i
+
+
+@pytest.mark.parametrize("size", [16, 20])
+def test_jpeg_output_is_a_fresh_contiguous_tensor_in_unit_range(size: int) -> None:
+    # 20 x 20 is padded to 32 x 32 inside the codec and cropped back: a view of the padded
+    # frames, which the clamp must copy out rather than write through
+    x = _frames(0, (2, 1, 3, size, size))
+    before = x.clone()
+    y = F.jpeg_compress(x, quality=torch.tensor([10.0, 60.0]))
+    assert y.is_contiguous() and y.shape == x.shape and torch.equal(x, before)
+    assert bool(((y >= 0) & (y <= 1)).all())

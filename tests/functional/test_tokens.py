@@ -180,6 +180,28 @@ def test_replacement_never_draws_protected_ids() -> None:
     assert set(y.unique().tolist()) <= {1, 4, 5}
 
 
+@pytest.mark.parametrize(
+    ("pad_id", "special_ids"),
+    [(0, (2, 3, 4)), (0, (9, 2, 6)), (5, (0, 1)), (11, ()), (0, (3, 4, 8, 9))],
+)
+def test_replacement_draws_every_allowed_id_and_only_those(
+    pad_id: int, special_ids: tuple[int, ...]
+) -> None:
+    # runs of consecutive excluded ids share one rank shift: each allowed id must still be hit
+    vocab = 10
+    x = torch.full((4, 400), 7)
+    y = F.token_replace(
+        x,
+        ratio=torch.ones(4),
+        vocab_size=vocab,
+        pad_id=pad_id,
+        special_ids=special_ids,
+        generator=torch.Generator().manual_seed(0),
+    )
+    allowed = set(range(vocab)) - {pad_id, *special_ids}
+    assert set(y.unique().tolist()) == allowed
+
+
 def test_token_errors_are_clear() -> None:
     with pytest.raises(TypeError, match="int64"):
         F.token_mask(torch.zeros(2, 3), ratio=torch.ones(2), mask_id=1)
