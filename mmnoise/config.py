@@ -244,4 +244,4 @@ def lerp(level: Tensor, value_range: tuple[float, float]) -> Tensor:
         tensor([ 30.,  10., -10.])
     """
     weak, strong = value_range
-    return weak + (strong - weak) * level
+    return (level * (strong - weak)).add_(weak)  # one temporary (same values as w + (s - w) l)

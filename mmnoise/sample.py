@@ -382,11 +382,11 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
         f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim {dim})"
     )
     fix = "drop zero-length examples and make lengths count valid steps only."
-    device_check(
-        (lo >= 1) & (hi <= x.shape[dim]),
-        f"{expected}; {fix}",
-        on_host=lambda: f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}",
-    )
+    if reads_on_host(lengths.device):  # two host numbers, compared in Python: no tensor ops
+        if not 1 <= int(lo) <= int(hi) <= x.shape[dim]:
+            raise ValueError(f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}")
+    else:
+        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected}; {fix}")
     return lengths
 
 

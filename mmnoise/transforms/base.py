@@ -180,8 +180,11 @@ class NoiseTransform(nn.Module):
         for name in self.resolve_keys(sample, keys):
             x = sample[name]
             lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
+            # a float level above 0 (in float32) leaves the gate as it is: one op fewer
+            positive = isinstance(level, int | float) and as_float32(level) > 0
+            applied = gate if positive else gate & (lv > 0)
             entries[name] = self.new_entry(level, self.make_params(x, lv, generator=generator),
-                                           gate & (lv > 0))  # fmt: skip
+                                           applied)  # fmt: skip
         return new_record(type(self).__name__, any_applied(sample, entries), keys=entries)
 
     def new_entry(self, level: Any, params: dict[str, Tensor], applied: Tensor) -> Entry:
