@@ -120,6 +120,32 @@ def test_a_call_with_a_generator_allocates_no_generator(
     assert set(out) >= set(sample)
 
 
+def _flat(record: Any) -> list[torch.Tensor]:
+    if isinstance(record, torch.Tensor):
+        return [record]
+    if isinstance(record, dict):
+        return [t for k in sorted(record) for t in _flat(record[k])]
+    return []
+
+
+@pytest.mark.parametrize(("name", "build", "sample"), EVERYTHING, ids=IDS)
+def test_draw_reads_shapes_only(
+    name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any]
+) -> None:
+    # OneOf / SomeOf draw their children's records on shape-only stand-ins of the chosen rows
+    # (each row a view of the first): every draw must depend on shapes, never on values
+    t = build()
+    other = {
+        k: v[:1].flip(-1).expand_as(v) if isinstance(v, torch.Tensor) else v
+        for k, v in sample.items()
+    }
+    a = _flat(t.draw(sample, 0.6, torch.Generator().manual_seed(4)))
+    b = _flat(t.draw(other, 0.6, torch.Generator().manual_seed(4)))
+    assert a and len(a) == len(b), name
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y), name
+
+
 def test_kernel_generators_are_reseeded_not_made() -> None:
     a = mm.rng.kernel_generator(torch.tensor(5), "cpu")
     first = torch.randn(3, generator=a)
