@@ -240,6 +240,7 @@ def lerp(level: Tensor, value_range: tuple[float, float]) -> Tensor:
     """Map per-example levels in [0, 1] onto a ``(weak, strong)`` range, linearly.
 
     Example:
+        >>> import torch
         >>> lerp(torch.tensor([0.0, 0.5, 1.0]), (30.0, -10.0))
         tensor([ 30.,  10., -10.])
     """
