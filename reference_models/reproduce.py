@@ -628,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:  # every fold of the corpus by default (IEMOCAP, without a corpus.json: 10)
             n = corpus_folds(args.root)
         except (FileNotFoundError, ValueError) as err:
-            print(f"reproduce: {err}", file=sys.stderr)
+            print(_prefixed(err), file=sys.stderr)
             return 2
         if n is not None:
             kw["folds"] = tuple(range(1, n + 1))
@@ -655,9 +655,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         reproduce(rc)
     except ValueError as err:
-        print(f"reproduce: {err}", file=sys.stderr)
+        print(_prefixed(err), file=sys.stderr)
         return 2
     return 0
+
+
+def _prefixed(err: Exception) -> str:
+    """The error for the terminal, named once (most messages already start "reproduce: ")."""
+    text = str(err)
+    return text if text.startswith("reproduce:") else f"reproduce: {text}"
 
 
 if __name__ == "__main__":  # pragma: no cover

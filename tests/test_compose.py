@@ -429,3 +429,14 @@ def test_a_draw_without_one_row_per_generator_is_refused() -> None:
         mm.rng.randn((2, 4), generator=per)
     with pytest.raises(ValueError, match=r"_fastrand: .*expected a draw shaped \(3, \.\.\.\)"):
         _fastrand.normal_(torch.empty(2, 70_000), generator=per)
+
+
+def test_one_of_weights_can_be_reassigned() -> None:
+    o = mm.OneOf([mm.Gain("a", gain_db=(0.0, -20.0)), mm.Gain("a", gain_db=(0.0, 20.0))])
+    s = {"a": torch.ones(64, 2, 1)}
+    o.weights = [0.0, 1.0]  # only the second child from now on
+    _, rec = o.run(s, level=1.0, generator=_g(3))
+    assert bool((rec["params"]["choice"] == 1).all())
+    assert mm.from_config(o.to_config()).weights == [0.0, 1.0]
+    with pytest.raises(ValueError, match="OneOf: expected 2 non-negative weights"):
+        o.weights = [1.0]

@@ -332,14 +332,23 @@ class OneOf(_Container):
         super().__init__(keys, p=p)
         who = type(self).__name__
         self.transforms = _check_children(transforms, who=who)
+        self.weights = weights
+
+    @property
+    def weights(self) -> list[float] | None:
+        """Relative choice weights (None: uniform); setting them re-checks and re-derives the CDF."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, weights: Sequence[float] | None) -> None:
         if weights is not None:
             weights = [float(w) for w in weights]
             if len(weights) != len(self.transforms) or min(weights) < 0 or sum(weights) <= 0:
                 raise ValueError(
-                    f"{who}: expected {len(self.transforms)} non-negative weights with a positive "
-                    f"sum, got {weights}."
+                    f"{type(self).__name__}: expected {len(self.transforms)} non-negative weights "
+                    f"with a positive sum, got {weights}."
                 )
-        self.weights: list[float] | None = weights
+        self._weights: list[float] | None = weights
         w = weights if weights is not None else [1.0] * len(self.transforms)
         # the CDF as float32 values kept on the host: choices compare uniforms with host floats
         # (a list copied to the device on each call would sync on CUDA)

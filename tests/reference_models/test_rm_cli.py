@@ -311,6 +311,7 @@ def test_reproduce_needs_three_modalities_and_checks_unseen_classes(
     assert main([*argv, "--folds", "1", "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err
     assert "needs the three modalities ['audio', 'visual', 'text']" in err
+    assert err.startswith("reproduce: the papers'")  # named once, not "reproduce: reproduce:"
     assert "got ['audio', 'text']" in err and "`evaluate`" in err
     assert not (tmp_path / "rep" / "fold1").exists()  # failed before any training
     # the folds are read with load_fold: a test class never seen in training is an error
