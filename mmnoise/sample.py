@@ -34,6 +34,7 @@ __all__ = [
     "LENGTHS",
     "MMIN_CONDITIONS",
     "PRESENT",
+    "Keys",
     "Kind",
     "Level",
     "Levels",
@@ -61,6 +62,8 @@ __all__ = [
 Kind: TypeAlias = Literal["waveform", "frames", "tokens", "features"]
 Sample: TypeAlias = dict[str, Any]
 Level: TypeAlias = float | Tensor
+#: the entries a transform corrupts: a name, names, or None (every entry of a kind it accepts)
+Keys: TypeAlias = str | Sequence[str] | None
 #: a level, or (``MultimodalPipeline``) levels by modality name
 Levels: TypeAlias = Level | Mapping[str, Level]
 

@@ -11,7 +11,7 @@ The input sample and its tensors are never modified: every call returns a NEW di
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from mmnoise.sample import (
     LENGTHS,
     PRESENT,
     RESERVED,
+    Keys,
     Kind,
     Levels,
     Sample,
@@ -95,7 +96,7 @@ class NoiseTransform(nn.Module):
             fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
             cls._kernel_takes_time_dim = "time_dim" in inspect.signature(fn).parameters
 
-    def __init__(self, keys: str | Sequence[str] | None = None, *, p: float = 1.0) -> None:
+    def __init__(self, keys: Keys = None, *, p: float = 1.0) -> None:
         super().__init__()
         who = type(self).__name__
         if keys is not None and not isinstance(keys, str):
@@ -169,11 +170,7 @@ class NoiseTransform(nn.Module):
         return lv, rng.rand((batch,), generator=generator, device=device) < self.p
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         """Take every random decision of a call on ``sample`` (its shapes only) as a record."""
         entries: dict[str, Entry] = {}
@@ -297,12 +294,12 @@ class NoiseTransform(nn.Module):
             check_finite_entries(sample, names, who=who)
 
     # -- keys ------------------------------------------------------------------------------
-    def resolve_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
+    def resolve_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
         """Return the sample entries a call corrupts (``keys`` or this op's own), checked."""
         chosen = keys if keys is not None else self.keys
         return select_entries(sample, chosen, self.accepts, who=type(self).__name__)
 
-    def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
+    def touched_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
         """Return the entries a call with these ``keys`` reads and may change."""
         return self.resolve_keys(sample, keys)
 

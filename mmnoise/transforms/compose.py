@@ -27,6 +27,7 @@ from mmnoise.sample import (
     KINDS_KEY,
     LENGTHS,
     PRESENT,
+    Keys,
     Level,
     Levels,
     Sample,
@@ -152,7 +153,7 @@ class _Container(NoiseTransform):
             (n, t) for n, t in self.transforms.named_children() if isinstance(t, NoiseTransform)
         ]
 
-    def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
+    def touched_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
         """Return every entry one of the children touches (each once, in first-touch order)."""
         keys = keys if keys is not None else self.keys
         seen: dict[str, None] = {}
@@ -282,11 +283,7 @@ class Compose(_Container):
         self.transforms = _check_children(transforms, who=type(self).__name__)
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         lv, gate = self._gate(sample, level, generator)
         child_lv, keys = self._child_level(level, lv * gate), keys or self.keys
@@ -357,11 +354,7 @@ class OneOf(_Container):
         ).tolist()
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         lv, gate = self._gate(sample, level, generator)
         u = rng.rand(lv.shape, generator=generator, device=lv.device)
@@ -423,11 +416,7 @@ class SomeOf(_Container):
         self.n = (lo, hi)
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         lv, gate = self._gate(sample, level, generator)
         b, m = lv.shape[0], len(self.transforms)
@@ -504,7 +493,7 @@ class MultimodalPipeline(_Container):
         self.shared = bool(shared)
         check_probability(p, who=who)
 
-    def touched_keys(self, sample: Sample, keys: Sequence[str] | None = None) -> list[str]:
+    def touched_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
         """Return the pipeline's modalities, then those only ``missing`` names (each once)."""
         names = [n for n, _ in self._compose_items()]
         extra = self.missing._names if self.missing is not None else []
@@ -533,11 +522,7 @@ class MultimodalPipeline(_Container):
         return config
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         who = type(self).__name__
         levels = level if isinstance(level, Mapping) else None

@@ -16,7 +16,7 @@ from mmnoise.config import check_range, lerp
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import features as F
 from mmnoise.rng import Randomness
-from mmnoise.sample import Kind
+from mmnoise.sample import Keys, Kind
 from mmnoise.transforms.base import NoiseTransform
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 
 _SEQ: frozenset[Kind] = frozenset({"features", "waveform", "frames"})
 _SIGNAL: frozenset[Kind] = frozenset({"features", "waveform"})
-Keys = str | Sequence[str] | None
 
 
 class AddGaussianSNR(NoiseTransform):

@@ -19,7 +19,7 @@ from torch import Tensor
 from mmnoise.config import check_range, lerp
 from mmnoise.functional import frames as F
 from mmnoise.rng import Randomness
-from mmnoise.sample import Kind
+from mmnoise.sample import Keys, Kind
 from mmnoise.transforms.base import NoiseTransform
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 _FRAMES: frozenset[Kind] = frozenset({"frames"})
-Keys = str | Sequence[str] | None
 
 
 def _shape(x: Tensor, per_frame: bool) -> tuple[int, ...]:

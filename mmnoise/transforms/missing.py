@@ -30,6 +30,7 @@ from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
     PRESENT,
+    Keys,
     Kind,
     Levels,
     Sample,
@@ -237,11 +238,7 @@ class DropModalities(NoiseTransform):
         return [self.keys] if isinstance(self.keys, str) else list(self.keys or [])
 
     def draw(
-        self,
-        sample: Sample,
-        level: Levels,
-        generator: Randomness,
-        keys: Sequence[str] | None = None,
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         """One draw for all the modalities (which to keep), then the fill's draws, per modality."""
         names, ref = self._names, sample[self._names[0]]

@@ -13,12 +13,11 @@ from mmnoise import rng
 from mmnoise.config import check_range, lerp
 from mmnoise.functional import diffusion as D
 from mmnoise.rng import Randomness
-from mmnoise.sample import Kind
+from mmnoise.sample import Keys, Kind
 from mmnoise.transforms.base import NoiseTransform
 
 __all__ = ["NMERNoise", "intensity_level"]
 
-Keys = str | Sequence[str] | None
 # NMER noises feature sequences; raw frames would leave their [0, 1] range
 _FLOAT_KINDS: frozenset[Kind] = frozenset({"features", "waveform"})
 

@@ -20,14 +20,13 @@ from mmnoise import rng
 from mmnoise.config import check_range, lerp
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
-from mmnoise.sample import LENGTHS, Kind
+from mmnoise.sample import LENGTHS, Keys, Kind
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.record import Entry
 
 __all__ = ["AdjacentSwap", "RandomTokenReplace", "SpanMask", "TokenDeletion", "TokenMask"]
 
 _TOKENS: frozenset[Kind] = frozenset({"tokens"})
-Keys = str | Sequence[str] | None
 
 
 def _check_id(value: Any, *, who: str, name: str) -> int:

@@ -30,7 +30,7 @@ from mmnoise.config import check_range, encode, lerp
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm
 from mmnoise.rng import Randomness
-from mmnoise.sample import Kind, reads_on_host
+from mmnoise.sample import Keys, Kind, reads_on_host
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.record import Entry
 
@@ -53,7 +53,6 @@ __all__ = [
 BANK_INLINE_MAX = 16384
 
 _WAVE: frozenset[Kind] = frozenset({"waveform"})
-Keys = str | Sequence[str] | None
 
 
 def _as_bank(value: Any, *, who: str, name: str) -> Tensor:
