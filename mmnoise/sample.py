@@ -152,10 +152,13 @@ def check_tensor(
         >>> check_tensor(torch.zeros(2, 5, 3), who="demo", name="audio", accepts={"features"})
         'features'
     """
-    expected = " or ".join(f"{k} {_LAYOUT[k]}" for k in KINDS if k in accepts)
+
+    def expected() -> str:  # built only for an error message
+        return " or ".join(f"{k} {_LAYOUT[k]}" for k in KINDS if k in accepts)
+
     if not isinstance(x, Tensor):
         raise TypeError(
-            f"{who}: expected sample[{name!r}] to be a torch.Tensor ({expected}), got "
+            f"{who}: expected sample[{name!r}] to be a torch.Tensor ({expected()}), got "
             f"{type(x).__name__}; convert it with torch.as_tensor(...)."
         )
     order: tuple[Kind, ...] = ("features", "waveform", "frames", "tokens")
@@ -180,7 +183,7 @@ def check_tensor(
             else "check the layout and dtype (tokens are int64, everything else float)"
         )
         raise TypeError(
-            f"{who}: expected sample[{name!r}] as {expected}, got {x.dtype} of shape "
+            f"{who}: expected sample[{name!r}] as {expected()}, got {x.dtype} of shape "
             f"{tuple(x.shape)}; {hint}."
         )
     if x.shape[0] == 0:
