@@ -711,6 +711,17 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
                 "--teacher-epochs sets stage 1, but every model of this run reuses a --teacher "
                 "(no stage 1 runs); drop --teacher-epochs.",
             )
+    outs = {kind: args.out / kind if len(args.model) > 1 else args.out for kind in args.model}
+    finished = [
+        str(d) for d in outs.values() if (d / "model.pt").exists() and not (d / "last.pt").exists()
+    ]
+    if args.resume and len(finished) == len(outs):  # (a run of several models resumes the rest)
+        raise _fail(
+            "train",
+            f"--resume: {finished} hold finished runs (model.pt, no last.pt): nothing to resume, "
+            "and a fresh run would overwrite them; pass another --out, or drop --resume to "
+            "train again.",
+        )
     if _is_main():  # the recipe is never changed silently: say which preset runs
         note = (
             ""
@@ -743,7 +754,7 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             if loaded.teacher.config == teacher_cfg:
                 teacher = loaded.teacher
                 used.add(file)
-        out = args.out / kind if len(args.model) > 1 else args.out
+        out = outs[kind]
         steps = tc.student.epochs * math.ceil(n_train / tc.student.batch_size)
         t_steps = tc.teacher.epochs * math.ceil(n_train / tc.teacher.batch_size)
         noisy = None if args.noise == "none" else _noise_pipeline(args.noise, modalities)

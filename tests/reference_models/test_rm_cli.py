@@ -137,6 +137,9 @@ def test_prepare_train_evaluate_a_two_modality_corpus(
     assert stages == ["student", None]
     # a finished run keeps model.pt, not the 33-112 MB resume state (unless --keep-last)
     assert (out / "mmin" / "model.pt").is_file() and not (out / "mmin" / "last.pt").exists()
+    # so --resume on it is an error before anything trains, not a silent retraining
+    with pytest.raises(SystemExit, match=r"--resume: .* hold finished runs .*nothing to resume"):
+        main([*argv, "--resume"])
     # a teacher file is reused as well; one that fits no model of the run is an error
     student = ["--epochs", "1", "--batch-size", "4", "--no-progress"]
     again = ["train", "--model", "mmin", *data, *student, "--out", str(tmp_path / "again")]
