@@ -328,7 +328,7 @@ def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> 
 
 def select_entries(
     sample: Mapping[str, Any],
-    keys: str | Sequence[str] | None,
+    keys: Keys,
     accepts: Collection[Kind],
     *,
     who: str,

@@ -177,22 +177,27 @@ class NoiseTransform(nn.Module):
         for name in self.resolve_keys(sample, keys):
             x = sample[name]
             lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
-            # a float level above 0 (in float32) leaves the gate as it is: one op fewer
-            positive = isinstance(level, int | float) and as_float32(level) > 0
-            applied = gate if positive else gate & (lv > 0)
-            entries[name] = self.new_entry(level, self.make_params(x, lv, generator=generator),
-                                           applied)  # fmt: skip
+            params = self.make_params(x, lv, generator=generator)
+            entries[name] = self.new_entry(level, lv, gate, params)
         return new_record(type(self).__name__, any_applied(sample, entries), keys=entries)
 
-    def new_entry(self, level: Any, params: dict[str, Tensor], applied: Tensor) -> Entry:
-        """An :class:`Entry`, with what the host knows of ``applied`` from a float ``level``
-        and ``p``: it then skips the blend (all) or the kernel (none) with no read-back."""
-        entry: Entry = {"params": params, "applied": applied}
-        if isinstance(level, int | float) and not isinstance(level, bool):
-            if self.p <= 0.0 or as_float32(level) <= 0:
-                entry["known"] = "none"
-            elif self.p >= 1.0:
-                entry["known"] = "all"
+    def new_entry(
+        self, level: Levels, lv: Tensor, gate: Tensor, params: dict[str, Tensor]
+    ) -> Entry:
+        """An :class:`Entry` applied where the ``gate`` passed and the level ``lv`` is above 0.
+
+        What the host knows from a float ``level`` and ``p`` is kept in ``known``: the call then
+        skips the blend (all) or the kernel (none) with no read-back, and a float level above 0
+        leaves the gate as the applied mask (one op fewer).
+        """
+        if not isinstance(level, int | float):
+            return {"params": params, "applied": gate & (lv > 0)}
+        positive = as_float32(level) > 0
+        entry: Entry = {"params": params, "applied": gate if positive else gate & (lv > 0)}
+        if self.p <= 0.0 or not positive:
+            entry["known"] = "none"
+        elif self.p >= 1.0:
+            entry["known"] = "all"
         return entry
 
     def apply_record(

@@ -175,7 +175,7 @@ class _Container(NoiseTransform):
         raise NotImplementedError
 
     def _draw_rows(
-        self, sample: Sample, lv: Tensor, rows: Tensor, generator: Randomness, keys: Any
+        self, sample: Sample, lv: Tensor, rows: Tensor, generator: Randomness, keys: Keys
     ) -> dict[str, Record | None]:
         """Let child ``i`` draw for the examples where ``rows[:, i]`` (B, N) is True."""
         named = self._named()
@@ -296,8 +296,8 @@ class OneOf(_Container):
 
     Each transform runs only on the examples it was chosen for (their rows gathered, its output
     rows written back), so a call costs about what the chosen transforms cost. The record holds
-    ``choice`` (B,), ``applied`` (B,) (gate and level > 0) and one record per transform for its
-    rows in order (None for a transform chosen for no example).
+    ``params["choice"]`` (B,), ``applied`` (B,) (gate and level > 0) and, under ``children``, one
+    record per transform for its rows (None for a transform chosen for no example).
 
     Args:
         transforms: the candidates.
@@ -378,7 +378,7 @@ class SomeOf(_Container):
     """Apply a random subset of ``n = (min, max)`` transforms to each example, in list order.
 
     Each transform runs only on the examples that got it, as in :class:`OneOf`; the record holds
-    ``chosen`` (B, N) instead of ``choice``.
+    ``params["chosen"]`` (B, N) instead of ``params["choice"]``.
 
     Args:
         transforms: the candidates.

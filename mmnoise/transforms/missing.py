@@ -244,7 +244,6 @@ class DropModalities(NoiseTransform):
         names, ref = self._names, sample[self._names[0]]
         lv, gate = self.draw_gate(level, ref.shape[0], ref.device, generator)
         params = self.make_params(ref, lv, generator=generator)
-        applied = gate & (lv > 0)
         # the fill's own stream (a number fill draws nothing)
         filled = isinstance(self.fill, NoiseTransform) or self.fill == "noise"
         g = rng.generator_from_seed(params["seed"], ref.device) if filled else None
@@ -261,7 +260,9 @@ class DropModalities(NoiseTransform):
                 step = (torch.ceil(lv * 100) - 1).clamp(0, 99).long()
                 own["fill_alpha_bar"] = self._alpha_bars.to(x.device)[step]
                 own["fill_eps"] = rng.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-            entries[n] = self.new_entry(level, own, applied)
+            entries[n] = self.new_entry(level, lv, gate, own)
+        # one drop decision for all the modalities: every entry has the same applied mask
+        applied = entries[names[0]]["applied"]
         return new_record(type(self).__name__, applied, params=params, keys=entries)
 
     def apply_transform(
