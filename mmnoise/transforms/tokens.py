@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmnoise import rng
 from mmnoise.config import check_range, lerp
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
@@ -245,10 +244,9 @@ class TokenDeletion(_Rate):
     ) -> dict[str, Tensor]:  # fmt: skip
         """The shortened lengths (the examples not applied keep theirs)."""
         applied = entry["applied"].to(x.device)
-        kwargs: dict[str, Any] = dict(entry["params"])
-        gen = rng.kernel_generator(kwargs.pop("seed"), x.device)
-        new = F.token_delete_lengths(
-            x, **kwargs, **self.kernel_kwargs(), generator=gen, lengths=lengths
+        # the kernel's own draws again, from the same params: the lengths of its output
+        new = self.call_kernel(
+            F.token_delete_lengths, x, entry["params"], kind="tokens", lengths=lengths
         )
         before = lengths if lengths is not None else torch.full_like(new, x.shape[1])
         return {LENGTHS: torch.where(applied, new, before.to(new.device)).to(before.dtype)}
