@@ -9,7 +9,7 @@ from typing import Any, Concatenate, ParamSpec
 import torch
 from torch import Tensor
 
-from mmnoise.sample import reads_on_host
+from mmnoise.sample import reads_on_host, valid_mask
 
 _P = ParamSpec("_P")
 #: dtypes too narrow for energies, filters and FFTs: kernels compute in float32 for them
@@ -304,8 +304,7 @@ def valid_steps(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | No
     """Return a (B, T) bool tensor, True on valid steps along ``time_dim`` (None: all valid)."""
     if lengths is None:
         return None
-    # the comparison broadcasts the (T,) steps against the (B, 1) lengths: no expand
-    return torch.arange(x.shape[time_dim], device=x.device) < lengths.to(x.device)[:, None]
+    return valid_mask(lengths.to(x.device), x.shape[time_dim], batch=x.shape[0], device=x.device)
 
 
 def step_energy(x: Tensor, time_dim: int) -> Tensor:

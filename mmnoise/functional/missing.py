@@ -10,10 +10,10 @@ from mmnoise.functional._shape import (
     broadcast_steps,
     fill_where,
     per_example,
-    step_index,
     valid_steps,
 )
 from mmnoise.rng import Randomness
+from mmnoise.sample import valid_mask
 
 __all__ = ["drop_modality", "feature_missing", "sample_presence", "sample_presence_exact"]
 
@@ -55,7 +55,10 @@ def drop_modality(
     gone = ~present.to(device=x.device, dtype=torch.bool)
     tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
     if lengths is not None:
-        hit = gone[:, None] & (step_index(x, time_dim) < lengths.to(x.device)[:, None])  # (B, T)
+        valid = valid_mask(
+            lengths.to(x.device), x.shape[time_dim], batch=x.shape[0], device=x.device
+        )
+        hit = gone[:, None] & valid  # (B, T)
         if inplace:
             xt = x.movedim(time_dim, 1)
             xt[hit] = (
