@@ -123,3 +123,11 @@ def test_a_misspelt_key_is_rejected_when_called_with_the_known_names() -> None:
     msg = str(err.value)
     assert "DropModalities" in msg and "'audoi' is not in the sample" in msg
     assert "['m0', 'm1']" in msg and "fix the spelling" in msg
+
+
+def test_a_container_as_fill_is_refused_with_the_fix() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"DropModalities: expected fill as a single transform, got the container Compose",
+    ):
+        mm.DropModalities(["a", "v"], fill=mm.Compose([mm.NMERNoise()]))
