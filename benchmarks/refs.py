@@ -9,6 +9,7 @@ in-place masks), shown as the best a user could write by hand.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -253,32 +254,50 @@ def brightness_contrast(x: Tensor, delta: Tensor, factor: Tensor) -> Tensor:
 # -- tokens ----------------------------------------------------------------------------------
 
 
+def editable(tokens: Tensor, lengths: Tensor, protected: Sequence[int]) -> Tensor:
+    """(B, T) bool: valid positions holding none of the ``protected`` ids (pad, [CLS], ...)."""
+    ok = valid_steps(lengths, tokens.shape[1])
+    for i in protected:
+        ok &= tokens != i
+    return ok
+
+
 def token_mask(
-    tokens: Tensor, lengths: Tensor, p: float, mask_id: int, g: torch.Generator
-) -> Tensor:
-    """Replace each valid token by ``mask_id`` with probability p."""
+    tokens: Tensor, lengths: Tensor, p: float, mask_id: int, protected: Sequence[int],
+    g: torch.Generator,
+) -> Tensor:  # fmt: skip
+    """Replace each editable token by ``mask_id`` with probability p."""
     b, t = tokens.shape
-    hit = (torch.rand(b, t, generator=g, device=tokens.device) < p) & valid_steps(lengths, t)
+    hit = (torch.rand(b, t, generator=g, device=tokens.device) < p) & editable(
+        tokens, lengths, protected
+    )
     return tokens.masked_fill(hit, mask_id)
 
 
 def token_replace(
-    tokens: Tensor, lengths: Tensor, p: float, low: int, high: int, g: torch.Generator
-) -> Tensor:
-    """Replace each valid token with probability p by a uniform id in [low, high)."""
+    tokens: Tensor, lengths: Tensor, p: float, low: int, high: int, protected: Sequence[int],
+    g: torch.Generator,
+) -> Tensor:  # fmt: skip
+    """Replace each editable token with probability p by a uniform id in [low, high)."""
     b, t = tokens.shape
-    hit = (torch.rand(b, t, generator=g, device=tokens.device) < p) & valid_steps(lengths, t)
+    hit = (torch.rand(b, t, generator=g, device=tokens.device) < p) & editable(
+        tokens, lengths, protected
+    )
     new = torch.randint(low, high, (b, t), generator=g, device=tokens.device)
     return torch.where(hit, new, tokens)
 
 
 def token_delete(
-    tokens: Tensor, lengths: Tensor, p: float, pad_id: int, g: torch.Generator
-) -> tuple[Tensor, Tensor]:
-    """Delete each valid token with probability p; survivors move left, padding fills the end."""
+    tokens: Tensor, lengths: Tensor, p: float, pad_id: int, protected: Sequence[int],
+    g: torch.Generator,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Delete each editable token with probability p; survivors move left, padding fills the end."""
     b, t = tokens.shape
     valid = valid_steps(lengths, t)
-    keep = valid & ~(torch.rand(b, t, generator=g, device=tokens.device) < p)
+    drop = (torch.rand(b, t, generator=g, device=tokens.device) < p) & editable(
+        tokens, lengths, protected
+    )
+    keep = valid & ~drop
     # stable sort puts kept tokens first in their original order
     order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
     out = torch.gather(tokens, 1, order)
@@ -286,13 +305,18 @@ def token_delete(
     return out.masked_fill(~valid_steps(new_len, t), pad_id), new_len
 
 
-def token_swap(tokens: Tensor, lengths: Tensor, p: float, g: torch.Generator) -> Tensor:
-    """Swap token i with i + 1 (both valid) where a coin with probability p says so."""
+def token_swap(
+    tokens: Tensor, lengths: Tensor, p: float, protected: Sequence[int], g: torch.Generator
+) -> Tensor:
+    """Swap editable token i with editable i + 1 where a coin with probability p says so."""
     b, t = tokens.shape
     coin = torch.rand(b, t, generator=g, device=tokens.device) < p
+    ok = editable(tokens, lengths, protected)
     s = torch.arange(t, device=tokens.device)[None, :]
-    # a swap starts at i only if i + 1 is valid and i - 1 did not start one (no overlaps)
-    start = coin & (s + 1 < lengths[:, None])
+    # a swap starts at i only if i and i + 1 are editable and i - 1 did not start one
+    start = coin
+    start[:, :-1] &= ok[:, :-1] & ok[:, 1:]
+    start[:, -1] = False
     start[:, 1:] &= ~start[:, :-1]
     partner = s + start.long() - torch.nn.functional.pad(start[:, :-1], (1, 0)).long()
     return torch.gather(tokens, 1, partner.expand(b, t))

@@ -678,7 +678,8 @@ def draw_seed(generator: Randomness, device: torch.device) -> Tensor:
             device=generator.device,
             dtype=torch.int32,
         )
-    return torch.tensor(seed_from_generator(generator, device), dtype=torch.int64)
+    # the 0-d draw itself (the value seed_from_generator reads): no read-back and re-wrap
+    return torch.randint(0, 1 << 62, (), generator=generator)
 
 
 _SCRATCH = threading.local()

@@ -20,6 +20,7 @@ Every other key (labels, ids) passes through untouched.
 from __future__ import annotations
 
 import itertools
+import math
 import struct
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
@@ -288,26 +289,31 @@ def check_finite_entries(sample: Mapping[str, Any], names: Sequence[str], *, who
     for name in names:
         x = sample.get(name)
         if isinstance(x, Tensor) and x.is_floating_point() and x.numel():
-            device_check(
-                _finite(x),
+            _check_finite(
+                x,
                 f"{who}: expected finite values in sample[{name!r}], found NaN or Inf; clean the "
                 "data (torch.nan_to_num) or pass check_finite=False to let them through unchanged.",
             )
 
 
-def _finite(x: Tensor) -> Tensor:
-    """A 0-d bool tensor: every value of ``x`` is finite (one reduction pass, no bool temporary).
+def _check_finite(x: Tensor, message: str) -> None:
+    """Raise ``ValueError(message)`` unless every value of ``x`` is finite (one reduction pass).
 
-    A sum propagates NaN and +-inf and is the cheapest full pass (about 0.6x an ``aminmax``);
-    it can also overflow on huge finite values, so a non-finite sum is confirmed by min / max.
-    Read on the host, the second pass runs only then; on a device both are queued (no branch).
+    A sum propagates NaN and +-inf and is the cheapest full pass (about 0.6x an ``aminmax``, and
+    no bool temporary); it can also overflow on huge finite values, so a non-finite sum is
+    confirmed by min / max. Read on the host, the sum is one number checked in Python and the
+    second pass runs only when it is not finite; elsewhere both are queued in a
+    :func:`device_check` (no branch, no sync).
     """
-    total_ok = torch.isfinite(x.sum())
+    x = x.detach()  # a check, not part of any graph
     if reads_on_host(x.device):
-        if bool(total_ok):
-            return total_ok
-        return torch.isfinite(torch.stack(torch.aminmax(x))).all()
-    return total_ok | torch.isfinite(torch.stack(torch.aminmax(x))).all()
+        if not math.isfinite(float(x.sum())) and not all(
+            math.isfinite(float(v)) for v in torch.aminmax(x)
+        ):
+            raise ValueError(message)
+        return
+    total_ok = torch.isfinite(x.sum()) | torch.isfinite(torch.stack(torch.aminmax(x))).all()
+    device_check(total_ok, message)
 
 
 def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:
@@ -572,13 +578,14 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
             f"shape {tuple(lv.shape)}."
         )
     fix = "map your schedule output into [0, 1]."
+    if reads_on_host(lv.device):  # two host numbers (a NaN makes both NaN): one reduction
+        lo, hi = (float(v) for v in torch.aminmax(lv.detach()))
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"{who}: expected level in [0, 1], got values in [{lo}, {hi}]; {fix}")
+        return lv
     device_check(
         ((lv >= 0) & (lv <= 1)).all(),
         f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}",
-        on_host=lambda: (
-            f"{who}: expected level in [0, 1], got values in [{float(lv.min())}, "
-            f"{float(lv.max())}]; {fix}"
-        ),
     )
     return lv
 

@@ -198,13 +198,13 @@ def _count_finite_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     import mmnoise.sample as sample_module
 
     calls: list[int] = []
-    real = sample_module._finite
+    real = sample_module._check_finite
 
-    def counting(x: torch.Tensor) -> torch.Tensor:
+    def counting(x: torch.Tensor, message: str) -> None:
         calls.append(x.shape[0])
-        return real(x)
+        real(x, message)
 
-    monkeypatch.setattr(sample_module, "_finite", counting)
+    monkeypatch.setattr(sample_module, "_check_finite", counting)
     return calls
 
 

@@ -65,6 +65,9 @@ def test_lengths_longer_than_t() -> None:
 def test_level_outside_unit_interval(level: float) -> None:
     with pytest.raises(ValueError, match=r"expected level in \[0, 1\]"):
         mm.Gain("audio")(_s(), level=level)
+    # one bad value among good ones in a (B,) tensor, read on the host as min / max
+    with pytest.raises(ValueError, match=r"expected level in \[0, 1\], got values in \["):
+        mm.Gain("audio")(_s(), level=torch.tensor([0.5, level]))
 
 
 def test_level_tensor_of_wrong_size() -> None:

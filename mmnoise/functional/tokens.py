@@ -22,6 +22,7 @@ from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
 
 __all__ = [
+    "lengths_after_delete",
     "span_mask",
     "token_delete",
     "token_delete_lengths",
@@ -319,8 +320,38 @@ def token_delete_lengths(
         tensor([2])
     """
     _check_tokens(x, "token_delete_lengths")
-    keep, _ = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
-    return keep.sum(dim=1)
+    y = token_delete(x, ratio=ratio, pad_id=pad_id, special_ids=special_ids,
+                     generator=generator, lengths=lengths)  # fmt: skip
+    return lengths_after_delete(x, y, pad_id=pad_id, lengths=lengths)
+
+
+def lengths_after_delete(
+    x: Tensor, y: Tensor, *, pad_id: int = 0, lengths: Tensor | None = None
+) -> Tensor:
+    """Return the valid lengths of ``y = token_delete(x, ...)`` from ``x`` and ``y`` alone.
+
+    Deletion moves the kept tokens left and writes ``pad_id`` once per deleted token into the
+    freed tail; it never deletes ``pad_id`` itself and leaves positions past ``lengths`` as they
+    were. So each example has exactly (deleted count) more ``pad_id`` in ``y`` than in ``x``:
+    four ops, no second draw. An example ``y`` left as it was keeps its length.
+
+    Args:
+        x: token ids before deletion.
+        y: the same ids after :func:`token_delete` (or any rows of ``x`` left unchanged).
+        pad_id: the padding id given to :func:`token_delete`.
+        lengths: (B,) valid tokens of ``x`` (None: all ``T``).
+
+    Shape:
+        x, y: (B, T) int64. Output: (B,) int64.
+
+    Example:
+        >>> x = torch.tensor([[101, 7, 8, 102, 0]])
+        >>> y = token_delete(x, ratio=torch.tensor([1.0]), special_ids=(101, 102))
+        >>> lengths_after_delete(x, y, lengths=torch.tensor([4]))
+        tensor([2])
+    """
+    deleted = (y == pad_id).sum(dim=1) - (x == pad_id).sum(dim=1)
+    return full_lengths(x, lengths, 1) - deleted
 
 
 def span_mask(

@@ -242,14 +242,9 @@ class TokenDeletion(_Rate):
         self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
         present: Tensor | None,
     ) -> dict[str, Tensor]:  # fmt: skip
-        """The shortened lengths (the examples not applied keep theirs)."""
-        applied = entry["applied"].to(x.device)
-        # the kernel's own draws again, from the same params: the lengths of its output
-        new = self.call_kernel(
-            F.token_delete_lengths, x, entry["params"], kind="tokens", lengths=lengths
-        )
-        before = lengths if lengths is not None else torch.full_like(new, x.shape[1])
-        return {LENGTHS: torch.where(applied, new, before.to(new.device)).to(before.dtype)}
+        """The shortened lengths (the examples not applied are unchanged and keep theirs)."""
+        new = F.lengths_after_delete(x, y, pad_id=self.pad_id, lengths=lengths)
+        return {LENGTHS: new if lengths is None else new.to(lengths.dtype)}
 
 
 class SpanMask(_Rate):

@@ -113,6 +113,17 @@ def test_deletion_at_full_rate_keeps_at_least_one_token() -> None:
     assert y.tolist() == [[5, 0, 0], [2, 3, 0]] and n.tolist() == [1, 2]
 
 
+def test_lengths_after_delete_counts_pads_inside_the_valid_part() -> None:
+    # pads inside the valid part are kept (never editable): at rate 1 the three words go, the
+    # two inner pads stay, so 2 valid tokens are left; the row left as it was keeps its length
+    x = torch.tensor([[5, 0, 6, 7, 0, 0], [5, 0, 6, 7, 0, 0]])
+    n = torch.tensor([5, 5], dtype=torch.int32)
+    y = F.token_delete(x, ratio=torch.tensor([1.0, 0.0]), lengths=n)
+    assert y.tolist() == [[0, 0, 0, 0, 0, 0], x[1].tolist()]
+    assert F.lengths_after_delete(x, y, lengths=n).tolist() == [2, 5]
+    assert F.lengths_after_delete(x[:1], y[:1]).tolist() == [3]  # None: all 6 steps valid
+
+
 def test_token_deletion_writes_new_lengths_into_a_new_dict() -> None:
     x = torch.tensor([[2, 5, 6, 7, 8, 3, 0, 0], [2, 9, 9, 3, 0, 0, 0, 0]])
     lengths = {"text": torch.tensor([6, 4]), "audio": torch.tensor([3, 3])}
