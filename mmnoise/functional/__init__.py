@@ -39,10 +39,10 @@ from mmnoise.functional.frames import (
 )
 from mmnoise.functional.missing import drop_modality, sample_presence
 from mmnoise.functional.tokens import (
+    lengths_after_delete,
     span_mask,
     token_delete,
     token_delete_lengths,
-    lengths_after_delete,
     token_mask,
     token_replace,
     token_swap,
@@ -88,6 +88,7 @@ __all__ = [
     "highpass",
     "impulse_noise",
     "jpeg_compress",
+    "lengths_after_delete",
     "low_light",
     "lowpass",
     "motion_blur",
@@ -107,7 +108,6 @@ __all__ = [
     "time_shift",
     "token_delete",
     "token_delete_lengths",
-    "lengths_after_delete",
     "token_mask",
     "token_replace",
     "token_swap",

@@ -155,16 +155,19 @@ def token_replace(
         )
     hit = _hits(x, ratio, generator)
     hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
-    pick = rng.randint(0, count, x.shape, generator=generator, device=x.device)
     # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted): one comparison
-    # with a host int per distinct bound e_j - j, none for bounds <= 0 (every k passes them), no
-    # host list copied to the device. Runs of consecutive ids ([CLS] [SEP] [MASK] = 101 102 103)
-    # share one bound.
+    # with a host int per distinct bound e_j - j, none for bounds <= 0 (every k passes them, so
+    # their shift is drawn in: randint(s, s + count) = s + randint(0, count), the same values),
+    # no host list copied to the device. Runs of consecutive ids ([CLS] [SEP] [MASK] = 101 102
+    # 103) share one bound.
     bounds = Counter(e - j for j, e in enumerate(excluded))
-    ids = pick + sum(n for bound, n in bounds.items() if bound <= 0)
-    for bound, n in bounds.items():
+    shift = sum(n for bound, n in bounds.items() if bound <= 0)
+    ids = rng.randint(shift, shift + count, x.shape, generator=generator, device=x.device)
+    # highest bound first: a shifted id then still compares with the lower bounds as its rank
+    # did (ids only grow, and only those already past the bound)
+    for bound, n in sorted(bounds.items(), reverse=True):
         if bound > 0:
-            ids.add_(pick >= bound, alpha=n)
+            ids.add_(ids >= bound + shift, alpha=n)
     return torch.where(hit, ids, x)
 
 

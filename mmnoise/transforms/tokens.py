@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
+import torch  # noqa: F401  (the doctests below use it)
 from torch import Tensor
 
 from mmnoise.config import check_range, lerp
