@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -245,4 +246,10 @@ def lerp(level: Tensor, value_range: tuple[float, float]) -> Tensor:
         tensor([ 30.,  10., -10.])
     """
     weak, strong = value_range
-    return (level * (strong - weak)).add_(weak)  # one temporary (same values as w + (s - w) l)
+    # one op where the range allows it (a fixed value, or a range from 0), else one temporary:
+    # the same values as w + (s - w) l
+    if weak == strong:
+        return torch.full_like(level, weak)
+    if weak == 0:
+        return level * strong
+    return (level * (strong - weak)).add_(weak)

@@ -390,15 +390,20 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             "move the whole sample with the same .to(device)."
         )
     lo, hi = torch.aminmax(lengths)  # one reduction
-    expected = (
-        f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim {dim})"
-    )
+
+    def expected() -> str:  # built only for an error message
+        return (
+            f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim "
+            f"{dim})"
+        )
+
     fix = "drop zero-length examples and make lengths count valid steps only."
     if reads_on_host(lengths.device):  # two host numbers, compared in Python: no tensor ops
-        if not 1 <= int(lo) <= int(hi) <= x.shape[dim]:
-            raise ValueError(f"{expected}, got min {int(lo)}, max {int(hi)}; {fix}")
+        low, high = int(lo), int(hi)
+        if not 1 <= low <= high <= x.shape[dim]:
+            raise ValueError(f"{expected()}, got min {low}, max {high}; {fix}")
     else:
-        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected}; {fix}")
+        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected()}; {fix}")
     return lengths
 
 
