@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec
 
@@ -232,24 +233,33 @@ def safe_sqrt(v: Tensor) -> Tensor:
     """Return ``sqrt(v)`` for ``v >= 0`` with a finite gradient (0) where ``v == 0``.
 
     The plain ``sqrt`` has an infinite derivative at 0, which turns into NaN gradients on
-    constant or silent examples (``inf * 0``).
+    constant or silent examples (``inf * 0``). Where no gradient is recorded, the same values
+    (0 for a NaN or a negative ``v``) come from two ops instead of six.
+
+    Example:
+        >>> safe_sqrt(torch.tensor([4.0, 0.0, float("nan"), float("inf")]))
+        tensor([2., 0., 0., inf])
     """
+    if not (torch.is_grad_enabled() and v.requires_grad):
+        return v.sqrt().nan_to_num_(nan=0.0, posinf=math.inf)
     pos = v > 0
     return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool = True) -> Tensor:
+def valid_norm(x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool = True) -> Tensor:
     """Return the per-example L2 norm over the valid steps of ``x``, (B,), without over- or underflow.
+
+    ``valid`` is the (B, T) mask of :func:`valid_steps` (None: every step), built once by a
+    caller that takes several norms over the same steps.
 
     One ``vector_norm`` pass. Squares overflow near the dtype's largest finite value (Inf) and
     underflow below ``sqrt(finfo.tiny)`` (0, or a norm that lost its digits); where the plain
     norm is out of that safe range, it is recomputed on ``x`` divided by its per-example peak
     and scaled back (an all-zero example stays 0). The check reads one (B,) flag back; under
     ``torch.compile`` the rescaled norm is always used. ``rescue=False`` returns the plain pass,
-    for a caller that checks several things in one read-back (see :func:`norm_is_safe`).
+    for a caller that checks several things in one read-back (see :func:`norms_are_safe`).
     """
     b = x.shape[0]
-    valid = valid_steps(x, lengths, time_dim)
 
     def norm(v: Tensor) -> Tensor:
         if valid is None:
@@ -259,7 +269,7 @@ def valid_norm(x: Tensor, lengths: Tensor | None, time_dim: int, *, rescue: bool
         return safe_sqrt(step_energy(v, time_dim).masked_fill(~valid, 0.0).sum(dim=1))
 
     plain = norm(x)
-    if not rescue or (reads_on_host(x.device) and bool(norm_is_safe(plain).all())):
+    if not rescue or (reads_on_host(x.device) and norms_are_safe(plain)):
         return plain
     peak = peak_scale(x)
     return norm(x / per_example(peak, x)) * peak
@@ -278,15 +288,20 @@ def peak_scale(x: Tensor) -> Tensor:
     return torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
-def norm_is_safe(norm: Tensor) -> Tensor:
-    """Return where a plain L2 norm can be trusted: finite and not in the squares' underflow range.
+def norms_are_safe(norms: Tensor) -> bool:
+    """Whether every plain L2 norm in ``norms`` can be trusted, read on the host: each at least
+    ``sqrt(finfo.tiny)`` (no underflow of the squares) and below the largest finite value.
+
+    One ``aminmax`` and two host numbers (a NaN makes both NaN and fails), for CPU data outside
+    ``torch.compile`` (see :func:`mmnoise.sample.reads_on_host`).
 
     Example:
-        >>> norm_is_safe(torch.tensor([1.0, float("inf"), 1e-30, 0.0]))
-        tensor([ True, False, False, False])
+        >>> norms_are_safe(torch.tensor([1.0, 2.0])), norms_are_safe(torch.tensor([1.0, 1e-30]))
+        (True, False)
     """
-    safe: Tensor = torch.isfinite(norm) & (norm >= torch.finfo(norm.dtype).tiny ** 0.5)
-    return safe
+    low, high = (float(v) for v in torch.aminmax(norms.detach()))
+    info = torch.finfo(norms.dtype)
+    return low >= info.tiny**0.5 and high < info.max
 
 
 def valid_extrema(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:

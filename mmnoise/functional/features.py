@@ -21,7 +21,7 @@ from mmnoise.functional._shape import (
     full_lengths,
     gather_steps,
     keep_padding,
-    norm_is_safe,
+    norms_are_safe,
     peak_scale,
     per_example,
     saturate,
@@ -104,38 +104,34 @@ def _add_at_snr(
     valid = valid_steps(x, lengths, time_dim)
     branchless = not reads_on_host(x.device)  # no read-back: compiled, or off the CPU
     # plain norms (Inf where they overflow): one read-back below checks everything at once
-    nx = valid_norm(x, lengths, time_dim, rescue=branchless)
-    nn = valid_norm(noise, lengths, time_dim, rescue=branchless)
+    nx = valid_norm(x, valid, time_dim, rescue=branchless)
+    nn = valid_norm(noise, valid, time_dim, rescue=branchless)
     snr = torch.as_tensor(snr_db, device=x.device, dtype=nx.dtype).expand(b)
     amp = torch.pow(10.0, -snr / 20.0)
     ok = (nx > 0) & (nn > 0)
     # the denominators stay positive so that where() never routes a NaN gradient
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))
     ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
-    top = torch.finfo(x.dtype).max
-    # the plain path is exact when no norm over- or underflowed and the result cannot overflow
-    # (an all-zero example also takes the careful path: its norm of 0 may be an underflow)
-    bound = (
-        norm_is_safe(nx.detach())
-        & norm_is_safe(nn.detach())
-        & (nx.detach() * (1 + amp) < top)
-        & torch.isfinite(nn.detach() * ratio.detach())
-    )
     if branchless:  # no data-dependent branch: saturate always
         y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
         return saturate(y, x.dtype)
-    if bool(bound.all()):
+    # the plain path is exact when no norm over- or underflowed and the result cannot overflow
+    # (x's norm times 1 + amp, and the noise's scaled norm, stay below the largest finite
+    # value); an all-zero example also takes the careful path (its norm of 0 may be an
+    # underflow). Host numbers from two reductions, not a tensor op per test.
+    bounds = torch.stack([nx * (1 + amp), nn * ratio]).detach()
+    if norms_are_safe(torch.stack([nx, nn])) and float(bounds.amax()) < torch.finfo(x.dtype).max:
         return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
     # near the top or the bottom of the range: unit-norm noise, and the signal's peak applied
     # last, so that only a result that truly overflows does (and is then saturated)
     peak = peak_scale(x)
-    nn = valid_norm(noise, lengths, time_dim)
+    nn = valid_norm(noise, valid, time_dim)
     pk = per_example(peak, x)
     # x + a n is homogeneous of degree 1 in x: with a noise that carries no gradient, the peak
     # scales values only (scale_values), so the gradients of the normalised norms stay finite
     plain = noise.requires_grad
     xn = x / pk if plain else scale_values(x, pk, divide=True)
-    nxn = valid_norm(xn, lengths, time_dim)
+    nxn = valid_norm(xn, valid, time_dim)
     # the signal's norm is nxn * peak (what valid_norm(x) rescues to): one pass, not three
     ok = (nn > 0) & (nxn.detach() * peak > 0)
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))

@@ -32,6 +32,7 @@ from mmnoise.functional._shape import (
     step_mask,
     valid_extrema,
     valid_norm,
+    valid_steps,
 )
 from mmnoise.functional.features import add_noise_snr
 from mmnoise.rng import Randomness
@@ -299,6 +300,7 @@ def babble(
     count = num_speakers.to(x.device)
     noise = torch.zeros((x.shape[0], pool.shape[1], x.shape[_T]), device=x.device, dtype=x.dtype)
     spare = noise
+    valid = valid_steps(x, lengths, _T)
     # K is a config constant (the largest talker count), not the batch: a short loop.
     for k in range(source.shape[1]):
         talker = _read_pool(
@@ -306,18 +308,18 @@ def babble(
         )
         # babble is noise: no gradient flows back into the examples the talkers were read from
         talker = talker.detach()
-        norm = valid_norm(talker, lengths, _T)
+        norm = valid_norm(talker, valid, _T)
         heard = norm > 0
         unit = talker / per_example(torch.where(heard, norm, torch.ones_like(norm)), talker)
         unit = unit * per_example(heard, talker)
         # the first non-silent candidate, used or not, stands in for a silent sum
-        spare_silent = (valid_norm(spare, lengths, _T) == 0)[:, None, None]
+        spare_silent = (valid_norm(spare, valid, _T) == 0)[:, None, None]
         spare = torch.where(spare_silent, unit, spare)
         noise = noise + unit * per_example(k < count, unit)
     # The used talkers can be digital silence, or cancel exactly on a very short example (two
     # opposite samples): the first non-silent candidate then stands in. Only an example whose K
     # candidates are all silent gets no babble (see ``Babble``, which records it).
-    silent = (valid_norm(noise, lengths, _T) == 0)[:, None, None]
+    silent = (valid_norm(noise, valid, _T) == 0)[:, None, None]
     noise = torch.where(silent, spare, noise)
     return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
 
@@ -612,7 +614,8 @@ def reverb(
     fast = _next_fast_len(n + k - 1)
     padded = torch.nn.functional.pad(xn, (0, fast - k + 1 - n))
     wet = AF.fftconvolve(padded, ir[:, None, :])[..., :n]
-    n_dry, n_wet = valid_norm(xn, lengths, _T), valid_norm(wet, lengths, _T)
+    valid = valid_steps(x, lengths, _T)
+    n_dry, n_wet = valid_norm(xn, valid, _T), valid_norm(wet, valid, _T)
     ok = n_wet > 0
     ratio = torch.where(ok, n_dry / torch.where(ok, n_wet, torch.ones_like(n_wet)), 0)
     w = per_example(wet_ratio, x)

@@ -28,7 +28,7 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.config import check_range, encode, lerp
 from mmnoise.functional import waveform as W
-from mmnoise.functional._shape import valid_norm
+from mmnoise.functional._shape import valid_norm, valid_steps
 from mmnoise.rng import Randomness
 from mmnoise.sample import Keys, Kind, reads_on_host
 from mmnoise.transforms.base import NoiseTransform
@@ -140,7 +140,7 @@ class _FromRecordings(NoiseTransform):
         """Report ``snr_reached`` for one key, and warn when some examples got no noise."""
         if y is x:  # an identity call: nothing was applied
             return {"snr_reached": torch.ones_like(entry["applied"])}
-        loud = valid_norm(x.detach(), lengths, 2) > 0
+        loud = valid_norm(x.detach(), valid_steps(x, lengths, 2), 2) > 0
         same = ~(y != x).reshape(x.shape[0], -1).any(dim=1)
         missed = entry["applied"].to(x.device) & loud & same
         # the warning needs a count on the host: only where reading it costs no device sync

@@ -180,3 +180,17 @@ def test_a_noised_frames_modality_stays_in_unit_range() -> None:
     out = drop({"v": v, "a": torch.randn(3, 4, 2)}, level=0.5, generator=_g())
     assert not bool(out["present"]["v"].any()) and not torch.equal(out["v"], v)  # filled
     assert bool(((out["v"] >= 0) & (out["v"] <= 1)).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_safe_sqrt_gives_the_same_values_with_and_without_a_graph(dtype: torch.dtype) -> None:
+    from mmnoise.functional._shape import safe_sqrt
+
+    v = torch.tensor([4.0, 0.0, float("nan"), float("inf"), -1.0, 1e-30]).to(dtype)
+    plain = safe_sqrt(v)  # no graph: the two-op path
+    leaf = v.clone().requires_grad_()
+    graphed = safe_sqrt(leaf)
+    assert torch.equal(plain, graphed.detach())
+    assert plain[:5].tolist() == [2.0, 0.0, 0.0, float("inf"), 0.0]
+    graphed[[0, 1, 2, 4]].sum().backward()  # gradient 0 (not inf or NaN) at 0, NaN and below
+    assert leaf.grad is not None and leaf.grad[[1, 2, 4]].tolist() == [0.0, 0.0, 0.0]
