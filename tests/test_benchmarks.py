@@ -295,3 +295,27 @@ def test_unknown_group_is_refused(tmp_path: Path) -> None:
     args = cli.parse(["--tiny", "--only", "nosuchgroup", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown groups"):
         cli.run(args, _quiet)
+
+
+def test_token_references_leave_pad_and_special_ids_alone_as_mmnoise_does() -> None:
+    # "x torch ref" compares the same work: the references protect what mmnoise protects
+    from benchmarks import refs
+
+    g = torch.Generator().manual_seed(0)
+    protected = (0, 101, 102, 103)
+    ids = torch.randint(1000, 2000, (8, 12), generator=g)
+    ids[:, 0], ids[:, 5], ids[:, 9:] = 101, 0, 0  # [CLS], a pad inside, padding after 9
+    ids[:, 8] = 102
+    lengths = torch.full((8,), 9)
+    frozen = torch.isin(ids, torch.tensor(protected))
+    outs = [
+        refs.token_mask(ids, lengths, 1.0, 103, protected, g),
+        refs.token_replace(ids, lengths, 1.0, 1000, 2000, protected, g),
+        refs.token_swap(ids, lengths, 1.0, protected, g),
+    ]
+    for out in outs:
+        assert torch.equal(out[frozen], ids[frozen])
+        assert not torch.equal(out, ids)  # rate 1: the editable tokens did change
+    deleted, new_len = refs.token_delete(ids, lengths, 1.0, 0, protected, g)
+    # rate 1 deletes the 6 words; [CLS], the inner pad and [SEP] are kept, in order
+    assert new_len.tolist() == [3] * 8 and deleted[0, :3].tolist() == [101, 0, 102]
