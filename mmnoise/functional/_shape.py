@@ -265,8 +265,8 @@ def valid_norm(x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool =
         if valid is None:
             n: Tensor = torch.linalg.vector_norm(v.reshape(b, -1), dim=1)
             return n
-        # masked_fill, not a product: Inf energy on padding times 0 would be NaN
-        return safe_sqrt(step_energy(v, time_dim).masked_fill(~valid, 0.0).sum(dim=1))
+        # a select, not a product: Inf energy on padding times 0 would be NaN
+        return safe_sqrt(torch.where(valid, step_energy(v, time_dim), 0.0).sum(dim=1))
 
     plain = norm(x)
     if not rescue or (reads_on_host(x.device) and norms_are_safe(plain)):

@@ -110,8 +110,8 @@ def _add_at_snr(
     amp = torch.pow(10.0, -snr / 20.0)
     ok = (nx > 0) & (nn > 0)
     # the denominators stay positive so that where() never routes a NaN gradient
-    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
-    ratio = torch.where(ok, nx / nn_safe * amp, torch.zeros_like(nx))
+    nn_safe = torch.where(ok, nn, 1.0)
+    ratio = torch.where(ok, nx / nn_safe * amp, 0.0)
     if branchless:  # no data-dependent branch: saturate always
         y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
         return saturate(y, x.dtype)
