@@ -280,7 +280,7 @@ class DropModalities(NoiseTransform):
             fill = blend(noised, x, gate)
         if kind == "frames" and isinstance(fill, Tensor):
             fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
-        return M.drop_modality(x, present=~self._dropped(params, present, x), fill=fill,
+        return M.drop_modality(x, present=self._kept(params, present, x), fill=fill,
                                lengths=lengths, time_dim=time_dim(kind), inplace=inplace)  # fmt: skip
 
     def entry_updates(
@@ -288,15 +288,15 @@ class DropModalities(NoiseTransform):
         present: Tensor | None,
     ) -> dict[str, Tensor]:  # fmt: skip
         """The new ``present`` of the modality, and as its ``mask`` the (B,) examples dropped."""
-        dropped = self._dropped(entry["params"], present, x) & entry["applied"].to(x.device)
-        before = present.to(x.device) if present is not None else torch.ones_like(dropped)
-        return {PRESENT: before & ~dropped, "mask": dropped}
+        dropped = ~self._kept(entry["params"], present, x) & entry["applied"].to(x.device)
+        after = ~dropped if present is None else present.to(x.device) & ~dropped
+        return {PRESENT: after, "mask": dropped}
 
     @staticmethod
-    def _dropped(params: Mapping[str, Tensor], present: Tensor | None, x: Tensor) -> Tensor:
-        # only present entries are dropped: an entry already missing is never rewritten
-        drop = ~params["keep"].to(x.device)
-        return drop if present is None else drop & present.to(x.device)
+    def _kept(params: Mapping[str, Tensor], present: Tensor | None, x: Tensor) -> Tensor:
+        """Where the drop leaves ``x`` as it is: kept, or already missing (never rewritten)."""
+        keep = params["keep"].to(x.device)
+        return keep if present is None else keep | ~present.to(x.device)
 
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
