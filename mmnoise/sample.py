@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import struct
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import torch
@@ -42,6 +42,7 @@ __all__ = [
     "Sample",
     "as_float32",
     "batch_size",
+    "check_bounds",
     "check_finite_entries",
     "check_level",
     "check_reserved",
@@ -255,13 +256,12 @@ def reads_on_host(device: torch.device) -> bool:
     return device.type == "cpu" and not torch.compiler.is_compiling()
 
 
-def device_check(ok: Tensor, message: str, *, on_host: Callable[[], str] | None = None) -> None:
+def device_check(ok: Tensor, message: str) -> None:
     """Raise ``ValueError(message)`` unless the 0-d bool tensor ``ok`` is True, without a sync.
 
     Where :func:`reads_on_host` holds, ``ok`` is read on the host and a failure raises a
-    ``ValueError`` at once, with the message ``on_host()`` builds when given (it may read the
-    offending values: they are in host memory). Elsewhere it is
-    ``torch._assert_async(ok, message)``: no device-to-host
+    ``ValueError`` at once (:func:`check_bounds` reads the offending range there instead of a
+    tensor verdict). Elsewhere it is ``torch._assert_async(ok, message)``: no device-to-host
     read-back and no graph break. On CUDA a failure then surfaces at a later kernel launch as a
     device-side assertion, which leaves the CUDA context unusable (the process must restart):
     it keeps the guarantee (bad data never passes silently) at the price of a late, blunt error.
@@ -272,9 +272,46 @@ def device_check(ok: Tensor, message: str, *, on_host: Callable[[], str] | None 
     """
     if reads_on_host(ok.device):
         if not bool(ok):
-            raise ValueError(message if on_host is None else on_host())
+            raise ValueError(message)
     else:
         torch._assert_async(ok, message)
+
+
+def check_bounds(
+    values: Tensor,
+    low: float,
+    high: float,
+    *,
+    expected: str,
+    fix: str,
+    open_low: bool = False,
+    open_high: bool = False,
+    got: str = "values in [{low}, {high}]",
+) -> None:
+    """Raise ``ValueError`` unless every value lies between ``low`` and ``high`` (a NaN does not).
+
+    The bounds are inclusive unless ``open_low`` / ``open_high``. Where :func:`reads_on_host`
+    holds, one ``aminmax`` is read as two host numbers and compared in Python (no tensor
+    comparisons), and the error says ``f"{expected}, got {got}; {fix}"`` with the extremes
+    filled in; elsewhere the comparison is a :func:`device_check` with ``f"{expected}; {fix}"``.
+
+    Example:
+        >>> check_bounds(torch.tensor([2, 9]), 1, 5, expected="demo: expected 1 <= n <= 5",
+        ...              fix="shorten them.", got="min {low}, max {high}")
+        Traceback (most recent call last):
+        ...
+        ValueError: demo: expected 1 <= n <= 5, got min 2, max 9; shorten them.
+    """
+    if reads_on_host(values.device):
+        lo, hi = (v.item() for v in torch.aminmax(values.detach()))
+        above = lo > low if open_low else lo >= low
+        below = hi < high if open_high else hi <= high
+        if not (above and below):
+            raise ValueError(f"{expected}, got {got.format(low=lo, high=hi)}; {fix}")
+        return
+    above_t = values > low if open_low else values >= low
+    below_t = values < high if open_high else values <= high
+    device_check((above_t & below_t).all(), f"{expected}; {fix}")
 
 
 def check_finite_entries(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> None:
@@ -389,21 +426,15 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
             "move the whole sample with the same .to(device)."
         )
-    lo, hi = torch.aminmax(lengths)  # one reduction
-
-    def expected() -> str:  # built only for an error message
-        return (
-            f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of dim "
-            f"{dim})"
-        )
-
-    fix = "drop zero-length examples and make lengths count valid steps only."
-    if reads_on_host(lengths.device):  # two host numbers, compared in Python: no tensor ops
-        low, high = int(lo), int(hi)
-        if not 1 <= low <= high <= x.shape[dim]:
-            raise ValueError(f"{expected()}, got min {low}, max {high}; {fix}")
-    else:
-        device_check((lo >= 1) & (hi <= x.shape[dim]), f"{expected()}; {fix}")
+    check_bounds(
+        lengths,
+        1,
+        x.shape[dim],
+        expected=f"{who}: expected 1 <= lengths[{name!r}] <= {x.shape[dim]} (the padded size of "
+        f"dim {dim})",
+        fix="drop zero-length examples and make lengths count valid steps only.",
+        got="min {low}, max {high}",
+    )
     return lengths
 
 
@@ -582,15 +613,12 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
             f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
             f"shape {tuple(lv.shape)}."
         )
-    fix = "map your schedule output into [0, 1]."
-    if reads_on_host(lv.device):  # two host numbers (a NaN makes both NaN): one reduction
-        lo, hi = (float(v) for v in torch.aminmax(lv.detach()))
-        if not (0.0 <= lo and hi <= 1.0):
-            raise ValueError(f"{who}: expected level in [0, 1], got values in [{lo}, {hi}]; {fix}")
-        return lv
-    device_check(
-        ((lv >= 0) & (lv <= 1)).all(),
-        f"{who}: expected level in [0, 1] (a NaN or out of range); {fix}",
+    check_bounds(
+        lv,
+        0.0,
+        1.0,
+        expected=f"{who}: expected level in [0, 1]",
+        fix="map your schedule output into [0, 1] (a NaN is not a level).",
     )
     return lv
 

@@ -36,7 +36,7 @@ from mmnoise.functional._shape import (
 )
 from mmnoise.functional.features import add_noise_snr
 from mmnoise.rng import Randomness
-from mmnoise.sample import device_check, reads_on_host
+from mmnoise.sample import check_bounds, reads_on_host
 
 __all__ = [
     "add_noise_bank",
@@ -101,17 +101,15 @@ def _biquad(
     _check_order(order, who=kind)
     b, c, n = x.shape
     cutoff_hz = torch.as_tensor(cutoff_hz)
-    expected = (
-        f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
-        f"{sample_rate / 2} Hz"
-    )
-    fix = "lower them or pass the right sample_rate."
-    device_check(
-        ((cutoff_hz > 0) & (cutoff_hz < sample_rate / 2)).all(),
-        f"{expected}; {fix}",
-        on_host=lambda: (
-            f"{expected}, got values in [{float(cutoff_hz.min())}, {float(cutoff_hz.max())}]; {fix}"
-        ),
+    check_bounds(
+        cutoff_hz,
+        0.0,
+        sample_rate / 2,
+        expected=f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
+        f"{sample_rate / 2} Hz",
+        fix="lower them or pass the right sample_rate.",
+        open_low=True,
+        open_high=True,
     )
     cut = torch.as_tensor(cutoff_hz, device=x.device, dtype=x.dtype).expand(b).repeat_interleave(c)
     w0 = 2.0 * math.pi * cut / sample_rate
