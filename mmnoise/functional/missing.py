@@ -13,7 +13,6 @@ from mmnoise.functional._shape import (
     valid_steps,
 )
 from mmnoise.rng import Randomness
-from mmnoise.sample import valid_mask
 
 __all__ = ["drop_modality", "feature_missing", "sample_presence", "sample_presence_exact"]
 
@@ -54,10 +53,8 @@ def drop_modality(
     """
     gone = ~present.to(device=x.device, dtype=torch.bool)
     tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
-    if lengths is not None:
-        valid = valid_mask(
-            lengths.to(x.device), x.shape[time_dim], batch=x.shape[0], device=x.device
-        )
+    valid = valid_steps(x, lengths, time_dim)
+    if valid is not None:
         hit = gone[:, None] & valid  # (B, T)
         if inplace:
             xt = x.movedim(time_dim, 1)

@@ -323,9 +323,9 @@ def token_delete_lengths(
         tensor([2])
     """
     _check_tokens(x, "token_delete_lengths")
-    y = token_delete(x, ratio=ratio, pad_id=pad_id, special_ids=special_ids,
-                     generator=generator, lengths=lengths)  # fmt: skip
-    return lengths_after_delete(x, y, pad_id=pad_id, lengths=lengths)
+    # the kept mask alone: no compaction (sort, gather) of ids that are never returned
+    keep, _ = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
+    return keep.sum(dim=1)
 
 
 def lengths_after_delete(

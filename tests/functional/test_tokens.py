@@ -92,6 +92,8 @@ def test_deletion_keeps_order_specials_and_padding(batch: Batch, ratio: float, s
     y = F.token_delete(x, **kw, generator=torch.Generator().manual_seed(seed))
     new = F.token_delete_lengths(x, **kw, generator=torch.Generator().manual_seed(seed))
     assert bool((new >= 1).all()) and bool((new <= n).all())
+    # the count from the kept mask and the count from the output (pads added) agree
+    assert torch.equal(F.lengths_after_delete(x, y, pad_id=PAD, lengths=n), new)
     for b in range(x.shape[0]):
         old_len, new_len = int(n[b]), int(new[b])
         src, out = x[b, :old_len].tolist(), y[b, :new_len].tolist()
