@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 import torchaudio.functional as AF
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mmnoise.functional.waveform as W
@@ -275,6 +275,7 @@ def test_babble_reaches_the_snr_and_never_reads_padding(
 
 # -- time-domain damage ------------------------------------------------------------------------
 @given(padded(), st.floats(0.0, 1.0), st.integers(1, 5), seeds)
+@example((_noise((1, 1, 64), 0), torch.tensor([15])), 0.3, 3, 0).via("float32 width 1.5 -> 2")
 def test_packet_loss_zeroes_at_most_the_bound_inside_the_valid_part(
     args: tuple[torch.Tensor, torch.Tensor], ratio: float, k: int, seed: int
 ) -> None:
@@ -282,12 +283,16 @@ def test_packet_loss_zeroes_at_most_the_bound_inside_the_valid_part(
     x = x + 100.0  # no sample is zero before
     b = x.shape[0]
     start = torch.rand(b, k, generator=torch.Generator().manual_seed(seed))
-    y = W.packet_loss(x, start=start, width_ratio=torch.full((b,), ratio / k), lengths=lengths)
+    width_ratio = torch.full((b,), ratio / k)  # float32, as the kernel reads it
+    y = W.packet_loss(x, start=start, width_ratio=width_ratio, lengths=lengths)
     lost = (y == 0).all(dim=1)  # (B, L): all channels zeroed together
     assert torch.equal((y == 0).any(dim=1), lost)
+    # span width round(width_ratio * length) from the float32 tensor passed, not from the
+    # float64 ratio: 0.1 * 15 is 1.4999999999999998 in float64 but 1.5 in float32
+    widths = torch.round(width_ratio * lengths)
     for i in range(b):
         n = int(lengths[i])
-        assert int(lost[i].sum()) <= k * round(ratio / k * n) <= round(ratio * n) + k
+        assert int(lost[i].sum()) <= k * int(widths[i]) <= round(ratio * n) + k
         assert not bool(lost[i, n:].any())
 
 
