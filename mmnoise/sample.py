@@ -78,6 +78,10 @@ KINDS_KEY = "kinds"
 RESERVED = frozenset({LENGTHS, PRESENT, KINDS_KEY})
 
 _RANK: dict[Kind, int] = {"waveform": 3, "frames": 5, "tokens": 2, "features": 3}
+#: the float kinds of each rank, for compatible_kinds (looked up once per checked entry)
+_FLOAT_KINDS: dict[int, frozenset[Kind]] = {
+    r: frozenset(k for k in KINDS if k != "tokens" and _RANK[k] == r) for r in set(_RANK.values())
+}
 _LAYOUT: dict[Kind, str] = {
     "waveform": "float (B, C, L)",
     "frames": "float (B, T, C, H, W)",
@@ -121,7 +125,7 @@ def compatible_kinds(x: Tensor) -> frozenset[Kind]:
         return frozenset({"tokens"}) if x.ndim == 2 else frozenset()
     if not x.is_floating_point():
         return frozenset()
-    return frozenset(k for k in KINDS if k != "tokens" and _RANK[k] == x.ndim)
+    return _FLOAT_KINDS.get(x.ndim, frozenset())
 
 
 def check_tensor(
@@ -193,7 +197,7 @@ def check_tensor(
             f"{who}: expected a non-empty batch for sample[{name!r}], got shape {tuple(x.shape)}; "
             "skip empty batches before calling the transform."
         )
-    if any(n == 0 for n in x.shape[1:]):
+    if 0 in x.shape[1:]:
         raise ValueError(
             f"{who}: expected non-zero sizes after the batch dim for sample[{name!r}], got shape "
             f"{tuple(x.shape)}; drop zero-length examples before batching."
@@ -303,7 +307,8 @@ def check_bounds(
         ValueError: demo: expected 1 <= n <= 5, got min 2, max 9; shorten them.
     """
     if reads_on_host(values.device):
-        lo, hi = (v.item() for v in torch.aminmax(values.detach()))
+        low_t, high_t = torch.aminmax(values.detach() if values.requires_grad else values)
+        lo, hi = low_t.item(), high_t.item()
         above = lo > low if open_low else lo >= low
         below = hi < high if open_high else hi <= high
         if not (above and below):
@@ -623,6 +628,9 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
     return lv
 
 
+_FLOAT32 = struct.Struct("f")
+
+
 def as_float32(value: float) -> float:
     """Return a Python number rounded to float32, the dtype levels are computed in.
 
@@ -633,5 +641,5 @@ def as_float32(value: float) -> float:
         >>> as_float32(1e-50), as_float32(0.5)
         (0.0, 0.5)
     """
-    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
+    rounded: float = _FLOAT32.unpack(_FLOAT32.pack(float(value)))[0]
     return rounded
