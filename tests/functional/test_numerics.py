@@ -138,6 +138,18 @@ def test_snr_noise_reaches_the_snr_on_quiet_signals(make) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
+def test_snr_noise_under_half_the_smallest_subnormal_rounds_to_zero(make) -> None:  # type: ignore[no-untyped-def]
+    info = torch.finfo(torch.bfloat16)
+    x = torch.full((1, 1, 1), info.smallest_normal * info.eps, dtype=torch.bfloat16)  # 9.2e-41
+    # 12.5 dB: noise of 0.24 step, which rounds to 0: the example is unchanged, not applied
+    out, rec = make("a", snr_db=(12.5, 12.5)).run({"a": x}, generator=_g())
+    assert torch.equal(out["a"], x) and not bool(rec["keys"]["a"]["applied"].any())
+    # -5 dB: noise of 1.78 steps is representable: added and applied
+    out, rec = make("a", snr_db=(-5.0, -5.0)).run({"a": x}, generator=_g())
+    assert not torch.equal(out["a"], x) and bool(rec["keys"]["a"]["applied"].all())
+
+
+@pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
 def test_snr_noise_on_huge_values_with_padding(make) -> None:  # type: ignore[no-untyped-def]
     # Inf energy on padding times 0 was NaN and silently skipped both examples
     top = torch.finfo(torch.float32).max / 4
