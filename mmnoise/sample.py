@@ -628,9 +628,6 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
     return lv
 
 
-_FLOAT32 = struct.Struct("f")
-
-
 def as_float32(value: float) -> float:
     """Return a Python number rounded to float32, the dtype levels are computed in.
 
@@ -641,5 +638,6 @@ def as_float32(value: float) -> float:
         >>> as_float32(1e-50), as_float32(0.5)
         (0.0, 0.5)
     """
-    rounded: float = _FLOAT32.unpack(_FLOAT32.pack(float(value)))[0]
+    # struct's functions, not a compiled struct.Struct: dynamo traces these and not its methods
+    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
     return rounded
