@@ -268,9 +268,13 @@ def valid_norm(x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool =
         # a select, not a product: Inf energy on padding times 0 would be NaN
         return safe_sqrt(torch.where(valid, step_energy(v, time_dim), 0.0).sum(dim=1))
 
-    plain = norm(x)
-    if not rescue or (reads_on_host(x.device) and norms_are_safe(plain)):
-        return plain
+    if not rescue:
+        return norm(x)
+    if reads_on_host(x.device):
+        plain = norm(x)
+        if norms_are_safe(plain):
+            return plain
+    # no read-back (compiled, or off the CPU): the rescaled norm only, no plain pass first
     peak = peak_scale(x)
     return norm(x / per_example(peak, x)) * peak
 

@@ -97,33 +97,36 @@ def _add_at_snr(
     ``a = 0``, and so does an example with zero signal (or zero noise) energy: it comes back
     unchanged. Since ``|x + a n| <= ||x|| (1 + 10 ** (-snr_db / 20))``, one (B,) check tells
     whether the result can leave the dtype's finite range (values near its largest); only then
-    the noise is normalised first and the result saturated, in a few extra passes (under
-    ``torch.compile`` and off the CPU, without the check, the result is always saturated).
+    the noise is normalised first, the signal's peak applied last and the result saturated, in
+    a few extra passes (under ``torch.compile`` and off the CPU, without the check, always).
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
-    branchless = not reads_on_host(x.device)  # no read-back: compiled, or off the CPU
-    # plain norms (Inf where they overflow): one read-back below checks everything at once
-    nx = valid_norm(x, valid, time_dim, rescue=branchless)
-    nn = valid_norm(noise, valid, time_dim, rescue=branchless)
-    snr = torch.as_tensor(snr_db, device=x.device, dtype=nx.dtype).expand(b)
+    snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
     amp = torch.pow(10.0, -snr / 20.0)
-    ok = (nx > 0) & (nn > 0)
-    # the denominators stay positive so that where() never routes a NaN gradient
-    nn_safe = torch.where(ok, nn, 1.0)
-    ratio = torch.where(ok, nx / nn_safe * amp, 0.0)
-    if branchless:  # no data-dependent branch: saturate always
-        y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
-        return saturate(y, x.dtype)
-    # the plain path is exact when no norm over- or underflowed and the result cannot overflow
-    # (x's norm times 1 + amp, and the noise's scaled norm, stay below the largest finite
-    # value); an all-zero example also takes the careful path (its norm of 0 may be an
-    # underflow). Host numbers from two reductions, not a tensor op per test.
-    bounds = torch.stack([nx * (1 + amp), nn * ratio]).detach()
-    if norms_are_safe(torch.stack([nx, nn])) and float(bounds.amax()) < torch.finfo(x.dtype).max:
-        return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
-    # near the top or the bottom of the range: unit-norm noise, and the signal's peak applied
-    # last, so that only a result that truly overflows does (and is then saturated)
+    if reads_on_host(x.device):
+        # plain norms (Inf where they overflow): one read-back below checks everything at once
+        nx = valid_norm(x, valid, time_dim, rescue=False)
+        nn = valid_norm(noise, valid, time_dim, rescue=False)
+        ok = (nx > 0) & (nn > 0)
+        # the denominators stay positive so that where() never routes a NaN gradient
+        nn_safe = torch.where(ok, nn, 1.0)
+        ratio = torch.where(ok, nx / nn_safe * amp, 0.0)
+        # the plain path is exact when no norm over- or underflowed and the result cannot
+        # overflow (x's norm times 1 + amp, and the noise's scaled norm, stay below the largest
+        # finite value); an all-zero example also takes the careful path (its norm of 0 may be
+        # an underflow). Host numbers from two reductions, not a tensor op per test.
+        bounds = torch.stack([nx * (1 + amp), nn * ratio]).detach()
+        if (
+            norms_are_safe(torch.stack([nx, nn]))
+            and float(bounds.amax()) < torch.finfo(x.dtype).max
+        ):
+            return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+    # near the top or the bottom of the range, and always where nothing is read back (compiled,
+    # or off the CPU: no data-dependent branch): unit-norm noise, and the signal's peak applied
+    # last, so that only a result that truly overflows does (and is then saturated). The plain
+    # scale ||x|| / ||n|| * amp would itself be subnormal for a signal a few steps above the
+    # smallest subnormal, and round to 0: no noise at all
     peak = peak_scale(x)
     nn = valid_norm(noise, valid, time_dim)
     pk = per_example(peak, x)
@@ -131,7 +134,8 @@ def _add_at_snr(
     # scales values only (scale_values), so the gradients of the normalised norms stay finite
     plain = noise.requires_grad
     xn = x / pk if plain else scale_values(x, pk, divide=True)
-    nxn = valid_norm(xn, valid, time_dim)
+    # xn's peak is exactly 1 (a / a), so a rescue would divide by 1: the plain pass is exact
+    nxn = valid_norm(xn, valid, time_dim, rescue=False)
     # the signal's norm is nxn * peak (what valid_norm(x) rescues to): one pass, not three
     ok = (nn > 0) & (nxn.detach() * peak > 0)
     nn_safe = torch.where(ok, nn, torch.ones_like(nn))

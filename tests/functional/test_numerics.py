@@ -7,12 +7,14 @@ reports so that each stays fixed under its own name.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 
 import pytest
 import torch
 
 import mmnoise as mm
 import mmnoise.functional as F
+from tests.strategies import as_on_cuda
 
 
 def _g(seed: int = 0) -> torch.Generator:
@@ -147,6 +149,23 @@ def test_snr_noise_under_half_the_smallest_subnormal_rounds_to_zero(make) -> Non
     # -5 dB: noise of 1.78 steps is representable: added and applied
     out, rec = make("a", snr_db=(-5.0, -5.0)).run({"a": x}, generator=_g())
     assert not torch.equal(out["a"], x) and bool(rec["keys"]["a"]["applied"].all())
+
+
+@pytest.mark.parametrize("device_path", [False, True], ids=["host", "device-path"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
+def test_snr_noise_on_a_signal_a_few_subnormal_steps_high(make, dtype, device_path) -> None:  # type: ignore[no-untyped-def]
+    # the device path scaled the noise by ||x|| / ||n|| * amp, itself a subnormal that rounded
+    # to 0: no noise at all; the peak is now applied last there too, as on the host
+    info = torch.finfo(dtype)
+    step = info.smallest_normal * info.eps
+    x = (torch.tensor([-3.0, 0, 1, 0, 0, 3], dtype=torch.float64) * step).to(dtype)[None, :, None]
+    with as_on_cuda() if device_path else nullcontext():
+        out, rec = make("a", snr_db=(7.5, 7.5)).run({"a": x}, generator=_g())
+    assert bool(rec["keys"]["a"]["applied"].all())
+    # the noise is whole steps: the SNR (counted in steps: squares of float64 subnormals are 0)
+    # is reached to within their rounding
+    assert abs(float(_snr_db(x.double() / step, out["a"].double() / step)[0]) - 7.5) < 3.0
 
 
 @pytest.mark.parametrize("make", [mm.AddGaussianSNR, mm.AddColoredSNR], ids=lambda c: c.__name__)
