@@ -155,12 +155,21 @@ def test_kernel_generators_are_reseeded_not_made() -> None:
 
 
 @pytest.mark.usefixtures("as_on_a_device")
-def test_the_device_path_still_rejects_non_finite_input() -> None:
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_the_device_path_still_rejects_non_finite_input(value: float) -> None:
     # on CPU data torch._assert_async raises at once, so the device path's check is testable
     bad = torch.ones(2, 3, 1)
-    bad[1, 0, 0] = float("nan")
+    bad[1, 0, 0] = value
     with pytest.raises(RuntimeError, match=r"Gain: expected finite values in sample\['a'\]"):
         mm.Gain("a")({"a": bad}, generator=Key(0))
+
+
+@pytest.mark.usefixtures("as_on_a_device")
+def test_the_device_path_accepts_huge_finite_input() -> None:
+    # their sum overflows to Inf; min / max, which decide, stay finite
+    huge = torch.full((2, 3, 1), torch.finfo(torch.float32).max)
+    out = mm.Gain("a", gain_db=(0.0, 0.0))({"a": huge}, generator=Key(0))
+    assert torch.equal(out["a"], huge)
 
 
 def _compiled_equals_eager(
