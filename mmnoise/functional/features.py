@@ -89,6 +89,7 @@ def _add_at_snr(
     time_dim: int,
     *,
     owned: bool,
+    noise_in_range: bool = False,
 ) -> Tensor:
     """Return ``x + a * noise`` with ``a`` per example so that the valid steps reach ``snr_db``.
 
@@ -99,6 +100,8 @@ def _add_at_snr(
     whether the result can leave the dtype's finite range (values near its largest); only then
     the noise is normalised first, the signal's peak applied last and the result saturated, in
     a few extra passes (under ``torch.compile`` and off the CPU, without the check, always).
+    ``noise_in_range``: the noise's plain norm cannot over- or underflow (white noise the
+    kernel drew), so it is taken without a rescue.
     """
     b = x.shape[0]
     valid = valid_steps(x, lengths, time_dim)
@@ -128,7 +131,8 @@ def _add_at_snr(
     # scale ||x|| / ||n|| * amp would itself be subnormal for a signal a few steps above the
     # smallest subnormal, and round to 0: no noise at all
     peak = peak_scale(x)
-    nn = valid_norm(noise, valid, time_dim)
+    # white noise drawn here has a norm far inside the range: no rescue (two passes on a device)
+    nn = valid_norm(noise, valid, time_dim, rescue=not noise_in_range)
     pk = per_example(peak, x)
     # x + a n is homogeneous of degree 1 in x: with a noise that carries no gradient, the peak
     # scales values only (scale_values), so the gradients of the normalised norms stay finite
@@ -138,10 +142,15 @@ def _add_at_snr(
     nxn = valid_norm(xn, valid, time_dim, rescue=False)
     # the signal's norm is nxn * peak (what valid_norm(x) rescues to): one pass, not three
     ok = (nn > 0) & (nxn.detach() * peak > 0)
-    nn_safe = torch.where(ok, nn, torch.ones_like(nn))
-    rel = torch.where(ok, nxn * amp, 0)
-    unit = noise / per_example(nn_safe, noise) * _per_step(rel, x, valid, time_dim)
-    return saturate(torch.addcmul(x, unit, pk) if plain else x + scale_values(unit, pk), x.dtype)
+    nn_safe = torch.where(ok, nn, 1.0)
+    # one pass: the noise times its O(1) relative scale, then the peak (fresh buffers: written
+    # in place where no graph is recorded)
+    unit = noise * _per_step(torch.where(ok, nxn * amp / nn_safe, 0.0), x, valid, time_dim)
+    if plain:
+        return saturate(torch.addcmul(x, unit, pk), x.dtype)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return saturate(x + scale_values(unit, pk), x.dtype)
+    return saturate(torch.addcmul(x, unit, pk, out=unit), x.dtype)
 
 
 def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
@@ -196,7 +205,7 @@ def add_gaussian_snr(
     # the draw bounds this kernel on the CPU: _fastrand spreads it over threads (same field for
     # any thread count), and the fresh buffer then receives the result
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return _add_at_snr(x, noise, snr_db, lengths, time_dim, owned=True)
+    return _add_at_snr(x, noise, snr_db, lengths, time_dim, owned=True, noise_in_range=True)
 
 
 @accurate
