@@ -143,14 +143,12 @@ def _add_at_snr(
     # the signal's norm is nxn * peak (what valid_norm(x) rescues to): one pass, not three
     ok = (nn > 0) & (nxn.detach() * peak > 0)
     nn_safe = torch.where(ok, nn, 1.0)
-    # one pass: the noise times its O(1) relative scale, then the peak (fresh buffers: written
-    # in place where no graph is recorded)
+    # one pass: the noise times its O(1) relative scale, then the peak
     unit = noise * _per_step(torch.where(ok, nxn * amp / nn_safe, 0.0), x, valid, time_dim)
-    if plain:
-        return saturate(torch.addcmul(x, unit, pk), x.dtype)
-    if torch.is_grad_enabled() and x.requires_grad:
+    if not plain and torch.is_grad_enabled() and x.requires_grad:
         return saturate(x + scale_values(unit, pk), x.dtype)
-    return saturate(torch.addcmul(x, unit, pk, out=unit), x.dtype)
+    # unit is a fresh buffer, but one with a graph of its own (plain) must not be written into
+    return saturate(_add_scaled(x, unit, pk, owned=not plain), x.dtype)
 
 
 def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
