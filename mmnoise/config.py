@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "Registry",
     "check_probability",
     "check_range",
+    "constructor_config",
     "decode",
     "encode",
     "from_config",
@@ -138,6 +140,24 @@ def encode(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value.tolist()
     return value
+
+
+def constructor_config(obj: object, **written: Any) -> dict[str, Any]:
+    """``obj``'s config: its class name and each constructor argument read back from ``obj``.
+
+    Transforms store every constructor argument under its own name, which makes this generic;
+    ``written`` gives arguments a class writes in its own form (a large bank by its shape).
+
+    Example:
+        >>> from mmnoise.transforms import Gain
+        >>> constructor_config(Gain("audio", gain_db=(0.0, -6.0)))
+        {'type': 'Gain', 'keys': 'audio', 'gain_db': [0.0, -6.0], 'p': 1.0}
+    """
+    config: dict[str, Any] = {"type": type(obj).__name__}
+    for name in inspect.signature(type(obj).__init__).parameters:  # type: ignore[misc]
+        if name != "self":
+            config[name] = written[name] if name in written else encode(getattr(obj, name))
+    return config
 
 
 def decode(value: Any, registry: Registry) -> Any:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise import rng
-from mmnoise.config import TRANSFORMS, check_probability, encode
+from mmnoise.config import TRANSFORMS, check_probability, constructor_config
 from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
@@ -42,7 +42,7 @@ from mmnoise.sample import (
     select_entries,
     time_dim,
 )
-from mmnoise.transforms.record import Entry, Record, any_applied, changed_mask, new_record
+from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, new_record
 
 __all__ = ["NoiseTransform"]
 
@@ -246,12 +246,7 @@ class NoiseTransform(nn.Module):
                 if key in RESERVED:  # a new dict: the caller's `lengths` / `present` stay
                     out[key] = {**out.get(key, {}), name: value}
             if facts:
-                mask = entry.get("mask")
-                if mask is None:
-                    entry["mask"] = mask = changed_mask(x, y, kind)
-                # applied means changed: a draw that left an example as it was is not applied
-                entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
-                entry.pop("known", None)
+                add_facts(entry, x, y, kind)
         if facts:
             record["applied"] = any_applied(sample, record["keys"])
         return out
@@ -318,11 +313,7 @@ class NoiseTransform(nn.Module):
     # -- config ----------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict that ``mmnoise.from_config`` turns back into ``self``."""
-        config: dict[str, Any] = {"type": type(self).__name__}
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name != "self":
-                config[name] = encode(getattr(self, name))
-        return config
+        return constructor_config(self)
 
     def extra_repr(self) -> str:
         def simple(v: Any) -> bool:

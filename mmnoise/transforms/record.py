@@ -14,7 +14,7 @@ from torch import Tensor
 
 from mmnoise.sample import Kind, Sample, modality_names, time_dim
 
-__all__ = ["Entry", "Record", "any_applied", "changed_mask", "entries", "new_record"]
+__all__ = ["Entry", "Record", "add_facts", "any_applied", "changed_mask", "entries", "new_record"]
 
 
 class Entry(TypedDict):
@@ -77,6 +77,28 @@ def changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
         return diff
     diff = diff.movedim(time_dim(kind), 1)
     return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
+
+
+def add_facts(entry: Entry, x: Tensor, y: Tensor, kind: Kind) -> None:
+    """Write into ``entry`` what its op did to ``x`` (giving ``y``): the facts of ``run``.
+
+    ``mask`` (B, T) is the steps that changed unless the op reported its own, and ``applied``
+    narrows to the examples that changed: a draw that left an example as it was is not applied.
+
+    Example:
+        >>> e = {"params": {}, "applied": torch.tensor([True, True]), "known": "all"}
+        >>> x = torch.zeros(2, 3, 1)
+        >>> y = x.clone()
+        >>> y[0, 2] = 1.0  # example 0 changed at step 2, example 1 drew nothing visible
+        >>> add_facts(e, x, y, "features")
+        >>> e["applied"], e["mask"][0], "known" in e
+        (tensor([ True, False]), tensor([False, False,  True]), False)
+    """
+    mask = entry.get("mask")
+    if mask is None:
+        entry["mask"] = mask = changed_mask(x, y, kind)
+    entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
+    entry.pop("known", None)
 
 
 def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:

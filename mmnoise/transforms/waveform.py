@@ -17,7 +17,6 @@ of at most ``BANK_INLINE_MAX`` values as a nested list; a larger bank is written
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
-from mmnoise.config import check_range, encode, lerp
+from mmnoise.config import check_range, constructor_config, lerp
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import valid_norm, valid_steps
 from mmnoise.rng import Randomness
@@ -86,16 +85,11 @@ def _as_bank(value: Any, *, who: str, name: str) -> Tensor:
 
 def _bank_config(t: NoiseTransform, banks: tuple[str, ...]) -> dict[str, Any]:
     """``to_config`` for a transform holding banks: small ones inline, large ones by shape."""
-    config: dict[str, Any] = {"type": type(t).__name__}
-    for name in inspect.signature(type(t).__init__).parameters:
-        if name == "self":
-            continue
-        value = getattr(t, name)
-        if name in banks and isinstance(value, Tensor) and value.numel() > BANK_INLINE_MAX:
-            config[name] = {"tensor": name, "shape": list(value.shape)}
-        else:
-            config[name] = encode(value)
-    return config
+    large = {name: getattr(t, name) for name in banks}
+    return constructor_config(t, **{
+        name: {"tensor": name, "shape": list(v.shape)} for name, v in large.items()
+        if isinstance(v, Tensor) and v.numel() > BANK_INLINE_MAX
+    })  # fmt: skip
 
 
 def _check_hz(
