@@ -154,7 +154,7 @@ def constructor_config(obj: object, **written: Any) -> dict[str, Any]:
         {'type': 'Gain', 'keys': 'audio', 'gain_db': [0.0, -6.0], 'p': 1.0}
     """
     config: dict[str, Any] = {"type": type(obj).__name__}
-    for name in inspect.signature(type(obj).__init__).parameters:  # type: ignore[misc]
+    for name in inspect.signature(type(obj).__init__).parameters:
         if name != "self":
             config[name] = written[name] if name in written else encode(getattr(obj, name))
     return config
