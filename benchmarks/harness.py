@@ -269,6 +269,15 @@ def _ratios(rows: Sequence[Row]) -> None:
                 }
 
 
+def paired_ratios(num: Row, den: Row) -> list[float]:
+    """``num`` time / ``den`` time in each round-robin repeat both ran (x faster for ``den``).
+
+    The two calls of one repeat ran seconds apart, so a burst from a neighbour process moves
+    both; the spread of these ratios is the run's own noise for this comparison.
+    """
+    return [n / d for n, d in zip(num.times_ms, den.times_ms, strict=False)]
+
+
 def copy_bandwidth(device: str, mib: int, repeats: int = 5) -> dict[str, float]:
     """Measure ``dst.copy_(src)`` on a preallocated ``mib`` MiB buffer: GB/s of read + write."""
     n = mib * (1 << 20) // 4

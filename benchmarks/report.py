@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Row, fmt_rate
+from benchmarks.harness import Row, fmt_rate, paired_ratios
 
 
 @dataclass
@@ -61,6 +61,11 @@ def summary(groups: Sequence[GroupResult]) -> list[dict[str, Any]]:
                     "fastest_peer": None if best is None else f"{best.library} ({best.sem})",
                     "x_fastest_peer": None if best is None else best.ms / r.ms,
                     "x_peers": {f"{p.library} ({p.sem})": p.ms / r.ms for p in peers},
+                    "x_peers_per_repeat": {
+                        f"{p.library} ({p.sem})": (min(x), max(x))
+                        for p in peers
+                        if (x := paired_ratios(p, r))
+                    },
                 }
             )
     return out

@@ -248,6 +248,27 @@ def test_targets_are_pass_fail_on_cuda_and_information_on_cpu() -> None:
     )
 
 
+def test_a_slower_row_says_whether_a_repeat_pair_had_it_ahead() -> None:
+    # median 0.9x the peer, but in the second round-robin repeat mmnoise was ahead: within noise
+    def rows(mm_ms: list[float]) -> list[GroupResult]:
+        feats = [
+            Row("noise@SNR", "mmnoise", "AddGaussianSNR(...)", "=", "mmnoise", "", times_ms=mm_ms),
+            Row("noise@SNR", "torch ref", "ref", "=", "ref", "", times_ms=[2.0, 2.0, 2.0]),
+            Row("noise@SNR", "torchaudio", "add_noise", "=", "peer", "", times_ms=[0.9, 1.2, 0.9]),
+        ]  # fmt: skip
+        _ratios(feats)
+        return [GroupResult("features", "", feats)]
+
+    key = "every mmnoise row >= the fastest peer with the same semantics (=) on cpu"
+    noisy = {t["target"]: t for t in cli._targets(rows([1.0, 1.0, 1.0]), "cpu", 100.0)}[key]
+    assert noisy["status"] == "fail"
+    assert "0 of 1 rows (1 of the 1 slower within noise)" in noisy["measured"]
+    assert "0.90x torchaudio (=), per repeat 0.90-1.20" in noisy["measured"]
+    slow = {t["target"]: t for t in cli._targets(rows([2.0, 2.0, 2.0]), "cpu", 100.0)}[key]
+    assert "(0 of the 1 slower within noise)" in slow["measured"]
+    assert "per repeat 0.45-0.60" in slow["measured"]
+
+
 def test_make_bench_takes_the_device() -> None:
     def dry(*args: str) -> str:
         out = subprocess.run(
