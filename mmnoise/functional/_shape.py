@@ -171,6 +171,47 @@ def fill_where(x: Tensor, mask: Tensor, fill: float, *, inplace: bool = False) -
     return torch.where(mask, value, x, out=x) if inplace else torch.where(mask, value, x)
 
 
+#: elements per example below which a loop of box fills costs more than one vectorised pass
+BOX_MIN_ELEMENTS = 4096
+
+
+def writes_boxes(x: Tensor) -> bool:
+    """Whether :func:`fill_boxes` pays for ``x``: CPU data (bounds free to read), no graph to
+    record, and at least ``BOX_MIN_ELEMENTS`` elements per example."""
+    return (
+        reads_on_host(x.device)
+        and not (torch.is_grad_enabled() and x.requires_grad)
+        and x.numel() >= BOX_MIN_ELEMENTS * x.shape[0]
+    )
+
+
+def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float) -> Tensor:
+    """Fill one box per example of ``x`` in place, writing the boxes only; return ``x``.
+
+    ``boxes`` maps a dim to the examples' ``[lo, hi)`` bounds along it ((B,) integer tensors);
+    every other dim is covered whole. In place, a masked pass reads and writes the whole tensor
+    (and a band's padding must be saved around it); one ``fill_`` per box writes only the box: a
+    band of 20 % of the features of a (128, 50, 1582) batch took 16-21 ms masked against
+    1.8-2.9 ms box by box on one CPU. Out of place a copy is a full pass anyway, so the masked
+    pass stays. For the host path only (:func:`writes_boxes`): the bounds are read on the host.
+
+    Example:
+        >>> lo, hi = torch.tensor([1, 0]), torch.tensor([3, 1])
+        >>> fill_boxes(torch.ones(2, 4), {1: (lo, hi)}, 0.0)
+        tensor([[1., 0., 0., 1.],
+                [0., 1., 1., 1.]])
+    """
+    dims = list(boxes)
+    bounds = torch.stack([torch.stack(boxes[d], -1) for d in dims], 1)  # (B, dims, 2)
+    for b, box in enumerate(bounds.tolist()):
+        index: list[Any] = [b] + [slice(None)] * (x.ndim - 1)
+        for d, (lo, hi) in zip(dims, box, strict=True):
+            index[d] = slice(lo, hi)
+        if all(hi > lo for lo, hi in box):
+            x[tuple(index)].fill_(fill)
+    return x
+
+
 def span_bounds(lengths: Tensor, start: Tensor, width_ratio: Tensor) -> tuple[Tensor, Tensor]:
     """Turn (fractional start, width ratio) into integer [lo, hi) spans inside each valid length.
 

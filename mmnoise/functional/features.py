@@ -17,6 +17,7 @@ from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     accurate,
     broadcast_steps,
+    fill_boxes,
     fill_where,
     full_lengths,
     gather_steps,
@@ -33,6 +34,7 @@ from mmnoise.functional._shape import (
     valid_moments,
     valid_norm,
     valid_steps,
+    writes_boxes,
 )
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
@@ -406,6 +408,8 @@ def time_mask(
         tensor([0., 0., 1., 1.])
     """
     lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
+    if inplace and writes_boxes(x):  # the span alone, not a full masked pass
+        return fill_boxes(x, {time_dim % x.ndim: (lo, hi)}, fill)
     t = step_index(x, time_dim)
     inside = (t >= lo[:, None]) & (t < hi[:, None])
     return fill_where(x, broadcast_steps(inside, x, time_dim), fill, inplace=inplace)
@@ -477,6 +481,11 @@ def feature_mask(
     """
     d = x.shape[-1]
     lo, hi = span_bounds(torch.full_like(start, d, dtype=torch.long), start, width_ratio)
+    t_dim = time_dim % x.ndim
+    if inplace and t_dim != x.ndim - 1 and writes_boxes(x):
+        # the band of the valid steps alone: no full masked pass, no padding saved and restored
+        steps = (torch.zeros_like(lo), full_lengths(x, lengths, time_dim))
+        return fill_boxes(x, {t_dim: steps, x.ndim - 1: (lo, hi)}, fill)
     f = torch.arange(d, device=x.device)[None, :]
     band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))

@@ -35,6 +35,31 @@ def test_time_mask_is_one_contiguous_span_of_the_requested_width(args) -> None: 
             assert idx.max() < lengths[i] and int(idx.max() - idx.min()) == len(idx) - 1
 
 
+DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+@settings(max_examples=30)
+@given(spans(), st.sampled_from(DTYPES), st.booleans(), st.sampled_from([0.0, -2.5]))
+def test_masks_in_place_box_by_box_equal_the_masked_pass(  # type: ignore[no-untyped-def]
+    args, dtype: torch.dtype, transposed: bool, fill: float
+) -> None:
+    # in place on the CPU, big examples take fill_boxes (one fill_ per band / span); the same
+    # call on a graph-recording copy takes the masked pass: both must give the same values
+    x, lengths, start, width = args
+    b, t, _ = x.shape
+    feats = F._shape.BOX_MIN_ELEMENTS // t + 1  # enough elements per example for the box path
+    x = (torch.randn(b, feats, t) if transposed else torch.randn(b, t, feats)).to(dtype)
+    x = x.transpose(1, 2) if transposed else x  # a non-contiguous (B, T, D) view
+    lengths = lengths if bool(lengths.sum() % 2) else None
+    for fn in (F.feature_mask, F.time_mask):
+        kw = {"start": start, "width_ratio": width, "lengths": lengths, "fill": fill}
+        assert F._shape.writes_boxes(x)
+        boxed = fn(x.clone(), inplace=True, **kw)
+        masked = fn(x.clone().requires_grad_(), **kw).detach()  # a graph: the masked pass
+        assert boxed.dtype == dtype and torch.equal(boxed, masked), fn.__name__
+        assert torch.equal(fn(x, **kw), masked)  # out of place: the masked pass, x unchanged
+
+
 @given(spans())
 def test_frame_freeze_repeats_the_step_before_the_span(args) -> None:  # type: ignore[no-untyped-def]
     x, lengths, start, width = args
