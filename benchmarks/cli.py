@@ -136,8 +136,9 @@ def _targets(groups: Sequence[GroupResult], device: str, copy_gbps: float) -> li
             lambda t: f"{t.ms / mm.ms:.2f}x", lambda t: t.ms / mm.ms >= 4, True)  # fmt: skip
     add("feature noise@SNR >= 1.5x plain-torch reference", mm,
         lambda r: f"{r.x_ref or math.nan:.2f}x", lambda r: (r.x_ref or 0) >= 1.5, True)  # fmt: skip
-    add("multimodal feature pipeline >= 2x plain out-of-place torch", pipe,
-        lambda r: f"{r.x_ref or math.nan:.2f}x", lambda r: (r.x_ref or 0) >= 2, True)  # fmt: skip
+    # issue 6 asked for 2x; issue 14 raised it to 2.5x
+    add("multimodal feature pipeline >= 2.5x plain out-of-place torch", pipe,
+        lambda r: f"{r.x_ref or math.nan:.2f}x", lambda r: (r.x_ref or 0) >= 2.5, True)  # fmt: skip
     # the issue's target counts peers with the same semantics (=); close ones (~: uint8 images,
     # no padding, a random width) are reported beside it, as information
     for sems, label, target in (
