@@ -482,10 +482,13 @@ def feature_mask(
     d = x.shape[-1]
     lo, hi = span_bounds(torch.full_like(start, d, dtype=torch.long), start, width_ratio)
     t_dim = time_dim % x.ndim
-    if inplace and t_dim != x.ndim - 1 and writes_boxes(x):
+    if (inplace or lengths is not None) and t_dim != x.ndim - 1 and writes_boxes(x):
         # the band of the valid steps alone: no full masked pass, no padding saved and restored
+        # (out of place a copy, then the band: 1.1-1.7x faster than the masked pass and the
+        # padding restore on (128, 50, 342-1582) batches; without padding the masked pass wins)
         steps = (torch.zeros_like(lo), full_lengths(x, lengths, time_dim))
-        return fill_boxes(x, {t_dim: steps, x.ndim - 1: (lo, hi)}, fill)
+        out = x if inplace else x.clone()
+        return fill_boxes(out, {t_dim: steps, x.ndim - 1: (lo, hi)}, fill)
     f = torch.arange(d, device=x.device)[None, :]
     band = (f >= lo[:, None]) & (f < hi[:, None])  # (B, D)
     band = band.reshape((x.shape[0],) + (1,) * (x.ndim - 2) + (d,))

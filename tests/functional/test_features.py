@@ -57,7 +57,9 @@ def test_masks_in_place_box_by_box_equal_the_masked_pass(  # type: ignore[no-unt
         boxed = fn(x.clone(), inplace=True, **kw)
         masked = fn(x.clone().requires_grad_(), **kw).detach()  # a graph: the masked pass
         assert boxed.dtype == dtype and torch.equal(boxed, masked), fn.__name__
-        assert torch.equal(fn(x, **kw), masked)  # out of place: the masked pass, x unchanged
+        before = x.clone()
+        assert torch.equal(fn(x, **kw), masked)  # out of place (a band with lengths: boxes too)
+        assert torch.equal(x, before)  # ... and x unchanged
 
 
 @given(spans())
