@@ -116,6 +116,31 @@ def test_dropping_never_touches_padding() -> None:
             assert torch.equal(y[i, n[i] :], x[i, n[i] :])  # padding keeps its values
 
 
+@settings(max_examples=20)
+@given(
+    st.integers(1, 5), st.integers(1, 9), st.sampled_from([1, 2]), st.integers(0, 2**31 - 1),
+    st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]),
+)  # fmt: skip
+def test_in_place_drop_box_by_box_equals_the_masked_pass(
+    b: int, t: int, time_dim: int, seed: int, dtype: torch.dtype
+) -> None:
+    # in place on the CPU, big examples take one box per missing example (its valid steps); out
+    # of place takes the masked pass: same values, and the caller's tensor stays as it was
+    g = torch.Generator().manual_seed(seed)
+    other = 4096 // t + 1  # enough elements per example for the box path
+    shape = (b, t, other) if time_dim == 1 else (b, other, t)
+    x = torch.randn(shape, generator=g).to(dtype)
+    present = torch.rand(b, generator=g) < 0.5
+    lengths = torch.randint(0, t + 1, (b,), generator=g)
+    for fill in (0.0, 2.5, torch.tensor(-1.0)):
+        kw = {"present": present, "fill": fill, "lengths": lengths, "time_dim": time_dim}
+        before = x.clone()
+        masked = mm.functional.drop_modality(x, **kw)
+        assert torch.equal(x, before)
+        boxed = mm.functional.drop_modality(x.clone(), inplace=True, **kw)
+        assert boxed.dtype == dtype and torch.equal(boxed, masked)
+
+
 def test_a_misspelt_key_is_rejected_when_called_with_the_known_names() -> None:
     t = mm.DropModalities(["m0", "audoi"])  # names are only known when a sample arrives
     with pytest.raises(KeyError) as err:

@@ -185,7 +185,7 @@ def writes_boxes(x: Tensor) -> bool:
     )
 
 
-def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float) -> Tensor:
+def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float | Tensor) -> Tensor:
     """Fill one box per example of ``x`` in place, writing the boxes only; return ``x``.
 
     ``boxes`` maps a dim to the examples' ``[lo, hi)`` bounds along it ((B,) integer tensors);

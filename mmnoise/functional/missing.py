@@ -8,9 +8,12 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.functional._shape import (
     broadcast_steps,
+    fill_boxes,
     fill_where,
+    full_lengths,
     per_example,
     valid_steps,
+    writes_boxes,
 )
 from mmnoise.rng import Randomness
 
@@ -55,6 +58,11 @@ def drop_modality(
     tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
+        if inplace and not tensor_fill and writes_boxes(x):
+            # each missing example's valid steps as one box: a boolean-mask write is a masked
+            # fill over the whole batch (about 18 ms for (128, 50, 1582) on one CPU)
+            n = torch.where(gone, full_lengths(x, lengths, time_dim), 0)
+            return fill_boxes(x, {time_dim % x.ndim: (torch.zeros_like(n), n)}, fill)
         hit = gone[:, None] & valid  # (B, T)
         if inplace:
             xt = x.movedim(time_dim, 1)
