@@ -136,7 +136,7 @@ def _chain() -> mm.MultimodalPipeline:
 def test_in_place_path_equals_the_out_of_place_path_and_spares_the_input(seed: int) -> None:
     g = _g(seed)
     # "a" has enough elements per example for the host path's box-by-box masks, "b" has not
-    s = {"a": torch.randn(6, 10, 512, generator=g), "b": torch.randn(6, 7, 3, generator=g),
+    s = {"a": torch.randn(6, 10, 2048, generator=g), "b": torch.randn(6, 7, 3, generator=g),
          "lengths": {"a": torch.randint(1, 11, (6,), generator=g)}}  # fmt: skip
     before = {k: s[k].clone() for k in ("a", "b")}
     pipe = _chain()

@@ -127,7 +127,7 @@ def test_in_place_drop_box_by_box_equals_the_masked_pass(
     # in place on the CPU, big examples take one box per missing example (its valid steps); out
     # of place takes the masked pass: same values, and the caller's tensor stays as it was
     g = torch.Generator().manual_seed(seed)
-    other = 4096 // t + 1  # enough elements per example for the box path
+    other = mm.functional._shape.BOX_MIN_ELEMENTS // t + 1  # enough for the box path
     shape = (b, t, other) if time_dim == 1 else (b, other, t)
     x = torch.randn(shape, generator=g).to(dtype)
     present = torch.rand(b, generator=g) < 0.5
@@ -137,6 +137,7 @@ def test_in_place_drop_box_by_box_equals_the_masked_pass(
         before = x.clone()
         masked = mm.functional.drop_modality(x, **kw)
         assert torch.equal(x, before)
+        assert mm.functional._shape.writes_boxes(x)
         boxed = mm.functional.drop_modality(x.clone(), inplace=True, **kw)
         assert boxed.dtype == dtype and torch.equal(boxed, masked)
 

