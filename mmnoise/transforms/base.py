@@ -131,23 +131,18 @@ class NoiseTransform(nn.Module):
     ) -> Tensor:  # fmt: skip
         """Apply the kernel with fixed params (deterministic; ``x`` is written only if ``inplace``).
 
-        ``lengths`` and ``present`` are the sample's reserved entries for ``x`` (or None).
+        ``lengths`` and ``present`` are the sample's reserved entries for ``x`` (or None). The
+        kernel gets ``params`` (a ``seed`` rebuilt as the generator it seeds),
+        ``kernel_kwargs()``, ``time_dim`` where it takes one, and ``lengths``.
         """
-        extra = {"inplace": True} if inplace else {}
-        return self.call_kernel(type(self).kernel, x, params, kind=kind, lengths=lengths, **extra)
-
-    def call_kernel(
-        self, fn: Callable[..., Tensor], x: Tensor, params: Mapping[str, Tensor], *, kind: Kind,
-        lengths: Tensor | None, **extra: Any,
-    ) -> Tensor:  # fmt: skip
-        """Call ``fn`` as the kernel is called: ``params`` (a ``seed`` rebuilt as the generator
-        it seeds), ``kernel_kwargs()``, ``time_dim`` where the kernel takes one, ``lengths``."""
         kwargs: dict[str, Any] = dict(params)
         if "seed" in kwargs:
             kwargs["generator"] = rng.kernel_generator(kwargs.pop("seed"), x.device)
         if self._kernel_takes_time_dim:
             kwargs["time_dim"] = time_dim(kind)
-        return fn(x, **kwargs, **self.kernel_kwargs(), **extra, lengths=lengths)
+        if inplace:
+            kwargs["inplace"] = True
+        return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
 
     def entry_updates(
         self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
