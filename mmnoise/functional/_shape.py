@@ -194,7 +194,7 @@ def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float |
     every other dim is covered whole. In place, a masked pass reads and writes the whole tensor
     (and a band's padding must be saved around it); one ``fill_`` per box writes only the box: a
     band of 20 % of the features of a (128, 50, 1582) batch took 16-21 ms masked against
-    1.8-2.9 ms box by box on one CPU. Out of place a copy is a full pass of its own, so this pays
+    1.8-2.9 ms box by box on a 2-vCPU machine. Out of place a copy is a full pass of its own, so this pays
     only where the masked pass needs more (a band's padding restore). For the host path only
     (:func:`writes_boxes`): the bounds are read on the host.
 
