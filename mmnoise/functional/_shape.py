@@ -194,9 +194,9 @@ def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float |
     every other dim is covered whole. In place, a masked pass reads and writes the whole tensor
     (and a band's padding must be saved around it); one ``fill_`` per box writes only the box: a
     band of 20 % of the features of a (128, 50, 1582) batch took 16-21 ms masked against
-    1.8-2.9 ms box by box on a 2-vCPU machine. Out of place a copy is a full pass of its own, so this pays
-    only where the masked pass needs more (a band's padding restore). For the host path only
-    (:func:`writes_boxes`): the bounds are read on the host.
+    1.8-2.9 ms box by box on a 2-vCPU machine. Out of place a copy is a full pass of its own,
+    so this pays only where the masked pass needs more (a band's padding restore). For the host
+    path only (:func:`writes_boxes`): the bounds are read on the host.
 
     Example:
         >>> lo, hi = torch.tensor([1, 0]), torch.tensor([3, 1])
@@ -207,11 +207,12 @@ def fill_boxes(x: Tensor, boxes: dict[int, tuple[Tensor, Tensor]], fill: float |
     dims = list(boxes)
     bounds = torch.stack([torch.stack(boxes[d], -1) for d in dims], 1)  # (B, dims, 2)
     for b, box in enumerate(bounds.tolist()):
+        if any(hi <= lo for lo, hi in box):  # an empty box: nothing to write
+            continue
         index: list[Any] = [b] + [slice(None)] * (x.ndim - 1)
         for d, (lo, hi) in zip(dims, box, strict=True):
             index[d] = slice(lo, hi)
-        if all(hi > lo for lo, hi in box):
-            x[tuple(index)].fill_(fill)
+        x[tuple(index)].fill_(fill)
     return x
 
 

@@ -56,13 +56,13 @@ def drop_modality(
     """
     gone = ~present.to(device=x.device, dtype=torch.bool)
     tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
+    if lengths is not None and inplace and not tensor_fill and writes_boxes(x):
+        # each missing example's valid steps as one box: a boolean-mask write is a masked fill
+        # over the whole batch (about 18 ms for (128, 50, 1582) on a 2-vCPU machine)
+        n = torch.where(gone, full_lengths(x, lengths, time_dim), 0)
+        return fill_boxes(x, {time_dim % x.ndim: (torch.zeros_like(n), n)}, fill)
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
-        if inplace and not tensor_fill and writes_boxes(x):
-            # each missing example's valid steps as one box: a boolean-mask write is a masked
-            # fill over the whole batch (about 18 ms for (128, 50, 1582) on one CPU)
-            n = torch.where(gone, full_lengths(x, lengths, time_dim), 0)
-            return fill_boxes(x, {time_dim % x.ndim: (torch.zeros_like(n), n)}, fill)
         hit = gone[:, None] & valid  # (B, T)
         if inplace:
             xt = x.movedim(time_dim, 1)
