@@ -3,10 +3,11 @@
 mmnoise is 0.x, so names may change; each rename is listed in the changelog and keeps its old
 spelling for one release. Two helpers cover every case:
 
-- :func:`renamed_args`: a class decorator for renamed constructor arguments. The old keyword is
-  accepted, warned about and passed on under the new name; the class's signature (and so its
-  ``to_config()``) shows only the new name, and ``cls.__renamed_args__`` maps old to new for
-  readers of old configs that must not warn (a frozen MER-C suite file).
+- :func:`renamed_args`: a decorator for renamed keyword arguments of a class's constructor or of
+  a function (a kernel). The old keyword is accepted, warned about and passed on under the new
+  name; the signature (and so a class's ``to_config()``) shows only the new name, and
+  ``__renamed_args__`` maps old to new for readers of old configs that must not warn (a frozen
+  MER-C suite file).
 - :func:`module_aliases`: a module ``__getattr__`` that returns a renamed function or class
   under its old name, with the warning.
 
@@ -36,54 +37,79 @@ __all__ = ["REMOVAL", "module_aliases", "rename_config_args", "renamed_args"]
 #: the release in which the old names stop working
 REMOVAL = "0.2"
 
-_C = TypeVar("_C", bound=type)
+_C = TypeVar("_C", bound=Callable[..., Any])
+
+
+def _rename(who: str, old_to_new: Mapping[str, str], kwargs: dict[str, Any]) -> None:
+    """Move each old keyword of ``kwargs`` to its new name, with the warning (in place)."""
+    for old, new in old_to_new.items():
+        if old in kwargs:
+            if new in kwargs:
+                raise TypeError(f"{who}: got both {old}= (deprecated) and {new}=; pass only {new}=")
+            warnings.warn(
+                f"{who}({old}=...) is deprecated and will be removed in {REMOVAL}: use "
+                f"{who}({new}=...) instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            kwargs[new] = kwargs.pop(old)
 
 
 def renamed_args(**old_to_new: str) -> Callable[[_C], _C]:
-    """Class decorator: accept each old constructor keyword, warn, pass it on as the new one.
+    """Decorator: accept each old keyword, warn, pass it on as the new one (class or function).
 
     Args:
-        **old_to_new: ``old_name="new_name"`` for each renamed constructor argument.
+        **old_to_new: ``old_name="new_name"`` for each renamed keyword argument.
 
     Returns:
-        The decorator; it wraps ``cls.__init__`` (``inspect.signature`` still shows the new
-        signature) and merges the map into ``cls.__renamed_args__`` (inherited maps included).
+        The decorator. On a class it wraps ``cls.__init__``; on a function, the function. Either
+        way ``inspect.signature`` still shows the new signature, and the map is merged into
+        ``__renamed_args__`` (a class's inherited maps included).
 
     Raises:
         TypeError: at call time, when both the old and the new keyword are given.
+
+    Example:
+        >>> @renamed_args(ratio="fraction")
+        ... def hit(*, fraction: float) -> float:
+        ...     return fraction
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     hit(ratio=0.25)
+        0.25
     """
 
-    def decorate(cls: _C) -> _C:
+    def decorate(obj: _C) -> _C:
+        if not isinstance(obj, type):
+            fn: Callable[..., Any] = obj
+            who = fn.__name__
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if kwargs:
+                    _rename(who, old_to_new, kwargs)
+                return fn(*args, **kwargs)
+
+            wrapper.__renamed_args__ = dict(old_to_new)  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+        cls = obj
         init = cls.__init__  # type: ignore[misc]
 
         @functools.wraps(init)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            for old, new in old_to_new.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(
-                            f"{cls.__name__}: got both {old}= (deprecated) and {new}=; "
-                            f"pass only {new}="
-                        )
-                    warnings.warn(
-                        f"{cls.__name__}({old}=...) is deprecated and will be removed in "
-                        f"{REMOVAL}: use {cls.__name__}({new}=...) instead.",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
-                    kwargs[new] = kwargs.pop(old)
+            _rename(cls.__name__, old_to_new, kwargs)
             init(self, *args, **kwargs)
 
         cls.__init__ = __init__  # type: ignore[misc]
         inherited = dict(getattr(cls, "__renamed_args__", {}))
         cls.__renamed_args__ = {**inherited, **old_to_new}  # type: ignore[attr-defined]
-        return cls
+        return obj
 
     return decorate
 
 
-def rename_config_args(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """``kwargs`` with each old argument name of ``cls`` replaced by its new name, silently.
+def rename_config_args(cls: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with each old argument name of ``cls`` (or a function) renamed, silently.
 
     For readers of frozen files written before a rename (their bytes cannot change).
 
