@@ -37,6 +37,7 @@ import importlib
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -205,11 +206,17 @@ def _add_train(sub: Any) -> None:
         help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
     )
     t.add_argument(
+        "--nmer-variant",
+        choices=("default", "release", "mrcn1"),
+        help="which NMER: the package default, the release (NMER_model.py) or the pre-release "
+        "MRCN_1 model, each with upstream's evaluation bugs fixed (NMERConfig.variant)",
+    )
+    t.add_argument(
         "--nmer-upstream-loss",
         action="store_true",
-        help="NMER's exact upstream loss: the classifier on the reconstruction alone, the KL "
-        "summed x 1 and the script's classifier dropout 0.1 (NMERConfig.upstream_loss(); "
-        "default: residual input, batchmean x 0.1, dropout 0.3)",
+        help="deprecated, use --nmer-variant release (the whole release). Sets only the "
+        "release's loss: the classifier on the reconstruction alone, the KL summed x 1 and the "
+        "script's classifier dropout 0.1 (NMERConfig.upstream_loss())",
     )
     t.add_argument(
         "--nmer-select",
@@ -519,6 +526,8 @@ def _check_train_args(args: argparse.Namespace) -> None:
             raise _fail("train", f"expected --{name.replace('_', '-')} in [0, 1], got {value}.")
     if args.nmer_kl is not None and "nmer" not in kinds:
         raise _fail("train", "--nmer-kl sets NMER's KL term; add --model nmer.")
+    if args.nmer_variant is not None and "nmer" not in kinds:
+        raise _fail("train", "--nmer-variant sets NMER's variant; add --model nmer.")
     if args.nmer_upstream_loss and "nmer" not in kinds:
         raise _fail("train", "--nmer-upstream-loss sets NMER's loss; add --model nmer.")
     if args.nmer_upstream_loss and args.nmer_kl == "batchmean":
@@ -734,9 +743,17 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
     results = []
     for kind in args.model:
         config = configs[kind]
+        if isinstance(config, NMERConfig) and args.nmer_variant is not None:
+            config = config.as_variant(args.nmer_variant)
         if isinstance(config, NMERConfig) and args.nmer_kl is not None:
             config = dataclasses.replace(config, kl_reduction=args.nmer_kl)
         if isinstance(config, NMERConfig) and args.nmer_upstream_loss:
+            warnings.warn(
+                "train: --nmer-upstream-loss is deprecated and sets only the release's loss and "
+                "dropout; use --nmer-variant release for the released NMER as a whole.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             config = config.upstream_loss()
         tc = _train_config(args, kind, n_train)
         teacher_cfg = _teacher_of(config)
@@ -782,9 +799,18 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             teachers.setdefault(key, result.teacher)
         results.append(result)
         if _is_main():
-            (out / "run.json").write_text(json.dumps(_data_dict(args), indent=2) + "\n")
+            record = _data_dict(args)
+            title = kind
+            if isinstance(config, NMERConfig):  # which NMER made this run
+                record.update(
+                    nmer_variant=config.variant_name,
+                    nmer_switches=config.switches(),
+                    nmer_upstream_loss=bool(args.nmer_upstream_loss),
+                )
+                title = f"{kind} (NMER variant {config.variant_name})"
+            (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
             selected = "noisy" if args.select == "noisy" else "clean"
-            print(f"{kind}: best epoch {result.best_epoch} (selected on {selected} validation)")
+            print(f"{title}: best epoch {result.best_epoch} (selected on {selected} validation)")
             print("validation\n" + _table(result.val_metrics))
             if result.test_metrics is not None:
                 print("test\n" + _table(result.test_metrics))

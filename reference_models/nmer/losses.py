@@ -57,17 +57,22 @@ def nmer_loss(
 ) -> dict[str, Tensor]:
     """Return the named NMER loss terms ``ce``, ``invariant``, ``reconstruction``, ``kl``, ``total``.
 
-    total = ce_weight * CE + invariant_weight * MSE(H, H^T) + reconstruction_weight * MSE(x̂, t)
-    + ``config.kl_scale`` * KL, with KL = -1/2 sum (1 + log sigma^2 - mu^2 - sigma^2) summed over
-    the latent and averaged (``batchmean``, default, weight 0.1) or summed (``sum``, upstream,
-    weight 1) over the batch.
+    total = ce_weight * CE + invariant_weight * MSE(H, H^T) + reconstruction_weight * MSE(r, t)
+    + ``config.kl_scale`` * KL, with r = x̂ (``reconstruction_target="reconstruction"``: default
+    and release) or x̂ + s (``"residual"``: MRCN_1) and KL = -1/2 sum (1 + log sigma^2 - mu^2 -
+    sigma^2) summed over the latent and averaged (``batchmean``, default, weight 0.1) or summed
+    (``sum``, release and MRCN_1, weight 1) over the batch. At batch B the default's KL factor
+    is the summed KL x 0.1 / B: x 1/1280 at the preset batch 128, against x 1 upstream.
 
     Shape:
         labels: (B,) int64.
     """
     ce = F.cross_entropy(output.logits, labels)
     invariant = F.mse_loss(output.invariant, targets.invariant)
-    reconstruction = F.mse_loss(output.reconstruction, targets.reconstruction)
+    recon = output.reconstruction
+    if config.reconstruction_target == "residual":
+        recon = recon + output.embedding
+    reconstruction = F.mse_loss(recon, targets.reconstruction)
     kl = gaussian_kl(output.mu, output.logvar).sum()
     if config.kl_reduction == "batchmean":
         kl = kl / output.mu.shape[0]
