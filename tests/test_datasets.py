@@ -642,3 +642,46 @@ def test_mmsa_file_errors(tmp_path: Path) -> None:
         MMSAPickle(tmp_path / "list.pkl")
     with pytest.raises(ValueError, match="label"):
         MMSAPickle(bad, label="ordinal")  # type: ignore[arg-type]
+
+
+class _WritesAFile:
+    """A pickle whose reducer would create a file on load (what a crafted feature file does)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.write_text, (self.target, "pwned"))
+
+
+def test_mmsa_refuses_a_pickle_that_runs_code(tmp_path: Path) -> None:
+    target = tmp_path / "written_by_the_pickle.txt"
+    path = tmp_path / "crafted.pkl"
+    rng = np.random.default_rng(0)
+    path.write_bytes(
+        pickle.dumps({"train": _mmsa_split(3, rng, aligned=False), "x": _WritesAFile(target)})
+    )
+    with pytest.raises(
+        ValueError, match=r"refused the global pathlib\.(_local\.)?Path\.write_text"
+    ):
+        MMSAPickle(path, split="train")
+    assert not target.exists()
+    # the same payload through os.system-like builtins is refused by name too
+    path.write_bytes(pickle.dumps({"train": {"id": eval}}))
+    with pytest.raises(ValueError, match=r"refused the global builtins\.eval"):
+        MMSAPickle.load_all(path)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_mmsa_restricted_loader_reads_real_layouts(tmp_path: Path, protocol: int) -> None:
+    rng = np.random.default_rng(1)
+    data = {
+        s: _mmsa_split(n, rng, aligned=False) for s, n in (("train", 3), ("valid", 2), ("test", 2))
+    }
+    data["train"]["extra"] = [np.float32(1.5), np.int64(2), "s", b"b", {1, 2}, (1.0, 2j)]
+    data["train"]["vision"] = torch.from_numpy(data["train"]["vision"])  # tensors load too
+    path = tmp_path / f"p{protocol}.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    ds = MMSAPickle(path, split="train")
+    np.testing.assert_array_equal(ds.vision, data["train"]["vision"].numpy())
+    assert ds.ids == [f"vid{i}$_$clip{i}" for i in range(3)]

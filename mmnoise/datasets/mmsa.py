@@ -29,11 +29,18 @@ Sequences come out at their valid length (padding is cut off; pad them again wit
 An utterance stored with 0 valid frames (no face found, ...) comes out as one zero frame, so
 that every length is >= 1.
 
-``pickle`` runs code from the file: only load files you trust.
+The file is read with a restricted unpickler: it admits only what
+MMSA files are made of (builtin containers, strings and numbers, numpy arrays, scalars and dtypes,
+and torch tensors, whose storage is read with ``torch.load(weights_only=True)``) and refuses any
+other global with an error naming it, so a crafted file cannot run code on load.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
+import collections
+import io
 import os
 import pickle
 from collections.abc import Mapping
@@ -57,7 +64,63 @@ def _as_numpy(value: Any) -> np.ndarray[Any, Any]:
     return np.asarray(value)
 
 
+def _tensor_storage_from_bytes(data: bytes) -> Any:
+    """``torch.storage._load_from_bytes`` without its ``weights_only=False``."""
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+#: (module, name) -> what the restricted unpickler returns for that global (protocol-2 pickles
+#: of bytes call ``_codecs.encode``; a tensor's storage is read back with weights_only=True).
+_SAFE_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,
+    ("builtins", "bytearray"): bytearray,
+    ("_codecs", "encode"): codecs.encode,
+    ("torch.storage", "_load_from_bytes"): _tensor_storage_from_bytes,
+}
+#: numpy's array / scalar reconstruction, under numpy.core (numpy 1 files) or numpy._core (2)
+_NUMPY_GLOBALS = (
+    ("multiarray", "_reconstruct"),
+    ("multiarray", "scalar"),
+    ("numeric", "_frombuffer"),
+)
+_TORCH_GLOBALS = (("torch._utils", "_rebuild_tensor_v2"),)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals of MMSA files (see :data:`_SAFE_GLOBALS`)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        # protocol 0-2 files name Python 2 modules (__builtin__.set, ...): map them as pickle's
+        # own fix_imports does
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if (module, name) in _SAFE_GLOBALS:
+            return _SAFE_GLOBALS[(module, name)]
+        pkg, _, sub = module.partition(".")
+        numpy_ok = pkg == "numpy" and (sub.removeprefix("_core.").removeprefix("core."), name) in (
+            _NUMPY_GLOBALS
+        )
+        if numpy_ok or (module, name) in _TORCH_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refused the global {module}.{name}: an MMSA feature file holds only dicts, lists, "
+            "strings, numbers and numpy arrays (or torch tensors), and this one would call other "
+            "code on load; nothing was run. For a file you trust, unpickle it yourself and pass "
+            "the dict: MMSAPickle(path, data=...)"
+        )
+
+
 def _load(path: Path) -> Any:
+    """Unpickle an MMSA file admitting only :data:`_SAFE_GLOBALS` and numpy / torch rebuilds.
+
+    Any other global (a class, ``os.system``, ...) is refused before it is called, so a crafted
+    file cannot run code; the ``ValueError`` names the global.
+    """
     who = "MMSAPickle"
     if not path.is_file():
         raise FileNotFoundError(
@@ -65,8 +128,15 @@ def _load(path: Path) -> Any:
         )
     try:
         with path.open("rb") as f:
-            return pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as err:
+            return _RestrictedUnpickler(f).load()
+    except pickle.UnpicklingError as err:
+        if str(err).startswith("refused the global"):
+            raise ValueError(f"{who}: cannot unpickle {path} (UnpicklingError: {err}).") from err
+        raise ValueError(
+            f"{who}: cannot unpickle {path} (UnpicklingError: {err}); the file is corrupt "
+            "or not an MMSA feature file, download or extract it again."
+        ) from err
+    except (EOFError, ValueError, AttributeError, ImportError, TypeError) as err:
         raise ValueError(
             f"{who}: cannot unpickle {path} ({type(err).__name__}: {err}); the file is corrupt "
             "or not an MMSA feature file, download or extract it again."
