@@ -17,9 +17,11 @@ missing conditions (plus their pooled ``total`` and full modality):
   ACL 2021; IF-MMIN, ICASSP 2023), MMIN's fusion teacher / IF-MMIN's invariant teacher.
 * ``--paper nmer``: NMER (arXiv 2311.16114) trained and tested with its noise scheduler at each
   intensity T in ``--intensities`` (20 ... 100) and each noise type in ``--noise-types``
-  (Gaussian, impulse), and, as the NMER authors re-ran them, MMIN and IF-MMIN with the same
-  noised missing modalities (``--no-baselines`` skips them); all students of a fold share
-  NMER's stage-1 teacher (the authors switched MMIN's teacher to the invariant one as well).
+  (Gaussian, impulse), for each NMER variant of ``--nmer-variant`` (``default``, ``release``,
+  ``mrcn1`` or ``all``: :meth:`reference_models.nmer.NMERConfig.variant`), and, as the NMER
+  authors re-ran them, MMIN and IF-MMIN with the same noised missing modalities
+  (``--no-baselines`` skips them); all students of a fold share NMER's stage-1 teacher (the
+  authors switched MMIN's teacher to the invariant one as well).
 
 Results: ``OUT/fold<k>/<run>/result.json`` per fold and run (val / test metrics, best epoch,
 seconds); a run whose ``result.json`` exists is skipped, so an interrupted command resumes
@@ -38,6 +40,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +53,7 @@ from mmnoise.sample import condition_name, presence_patterns
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
 from reference_models.mmin import MMINConfig
-from reference_models.nmer import NMERConfig
+from reference_models.nmer import VARIANTS, NMERConfig
 from reference_models.teacher import BackboneConfig, Teacher, TeacherConfig
 from reference_models.train import (
     Fill,
@@ -101,8 +104,14 @@ class ReproduceConfig:
     intensities: tuple[int, ...] = (20, 40, 60, 80, 100)
     noise_types: tuple[NoiseType, ...] = ("gaussian", "impulse")
     baselines: bool = True
-    # NMER's KL term ("batchmean" x 0.1, or upstream's "sum" x 1)
-    nmer_kl: Literal["batchmean", "sum"] = "batchmean"
+    # NMER variants to run ("default", "release", "mrcn1": NMERConfig.variant)
+    nmer_variants: tuple[str, ...] = ("default",)
+    # NMER's KL term on top of the variant's ("batchmean" x 0.1, or upstream's "sum" x 1;
+    # None: the variant's own)
+    nmer_kl: Literal["batchmean", "sum"] | None = None
+    # deprecated (--nmer-upstream-loss): the release's loss and dropout on top of each variant
+    # (NMERConfig.upstream_loss); the whole release is the variant "release"
+    nmer_upstream_loss: bool = False
     seed: int = 0
     out: str = "runs/reproduce"
     device: str = "cpu"
@@ -131,6 +140,12 @@ class ReproduceConfig:
                 f"{who}: expected intensities in 1..100 (NMER plots 20..100), got "
                 f"{self.intensities!r}."
             )
+        odd = [v for v in self.nmer_variants if v not in VARIANTS]
+        if odd or not self.nmer_variants or len(set(self.nmer_variants)) < len(self.nmer_variants):
+            raise ValueError(
+                f"{who}: expected distinct NMER variants among {tuple(VARIANTS)}, got "
+                f"{self.nmer_variants!r}."
+            )
         bad = [n for n in self.noise_types if n not in ("gaussian", "impulse")]
         if bad or not self.noise_types:
             raise ValueError(
@@ -144,22 +159,29 @@ TINY = dict(folds=(1, 2), intensities=(20, 100), size=48, tiny=True)
 
 @dataclass(frozen=True)
 class Run:
-    """One student run of a fold: model, fill of the missing modalities, intensity T.
+    """One student run of a fold: model (NMER: and its variant), missing-modality fill, T.
 
     Example:
-        >>> Run("nmer", "impulse", 40).name
-        'nmer-impulse-T40'
+        >>> Run("nmer", "impulse", 40, variant="release").name
+        'nmer_release-impulse-T40'
     """
 
     kind: ModelKind
     noise: Literal["zero", "gaussian", "impulse"]
     intensity: int | None = None
+    # NMER's variant (None for the other models)
+    variant: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The model and, for NMER, its variant: ``nmer_release``, ``mmin``."""
+        return self.kind if self.variant is None else f"{self.kind}_{self.variant}"
 
     @property
     def name(self) -> str:
-        return (
-            self.kind if self.intensity is None else f"{self.kind}-{self.noise}-T{self.intensity}"
-        )
+        if self.intensity is None:
+            return self.model
+        return f"{self.model}-{self.noise}-T{self.intensity}"
 
     @property
     def fill(self) -> Fill:
@@ -180,12 +202,19 @@ def plan(rc: ReproduceConfig) -> list[Run]:
     Example:
         >>> [r.name for r in plan(ReproduceConfig(paper="nmer", intensities=(20,),
         ...                                       noise_types=("gaussian",)))]
-        ['nmer-gaussian-T20', 'mmin-gaussian-T20', 'ifmmin-gaussian-T20']
+        ['nmer_default-gaussian-T20', 'mmin-gaussian-T20', 'ifmmin-gaussian-T20']
     """
     if rc.paper != "nmer":
         return [Run(rc.paper, "zero")]
-    kinds: tuple[ModelKind, ...] = ("nmer", "mmin", "ifmmin") if rc.baselines else ("nmer",)
-    return [Run(k, n, t) for n in rc.noise_types for t in rc.intensities for k in kinds]
+    return [Run(k, n, t, v) for n in rc.noise_types for t in rc.intensities for k, v in _models(rc)]
+
+
+def _models(rc: ReproduceConfig) -> list[tuple[ModelKind, str | None]]:
+    """The (kind, NMER variant) pairs of an NMER protocol run, NMER's variants first."""
+    out: list[tuple[ModelKind, str | None]] = [("nmer", v) for v in rc.nmer_variants]
+    if rc.baselines:
+        out += [("mmin", None), ("ifmmin", None)]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,18 +283,50 @@ def _teacher_config(rc: ReproduceConfig, train: Dataset[Any]) -> TeacherConfig:
     )
 
 
-def _student_config(rc: ReproduceConfig, kind: ModelKind, teacher: TeacherConfig) -> ModelConfig:
+def _student_config(rc: ReproduceConfig, run: Run, teacher: TeacherConfig) -> ModelConfig:
     tiny: dict[str, Any] = {}
+    kind = run.kind
     if kind == "nmer":
         if rc.tiny:
             tiny = dict(vae_layers=1, vae_heads=2, vae_feedforward=16, latent_size=4,
                         decoder_hidden=16, cls_layers=(16,), init="default")  # fmt: skip
-        return NMERConfig(teacher=teacher, kl_reduction=rc.nmer_kl, **tiny)
+        return _nmer_config(rc, run.variant or "default", teacher=teacher, **tiny)
     if rc.tiny:
         tiny = {"ae_layers": (16, 8, 4), "n_blocks": 2, "cls_layers": (16,), "init": "default"}
     if kind == "mmin":
         return MMINConfig(teacher=teacher, **tiny)
     return IFMMINConfig(teacher=teacher, **tiny)
+
+
+def _nmer_config(rc: ReproduceConfig, variant: str, **kw: Any) -> NMERConfig:
+    """NMER's config of ``variant``, with ``--nmer-kl`` / ``--nmer-upstream-loss`` on top."""
+    config = NMERConfig.variant(variant, **kw)
+    if rc.nmer_kl is not None:
+        config = dataclasses.replace(config, kl_reduction=rc.nmer_kl)
+    if rc.nmer_upstream_loss:
+        config = config.upstream_loss()
+    return config
+
+
+def _nmer_record(config: ModelConfig) -> dict[str, Any]:
+    """Which NMER made a result: its variant name (or "custom") and every switch."""
+    if not isinstance(config, NMERConfig):
+        return {}
+    return {"nmer_variant": config.variant_name, "nmer_switches": config.switches()}
+
+
+def _check_recorded(rc: ReproduceConfig, run: Run, path: Path) -> None:
+    """Refuse to reuse a finished NMER result that another NMER configuration made."""
+    if run.kind != "nmer":
+        return
+    want = _nmer_config(rc, run.variant or "default").switches()
+    got = json.loads(path.read_text()).get("nmer_switches")
+    if got != want:
+        raise ValueError(
+            f"reproduce: {path} was made by NMER switches {got}, this command asks for {want} "
+            "(another --nmer-kl / --nmer-upstream-loss, or a package default that changed); "
+            "pass another --out, or delete that run's folder to redo it."
+        )
 
 
 def _train_config(rc: ReproduceConfig, kind: ModelKind, run: Run | None) -> TrainConfig:
@@ -351,11 +412,12 @@ def _run(
     train, val, test = data
     run_dir = fold_dir / run.name
     tic = time.perf_counter()
+    cfg = _student_config(rc, run, teacher.config)
     result = train_model(
         run.kind,
         train,
         val,
-        cfg=_student_config(rc, run.kind, teacher.config),
+        cfg=cfg,
         train_cfg=_train_config(rc, run.kind, run),
         pipeline=DropModalities(list(MODALITIES), patterns="mmin", fill=run.fill),
         teacher=teacher,
@@ -368,6 +430,7 @@ def _run(
         run_dir / "result.json",
         {
             "run": dataclasses.asdict(run),
+            **_nmer_record(cfg),
             "best_epoch": result.best_epoch,
             "val": result.val_metrics,
             "test": result.test_metrics,
@@ -425,6 +488,21 @@ def summarise(results: dict[str, dict[str, Any]], rc: ReproduceConfig) -> dict[s
     return summary
 
 
+def _machine() -> str:
+    """The CPU model, torch version and intra-op threads (the numbers' machine)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
 def _cell(stat: dict[str, float]) -> str:
     return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
 
@@ -438,7 +516,7 @@ def to_markdown(summary: dict[str, Any], rc: ReproduceConfig, *, seconds: float 
         f"Folds {list(rc.folds)}, preset {'tiny' if rc.tiny else rc.preset}"
         + (f", teacher epochs {rc.teacher_epochs}" if rc.teacher_epochs else "")
         + (f", student epochs {rc.epochs}" if rc.epochs else "")
-        + f", seed {rc.seed}, device {rc.device}"
+        + f", seed {rc.seed}, device {rc.device} ({_machine()})"
         + (f", {seconds:.0f} s in this call" if seconds is not None else "")
         + ". Test split, model selected on validation UA; mean ± std (sample std) over the "
         "folds that finished (n). `total` pools the six missing conditions (upstream's "
@@ -446,27 +524,47 @@ def to_markdown(summary: dict[str, Any], rc: ReproduceConfig, *, seconds: float 
         "",
     ]
     if rc.paper == "nmer":
+        lines += _variant_table(rc)
         lines += ["## WA (%) of the pooled missing conditions vs NMER noise intensity T", ""]
         ts = list(rc.intensities)
         lines.append("| model | noise | " + " | ".join(f"T={t}" for t in ts) + " |")
         lines.append("|---|---|" + "---|" * len(ts))
-        kinds: tuple[ModelKind, ...] = ("nmer", "mmin", "ifmmin") if rc.baselines else ("nmer",)
         for noise in rc.noise_types:
-            for kind in kinds:
+            for kind, variant in _models(rc):
                 cells = []
                 for t in ts:
-                    res = summary.get(Run(kind, noise, t).name)
+                    res = summary.get(Run(kind, noise, t, variant).name)
                     cells.append(_cell(res["total"]["wa"]) if res else "–")
-                lines.append(f"| {kind} | {noise} | " + " | ".join(cells) + " |")
+                label = kind if variant is None else f"{kind} ({variant})"
+                lines.append(f"| {label} | {noise} | " + " | ".join(cells) + " |")
         lines.append("")
+    variants = {r.name: r.variant for r in plan(rc) if r.variant is not None}
     for name, conds in summary.items():
         n = next(iter(conds.values()))["wa"]["n"] if conds else 0
         title = "stage-1 teacher (full modality only)" if name == "teacher" else name
+        if name in variants:
+            title += f", NMER variant {_nmer_config(rc, variants[name]).variant_name}"
         lines += [f"## {title} (n = {n})", "", "| condition | WA | UA | F1 |", "|---|---|---|---|"]
         for cond, m in conds.items():
             lines.append(f"| {cond} | {_cell(m['wa'])} | {_cell(m['ua'])} | {_cell(m['f1'])} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _variant_table(rc: ReproduceConfig) -> list[str]:
+    """The switches of each NMER variant of the run (results.md header)."""
+    keys = list(VARIANTS["default"])
+    lines = [
+        "## NMER variants of this run",
+        "",
+        "| variant | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for variant in rc.nmer_variants:
+        cfg = _nmer_config(rc, variant)
+        cells = [str(v) for v in cfg.switches().values()]
+        lines.append(f"| {variant} ({cfg.variant_name}) | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def save_intensity_plot(summary: dict[str, Any], rc: ReproduceConfig, path: Path) -> Path | None:
@@ -479,12 +577,11 @@ def save_intensity_plot(summary: dict[str, Any], rc: ReproduceConfig, path: Path
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for noise in rc.noise_types:
-        kinds: tuple[ModelKind, ...] = ("nmer", "mmin", "ifmmin")
-        for kind in kinds:
+        for kind, variant in _models(rc):
             pts = [
-                (t, summary[Run(kind, noise, t).name]["total"]["wa"])
+                (t, summary[Run(kind, noise, t, variant).name]["total"]["wa"])
                 for t in rc.intensities
-                if Run(kind, noise, t).name in summary
+                if Run(kind, noise, t, variant).name in summary
             ]
             if not pts:
                 continue
@@ -495,7 +592,7 @@ def save_intensity_plot(summary: dict[str, Any], rc: ReproduceConfig, path: Path
                 marker="o",
                 capsize=3,
                 linestyle="-" if noise == "gaussian" else "--",
-                label=f"{kind} ({noise})",
+                label=f"{Run(kind, noise, None, variant).model} ({noise})",
             )
     ax.set_xlabel("noise intensity T (steps)")
     ax.set_ylabel("WA (%), six missing conditions pooled")
@@ -513,6 +610,9 @@ def _report(out: Path, rc: ReproduceConfig, seconds: float | None) -> dict[str, 
     report = {
         "format": _FORMAT,
         "config": dataclasses.asdict(rc),
+        "nmer_variants": {
+            v: _nmer_config(rc, v).switches() for v in rc.nmer_variants if rc.paper == "nmer"
+        },
         "folds": results,
         "summary": summary,
     }
@@ -560,6 +660,9 @@ def reproduce(rc: ReproduceConfig) -> dict[str, Any]:
     runs = plan(rc)
     for fold in rc.folds:
         fold_dir = out / f"fold{fold}"
+        for r in runs:
+            if (fold_dir / r.name / "result.json").exists():
+                _check_recorded(rc, r, fold_dir / r.name / "result.json")
         todo = [r for r in runs if not (fold_dir / r.name / "result.json").exists()]
         if not todo and (fold_dir / "teacher" / "result.json").exists():
             print(f"fold {fold}: done, skipped", flush=True)
@@ -606,7 +709,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-baselines", action="store_true", help="NMER: skip the noisy MMIN / IF-MMIN runs"
     )
-    p.add_argument("--nmer-kl", choices=("batchmean", "sum"), default="batchmean")
+    p.add_argument(
+        "--nmer-variant",
+        nargs="+",
+        choices=(*VARIANTS, "all"),
+        help="NMER: the variants to run (default: default; all = default release mrcn1)",
+    )
+    p.add_argument(
+        "--nmer-kl",
+        choices=("batchmean", "sum"),
+        help="NMER: the KL term on top of each variant's (default: the variant's own)",
+    )
+    p.add_argument(
+        "--nmer-upstream-loss",
+        action="store_true",
+        help="deprecated, use --nmer-variant release: the release's loss and dropout on top "
+        "of each variant (NMERConfig.upstream_loss())",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/reproduce_<paper>)")
     p.add_argument("--device", default="cpu")
@@ -635,6 +754,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("size", "teacher_epochs", "epochs"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
+    if args.nmer_variant:
+        kw["nmer_variants"] = (
+            tuple(VARIANTS) if "all" in args.nmer_variant else tuple(args.nmer_variant)
+        )
+    if args.nmer_upstream_loss:
+        warnings.warn(
+            "reproduce: --nmer-upstream-loss is deprecated; it sets only the release's loss and "
+            "dropout on each variant (the results record it). Use --nmer-variant release for the "
+            "released NMER as a whole.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    if args.paper != "nmer" and (args.nmer_variant or args.nmer_kl or args.nmer_upstream_loss):
+        print(
+            "reproduce: --nmer-variant, --nmer-kl and --nmer-upstream-loss apply to --paper "
+            f"nmer, got --paper {args.paper}; drop them.",
+            file=sys.stderr,
+        )
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -646,6 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             preset=args.preset,
             baselines=not args.no_baselines,
             nmer_kl=args.nmer_kl,
+            nmer_upstream_loss=args.nmer_upstream_loss,
             seed=args.seed,
             out=args.out or f"runs/reproduce_{args.paper}",
             device=args.device,
