@@ -25,6 +25,9 @@ emotion recognition):
 
 It prints the tables and the paths of ``robustness.json`` and ``robustness.png`` (default folder
 ``runs/demo/``); ``summary.md`` repeats the tables and ``logs/*.jsonl`` hold the training logs.
+Without matplotlib (the ``plot`` extra) everything but the heatmap is written, and the demo says
+so. The presence patterns of the tables (``avt``, ``azz``, ``zvt``, ...) name one letter per
+modality, its initial when present and ``z`` when missing (:func:`pattern_legend`).
 The defaults are sized for about three minutes on two CPU cores with one torch thread
 (smaller encoders and fewer epochs than the papers; slower when the cores are shared); ``--tiny``
 runs in seconds (for tests).
@@ -72,6 +75,7 @@ __all__ = [
     "curriculum_schedule",
     "main",
     "nmer_condition",
+    "pattern_legend",
     "run_demo",
 ]
 
@@ -84,7 +88,7 @@ def _time_mask_family(modalities: Sequence[str]) -> TimeMask:
     TimeMask's default (up to half the sequence) cost no model more than 2 points on this
     corpus (measured, seeds 0 and 2), too little to tell models apart.
     """
-    return TimeMask(list(modalities), ratio=(0.0, 0.9))
+    return TimeMask(list(modalities), fraction=(0.0, 0.9))
 
 
 #: The noise families of the evaluation grid; the students' curriculum trains on the same three.
@@ -287,8 +291,8 @@ def curriculum_pipeline(
             OneOf(
                 [
                     AddGaussianSNR(snr_db=(30.0, -10.0)),
-                    TimeMask(ratio=(0.0, 0.95)),
-                    ImpulseNoise(ratio=(0.0, 0.3)),
+                    TimeMask(fraction=(0.0, 0.95)),
+                    ImpulseNoise(fraction=(0.0, 0.3)),
                 ]
             )
         ]
@@ -415,6 +419,23 @@ def _missing_table(results: Mapping[str, RobustnessResult], metric: str = "WA") 
     return "\n".join(rows) + "\n"
 
 
+def pattern_legend(modalities: Sequence[str]) -> str:
+    """Explain the presence-pattern codes of the tables and the heatmap (``azz``, ``zvt``, ...).
+
+    Example:
+        >>> pattern_legend(("audio", "visual", "text"))[:72]
+        'Presence patterns: one letter per modality in the order audio, visual, t'
+    """
+    letters = ", ".join(f"{m[0]} = {m}" for m in modalities)
+    full = "".join(m[0] for m in modalities)
+    one = modalities[0][0] + "z" * (len(modalities) - 1)
+    return (
+        f"Presence patterns: one letter per modality in the order {', '.join(modalities)}; "
+        f"its initial when present ({letters}), z when missing. {full} = every modality, "
+        f"{one} = {modalities[0]} only; pooled = the patterns averaged."
+    )
+
+
 def _log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -497,7 +518,6 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
         _nmer_table(nmer_results),
     ]
     json_path = out / "robustness.json"
-    png_path = save_heatmap(results, out / "robustness.png")
     effective = {
         name: {
             pat: {
@@ -524,17 +544,23 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
             for name, res in nmer_results.items()
         },
     }
+    # the results are written before the heatmap: a missing matplotlib loses only the picture
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
     note = (
         "Synthetic data (mmnoise.datasets.SyntheticMER). rel. = area under the curve (x 100); "
         "eff. vs baseline = MultiBench effective robustness (percentage points summed over "
-        "levels; > 0: degrades less than the baseline).\n"
+        "levels; > 0: degrades less than the baseline).\n\n" + pattern_legend(MODALITIES) + "\n"
     )
     (out / "summary.md").write_text("# mmnoise demo\n\n" + note + "\n" + "\n".join(tables))
     for table in tables:
         _log("\n" + table)
+    _log(pattern_legend(MODALITIES))
     _log(f"chance WA: {100 / num_classes:.1f} %; total time {summary['total_s']:.0f} s")
-    _log(f"JSON: {json_path}\nPNG:  {png_path}\nsummary: {out / 'summary.md'}")
+    try:
+        png = f"PNG:  {save_heatmap(results, out / 'robustness.png')}"
+    except ImportError:  # matplotlib is the `plot` extra
+        png = "PNG:  skipped (the heatmap needs matplotlib: pip install 'mmnoise[plot]')"
+    _log(f"JSON: {json_path}\n{png}\nsummary: {out / 'summary.md'}")
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,24 @@ def test_tiny_demo_prints_the_table_and_writes_json_png_and_logs(
         assert gauss.confusion.shape[:3] == (6, 1, 5), name
         assert gauss.levels == (0.2, 0.4, 0.6, 0.8, 1.0)
         assert "azt" in gauss.pattern_names and "avt" not in gauss.pattern_names
+
+
+def test_tiny_demo_without_matplotlib_keeps_every_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    out = tmp_path / "demo"
+    assert main(["--tiny", "--out", str(out), "--families", "gaussian"]) == 0
+    printed = capsys.readouterr().out
+    assert "| baseline | gaussian |" in printed  # the table is printed
+    assert "PNG:  skipped" in printed and "mmnoise[plot]" in printed
+    assert (out / "robustness.json").is_file() and not (out / "robustness.png").exists()
+    summary = (out / "summary.md").read_text()
+    assert summary.count("| mmin |") == 4
+    # the pattern codes of the tables are explained where the reader looks
+    assert "z when missing" in summary and "azz = audio only" in printed
 
 
 def test_curriculum_noises_all_modalities_at_one_level_and_drops_at_its_own() -> None:
