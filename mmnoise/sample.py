@@ -82,9 +82,10 @@ _RANK: dict[Kind, int] = {"waveform": 3, "frames": 5, "tokens": 2, "features": 3
 _FLOAT_KINDS: dict[int, frozenset[Kind]] = {
     r: frozenset(k for k in KINDS if k != "tokens" and _RANK[k] == r) for r in set(_RANK.values())
 }
+_UINT8_KINDS: frozenset[Kind] = frozenset({"frames"})
 _LAYOUT: dict[Kind, str] = {
     "waveform": "float (B, C, L)",
-    "frames": "float (B, T, C, H, W)",
+    "frames": "float or uint8 (B, T, C, H, W)",
     "tokens": "int64 (B, T)",
     "features": "float (B, T, D)",
 }
@@ -123,6 +124,8 @@ def compatible_kinds(x: Tensor) -> frozenset[Kind]:
     """
     if x.dtype == torch.int64:
         return frozenset({"tokens"}) if x.ndim == 2 else frozenset()
+    if x.dtype == torch.uint8:  # video as decoded (torchvision.io): frames only
+        return _UINT8_KINDS if x.ndim == 5 else frozenset()
     if not x.is_floating_point():
         return frozenset()
     return _FLOAT_KINDS.get(x.ndim, frozenset())

@@ -34,6 +34,7 @@ from mmnoise.functional.frames import (
     low_light,
     motion_blur,
     occlude,
+    pyramid_blur,
     resolution_drop,
     shot_noise,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "nmer_alpha_bar",
     "occlude",
     "packet_loss",
+    "pyramid_blur",
     "quantize",
     "resolution_drop",
     "reverb",

@@ -29,6 +29,7 @@ from mmnoise.transforms.frames import (
     LowLight,
     MotionBlur,
     Occlusion,
+    PyramidBlur,
     ResolutionDrop,
     ShotNoise,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "Occlusion",
     "OneOf",
     "PacketLoss",
+    "PyramidBlur",
     "Quantize",
     "RandomTokenReplace",
     "Record",

@@ -37,4 +37,5 @@ CASES = [
     Case(lambda k: T.Contrast(k, factor=(0.9, 0.1)), "frames", random=False),
     Case(lambda k: T.LowLight(k), "frames"),
     Case(lambda k: T.ResolutionDrop(k, scale=(0.9, 0.1)), "frames", random=False),
+    Case(lambda k: T.PyramidBlur(k), "frames", random=False),
 ]

@@ -42,6 +42,7 @@ ALL_FRAME_OPS = [
     T.Contrast,
     T.LowLight,
     T.ResolutionDrop,
+    T.PyramidBlur,
 ]
 
 
@@ -304,3 +305,54 @@ def test_jpeg_output_is_a_fresh_contiguous_tensor_in_unit_range(size: int) -> No
     y = F.jpeg_compress(x, quality=torch.tensor([10.0, 60.0]))
     assert y.is_contiguous() and y.shape == x.shape and torch.equal(x, before)
     assert bool(((y >= 0) & (y <= 1)).all())
+
+
+# cv2.pyrDown / cv2.pyrUp(dstsize=...) on this 6 x 6 uint8 image (opencv-python-headless 4.x):
+# rate 2 is one round, rate 4 two (MER2024/main-noise.py, func_blur)
+_PYR_IMG = [[(37 * (6 * i + j)) % 256 for j in range(6)] for i in range(6)]
+_PYR_CV2 = {
+    1: [[90, 85, 82, 92, 105, 110], [106, 98, 89, 92, 99, 101], [130, 121, 106, 96, 92, 90],
+        [144, 139, 127, 111, 96, 92], [150, 151, 145, 125, 104, 97], [153, 155, 151, 130, 107, 99]],
+    2: [[109, 108, 107, 106, 105, 105], [110, 109, 108, 107, 106, 106],
+        [112, 111, 110, 109, 108, 107], [115, 114, 113, 111, 110, 110],
+        [117, 116, 115, 113, 112, 111], [118, 117, 116, 114, 113, 112]],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_pyramid_blur_uint8_is_opencv_bit_for_bit(rounds: int) -> None:
+    x = torch.tensor(_PYR_IMG, dtype=torch.uint8)[None, None, None]
+    y = F.pyramid_blur(x, rounds=torch.tensor([rounds]), max_rounds=2)
+    assert y.dtype == torch.uint8
+    assert y[0, 0, 0].tolist() == _PYR_CV2[rounds]
+
+
+def test_pyramid_blur_float_matches_uint8_up_to_rounding() -> None:
+    x = torch.tensor(_PYR_IMG, dtype=torch.uint8)[None, None, None].expand(2, 3, 3, 6, 6)
+    r = torch.tensor([1, 2])
+    y8 = F.pyramid_blur(x, rounds=r, max_rounds=2).float()
+    yf = F.pyramid_blur(x.float() / 255, rounds=r, max_rounds=2) * 255
+    # uint8 rounds after each of its 2 or 4 stages (half a level each, shrunk by later blurs)
+    assert float((y8 - yf).abs().max()) <= 2.0
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 7), (9, 13)])
+def test_pyramid_blur_keeps_odd_and_tiny_sizes(size: tuple[int, int]) -> None:
+    x = torch.rand(2, 2, 3, *size, generator=torch.Generator().manual_seed(0))
+    y = F.pyramid_blur(x, rounds=torch.tensor([[0, 1], [2, 2]]))
+    assert y.shape == x.shape and torch.equal(y[0, 0], x[0, 0])
+    assert bool(((y >= 0) & (y <= 1)).all())
+    # a constant frame stays constant at any size (the taps sum to 1 with reflect borders)
+    c = torch.full((1, 1, 1, *size), 0.25)
+    assert torch.allclose(F.pyramid_blur(c, rounds=torch.tensor([2])), c)
+
+
+def test_pyramid_blur_level_maps_to_rates() -> None:
+    t = T.PyramidBlur("v")
+    levels = torch.tensor([0.0, 0.2, 0.3, 0.7, 0.8, 1.0])
+    rounds = t.make_params(torch.zeros(6, 1, 1, 4, 4), levels, generator=None)["rounds"]
+    assert rounds.tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+    fixed = T.PyramidBlur("v", rate=(2, 2)).make_params(torch.zeros(2, 1, 1, 4, 4), levels[:2], generator=None)
+    assert fixed["rounds"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="among 1, 2, 4 and 8"):
+        T.PyramidBlur("v", rate=(1, 3))
