@@ -2,12 +2,15 @@
 
 Two ways to put a noise pipeline into training, both reproducible:
 
-* :class:`NoisyDataset` (CPU, per item): the noise of item ``i`` at epoch ``e`` comes from a
-  generator seeded with ``derive_seed(seed, e, i)``, so it does not depend on ``num_workers``,
-  worker order, batch composition or rank. The epoch reaches it through the sampler
-  (:class:`EpochSampler` yields ``(epoch, index)``, so it works with ``persistent_workers=True``
-  and with trainers that call ``set_epoch`` on the sampler only: Lightning, Hugging Face,
-  accelerate) or through :meth:`NoisyDataset.set_epoch`, as with ``DistributedSampler``.
+* :class:`NoisyDataset` (CPU, in the DataLoader workers): the noise of item ``i`` at epoch ``e``
+  comes from a generator seeded with ``derive_seed(seed, e, i)``, so it does not depend on
+  ``num_workers``, worker order, batch composition or rank. The epoch reaches it through the
+  sampler (:class:`EpochSampler` yields ``(epoch, index)``, so it works with
+  ``persistent_workers=True`` and with trainers that call ``set_epoch`` on the sampler only:
+  Lightning, Hugging Face, accelerate) or through :meth:`NoisyDataset.set_epoch`, as with
+  ``DistributedSampler``. With ``batch=True`` the same noise, item for item, is applied once
+  per collated batch by :meth:`NoisyDataset.collate` (one generator per row:
+  :class:`mmnoise.rng.PerExample`), which pays the per-call cost once per batch, not per item.
 * :class:`BatchNoise` (any device, per batch; the recommended fast path): noise is added after
   ``batch.to(device)`` with a generator on the batch's device seeded with
   ``derive_seed(seed, rank, step)``.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -32,11 +36,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from mmnoise.rng import Randomness, derive_seed, make_generator
+from mmnoise.rng import PerExample, Randomness, derive_seed, make_generator
 from mmnoise.sample import LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
 
-__all__ = ["BatchNoise", "EpochSampler", "NoisyDataset", "item_kinds", "pad_collate"]
+__all__ = ["BatchNoise", "CleanItem", "EpochSampler", "NoisyDataset", "item_kinds", "pad_collate"]
 
 Level = float | Tensor | dict[str, float | Tensor]
 
@@ -207,7 +211,23 @@ def _draw_levels(
     return _draw_one(float(value), batch, **kw)
 
 
-class NoisyDataset(Dataset[Sample]):
+@dataclass(frozen=True)
+class CleanItem:
+    """A clean item with the (epoch, index) its noise is seeded from (``NoisyDataset(batch=True)``).
+
+    :meth:`NoisyDataset.collate` turns a list of them into the noisy batch.
+
+    Example:
+        >>> CleanItem({"x": torch.zeros(2)}, 0, 5).index
+        5
+    """
+
+    item: Sample
+    epoch: int
+    index: int
+
+
+class NoisyDataset(Dataset[Any]):
     """Wrap a map-style dataset so each item comes out through a noise pipeline, reproducibly.
 
     For item ``i`` at epoch ``e`` the pipeline gets a fresh CPU generator seeded with
@@ -232,6 +252,19 @@ class NoisyDataset(Dataset[Sample]):
     ``persistent_workers=True`` then (DataLoader workers copy the dataset when an epoch's
     iterator is created, and persistent ones would keep the old epoch).
 
+    **The batch path** (``batch=True``): an item comes out clean, as a :class:`CleanItem` that
+    carries its (epoch, index), and :meth:`collate` (``DataLoader(ds, collate_fn=ds.collate)``)
+    applies the pipeline once per collated batch, with one generator per row
+    (:class:`mmnoise.rng.PerExample`) seeded exactly as the item's own. Row ``b`` is exactly
+    what the item alone gives (the per-call cost is paid once per batch, not per item), so
+    ``collate`` returns what :func:`pad_collate` of the per-item outputs would.
+    Items are stacked without padding: items whose tensors differ in shape (ragged lengths) go
+    through the pipeline in separate calls, one per distinct shape, and are padded after the
+    noise. Every mmnoise transform and container takes the per-example generators (a function
+    of your own draws through :func:`mmnoise.rng.randn` and its siblings, which do too); ops
+    that draw one value for the whole batch refuse them with a ``ValueError`` (``NMERNoise(per_example=False)``, an exact missing rate over the batch);
+    use the per-item path for them.
+
     Args:
         base: map-style dataset whose items are unbatched sample dicts.
         pipeline: ``pipeline(sample, *, level, generator) -> new dict``.
@@ -243,20 +276,26 @@ class NoisyDataset(Dataset[Sample]):
         level_mode: ``"fixed"``, ``"uniform"`` or ``"normal"``.
         std: standard deviation of ``"normal"`` (level units).
         kinds: explicit modality kinds (needed for (C, L) waveforms); default: inferred.
+        batch: items come out clean (:class:`CleanItem`) and :meth:`collate` applies the noise
+            to the batch.
 
     Raises:
         TypeError / ValueError: bad arguments; at item time, items that are not sample dicts or
             a pipeline that does not return a dict with batch size 1.
 
     Example:
-        >>> def add(sample, *, level, generator):
-        ...     noise = torch.randn(sample["x"].shape, generator=generator)
+        >>> from mmnoise import rng
+        >>> def add(sample, *, level, generator):  # rng.randn also takes a PerExample
+        ...     noise = rng.randn(sample["x"].shape, generator=generator)
         ...     return {**sample, "x": sample["x"] + level * noise}
         >>> ds = NoisyDataset([{"x": torch.zeros(3, 2)}], add, seed=0, level=0.5)
         >>> bool(torch.equal(ds[0]["x"], ds[0]["x"])), ds[0]["x"].shape
         (True, torch.Size([3, 2]))
         >>> bool(torch.equal(ds[(1, 0)]["x"], ds[0]["x"]))  # epoch 1 draws new noise
         False
+        >>> fast = NoisyDataset([{"x": torch.zeros(3, 2)}], add, seed=0, level=0.5, batch=True)
+        >>> bool(torch.equal(fast.collate([fast[0]])["x"][0], ds[0]["x"]))
+        True
     """
 
     def __init__(
@@ -270,6 +309,7 @@ class NoisyDataset(Dataset[Sample]):
         level_mode: LevelMode = "fixed",
         std: float = 0.1,
         kinds: Mapping[str, Kind] | None = None,
+        batch: bool = False,
     ) -> None:
         who = "NoisyDataset"
         if not (hasattr(base, "__len__") and hasattr(base, "__getitem__")):
@@ -293,6 +333,7 @@ class NoisyDataset(Dataset[Sample]):
         self.level_mode: LevelMode = level_mode
         self.std = float(std)
         self.kinds = dict(kinds) if kinds is not None else None
+        self.batch = bool(batch)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -312,7 +353,95 @@ class NoisyDataset(Dataset[Sample]):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int | tuple[int, int]) -> Sample:
+    def __getitem__(self, index: int | tuple[int, int]) -> Any:
+        """The noisy item (a :class:`CleanItem` with ``batch=True``); ``index`` may be a pair
+        ``(epoch, index)``."""
+        epoch, i = self._resolve(index)
+        item = self.base[i]
+        if self.batch:
+            return CleanItem(item, epoch, i)
+        kinds = item_kinds(item, self.kinds, who="NoisyDataset")
+        batched = _add_batch_dim(item, kinds, who="NoisyDataset")
+        g = make_generator(derive_seed(self.seed, epoch, i))
+        out = self.pipeline(batched, level=self._level(epoch, g), generator=g)
+        return _drop_batch_dim(out, batched, who="NoisyDataset")
+
+    def collate(self, items: Sequence[CleanItem]) -> Sample:
+        """Collate clean items and add their noise in one pipeline call per item shape.
+
+        Row ``b`` gets exactly the noise the per-item path gives item ``b`` (same seed, epoch,
+        index): its level and its draws come from its own generator, seeded with
+        ``derive_seed(seed, epoch, index)`` (:class:`mmnoise.rng.PerExample`). The result
+        equals :func:`pad_collate` (with this dataset's ``kinds``) of the per-item outputs.
+
+        Args:
+            items: what ``__getitem__`` returns with ``batch=True``.
+
+        Returns:
+            The noisy batch in the sample format, padded, with ``"lengths"``.
+
+        Raises:
+            TypeError: an item is not a :class:`CleanItem` (the dataset was built without
+                ``batch=True``).
+            ValueError: an empty list, or a pipeline that draws for the whole batch.
+        """
+        who = "NoisyDataset.collate"
+        if not isinstance(items, Sequence) or len(items) == 0:
+            raise ValueError(f"{who}: expected a non-empty list of items, got {items!r:.60}.")
+        for it in items:
+            if not isinstance(it, CleanItem):
+                raise TypeError(
+                    f"{who}: expected the items of NoisyDataset(..., batch=True) (CleanItem), got "
+                    f"{type(it).__name__}; build the dataset with batch=True, or use "
+                    "collate_fn=pad_collate for the per-item path."
+                )
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for row, it in enumerate(items):
+            groups.setdefault(_shape_key(it.item), []).append(row)
+        if len(groups) == 1:  # one shape: the pipeline's output is the batch
+            return self._noisy_group(items, single=True)[0]
+        noisy: list[Sample] = [{} for _ in items]
+        for rows in groups.values():
+            for row, out in zip(rows, self._noisy_group([items[r] for r in rows]), strict=True):
+                noisy[row] = out
+        return pad_collate(noisy, kinds=self.kinds)
+
+    def _noisy_group(self, items: Sequence[CleanItem], *, single: bool = False) -> list[Sample]:
+        # items of one shape: stacked (each batched as the per-item path batches it), one call
+        who = "NoisyDataset.collate"
+        first = items[0].item
+        kinds = item_kinds(first, self.kinds, who=who)
+        batched = [_add_batch_dim(it.item, kinds, who=who) for it in items]
+        gens = [make_generator(derive_seed(self.seed, it.epoch, it.index)) for it in items]
+        levels = [self._level(it.epoch, g) for it, g in zip(items, gens, strict=True)]
+        stacked: Sample = {}
+        for key, v in batched[0].items():
+            if key in (LENGTHS, PRESENT):
+                stacked[key] = {n: torch.cat([b[key][n] for b in batched]) for n in v}
+            elif isinstance(v, Tensor) and key not in RESERVED:
+                stacked[key] = torch.cat([b[key] for b in batched])
+            elif key in RESERVED:
+                stacked[key] = v
+            else:  # strings, ids: as a collated batch holds them
+                stacked[key] = _stack_other([it.item[key] for it in items], key, who=who)
+        out = self.pipeline(stacked, level=_stack_levels(levels), generator=PerExample(gens))
+        if not isinstance(out, Mapping):
+            raise TypeError(
+                f"{who}: expected the pipeline to return a dict, got {type(out).__name__}."
+            )
+        if single:
+            return [_as_collated(out, stacked, [it.item for it in items], kinds, who=who)]
+        rows: list[Sample] = []
+        for b, it in enumerate(items):
+            row = {k: _row(v, b, stacked.get(k)) for k, v in out.items()}
+            row.update(
+                {k: v for k, v in it.item.items() if k not in RESERVED and not isinstance(v, Tensor)}
+            )
+            rows.append(_drop_batch_dim(row, batched[b], who=who))
+        return rows
+
+    def _resolve(self, index: Any) -> tuple[int, int]:
+        """Return (epoch, index in [0, n)) of an int index or an (epoch, index) pair."""
         who = "NoisyDataset"
         n = len(self.base)
         epoch = self.epoch
@@ -331,21 +460,83 @@ class NoisyDataset(Dataset[Sample]):
             raise TypeError(f"{who}: expected an int index, got {type(index).__name__}.")
         if not -n <= index < n:
             raise IndexError(f"{who}: index {index} out of range for {n} items.")
-        index = index % n
-        item = self.base[index]
-        kinds = item_kinds(item, self.kinds, who=who)
-        g = make_generator(derive_seed(self.seed, epoch, index))
-        batched = _add_batch_dim(item, kinds, who=who)
-        level = _draw_levels(
+        return epoch, index % n
+
+    def _level(self, epoch: int, generator: torch.Generator) -> Level:
+        """The item's level at ``epoch``, drawn (random modes) from its own generator."""
+        return _draw_levels(
             self.current_level(epoch),
             1,
             mode=self.level_mode,
             std=self.std,
-            generator=g,
+            generator=generator,
             device=torch.device("cpu"),
         )
-        out = self.pipeline(batched, level=level, generator=g)
-        return _drop_batch_dim(out, batched, who=who)
+
+
+def _shape_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What items must share to be stacked without padding: keys, tensor shapes and dtypes."""
+    parts: list[Any] = []
+    for k, v in item.items():
+        if isinstance(v, Tensor):
+            parts.append((k, tuple(v.shape), v.dtype, v.device))
+        elif k in (LENGTHS, PRESENT) and isinstance(v, Mapping):
+            parts.append((k, tuple(v)))
+        else:
+            parts.append((k,))
+    return tuple(parts)
+
+
+def _stack_levels(levels: Sequence[Level]) -> Level:
+    """Rows' levels (each what the item alone gets) as one batch level."""
+    first = levels[0]
+    if isinstance(first, dict):
+        out: dict[str, float | Tensor] = {}
+        for k in first:
+            one = _stack_levels([lv[k] for lv in levels if isinstance(lv, dict)])
+            assert not isinstance(one, dict)  # a modality's level is a float or a tensor
+            out[k] = one
+        return out
+    if all(isinstance(lv, float) for lv in levels):
+        if all(lv == first for lv in levels):
+            return first  # a float, as each item gets: the same host-side shortcuts
+        return torch.tensor(levels, dtype=torch.float32)
+    return torch.cat([torch.as_tensor(lv, dtype=torch.float32).reshape(1) for lv in levels])
+
+
+def _row(v: Any, b: int, given: Any) -> Any:
+    """Row ``b`` of an output entry, as a batch of one (what the per-item path gets)."""
+    if isinstance(v, Mapping):
+        return {n: t[b : b + 1] if isinstance(t, Tensor) else t for n, t in v.items()}
+    if isinstance(v, Tensor) and (isinstance(given, Tensor) or given is None) and v.ndim:
+        return v[b : b + 1]
+    return v
+
+
+def _as_collated(
+    out: Mapping[str, Any],
+    stacked: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    kinds: Mapping[str, Kind],
+    *,
+    who: str,
+) -> Sample:
+    """The pipeline's output for one stack of equal shapes, as :func:`pad_collate` lays it out."""
+    res: Sample = {}
+    for key, v in out.items():
+        if key in kinds or key in (LENGTHS, PRESENT):
+            res[key] = v
+        elif key in RESERVED:
+            continue
+        elif isinstance(stacked.get(key), Tensor):
+            res[key] = v  # labels: stacked, as pad_collate stacks them
+        elif key in items[0]:
+            res[key] = _stack_other([it[key] for it in items], key, who=who)
+        else:
+            res[key] = v
+    if LENGTHS in res:
+        res[LENGTHS] = {n: t for n, t in res[LENGTHS].items() if n in kinds}
+    return res
 
 
 def _is_int(v: Any) -> bool:

@@ -383,3 +383,138 @@ def test_batch_noise_errors() -> None:
         BatchNoise(lambda s, level, generator: None, seed=0)({"a": torch.zeros(1, 2, 1)}, step=0)
     with pytest.raises(ValueError, match="rank >= 0"):
         BatchNoise(_Spy(), seed=0, rank=-1)
+
+
+# -- the batch path: NoisyDataset(batch=True) + collate ---------------------------------------
+
+
+def _mixed_items(n: int, dtype: torch.dtype, *, ragged: bool, present: bool) -> list[dict[str, Any]]:
+    g = torch.Generator().manual_seed(11)
+    out = []
+    for i in range(n):
+        t = 6 + (i % 3 if ragged else 0)
+        item: dict[str, Any] = {
+            "audio": torch.randn(t, 5, generator=g).to(dtype),
+            "text": torch.randn(t - 1, 4, generator=g).to(dtype),
+            "ids": torch.randint(200, 300, (t,), generator=g),
+            "label": torch.tensor(i % 3),
+            "id": f"utt{i}",
+        }
+        if present:  # an item already missing its text, one with a shorter valid length
+            item["present"] = {"text": i % 4 != 1}
+            item["lengths"] = {"audio": t - i % 2}
+        out.append(item)
+    return out
+
+
+def _containers() -> dict[str, Any]:
+    from mmnoise.transforms.compose import Compose, OneOf, SomeOf
+    from mmnoise.transforms.features import (
+        AddColoredSNR,
+        FeatureMask,
+        FrameDropout,
+        ImpulseNoise,
+    )
+    from mmnoise.transforms.missing import DropModalities
+    from mmnoise.transforms.tokens import AdjacentSwap, RandomTokenReplace, TokenDeletion, TokenMask
+
+    return {
+        "multimodal": MultimodalPipeline(
+            {
+                "audio": [AddGaussianSNR(snr_db=(20.0, 5.0)), TimeMask(ratio=(0.1, 0.4))],
+                "text": [FeatureMask(ratio=(0.2, 0.2))],
+                "ids": [TokenMask(mask_id=1, ratio=(0.3, 0.3))],
+            },
+            missing=DropModalities(["audio", "text"], ratio=(0.3, 0.3)),
+        ),
+        "compose": Compose(
+            [AddGaussianSNR("audio"), FrameDropout("text", ratio=(0.3, 0.3)), TokenDeletion("ids")]
+        ),
+        "oneof": OneOf([AddColoredSNR("audio"), ImpulseNoise("audio"), TimeMask("audio")]),
+        "someof": SomeOf(
+            [
+                AddGaussianSNR("text"),
+                RandomTokenReplace("ids", vocab_size=500, ratio=(0.3, 0.3)),
+                AdjacentSwap("ids", ratio=(0.3, 0.3)),
+            ],
+            n=(1, 2),
+        ),
+    }
+
+
+def _assert_same_batch(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert set(got) == set(want)
+    for key, w in want.items():
+        g = got[key]
+        if isinstance(w, dict):
+            assert set(g) == set(w), key
+            for n in w:
+                assert torch.equal(g[n], w[n]), (key, n)
+        elif isinstance(w, torch.Tensor):
+            assert g.dtype == w.dtype and torch.equal(g, w), key
+        else:
+            assert g == w, key
+
+
+@pytest.mark.parametrize("container", ["multimodal", "compose", "oneof", "someof"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("ragged", [False, True])
+def test_batch_path_equals_per_item_path(
+    container: str, dtype: torch.dtype, ragged: bool
+) -> None:
+    # row b of the batch path == pad_collate of the per-item outputs, for the same (seed, epoch,
+    # index); items missing a modality and with their own lengths on the ragged runs
+    items = _mixed_items(6, dtype, ragged=ragged, present=ragged)
+    pipe = _containers()[container]
+    kw: dict[str, Any] = {"seed": 3, "level": 0.8, "level_mode": "uniform"}
+    per_item = NoisyDataset(items, pipe, **kw)
+    batched = NoisyDataset(items, pipe, batch=True, **kw)
+    order = [4, 0, 5, 2]  # any order, any subset: the noise of an item is its own
+    want = pad_collate([per_item[(2, i)] for i in order])
+    got = batched.collate([batched[(2, i)] for i in order])
+    _assert_same_batch(got, want)
+    # and the noise is really there: the clean batch differs
+    clean = pad_collate([items[i] for i in order])
+    assert not torch.equal(got["audio"], clean["audio"]) or container == "someof"
+
+
+def test_batch_path_through_dataloader_workers_and_epochs() -> None:
+    from mmnoise.data import EpochSampler
+
+    items = _items(8)
+    kw: dict[str, Any] = {"seed": 5, "schedule": Linear(0.2, 1.0, steps=3)}
+    per_item = NoisyDataset(items, _pipeline(), **kw)
+    batched = NoisyDataset(items, _pipeline(), batch=True, **kw)
+    sampler = EpochSampler(range(8), epoch=2)
+    loader = DataLoader(batched, batch_size=4, sampler=sampler, collate_fn=batched.collate,
+                        num_workers=2)  # fmt: skip
+    rows = [b for b in loader]
+    for k, b in enumerate(rows):
+        want = pad_collate([per_item[(2, i)] for i in range(4 * k, 4 * k + 4)])
+        _assert_same_batch(b, want)
+
+
+def test_batch_path_level_dict_and_fixed_levels() -> None:
+    items = _items(4)
+    sched = PerModality({"audio": Constant(0.7)})
+    per_item = NoisyDataset(items, _pipeline(), seed=1, schedule=sched, level_mode="normal")
+    batched = NoisyDataset(items, _pipeline(), seed=1, schedule=sched, level_mode="normal",
+                           batch=True)  # fmt: skip
+    want = pad_collate([per_item[i] for i in range(4)])
+    _assert_same_batch(batched.collate([batched[i] for i in range(4)]), want)
+
+
+def test_batch_path_errors() -> None:
+    items = _items(3)
+    per_item = NoisyDataset(items, _pipeline(), seed=0)
+    batched = NoisyDataset(items, _pipeline(), seed=0, batch=True)
+    with pytest.raises(TypeError, match=r"batch=True.*pad_collate"):
+        batched.collate([per_item[0]])
+    with pytest.raises(ValueError, match="non-empty list"):
+        batched.collate([])
+    from mmnoise.transforms.missing import DropModalities
+
+    # an op that draws for the whole batch refuses per-example generators, with the fix
+    nmer = NoisyDataset(items, DropModalities(["audio", "text"], fill="nmer"), seed=0, batch=True)
+    with pytest.raises(ValueError, match="per_example=True"):
+        nmer.collate([nmer[0], nmer[1]])
