@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
-from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix
+from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix, read_predictions
 from mmnoise.rng import derive_seed, make_generator
 from mmnoise.sample import Sample, condition_name, presence_patterns
 from mmnoise.transforms.base import NoiseTransform
@@ -91,10 +91,32 @@ def effective_robustness(
 ) -> float:
     """How much less a model loses than a reference along the same levels (index 0: clean).
 
+    The one implementation: :class:`RobustnessResult` and the MER-C scores
+    (:mod:`mmnoise.merc.scoring`) both call it. Rounded to 12 decimals, so that a model against
+    itself gives exactly 0 and float noise does not show in reports.
+
+    Args:
+        curve: the model's metric at each level, clean first.
+        reference: the reference model's metric at the same levels.
+
+    Returns:
+        ``sum_i (f_i - f_0) - (r_i - r_0)``: > 0 when the model loses less than the reference.
+
+    Shape:
+        curve, reference: (L,), one length.
+
+    Raises:
+        ValueError: curves of different lengths.
+
     Example:
         >>> effective_robustness([0.8, 0.75], [0.9, 0.7])
-        0.15000000000000002
+        0.15
     """
+    if len(curve) != len(reference):
+        raise ValueError(
+            f"effective_robustness: expected curves of one length, got {len(curve)} and "
+            f"{len(reference)}; score both models on the same levels / severities."
+        )
     # MultiBench (same paper and file, effective_robustness_helper, after Taori et al. 2020):
     # effective robustness compares a model's curve f with a reference model's curve r (late
     # fusion in MultiBench) shifted to the model's clean score:
@@ -103,7 +125,7 @@ def effective_robustness(
     # summed over the levels; level index 0 is the clean anchor. Raw, not min-max normalised.
     c = torch.as_tensor(curve, dtype=torch.float64)
     r = torch.as_tensor(reference, dtype=torch.float64)
-    return float(((c - c[0]) - (r - r[0])).sum())
+    return round(float(((c - c[0]) - (r - r[0])).sum()), 12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -840,34 +862,12 @@ class RobustnessGrid:
 
     def _predict(self, predict: Predict, sample: Sample, labels: Tensor) -> tuple[Tensor, int]:
         who = "RobustnessGrid.evaluate"
-        out = predict(sample)
-        if not isinstance(out, Tensor) or out.shape[:1] != labels.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(
-                f"{who}: expected predict to return ({labels.shape[0]}, C) logits or "
-                f"({labels.shape[0]},) class indices, got {got}."
-            )
-        if out.ndim == 2 and out.is_floating_point():
-            preds, c = out.argmax(dim=1), int(out.shape[1])
-            if self.num_classes is not None and c != self.num_classes:
-                raise ValueError(
-                    f"{who}: predict returned {c} logits per example but num_classes="
-                    f"{self.num_classes}."
-                )
-        elif out.ndim == 1 and not out.is_floating_point():
-            if self.num_classes is None:
-                raise ValueError(
-                    f"{who}: predict returned class indices, so the number of classes is "
-                    "unknown; pass num_classes= to the grid."
-                )
-            preds, c = out.long(), self.num_classes
-        else:
-            raise ValueError(
-                f"{who}: expected (B, C) float logits or (B,) integer class indices from "
-                f"predict, got {out.dtype} of shape {tuple(out.shape)}."
-            )
-        top = int(max(int(preds.max()), int(labels.max())))
-        if top >= c or int(min(int(preds.min()), int(labels.min()))) < 0:
+        preds, c = read_predictions(
+            predict(sample), batch=int(labels.shape[0]), num_classes=self.num_classes, who=who
+        )
+        assert c is not None  # classification always knows its classes
+        top, low = int(max(int(preds.max()), int(labels.max()))), int(labels.min())
+        if top >= c or low < 0:
             raise ValueError(
                 f"{who}: expected class indices in [0, {c}), got up to {top}; check "
                 "num_classes and the labels."

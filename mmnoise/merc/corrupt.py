@@ -1,5 +1,15 @@
 """Frozen per-item corruption: a pure function of (suite, item id, family, severity).
 
+Two generations of randomness, named by the suite's ``rng``:
+
+* ``"philox"`` (``mer-c-v2``): every draw comes from a counter-based :class:`mmnoise.rng.Key`
+  (Philox4x32 in integer tensor ops, promised by this package, not by a torch release) seeded
+  with :func:`item_seed` ``(suite, item id, family, modality)``, one key per item and
+  modality; the corruption runs with one intra-op thread (:func:`frozen_threads`), so FFT and
+  reduction kernels sum in one order and the bytes do not depend on the caller's thread count.
+  An item's modality is corrupted the same whether the family hits it alone or with the others.
+* ``"torch"`` (``mer-c-v1``, kept byte for byte): described below.
+
 Every random draw of a corrupted test item comes from a generator seeded with
 :func:`item_seed` ``(suite, item id, family)``, and each item is corrupted on its own (a
 batch of one), so the corrupted test set does not depend on batch size, order, the number of
@@ -14,16 +24,18 @@ noise field at a lower SNR, which makes the severity curves monotone and less no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from mmnoise.deprecation import rename_config_args
 from mmnoise.merc.suite import Family, Suite
-from mmnoise.rng import PerExample, derive_seed, make_generator
+from mmnoise.rng import Key, PerExample, derive_seed, make_generator, rand, randint
 from mmnoise.sample import KINDS_KEY, PRESENT, Kind, Sample
 from mmnoise.transforms import NoiseTransform, registered_transforms
 
@@ -32,8 +44,10 @@ __all__ = [
     "apply_condition",
     "corrupt_item",
     "corrupt_items",
+    "frozen_threads",
     "item_seed",
     "make_transform",
+    "missing_pattern",
     "missing_rate_item",
     "nmer_fill_item",
     "nmer_fill_items",
@@ -50,16 +64,52 @@ def _text_id(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
 
 
-def item_seed(suite: Suite | str, item_id: str, family: str) -> int:
+def item_seed(suite: Suite | str, item_id: str, family: str, modality: str | None = None) -> int:
     """Return the seed of one item's corruption by one family (all severities share it).
+
+    With ``modality`` (``mer-c-v2``), the seed of that modality alone: each modality of an
+    item has its own stream, so hitting one modality or all of them gives it the same noise.
 
     Example:
         >>> item_seed("mer-c-v1", "test_00001", "gaussian_snr") == item_seed(
         ...     "mer-c-v1", "test_00001", "gaussian_snr")
         True
+        >>> item_seed("mer-c-v2", "u", "impulse", "audio") != item_seed("mer-c-v2", "u",
+        ...                                                            "impulse", "text")
+        True
     """
     name = suite.name if isinstance(suite, Suite) else str(suite)
-    return derive_seed(_text_id(f"MER-C/{name}"), _text_id(str(item_id)), _text_id(family))
+    parts = [_text_id(f"MER-C/{name}"), _text_id(str(item_id)), _text_id(family)]
+    if modality is not None:
+        parts.append(_text_id(f"modality/{modality}"))
+    return derive_seed(*parts)
+
+
+@contextlib.contextmanager
+def frozen_threads() -> Iterator[None]:
+    """Run the block with one intra-op thread, then restore the caller's count.
+
+    Parallel CPU kernels (FFTs in ``AddColoredSNR`` / ``Reverb``, large reductions) split their
+    work by the thread count, and floating-point sums in another order round differently: with
+    one thread a ``mer-c-v2`` corruption gives the same bytes whatever ``torch.get_num_threads()``
+    the caller runs with.
+
+    Example:
+        >>> n = torch.get_num_threads()
+        >>> with frozen_threads():
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == n
+        True
+    """
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
 
 
 def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseTransform:
@@ -84,7 +134,9 @@ def make_transform(family: Family, severity: int, keys: Sequence[str]) -> NoiseT
             f"{family.transform!r}; import the module that defines it."
         )
     v = family.severities[severity - 1]
-    built: NoiseTransform = cls(list(keys), **{family.param: (v, v)}, **family.kwargs)
+    # the frozen suite files name arguments as they were then (ratio=): the new names, silently
+    kwargs = rename_config_args(cls, {family.param: (v, v), **family.kwargs})
+    built: NoiseTransform = cls(list(keys), **kwargs)
     return built
 
 
@@ -122,6 +174,7 @@ def corrupt_items(
     kinds: Mapping[str, Kind],
     id_key: str = "id",
     max_batch: int = 256,
+    only: str | None = None,
 ) -> list[Sample]:
     """Return the frozen corrupted version of each unbatched item (severity 0: the items).
 
@@ -137,6 +190,11 @@ def corrupt_items(
     own order) to get the frozen values. Corruption runs on the CPU; items on another device
     are refused (move them to the CPU first).
 
+    A ``"philox"`` suite (``mer-c-v2``) instead gives each item and modality its own
+    :class:`mmnoise.rng.Key` (a per-example key over a stacked group: row ``b`` is the item
+    alone), so the order of ``kinds`` does not matter and ``only=`` (one modality) corrupts
+    that modality exactly as the all-modality cell does; it runs under :func:`frozen_threads`.
+
     Args:
         items: unbatched dataset items (``mmnoise.datasets`` format), each with an id.
         suite: the suite.
@@ -146,13 +204,17 @@ def corrupt_items(
             its kind.
         id_key: the key of the items' ids.
         max_batch: the most items stacked in one call (bounds memory; never changes values).
+        only: corrupt this one modality (of the family's kind) and leave the others clean:
+            the per-modality cells of a ``"philox"`` suite.
 
     Returns:
         New item dicts, in order (the inputs are not modified).
 
     Raises:
         ValueError: ``kinds`` has no modality of the family's kind (the items would stay
-            clean), or an item to corrupt is not on the CPU.
+            clean), an item to corrupt is not on the CPU, or ``only`` names no modality of
+            the family's kind or is used with a ``"torch"`` suite (whose streams run across
+            modalities, so one modality alone has no frozen value).
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
@@ -171,9 +233,21 @@ def corrupt_items(
             f"has none, so the items would stay clean; choose a family of "
             f"{sorted(set(kinds.values()))} (suite.families_of(kind))."
         )
+    if only is not None:
+        if only not in keys or suite.rng != "philox":
+            raise ValueError(
+                f"{who}: only={only!r}: expected one of the {fam.kind} modalities {keys} and a "
+                f"suite drawn per modality (rng 'philox', e.g. mer-c-v2), got suite {suite.name} "
+                f"(rng {suite.rng!r})."
+            )
+        keys = [only]
     if severity == 0 or not items:
         return out
     _require_cpu(items, keys, who)
+    if suite.rng == "philox":
+        with frozen_threads():
+            _corrupt_philox(items, out, suite, fam, severity, keys, kinds, id_key, max_batch)
+        return out
     gens = [make_generator(item_seed(suite, str(it[id_key]), fam.name)) for it in items]
     for m in keys:
         transform = _transform(suite, fam, severity, [m])
@@ -193,6 +267,42 @@ def corrupt_items(
                             **{n: v[row] for n, v in res[PRESENT].items()},
                         }
     return out
+
+
+def _groups(items: Sequence[Mapping[str, Any]], m: str, max_batch: int) -> Iterator[list[int]]:
+    # items whose modality has one shape (and dtype) are stacked, in chunks of max_batch
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault((tuple(it[m].shape), it[m].dtype, it[m].device), []).append(i)
+    for same in groups.values():
+        for lo in range(0, len(same), max_batch):
+            yield same[lo : lo + max_batch]
+
+
+def _corrupt_philox(
+    items: Sequence[Mapping[str, Any]],
+    out: list[dict[str, Any]],
+    suite: Suite,
+    fam: Family,
+    severity: int,
+    keys: Sequence[str],
+    kinds: Mapping[str, Kind],
+    id_key: str,
+    max_batch: int,
+) -> None:
+    for m in keys:
+        transform = _transform(suite, fam, severity, [m])
+        for idx in _groups(items, m, max_batch):
+            batch = {m: torch.stack([items[i][m] for i in idx]), KINDS_KEY: {m: kinds[m]}}
+            key = Key.from_seeds([item_seed(suite, str(items[i][id_key]), fam.name, m) for i in idx])
+            res = transform(batch, level=1.0, generator=key)
+            for row, i in enumerate(idx):
+                out[i][m] = res[m][row]
+                if PRESENT in res:
+                    out[i][PRESENT] = {
+                        **out[i].get(PRESENT, {}),
+                        **{n: v[row] for n, v in res[PRESENT].items()},
+                    }
 
 
 def _require_cpu(items: Sequence[Mapping[str, Any]], keys: Sequence[str], who: str) -> None:
@@ -264,6 +374,51 @@ def apply_condition(item: Mapping[str, Any], condition: Mapping[str, bool] | Non
     return res
 
 
+def missing_pattern(
+    suite: Suite, item_id: str, eta: float, modalities: Sequence[str]
+) -> dict[str, bool]:
+    """Which modalities of one item the missing-rate protocol keeps at ``eta`` (frozen per item).
+
+    ``"floor"`` (``mer-c-v1``): ``floor(eta * M + u)`` of the M modalities are missing (capped
+    at M - 1), ``u`` uniform and the order of the modalities random, drawn from torch's CPU
+    generator; the expected rate is ``eta`` but nearly every item loses the same count (at
+    eta 0.3 with M = 3: none / one / two missing in 10 / 90 / 0 %).
+
+    ``"cpm-nets"`` (``mer-c-v2``): the per-item distribution of CPM-Nets' ``get_sn``
+    (``hanmenghan/CPM_Nets`` ``util/get_sn.py``, copied as ``random_mask`` in
+    ``zeroQiaoba/GCNet``): one uniformly chosen modality is kept, every other one is missing
+    with probability ``p = M * eta / (M - 1)`` (capped at 1), so the missing count is
+    Binomial(M - 1, p), the expected rate is ``eta`` (at eta 0.3, M = 3: about 30 / 50 / 20 %).
+    Where CPM-Nets loops until the realised rate of the whole set is within 0.005 of ``eta``,
+    the draws here are per item (so an item does not depend on the rest of the test set) and
+    the card reports the realised rate. The kept modality and the M uniforms come from the
+    item's :class:`mmnoise.rng.Key` and do not depend on ``eta``: the missing sets are nested
+    in eta, and never empty. At ``eta >= (M - 1) / M`` every item keeps exactly one modality
+    (the papers' "eta 0.7" with three modalities is 2/3: :meth:`Suite.effective_eta`).
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> s = load_suite("mer-c-v2")
+        >>> missing_pattern(s, "u1", 0.0, ["a", "v", "t"])
+        {'a': True, 'v': True, 't': True}
+        >>> sum(missing_pattern(s, "u1", 0.7, ["a", "v", "t"]).values())
+        1
+    """
+    m = len(modalities)
+    if suite.missing_generator == "cpm-nets":
+        key = Key(item_seed(suite, str(item_id), "missing_rate"))
+        kept = int(randint(0, m, (), generator=key)) if m else 0
+        u = rand((m,), generator=key, dtype=torch.float64).tolist()
+        p = min(1.0, m * float(eta) / (m - 1)) if m > 1 else 0.0
+        return {n: j == kept or u[j] >= p for j, n in enumerate(modalities)}
+    g = make_generator(item_seed(suite, str(item_id), "missing_rate"))
+    uf = float(torch.rand((), generator=g, dtype=torch.float64))
+    order = torch.randperm(m, generator=g).tolist()
+    count = min(m - 1, math.floor(eta * m + uf))
+    gone = {modalities[i] for i in order[:count]}
+    return {n: n not in gone for n in modalities}
+
+
 def missing_rate_item(
     item: Mapping[str, Any],
     suite: Suite,
@@ -274,25 +429,17 @@ def missing_rate_item(
 ) -> Sample:
     """The missing-rate protocol (CPM-Nets / GCNet eta) for one item, frozen per item.
 
-    ``floor(eta * M + u)`` of the M modalities are missing (capped at M - 1: one is always
-    kept), with ``u`` uniform and the order of the modalities random, both drawn from the item's
-    seed; so the expected missing rate is exactly ``eta`` (up to the cap ``1 - 1/M``), the sets
-    are nested in eta, and the item does not depend on the rest of the test set.
+    The missing modalities (:func:`missing_pattern`, by the suite's generator) are zeroed and
+    marked absent in ``present``.
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
         >>> out = missing_rate_item({"a": torch.ones(2, 1), "v": torch.ones(2, 1), "id": "i"},
-        ...                         load_suite(), 0.5, ["a", "v"])
+        ...                         load_suite("mer-c-v1"), 0.5, ["a", "v"])
         >>> sum(not bool(out["present"][m]) for m in ("a", "v"))
         1
     """
-    m = len(modalities)
-    g = make_generator(item_seed(suite, str(item[id_key]), "missing_rate"))
-    u = float(torch.rand((), generator=g, dtype=torch.float64))
-    order = torch.randperm(m, generator=g).tolist()
-    count = min(m - 1, math.floor(eta * m + u))
-    gone = {modalities[i] for i in order[:count]}
-    return apply_condition(item, {n: n not in gone for n in modalities})
+    return apply_condition(item, missing_pattern(suite, str(item[id_key]), eta, modalities))
 
 
 def nmer_fill_item(
@@ -323,12 +470,19 @@ def nmer_fill_item(
     drop = _CACHE.get(cache_key)
     if drop is None:
         fill_cls: Any = registered_transforms()[str(spec["transform"])]
-        drop = fill_cls(names, patterns=[dict(condition)], **dict(spec.get("kwargs", {})))
+        kwargs = rename_config_args(fill_cls, dict(spec.get("kwargs", {})))
+        drop = fill_cls(names, patterns=[dict(condition)], **kwargs)
         _CACHE[cache_key] = drop
     level = float(spec["severities"][severity - 1])
     _require_cpu([item], names, "nmer_fill_item")
-    g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
-    out = drop(_batched(item, {n: kinds[n] for n in names}), level=level, generator=g)
+    batch = _batched(item, {n: kinds[n] for n in names})
+    if suite.rng == "philox":
+        with frozen_threads():
+            key = Key(item_seed(suite, str(item[id_key]), "nmer_fill"))
+            out = drop(batch, level=level, generator=key)
+    else:
+        g = make_generator(item_seed(suite, str(item[id_key]), "nmer_fill"))
+        out = drop(batch, level=level, generator=g)
     return _unbatched(item, out, {n: kinds[n] for n in names})
 
 

@@ -9,6 +9,12 @@ every model and every batch size; it then collates the items into batches, calls
 atomically (a temporary file, then ``os.replace``) after every group of cells, and cells already
 in it are skipped, so an interrupted run resumes. It records the time spent corrupting and in
 ``predict`` separately.
+
+Every cell also keeps the per-item predictions (for bootstrap confidence intervals,
+:func:`mmnoise.merc.scoring.bootstrap`) and a SHA-256 digest of the corrupted inputs
+(:func:`cell_digest`), and the card records the labels and the software versions, so two labs
+can check that they scored the same bytes. A suite with ``per_modality`` (``mer-c-v2``) adds
+the cells ``family@modality/severity/full``: the family on that modality alone.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,14 +39,77 @@ from mmnoise.merc.corrupt import (
     missing_rate_item,
     nmer_fill_items,
 )
-from mmnoise.merc.suite import Suite
-from mmnoise.metrics import confusion_matrix
-from mmnoise.sample import Kind, Sample, condition_name, presence_patterns
+from mmnoise.merc.suite import Family, Suite
+from mmnoise.metrics import confusion_matrix, read_predictions
+from mmnoise.sample import PRESENT, Kind, Sample, condition_name, presence_patterns
 
-__all__ = ["CARD_FORMAT", "conditions_of", "data_hash", "run_benchmark"]
+__all__ = [
+    "CARD_FORMAT",
+    "TASKS",
+    "cell_digest",
+    "conditions_of",
+    "data_hash",
+    "plan_cells",
+    "run_benchmark",
+    "software",
+]
 
-CARD_FORMAT = "mmnoise.merc.card/1"
+CARD_FORMAT = "mmnoise.merc.card/2"
+#: what the labels are: emotion classes (WA / UA / F1) or MOSI / MOSEI sentiment scores
+#: (MAE, Corr, Acc-2, F1, Acc-7; :func:`mmnoise.metrics.sentiment_metrics`)
+TASKS = ("classification", "regression")
 Predict = Callable[[Sample], Tensor]
+#: separates a family from the one modality it hits in a cell name (``impulse@audio``)
+ONLY = "@"
+
+
+def software() -> dict[str, str]:
+    """The versions a card was computed with (mmnoise, torch, Python).
+
+    Example:
+        >>> sorted(software())
+        ['mmnoise', 'python', 'torch']
+    """
+    import mmnoise
+
+    return {
+        "mmnoise": str(mmnoise.__version__),
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+    }
+
+
+def cell_digest(
+    noisy: Sequence[Mapping[str, Any]],
+    clean: Sequence[Mapping[str, Any]],
+    modalities: Sequence[str],
+) -> str:
+    """SHA-256 of the inputs ``predict`` saw in one cell, compared with the clean items.
+
+    Per item and modality: the tensor's dtype, shape and bytes, or a mark where it is the clean
+    tensor itself (already covered by the card's data hash); then the presence flags. Two
+    labs with the same data and digest scored the same corrupted bytes.
+
+    Example:
+        >>> item = {"a": torch.ones(2, 1), "id": "u"}
+        >>> cell_digest([item], [item], ["a"]) == cell_digest([dict(item)], [item], ["a"])
+        True
+        >>> noisy = {"a": torch.zeros(2, 1), "id": "u"}
+        >>> cell_digest([noisy], [item], ["a"]) == cell_digest([item], [item], ["a"])
+        False
+    """
+    h = hashlib.sha256()
+    for it, ref in zip(noisy, clean, strict=True):
+        for m in modalities:
+            x = it[m]
+            if x is ref[m]:
+                h.update(b"clean;")
+                continue
+            h.update(f"{x.dtype};{tuple(x.shape)};".encode())
+            h.update(x.detach().cpu().contiguous().numpy().tobytes())
+        present = it.get(PRESENT, {})
+        h.update(str(sorted((n, bool(v)) for n, v in present.items())).encode())
+    return h.hexdigest()
 
 
 def conditions_of(modalities: Sequence[str]) -> dict[str, dict[str, bool] | None]:
@@ -66,7 +136,9 @@ def data_hash(items: Sequence[Mapping[str, Any]], modalities: Sequence[str]) -> 
     h = hashlib.sha256()
     for it in items:
         h.update(str(it["id"]).encode())
-        h.update(str(int(it["label"])).encode())
+        label = torch.as_tensor(it["label"])
+        # class ids as before (v1 cards keep their hash); a float label by its exact value
+        h.update(str(float(label) if label.is_floating_point() else int(label)).encode())
         for m in modalities:
             h.update(it[m].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -87,9 +159,23 @@ def _batches(items: Sequence[Sample], size: int, kinds: Mapping[str, Kind]) -> I
         yield pad_collate(items[i : i + size], kinds=kinds)
 
 
-def _plan(
-    suite: Suite, kinds: Mapping[str, Kind], conditions: Mapping[str, Any]
+def plan_cells(
+    suite: Suite, kinds: Mapping[str, Kind], conditions: Sequence[str]
 ) -> list[tuple[str, int, list[str]]]:
+    """The cells of a run: ``(family or protocol, severity or eta index, conditions)``.
+
+    Every family of the data's kinds at severities 1..5 under the full condition (and MMIN's
+    conditions at the suite's ``mmin_severities``); with a ``per_modality`` suite, also
+    ``family@modality`` for each modality of a kind the data have more than one of; the
+    missing-rate rows and NMER's fill.
+
+    Example:
+        >>> from mmnoise.merc.suite import load_suite
+        >>> cells = plan_cells(load_suite("mer-c-v2"), {"a": "features", "v": "features"},
+        ...                    ["full", "az", "zv"])
+        >>> [c for c in cells if c[0].startswith("impulse")][-1]
+        ('impulse@v', 5, ['full'])
+    """
     plan: list[tuple[str, int, list[str]]] = [("clean", 0, list(conditions))]
     present = set(kinds.values())
     mmin = [c for c in conditions if c != CONDITION_FULL]
@@ -99,9 +185,19 @@ def _plan(
                 (fam.name, s, [CONDITION_FULL] + (mmin if s in suite.mmin_severities else []))
                 for s in range(1, 6)
             ]
+            same = [m for m, k in kinds.items() if k == fam.kind]
+            if suite.per_modality and len(same) > 1:
+                plan += [
+                    (f"{fam.name}{ONLY}{m}", s, [CONDITION_FULL]) for m in same for s in range(1, 6)
+                ]
     plan += [("missing_rate", i, ["eta"]) for i in range(len(suite.missing_rate))]
     plan += [("nmer_fill", s, mmin) for s in range(1, 6)]
     return plan
+
+
+def _family_of(suite: Suite, name: str) -> tuple[Family, str | None]:
+    fam, _, only = name.partition(ONLY)
+    return suite.family(fam), (only or None)
 
 
 def run_benchmark(
@@ -118,12 +214,14 @@ def run_benchmark(
     families: Iterable[str] | None = None,
     progress: bool = True,
     label_key: str = "label",
+    task: str = "classification",
 ) -> dict[str, Any]:
     """Score ``predict`` on every cell of ``suite`` for the test ``items``; return the card.
 
     Args:
         predict: ``predict(batch) -> (B, C) logits`` (or (B,) class indices with
-            ``num_classes``); the model in eval mode.
+            ``num_classes``; (B,) or (B, 1) scores with ``task="regression"``); the model in
+            eval mode. A ``torch.nn.Module`` is a predict function.
         items: the unbatched test items (each with an ``id`` and a label).
         suite: the suite (:func:`mmnoise.merc.load_suite`).
         kinds: {modality: kind} of the items' modalities, in condition order.
@@ -134,16 +232,19 @@ def run_benchmark(
         data: the data's name in the card.
         families: only these families, by name, with ``"missing_rate"`` and ``"nmer_fill"``
             for the two missing protocols (default: everything for the items' kinds); an
-            unknown name, or a family of a kind the items lack, raises.
+            unknown name, or a family of a kind the items lack, raises. A family brings its
+            per-modality cells along.
         progress: a tqdm bar over cells when tqdm is installed.
         label_key: the items' label key.
+        task: ``"classification"`` (class labels; WA / UA / F1) or ``"regression"`` (MOSI /
+            MOSEI sentiment scores; MAE, Corr, Acc-2, F1, Acc-7).
 
     Returns:
         The report card dict (also written to ``out/card.json``).
 
     Raises:
-        ValueError: a card in ``out`` from another suite, data or model; bad predict output;
-            an unknown or inapplicable family in ``families``.
+        ValueError: a card in ``out`` from another suite, data, model or task; bad predict
+            output; an unknown or inapplicable family in ``families``; an unknown task.
 
     Example:
         >>> from mmnoise.merc.suite import load_suite
@@ -152,22 +253,29 @@ def run_benchmark(
         >>> predict = lambda b: torch.stack([-b["a"].sum((1, 2)), b["a"].sum((1, 2))], 1)
         >>> card = run_benchmark(predict, items, suite=load_suite(), kinds={"a": "features"},
         ...                      families=["impulse"], progress=False)
-        >>> card["cells"]["clean/0/full"]["confusion"]
-        [[2, 0], [0, 2]]
+        >>> card["cells"]["clean/0/full"]["confusion"], card["cells"]["clean/0/full"]["pred"]
+        ([[2, 0], [0, 2]], [0, 1, 0, 1])
     """
     who = "run_benchmark"
+    if task not in TASKS:
+        raise ValueError(f"{who}: expected task in {TASKS}, got {task!r}.")
     modalities = list(kinds)
     conditions = conditions_of(modalities)
     dhash = data_hash(items, modalities)
+    labels_all = torch.stack([torch.as_tensor(it[label_key]) for it in items])
+    labels_all = labels_all.double() if task == "regression" else labels_all.long()
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "suite": suite.name,
         "suite_version": suite.version,
         "suite_sha256": suite.sha256,
         "model": model,
+        "task": task,
         "data": {"name": data, "num_items": len(items), "sha256": dhash},
         "modalities": dict(kinds),
         "num_classes": num_classes,
+        "labels": labels_all.tolist(),
+        "software": [software()],
         "cells": {},
         "timing": {"corrupt_s": 0.0, "predict_s": 0.0},
     }
@@ -180,21 +288,27 @@ def run_benchmark(
                     f"{who}: {path} holds a card for {key}={old.get(key)!r}, this run has "
                     f"{card[key]!r}; use another --out folder or delete the card."
                 )
-        if old["data"]["sha256"] != dhash:
+        if old["data"]["sha256"] != dhash or old.get("task", "classification") != task:
             raise ValueError(
-                f"{who}: {path} was computed on other data (sha256 {old['data']['sha256'][:12]}); "
+                f"{who}: {path} was computed on other data or another task (sha256 "
+                f"{old['data']['sha256'][:12]}, task {old.get('task', 'classification')!r}); "
                 "use another --out folder."
             )
         card["cells"] = old["cells"]
         card["timing"] = old["timing"]
         card["num_classes"] = old.get("num_classes", num_classes)
+        runs = [r for r in old.get("software", []) if r != card["software"][0]]
+        card["software"] = runs + card["software"]
     wanted = set(suite.select(families, kinds, who=who))
-    plan = [p for p in _plan(suite, kinds, conditions) if p[0] in wanted or p[0] == "clean"]
+    plan = [
+        p
+        for p in plan_cells(suite, kinds, list(conditions))
+        if p[0].partition(ONLY)[0] in wanted or p[0] == "clean"
+    ]
     todo = [p for p in plan if any(f"{p[0]}/{p[1]}/{c}" not in card["cells"] for c in p[2])]
     bar = _progress(sum(len(p[2]) for p in plan), progress)
     if bar is not None:
         bar.update(sum(len(p[2]) for p in plan) - sum(len(p[2]) for p in todo))
-    labels_all = torch.stack([torch.as_tensor(it[label_key]).long() for it in items])
     t_run = time.perf_counter()
     for family, sev, conds in todo:
         t0 = time.perf_counter()
@@ -207,24 +321,32 @@ def run_benchmark(
                 items, suite, sev, {c: conditions[c] or {} for c in conds}, kinds=kinds
             )
         else:
-            base = (
-                list(items)
-                if family == "clean"
-                else corrupt_items(items, suite, family, sev, kinds=kinds)
-            )
+            if family == "clean":
+                base = list(items)
+            else:
+                fam, only = _family_of(suite, family)
+                base = corrupt_items(items, suite, fam, sev, kinds=kinds, only=only)
             variants = {c: [apply_condition(it, conditions[c]) for it in base] for c in conds}
         card["timing"]["corrupt_s"] += time.perf_counter() - t0
         for cond, noisy in variants.items():
             key = f"{family}/{sev}/{cond}"
             if key in card["cells"]:
                 continue
+            digest = cell_digest(noisy, items, modalities)
             t1 = time.perf_counter()
-            cm = _score(predict, noisy, labels_all, batch_size, kinds, card, who)
+            preds = _predictions(predict, noisy, batch_size, kinds, card, task, who)
             dt = time.perf_counter() - t1
             card["timing"]["predict_s"] += dt
-            cell: dict[str, Any] = {"confusion": cm.tolist(), "predict_s": round(dt, 4)}
+            cell: dict[str, Any] = {"predict_s": round(dt, 4), "digest": digest}
+            if task == "classification":
+                c = int(card["num_classes"])
+                cell["confusion"] = confusion_matrix(preds, labels_all, num_classes=c).tolist()
+                cell["pred"] = preds.tolist()
+            else:
+                cell["pred"] = [round(v, 6) for v in preds.tolist()]
             if family == "missing_rate":
                 cell["eta"] = suite.missing_rate[sev]
+                cell["eta_effective"] = suite.effective_eta(cell["eta"], len(modalities))
                 cell["realised_missing_rate"] = _realised(noisy, modalities)
             card["cells"][key] = cell
             if bar is not None:
@@ -257,33 +379,23 @@ def _realised(items: Sequence[Sample], modalities: Sequence[str]) -> float:
     return gone / (len(items) * len(modalities))
 
 
-def _score(
+def _predictions(
     predict: Predict,
     items: Sequence[Sample],
-    labels: Tensor,
     batch_size: int,
     kinds: Mapping[str, Kind],
     card: dict[str, Any],
+    task: str,
     who: str,
 ) -> Tensor:
     preds = []
     with torch.no_grad():
         for batch in _batches(items, batch_size, kinds):
-            out = predict(batch)
-            if not isinstance(out, Tensor) or out.shape[0] != len(batch[next(iter(kinds))]):
-                raise ValueError(f"{who}: expected predict to return (B, C) logits or (B,) ids.")
-            if out.ndim == 2 and out.is_floating_point():
-                if card["num_classes"] is None:
-                    card["num_classes"] = int(out.shape[1])
-                preds.append(out.argmax(dim=1).cpu())
-            elif out.ndim == 1 and not out.is_floating_point():
-                preds.append(out.long().cpu())
-            else:
-                raise ValueError(
-                    f"{who}: expected (B, C) float logits or (B,) integer class indices from "
-                    f"predict, got {out.dtype} of shape {tuple(out.shape)}."
-                )
-    if card["num_classes"] is None:
-        raise ValueError(f"{who}: predict returned class indices; pass num_classes=.")
-    c = int(card["num_classes"])
-    return confusion_matrix(torch.cat(preds), labels, num_classes=c)
+            n = len(batch[next(iter(kinds))])
+            got, c = read_predictions(
+                predict(batch), batch=n, num_classes=card["num_classes"], task=task, who=who
+            )
+            if task == "classification":
+                card["num_classes"] = c
+            preds.append(got)
+    return torch.cat(preds)

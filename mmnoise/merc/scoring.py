@@ -23,8 +23,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.metrics import CONFUSION_METRICS
-from mmnoise.robustness import effective_robustness as _effective
-from mmnoise.robustness import relative_robustness
+from mmnoise.robustness import effective_robustness, relative_robustness
 
 __all__ = [
     "area_under_curve",
@@ -105,18 +104,3 @@ def mce(values: Sequence[float]) -> float:
         1.0
     """
     return sum(values) / len(values) if values else math.nan
-
-
-def effective_robustness(curve: Sequence[float], reference: Sequence[float]) -> float:
-    """MultiBench's effective robustness of a [clean, s1..s5] curve against the reference's.
-
-    Example:
-        >>> effective_robustness([0.8, 0.7], [0.9, 0.7])
-        0.1
-    """
-    if len(curve) != len(reference):
-        raise ValueError(
-            f"effective_robustness: expected curves of one length, got {len(curve)} and "
-            f"{len(reference)}; score both cards on the same severities."
-        )
-    return round(_effective(curve, reference), 12)

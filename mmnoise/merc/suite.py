@@ -1,7 +1,7 @@
 """A frozen MER-C suite: families x 5 severities in physical units, plus the missing protocols.
 
-A suite is ONE JSON file under ``mmnoise/merc/suites/`` (``mer-c-v1.json``); :func:`load_suite`
-reads it by name (or from any path) and checks it. A suite never changes once released: a
+A suite is ONE JSON file under ``mmnoise/merc/suites/`` (``mer-c-v1.json``, ``mer-c-v2.json``);
+:func:`load_suite` reads it by name (or from any path) and checks it. A suite never changes once released: a
 changed family, severity or protocol is a new file with a new version, and old files keep
 loading, so old numbers stay reproducible. The file's SHA-256 goes into every report card.
 """
@@ -18,9 +18,22 @@ from typing import Any
 
 from mmnoise.sample import KINDS, Kind
 
-__all__ = ["PROTOCOLS", "Family", "Suite", "available_suites", "load_suite"]
+__all__ = [
+    "MISSING_GENERATORS",
+    "PROTOCOLS",
+    "RNGS",
+    "Family",
+    "Suite",
+    "available_suites",
+    "load_suite",
+]
 
-_FORMAT = "mmnoise.merc.suite/1"
+_FORMATS = ("mmnoise.merc.suite/1", "mmnoise.merc.suite/2")
+#: the randomness of a suite's draws: torch's CPU generator (v1) or mmnoise's Philox ``Key`` (v2)
+RNGS = ("torch", "philox")
+#: how the missing-rate protocol draws an item's missing modalities (v1: ``floor(eta M + u)``;
+#: v2: the CPM-Nets / GCNet per-item distribution)
+MISSING_GENERATORS = ("floor", "cpm-nets")
 #: the names that select the suite's two modality-missing protocols (next to the family names)
 PROTOCOLS = ("missing_rate", "nmer_fill")
 _GROUPS = ("corruption", "missing")
@@ -41,6 +54,7 @@ class Family:
         split: ``"test"`` (reported, never train on it) or ``"heldout"`` (validation only,
             ImageNet-C's "extra" corruptions).
         kwargs: further constructor arguments (fixed).
+        provenance: where the five values come from (v2 files say it per family).
 
     Example:
         >>> load_suite().family("impulse").param
@@ -56,6 +70,7 @@ class Family:
     group: str = "corruption"
     split: str = "test"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    provenance: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,11 @@ class Suite:
         mmin_severities: the severities also scored under MMIN's six conditions.
         data: the parsed file (everything, for the report card).
         sha256: SHA-256 of the file's bytes.
+        rng: ``"torch"`` (v1: torch CPU generators, carried across an item's modalities) or
+            ``"philox"`` (v2: one :class:`mmnoise.rng.Key` per item and modality, one thread).
+        per_modality: whether every family is also scored on each modality alone (v2).
+        missing_generator: ``"floor"`` (v1) or ``"cpm-nets"`` (v2), see
+            :func:`mmnoise.merc.corrupt.missing_rate_item`.
 
     Example:
         >>> [f.name for f in load_suite().families_of("tokens")]
@@ -87,6 +107,23 @@ class Suite:
     data: dict[str, Any]
     sha256: str
     mmin_severities: tuple[int, ...] = (3,)
+    rng: str = "torch"
+    per_modality: bool = False
+    missing_generator: str = "floor"
+
+    def effective_eta(self, eta: float, num_modalities: int) -> float:
+        """The missing rate an item set really gets at ``eta`` with M modalities (capped).
+
+        One modality is always kept, so the rate cannot pass ``(M - 1) / M``: the papers'
+        "eta 0.7" with three modalities is 2/3. Both generators realise ``min(eta, (M-1)/M)``
+        in expectation.
+
+        Example:
+            >>> round(load_suite("mer-c-v2").effective_eta(0.7, 3), 4)
+            0.6667
+        """
+        m = int(num_modalities)
+        return min(float(eta), (m - 1) / m) if m > 0 else 0.0
 
     def families_of(self, kind: Kind, *, split: str | None = None) -> list[Family]:
         """Return the families of one modality kind (optionally of one split), in file order."""
@@ -199,10 +236,18 @@ def load_suite(name_or_path: str | Path = "mer-c-v1") -> Suite:
     return _parse(data, hashlib.sha256(raw).hexdigest())
 
 
+def _choice(data: Mapping[str, Any], value: str, options: tuple[str, ...], what: str) -> str:
+    if value not in options:
+        raise ValueError(
+            f"load_suite: {data.get('name')}: expected {what} in {options}, got {value!r}."
+        )
+    return value
+
+
 def _parse(data: Mapping[str, Any], sha: str) -> Suite:
     who = "load_suite"
-    if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
-        raise ValueError(f'{who}: expected a suite file with "format": {_FORMAT!r}.')
+    if not isinstance(data, Mapping) or data.get("format") not in _FORMATS:
+        raise ValueError(f'{who}: expected a suite file with "format" in {_FORMATS}.')
     name = str(data["name"])
     families: list[Family] = []
     for kind, fams in data["families"].items():
@@ -224,6 +269,7 @@ def _parse(data: Mapping[str, Any], sha: str) -> Suite:
                 group=str(f.get("group", "corruption")),
                 split=str(f.get("split", "test")),
                 kwargs=dict(f.get("kwargs", {})),
+                provenance=str(f.get("provenance", "")),
             )
             if fam.group not in _GROUPS or fam.split not in ("test", "heldout"):
                 raise ValueError(
@@ -246,4 +292,12 @@ def _parse(data: Mapping[str, Any], sha: str) -> Suite:
         data=dict(data),
         sha256=sha,
         mmin_severities=tuple(int(v) for v in data["conditions"]["mmin_severities"]),
+        rng=_choice(data, str(data.get("rng", {}).get("generator", "torch")), RNGS, "rng"),
+        per_modality=bool(data.get("per_modality", False)),
+        missing_generator=_choice(
+            data,
+            str(missing["missing_rate"].get("generator", "floor")),
+            MISSING_GENERATORS,
+            "missing.missing_rate.generator",
+        ),
     )
