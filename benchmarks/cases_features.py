@@ -201,14 +201,14 @@ def _mask_cases(inp: Inputs) -> list[Case]:
     )
     r = (RATIO, RATIO)
     return [
-        Case(drop, "mmnoise", "FrameDropout(ratio=(0.2, 0.2))", mm(FrameDropout, ratio=r), b, size, kind="mmnoise"),
+        Case(drop, "mmnoise", "FrameDropout(fraction=(0.2, 0.2))", mm(FrameDropout, fraction=r), b, size, kind="mmnoise"),
         Case(drop, "torch ref", "rand(B, T) < p, where", ref(refs.frame_dropout), b, size, kind="ref"),
         Case(drop, "torch", "F.dropout1d(x, 0.2) on (B, T, D)", dropout1d, b, size, sem="~", note="rescales kept steps, drops padding"),
-        Case(span, "mmnoise", "TimeMask(ratio=(0.2, 0.2))", mm(TimeMask, ratio=r), b, size, kind="mmnoise"),
+        Case(span, "mmnoise", "TimeMask(fraction=(0.2, 0.2))", mm(TimeMask, fraction=r), b, size, kind="mmnoise"),
         Case(span, "torch ref", "span compare, where", ref(refs.time_mask), b, size, kind="ref"),
         Case(span, "torchaudio", "TimeMasking(iid_masks=True) on (B, 1, D, T)", ta_mask(False), b, size, sem="~", note="random width <= 20%, ignores lengths"),
         Case(span, "nlpaug", "TimeMaskingAug(coverage=0.2) per example", nlpaug_mask(False), b, size),
-        Case(band, "mmnoise", "FeatureMask(ratio=(0.2, 0.2))", mm(FeatureMask, ratio=r), b, size, kind="mmnoise"),
+        Case(band, "mmnoise", "FeatureMask(fraction=(0.2, 0.2))", mm(FeatureMask, fraction=r), b, size, kind="mmnoise"),
         Case(band, "torch ref", "band compare, where", ref(refs.feature_mask), b, size, kind="ref"),
         Case(band, "torchaudio", "FrequencyMasking(iid_masks=True) on (B, 1, D, T)", ta_mask(True), b, size, sem="~", note="random width <= 20%, masks padding"),
         Case(band, "nlpaug", "FrequencyMaskingAug per example", nlpaug_mask(True), b, size),

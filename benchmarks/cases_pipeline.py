@@ -25,8 +25,8 @@ def build_pipeline(names: list[str]) -> MultimodalPipeline:
         {
             n: [
                 AddGaussianSNR(snr_db=(20.0, 5.0)),
-                FrameDropout(ratio=(0.2, 0.2)),
-                FeatureMask(ratio=(0.2, 0.2)),
+                FrameDropout(fraction=(0.2, 0.2)),
+                FeatureMask(fraction=(0.2, 0.2)),
             ]
             for n in names
         },

@@ -104,11 +104,11 @@ def cases(inp: Inputs) -> list[Case]:
         Case(BARE, "torch", "x.clone() (audio features)", timed(lambda: lambda: x.clone()), b, 2 * nbytes(x), kind="bare"),
         Case(noise, "mmnoise", "AddGaussianSNR(keys)(sample, level=(B,))", mm("features", "AddGaussianSNR", sample, d["level"], keys=names, snr_db=(20.0, 5.0)), b, size, kind="mmnoise"),
         Case(noise, "torch ref", "randn, masked energies, scale, add", timed(ref_noise), b, size, kind="ref"),
-        Case("frame dropout 20%, 3 modalities", "mmnoise", "FrameDropout(ratio=(0.2, 0.2))", mm("features", "FrameDropout", sample, 1.0, keys=names, ratio=r), b, size, kind="mmnoise"),
+        Case("frame dropout 20%, 3 modalities", "mmnoise", "FrameDropout(fraction=(0.2, 0.2))", mm("features", "FrameDropout", sample, 1.0, keys=names, fraction=r), b, size, kind="mmnoise"),
         Case("modality missing p=0.3", "mmnoise", "DropModalities(ratio=(0.3, 0.3))", mm("missing", "DropModalities", sample, 1.0, keys=names, ratio=(0.3, 0.3), min_present=1), b, size, kind="mmnoise"),
         Case(pipe, "mmnoise", "MultimodalPipeline(...)(sample, level=(B,))", pipeline(b), b, size, kind="mmnoise"),
         Case(pipe, "torch ref", "4 out-of-place ops per modality", timed(ref_pipeline), b, size, kind="ref"),
         Case("pipeline, 3 modalities, B=1", "mmnoise", "MultimodalPipeline(...)(sample, level=(1,))", pipeline(1), 1, size // b, kind="mmnoise"),
-        Case("token mask p=0.15", "mmnoise", "TokenMask(mask_id=103)", mm("tokens", "TokenMask", tokens, 1.0, keys="text", ratio=(0.15, 0.15), mask_id=103, pad_id=0), b, 2 * nbytes(d["ids"]), kind="mmnoise"),
+        Case("token mask p=0.15", "mmnoise", "TokenMask(mask_id=103)", mm("tokens", "TokenMask", tokens, 1.0, keys="text", fraction=(0.15, 0.15), mask_id=103, pad_id=0), b, 2 * nbytes(d["ids"]), kind="mmnoise"),
         Case("frame gaussian noise", "mmnoise", "GaussianNoise(sigma=(0.05, 0.2))", mm("frames", "GaussianNoise", clip, 1.0, keys="video", sigma=(0.05, 0.2)), 1, 2 * nbytes(d["clip"]), kind="mmnoise"),
     ]  # fmt: skip

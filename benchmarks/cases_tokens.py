@@ -64,7 +64,7 @@ def cases(inp: Inputs) -> list[Case]:
 
     def mm(name: str, ratio: float, **kw: Any) -> Any:
         def build() -> Thunk:
-            tr = mmnoise_class("tokens", name)(KEY, ratio=(ratio, ratio), **common, **kw)
+            tr = mmnoise_class("tokens", name)(KEY, fraction=(ratio, ratio), **common, **kw)
             g = inp.generator()
             return lambda: tr(sample, level=1.0, generator=g)
 

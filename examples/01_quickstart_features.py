@@ -26,8 +26,8 @@ batch = {
 pipeline = mt.MultimodalPipeline(
     {
         "audio": [mt.AddGaussianSNR(snr_db=(30.0, 0.0))],  # level 0: 30 dB ... level 1: 0 dB
-        "visual": [mt.FrameDropout(ratio=(0.0, 0.5))],  # drop up to half of the frames
-        "text": [mt.TimeMask(ratio=(0.0, 0.5))],  # mask one span of up to half the tokens
+        "visual": [mt.FrameDropout(fraction=(0.0, 0.5))],  # drop up to half of the frames
+        "text": [mt.TimeMask(fraction=(0.0, 0.5))],  # mask one span of up to half the tokens
     },
     missing=mt.DropModalities(["audio", "visual", "text"], ratio=(0.0, 0.5)),
 )

@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     pipeline = MultimodalPipeline(
         {
             "audio": [AddGaussianSNR(snr_db=(20.0, -5.0))],
-            "visual": [AddGaussianSNR(snr_db=(20.0, -5.0)), FrameDropout(ratio=(0.0, 0.5))],
-            "text": [TimeMask(ratio=(0.0, 0.6))],
+            "visual": [AddGaussianSNR(snr_db=(20.0, -5.0)), FrameDropout(fraction=(0.0, 0.5))],
+            "text": [TimeMask(fraction=(0.0, 0.6))],
         },
         missing=DropModalities(list(NAMES), ratio=(0.0, 0.4)),
     )

@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
                 LowLight(),
             ],
             "text": [
-                TokenMask(mask_id=UNK, ratio=(0.0, 0.3), special_ids=special),
-                TokenDeletion(ratio=(0.0, 0.2), special_ids=special),  # shortens lengths
+                TokenMask(mask_id=UNK, fraction=(0.0, 0.3), special_ids=special),
+                TokenDeletion(fraction=(0.0, 0.2), special_ids=special),  # shortens lengths
             ],
         },
         shared=True,  # the same draws for every modality: time-based spans line up

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=0)
     loader = DataLoader(data, batch_size=16, sampler=sampler, collate_fn=pad_collate)
     pipeline = MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(20.0, -5.0))], "text": [TimeMask(ratio=(0.0, 0.5))]},
+        {"audio": [AddGaussianSNR(snr_db=(20.0, -5.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
         missing=DropModalities(list(NAMES), ratio=(0.0, 0.3)),
     )
     total_steps = args.epochs * len(loader)  # the same on every rank (DistributedSampler pads)

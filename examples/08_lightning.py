@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # --8<-- [start:callback]
     pipeline = MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(ratio=(0.0, 0.5))]},
+        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
         missing=DropModalities(list(NAMES), ratio=(0.0, 0.5)),
     )
     plateau = Plateau(level=0.2, patience=0, step_size=0.2)  # harder whenever val WA stalls

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # --8<-- [start:trainer]
     pipeline = MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(ratio=(0.0, 0.5))]},
+        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
         missing=DropModalities(list(NAMES), ratio=(0.0, 0.5)),
     )
     schedule = Linear(0.0, 1.0, steps=steps)  # the level over the optimiser steps

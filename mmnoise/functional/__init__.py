@@ -4,6 +4,8 @@ Batch-first, no Python loop over the batch, never in-place on inputs; padded ste
 ``lengths``) come back unchanged.
 """
 
+from mmnoise.deprecation import module_aliases
+from mmnoise.functional import tokens as _tokens
 from mmnoise.functional.diffusion import (
     BetaSchedule,
     alpha_bar,
@@ -40,13 +42,13 @@ from mmnoise.functional.frames import (
 )
 from mmnoise.functional.missing import drop_modality, sample_presence
 from mmnoise.functional.tokens import (
-    lengths_after_delete,
+    adjacent_swap,
+    lengths_after_deletion,
+    random_token_replace,
     span_mask,
-    token_delete,
-    token_delete_lengths,
+    token_deletion,
+    token_deletion_lengths,
     token_mask,
-    token_replace,
-    token_swap,
 )
 from mmnoise.functional.waveform import (
     add_noise_bank,
@@ -65,6 +67,7 @@ from mmnoise.functional.waveform import (
 
 __all__ = [
     "BetaSchedule",
+    "adjacent_swap",
     "add_colored_snr",
     "add_gaussian_snr",
     "add_noise_bank",
@@ -89,7 +92,7 @@ __all__ = [
     "highpass",
     "impulse_noise",
     "jpeg_compress",
-    "lengths_after_delete",
+    "lengths_after_deletion",
     "low_light",
     "lowpass",
     "motion_blur",
@@ -99,6 +102,7 @@ __all__ = [
     "packet_loss",
     "pyramid_blur",
     "quantize",
+    "random_token_replace",
     "resolution_drop",
     "reverb",
     "sample_presence",
@@ -108,9 +112,10 @@ __all__ = [
     "speed_perturb",
     "time_mask",
     "time_shift",
-    "token_delete",
-    "token_delete_lengths",
+    "token_deletion",
+    "token_deletion_lengths",
     "token_mask",
-    "token_replace",
-    "token_swap",
 ]
+
+# renamed kernels: the old names warn, for one release
+__getattr__ = module_aliases(__name__, {**_tokens._RENAMED})

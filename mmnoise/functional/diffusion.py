@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional._shape import keep_padding, per_example
 from mmnoise.rng import Randomness
 
@@ -86,12 +87,13 @@ def alpha_bar(betas: Tensor) -> Tensor:
     return torch.cumprod(1.0 - betas, dim=0)
 
 
+@renamed_args(impulse_ratio="impulse_fraction")
 def diffusion_noise(
     x: Tensor,
     *,
     alpha_bar: Tensor,
     noise: Literal["gaussian", "impulse"] = "gaussian",
-    impulse_ratio: float = 0.3,
+    impulse_fraction: float = 0.3,
     generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
@@ -103,8 +105,9 @@ def diffusion_noise(
         x: float input.
         alpha_bar: (B,) signal fraction in [0, 1] (1 = clean).
         noise: ``gaussian`` (eps ~ N(0, I)) or ``impulse`` (eps = sign(N(0, 1)) on a random
-            ``impulse_ratio`` of entries, 0 elsewhere), as in NMER.
-        impulse_ratio: fraction of entries hit by impulse noise.
+            ``impulse_fraction`` of entries, 0 elsewhere), as in NMER.
+        impulse_fraction: fraction of entries hit by impulse noise, in [0, 1]; per-entry
+            probability.
         generator: source of eps.
         lengths: (B,) valid steps along ``time_dim``; padding keeps its values.
         time_dim: the axis ``lengths`` counts.
@@ -123,7 +126,7 @@ def diffusion_noise(
     if eps is None:
         eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         if noise == "impulse":
-            hit = rng.rand(x.shape, generator=generator, device=x.device) < impulse_ratio
+            hit = rng.rand(x.shape, generator=generator, device=x.device) < impulse_fraction
             eps = torch.where(hit, torch.sign(eps), torch.zeros_like(eps))
     abar = per_example(alpha_bar.clamp(0.0, 1.0), x)
     return keep_padding(abar.sqrt() * x + (1 - abar).sqrt() * eps, x, lengths, time_dim)

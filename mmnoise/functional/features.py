@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     accurate,
@@ -254,11 +255,12 @@ def add_colored_snr(
     return _add_at_snr(x, colored, snr_db, lengths, time_dim, owned=True)
 
 
+@renamed_args(ratio="fraction")
 @accurate
 def impulse_noise(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     amplitude: float = 3.0,
     generator: Randomness = None,
     lengths: Tensor | None = None,
@@ -268,7 +270,7 @@ def impulse_noise(
 
     Args:
         x: float input.
-        ratio: (B,) expected fraction of valid entries hit, in [0, 1].
+        fraction: (B,) expected fraction of valid entries hit, in [0, 1].
         amplitude: impulse height in units of each example's standard deviation.
         generator: source of the hit positions and signs.
         lengths: (B,) valid steps along ``time_dim``.
@@ -279,7 +281,7 @@ def impulse_noise(
 
     Example:
         >>> x = torch.zeros(1, 4, 2)
-        >>> impulse_noise(x, ratio=torch.tensor([0.0])).equal(x)
+        >>> impulse_noise(x, fraction=torch.tensor([0.0])).equal(x)
         True
     """
     mean, std = valid_moments(x, lengths, time_dim)
@@ -287,7 +289,7 @@ def impulse_noise(
     valid = step_mask(x, lengths, time_dim)
     if valid is not None:
         u.masked_fill_(~valid, 2.0)  # padding is never hit
-    r = per_example(ratio, u)
+    r = per_example(fraction, u)
     top = torch.finfo(x.dtype).max
     if not reads_on_host(x.device) or not bool(torch.isfinite(std).all()):
         # values near the dtype's largest: the variance overflows. The moments are taken on
@@ -338,21 +340,22 @@ def gain(x: Tensor, *, gain_db: Tensor, lengths: Tensor | None = None, time_dim:
     return y
 
 
+@renamed_args(ratio="fraction")
 def frame_dropout(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     fill: float = 0.0,
     generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
     inplace: bool = False,
 ) -> Tensor:
-    """Set randomly chosen whole steps (frames) to ``fill``, each with probability ``ratio``.
+    """Set random whole steps (frames) to ``fill``: each valid step with probability ``fraction``.
 
     Args:
         x: input of any kind.
-        ratio: (B,) per-step drop probability in [0, 1].
+        fraction: (B,) fraction of valid steps dropped, in [0, 1]; per-step probability.
         fill: value written into dropped steps.
         generator: source of the drop decisions.
         lengths: (B,) valid steps; padding is never dropped.
@@ -363,22 +366,23 @@ def frame_dropout(
         x: (B, T, ...). Output: same.
 
     Example:
-        >>> frame_dropout(torch.ones(1, 3, 2), ratio=torch.tensor([1.0])).sum().item()
+        >>> frame_dropout(torch.ones(1, 3, 2), fraction=torch.tensor([1.0])).sum().item()
         0.0
     """
     u = rng.rand((x.shape[0], x.shape[time_dim]), generator=generator, device=x.device)
-    drop = u < ratio.to(x.device)[:, None]
+    drop = u < fraction.to(x.device)[:, None]
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
         drop = drop & valid
     return fill_where(x, broadcast_steps(drop, x, time_dim), fill, inplace=inplace)
 
 
+@renamed_args(width_ratio="width_fraction")
 def time_mask(
     x: Tensor,
     *,
     start: Tensor,
-    width_ratio: Tensor,
+    width_fraction: Tensor,
     fill: float = 0.0,
     lengths: Tensor | None = None,
     time_dim: int = 1,
@@ -386,14 +390,15 @@ def time_mask(
 ) -> Tensor:
     """Set one contiguous span of steps to ``fill`` (SpecAugment-style time masking).
 
-    The span covers ``round(width_ratio * length)`` valid steps and starts at fraction ``start``
-    of the room left (``floor(start * (length - width + 1))``), so it always lies inside the valid
-    part; fractional parameters give time-aligned spans across modalities of different rates.
+    The span covers ``round(width_fraction * length)`` valid steps and starts at fraction
+    ``start`` of the room left (``floor(start * (length - width + 1))``), so it always lies inside
+    the valid part; fractional parameters give time-aligned spans across modalities of different
+    rates.
 
     Args:
         x: input of any kind.
         start: (B,) start position as a fraction in [0, 1).
-        width_ratio: (B,) span width as a fraction of the valid length, in [0, 1].
+        width_fraction: (B,) span width as a fraction of the valid length, in [0, 1].
         fill: value written into the span.
         lengths: (B,) valid steps along ``time_dim``.
         time_dim: the axis of steps.
@@ -404,10 +409,10 @@ def time_mask(
 
     Example:
         >>> time_mask(torch.ones(1, 4, 1), start=torch.tensor([0.0]),
-        ...           width_ratio=torch.tensor([0.5])).flatten()
+        ...           width_fraction=torch.tensor([0.5])).flatten()
         tensor([0., 0., 1., 1.])
     """
-    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
+    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_fraction)
     # no fill_boxes here: the span's keep-mask multiply (one pass, both threads) measured faster
     # in place than a span box per example on every shape tried (0.09-0.84x)
     t = step_index(x, time_dim)
@@ -415,11 +420,12 @@ def time_mask(
     return fill_where(x, broadcast_steps(inside, x, time_dim), fill, inplace=inplace)
 
 
+@renamed_args(width_ratio="width_fraction")
 def frame_freeze(
     x: Tensor,
     *,
     start: Tensor,
-    width_ratio: Tensor,
+    width_fraction: Tensor,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
@@ -431,7 +437,7 @@ def frame_freeze(
     Args:
         x: input of any kind.
         start: (B,) start position as a fraction in [0, 1).
-        width_ratio: (B,) span width as a fraction of the valid length.
+        width_fraction: (B,) span width as a fraction of the valid length.
         lengths: (B,) valid steps along ``time_dim``.
         time_dim: the axis of steps.
 
@@ -440,21 +446,22 @@ def frame_freeze(
 
     Example:
         >>> frame_freeze(torch.arange(4.).reshape(1, 4, 1), start=torch.tensor([0.5]),
-        ...              width_ratio=torch.tensor([0.5])).flatten()
+        ...              width_fraction=torch.tensor([0.5])).flatten()
         tensor([0., 0., 0., 3.])
     """
-    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_ratio)
+    lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_fraction)
     t = step_index(x, time_dim)
     inside = (t >= lo[:, None]) & (t < hi[:, None])
     source = torch.where(inside, (lo[:, None] - 1).clamp(min=0), t)
     return gather_steps(x, source, time_dim)
 
 
+@renamed_args(width_ratio="width_fraction")
 def feature_mask(
     x: Tensor,
     *,
     start: Tensor,
-    width_ratio: Tensor,
+    width_fraction: Tensor,
     fill: float = 0.0,
     lengths: Tensor | None = None,
     time_dim: int = 1,
@@ -465,7 +472,7 @@ def feature_mask(
     Args:
         x: input whose last axis is the feature axis.
         start: (B,) band start as a fraction in [0, 1).
-        width_ratio: (B,) band width as a fraction of D.
+        width_fraction: (B,) band width as a fraction of D.
         fill: value written into the band.
         lengths: (B,) valid steps; padding keeps its values.
         time_dim: the axis ``lengths`` counts.
@@ -476,11 +483,11 @@ def feature_mask(
 
     Example:
         >>> feature_mask(torch.ones(1, 1, 4), start=torch.tensor([0.99]),
-        ...              width_ratio=torch.tensor([0.25])).flatten()
+        ...              width_fraction=torch.tensor([0.25])).flatten()
         tensor([1., 1., 1., 0.])
     """
     d = x.shape[-1]
-    lo, hi = span_bounds(torch.full_like(start, d, dtype=torch.long), start, width_ratio)
+    lo, hi = span_bounds(torch.full_like(start, d, dtype=torch.long), start, width_fraction)
     t_dim = time_dim % x.ndim
     if (inplace or lengths is not None) and t_dim != x.ndim - 1 and writes_boxes(x):
         # the band of the valid steps alone: no full masked pass, no padding saved and restored
@@ -508,18 +515,19 @@ def feature_mask(
     return x
 
 
+@renamed_args(shift_ratio="shift_fraction")
 def time_shift(
-    x: Tensor, *, shift_ratio: Tensor, lengths: Tensor | None = None, time_dim: int = 1
+    x: Tensor, *, shift_fraction: Tensor, lengths: Tensor | None = None, time_dim: int = 1
 ) -> Tensor:
     """Shift each example along time by a signed fraction of its length (misalignment).
 
-    Step ``t`` takes the value of step ``t - round(shift_ratio * length)``, clamped to the valid
-    range, so the vacated edge repeats the first / last valid step; padding is untouched. Applying
+    Step ``t`` takes the value of step ``t - round(shift_fraction * length)``, clamped to the
+    valid range, so the vacated edge repeats the first / last valid step; padding is untouched. Applying
     it to one modality and not another simulates temporal misalignment between modalities.
 
     Args:
         x: input of any kind.
-        shift_ratio: (B,) signed shift as a fraction of the valid length (positive = delay).
+        shift_fraction: (B,) signed shift as a fraction of the valid length (positive = delay).
         lengths: (B,) valid steps along ``time_dim``.
         time_dim: the axis of steps.
 
@@ -527,11 +535,12 @@ def time_shift(
         x: (B, T, ...). Output: same.
 
     Example:
-        >>> time_shift(torch.arange(4.).reshape(1, 4, 1), shift_ratio=torch.tensor([0.5])).flatten()
+        >>> x = torch.arange(4.).reshape(1, 4, 1)
+        >>> time_shift(x, shift_fraction=torch.tensor([0.5])).flatten()
         tensor([0., 0., 0., 1.])
     """
     n = full_lengths(x, lengths, time_dim)
-    shift = torch.round(shift_ratio.to(torch.float32) * n.to(torch.float32)).long()
+    shift = torch.round(shift_fraction.to(torch.float32) * n.to(torch.float32)).long()
     t = step_index(x, time_dim)
     source = torch.minimum((t - shift[:, None]).clamp(min=0), (n - 1)[:, None])
     valid = t < n[:, None]

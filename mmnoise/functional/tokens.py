@@ -17,18 +17,19 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.functional._shape import full_lengths, span_bounds, step_index, valid_steps
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
 
 __all__ = [
-    "lengths_after_delete",
+    "adjacent_swap",
+    "lengths_after_deletion",
+    "random_token_replace",
     "span_mask",
-    "token_delete",
-    "token_delete_lengths",
+    "token_deletion",
+    "token_deletion_lengths",
     "token_mask",
-    "token_replace",
-    "token_swap",
 ]
 
 
@@ -55,31 +56,32 @@ def _editable(x: Tensor, valid: Tensor | None, pad_id: int, special_ids: Sequenc
     return editable & ~torch.isin(x, protected)
 
 
-def _hits(x: Tensor, ratio: Tensor, generator: Randomness) -> Tensor:
-    """Draw U[0, 1) per position and compare with a per-example rate (a (B, T) bool mask).
+def _hits(x: Tensor, fraction: Tensor, generator: Randomness) -> Tensor:
+    """Draw U[0, 1) per position and compare with a per-example fraction (a (B, T) bool mask).
 
     One uniform per position, compared with the rate: for a fixed seed a higher rate hits a
     superset of positions, so severity is monotone in the level.
     """
     u = rng.rand(x.shape, generator=generator, device=x.device)
-    return u < ratio.to(x.device, torch.float32)[:, None]
+    return u < fraction.to(x.device, torch.float32)[:, None]
 
 
+@renamed_args(ratio="fraction")
 def token_mask(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     mask_id: int,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Replace editable tokens by ``mask_id`` ([MASK] or [UNK]), each with probability ``ratio``.
+    """Replace editable tokens by ``mask_id`` ([MASK] or [UNK]), each with ``fraction``.
 
     Args:
         x: token ids.
-        ratio: (B,) per-token replacement probability in [0, 1].
+        fraction: (B,) fraction of editable tokens replaced, in [0, 1]; per-token probability.
         mask_id: the id written in.
         pad_id: padding id (never changed).
         special_ids: ids never changed ([CLS], [SEP], ...).
@@ -87,34 +89,35 @@ def token_mask(
         lengths: (B,) valid tokens; later positions are untouched.
 
     Shape:
-        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+        x: (B, T) int64; fraction, lengths: (B,). Output: same as x.
 
     Returns:
         The masked ids.
 
     Example:
         >>> x = torch.tensor([[101, 7, 8, 9, 102, 0]])
-        >>> token_mask(x, ratio=torch.tensor([1.0]), mask_id=103, special_ids=(101, 102))
+        >>> token_mask(x, fraction=torch.tensor([1.0]), mask_id=103, special_ids=(101, 102))
         tensor([[101, 103, 103, 103, 102,   0]])
     """
     _check_tokens(x, "token_mask")
     # few ops: at 128 x 64 ids each costs about as much as its arithmetic (benchmarks/)
-    hit = _hits(x, ratio, generator)
+    hit = _hits(x, fraction, generator)
     hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
     return x.masked_fill(hit, mask_id)
 
 
-def token_replace(
+@renamed_args(ratio="fraction")
+def random_token_replace(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     vocab_size: int,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Replace editable tokens by ids drawn uniformly from the vocabulary, each with ``ratio``.
+    """Replace editable tokens by ids drawn uniformly from the vocabulary, each with ``fraction``.
 
     Replacements are drawn from ``[0, vocab_size)`` minus ``pad_id`` and ``special_ids``, so no
     structural token is ever inserted (a replacement may equal the original id, with probability
@@ -122,7 +125,7 @@ def token_replace(
 
     Args:
         x: token ids.
-        ratio: (B,) per-token replacement probability in [0, 1].
+        fraction: (B,) fraction of editable tokens replaced, in [0, 1]; per-token probability.
         vocab_size: size of the vocabulary.
         pad_id: padding id (never changed, never drawn).
         special_ids: ids never changed and never drawn.
@@ -130,7 +133,7 @@ def token_replace(
         lengths: (B,) valid tokens.
 
     Shape:
-        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+        x: (B, T) int64; fraction, lengths: (B,). Output: same as x.
 
     Returns:
         The ids with random replacements.
@@ -140,20 +143,21 @@ def token_replace(
 
     Example:
         >>> x = torch.tensor([[2, 3, 3, 0]])
-        >>> token_replace(x, ratio=torch.tensor([1.0]), vocab_size=4, special_ids=(1, 2))
+        >>> random_token_replace(x, fraction=torch.tensor([1.0]), vocab_size=4,
+        ...                      special_ids=(1, 2))
         tensor([[2, 3, 3, 0]])
     """
-    _check_tokens(x, "token_replace")
+    _check_tokens(x, "random_token_replace")
     # the excluded ids are config (host ints): the k-th allowed id is found from them alone,
     # with no (vocab_size,) table and no data-dependent shape
     excluded = sorted({int(i) for i in (pad_id, *special_ids) if 0 <= int(i) < vocab_size})
     count = vocab_size - len(excluded)
     if count <= 0:
         raise ValueError(
-            f"token_replace: no id left to draw from: vocab_size={vocab_size} with pad_id="
-            f"{pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
+            f"random_token_replace: no id left to draw from: vocab_size={vocab_size} with "
+            f"pad_id={pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
         )
-    hit = _hits(x, ratio, generator)
+    hit = _hits(x, fraction, generator)
     hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
     # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted): one comparison
     # with a host int per distinct bound e_j - j, none for bounds <= 0 (every k passes them, so
@@ -171,45 +175,47 @@ def token_replace(
     return torch.where(hit, ids, x)
 
 
-def token_swap(
+@renamed_args(ratio="fraction")
+def adjacent_swap(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Swap adjacent editable tokens (word-order noise), each disjoint pair with ``ratio``.
+    """Swap adjacent editable tokens (word-order noise), each disjoint pair with ``fraction``.
 
     Each example's tokens are split into disjoint adjacent pairs ``(o + 2k, o + 2k + 1)`` with a
     random offset ``o`` in {0, 1} per example; a pair whose two tokens are editable is swapped
-    with probability ``ratio``. Disjoint pairs make the swaps independent (no token moves twice)
-    and the set of swapped pairs grows with ``ratio`` for a fixed seed.
+    with probability ``fraction``. Disjoint pairs make the swaps independent (no token moves
+    twice) and the set of swapped pairs grows with ``fraction`` for a fixed seed.
 
     Args:
         x: token ids.
-        ratio: (B,) probability that an eligible pair is swapped, in [0, 1].
+        fraction: (B,) fraction of eligible disjoint pairs swapped, in [0, 1]; per-pair
+            probability.
         pad_id: padding id (never moved).
         special_ids: ids never moved.
         generator: source of the offsets and choices.
         lengths: (B,) valid tokens.
 
     Shape:
-        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+        x: (B, T) int64; fraction, lengths: (B,). Output: same as x.
 
     Returns:
         The ids with swapped neighbours.
 
     Example:
         >>> x = torch.tensor([[1, 2, 3, 4, 5]])
-        >>> token_swap(x, ratio=torch.tensor([1.0]), special_ids=(1,),
+        >>> adjacent_swap(x, fraction=torch.tensor([1.0]), special_ids=(1,),
         ...            generator=torch.Generator().manual_seed(0))
         tensor([[1, 2, 4, 3, 5]])
     """
-    _check_tokens(x, "token_swap")
+    _check_tokens(x, "adjacent_swap")
     offset = rng.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
-    hit = _hits(x, ratio, generator)
+    hit = _hits(x, fraction, generator)
     ok = _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
     steps = torch.arange(x.shape[1], device=x.device)
     # first[:, i]: tokens i and i + 1 swap (i at the example's pair parity, both editable, hit);
@@ -227,7 +233,7 @@ def token_swap(
 
 def _delete_keep(
     x: Tensor,
-    ratio: Tensor,
+    fraction: Tensor,
     pad_id: int,
     special_ids: Sequence[int],
     generator: Randomness,
@@ -236,7 +242,7 @@ def _delete_keep(
     """Return the (B, T) mask of tokens kept by a deletion and the (B, T) valid mask (None:
     all valid)."""
     valid = valid_steps(x, lengths, 1)
-    drop = _hits(x, ratio, generator)
+    drop = _hits(x, fraction, generator)
     drop &= _editable(x, valid, pad_id, special_ids)
     keep = ~drop if valid is None else valid ^ drop  # drop lies inside valid
     if x.shape[1]:
@@ -245,43 +251,45 @@ def _delete_keep(
     return keep, valid
 
 
-def token_delete(
+@renamed_args(ratio="fraction")
+def token_deletion(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Delete editable tokens, each with ``ratio``; shift the rest left and pad with ``pad_id``.
+    """Delete editable tokens, each with ``fraction``; shift the rest left, pad with ``pad_id``.
 
     The kept tokens keep their order (stable compaction); the freed positions at the end of the
     valid part become ``pad_id``, so the valid length shrinks by the number deleted
-    (:func:`token_delete_lengths` gives it from the same arguments). At least one token is kept.
+    (:func:`token_deletion_lengths` gives it from the same arguments). At least one token is
+    kept.
     Positions past ``lengths`` are untouched.
 
     Args:
         x: token ids.
-        ratio: (B,) per-token deletion probability in [0, 1].
+        fraction: (B,) fraction of editable tokens deleted, in [0, 1]; per-token probability.
         pad_id: padding id (never deleted; written into the freed tail).
         special_ids: ids never deleted.
         generator: source of the choices.
         lengths: (B,) valid tokens.
 
     Shape:
-        x: (B, T) int64; ratio, lengths: (B,). Output: same as x.
+        x: (B, T) int64; fraction, lengths: (B,). Output: same as x.
 
     Returns:
         The compacted ids.
 
     Example:
         >>> x = torch.tensor([[101, 7, 8, 102, 0]])
-        >>> token_delete(x, ratio=torch.tensor([1.0]), special_ids=(101, 102))
+        >>> token_deletion(x, fraction=torch.tensor([1.0]), special_ids=(101, 102))
         tensor([[101, 102,   0,   0,   0]])
     """
-    _check_tokens(x, "token_delete")
-    keep, valid = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
+    _check_tokens(x, "token_deletion")
+    keep, valid = _delete_keep(x, fraction, pad_id, special_ids, generator, lengths)
     # stable sort, kept tokens first (in order), then the others in order: the deleted valid
     # ones, then the padding, which keeps its positions (valid steps are a prefix)
     kept_first, order = torch.sort(keep, dim=1, descending=True, stable=True)
@@ -291,23 +299,24 @@ def token_delete(
     return packed.masked_fill_(freed, pad_id)
 
 
-def token_delete_lengths(
+@renamed_args(ratio="fraction")
+def token_deletion_lengths(
     x: Tensor,
     *,
-    ratio: Tensor,
+    fraction: Tensor,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Return the valid lengths after :func:`token_delete` with the same arguments and generator.
+    """Return the valid lengths after :func:`token_deletion` with the same arguments, generator.
 
     Args:
         x: token ids.
-        ratio: (B,) per-token deletion probability.
+        fraction: (B,) fraction of editable tokens deleted; per-token probability.
         pad_id: padding id.
         special_ids: ids never deleted.
-        generator: a generator in the same state as the one given to :func:`token_delete`.
+        generator: a generator in the same state as the one given to :func:`token_deletion`.
         lengths: (B,) valid tokens before deletion.
 
     Shape:
@@ -318,20 +327,20 @@ def token_delete_lengths(
 
     Example:
         >>> x = torch.tensor([[101, 7, 8, 102, 0]])
-        >>> token_delete_lengths(x, ratio=torch.tensor([1.0]), special_ids=(101, 102),
+        >>> token_deletion_lengths(x, fraction=torch.tensor([1.0]), special_ids=(101, 102),
         ...                      lengths=torch.tensor([4]))
         tensor([2])
     """
-    _check_tokens(x, "token_delete_lengths")
+    _check_tokens(x, "token_deletion_lengths")
     # the kept mask alone: no compaction (sort, gather) of ids that are never returned
-    keep, _ = _delete_keep(x, ratio, pad_id, special_ids, generator, lengths)
+    keep, _ = _delete_keep(x, fraction, pad_id, special_ids, generator, lengths)
     return keep.sum(dim=1)
 
 
-def lengths_after_delete(
+def lengths_after_deletion(
     x: Tensor, y: Tensor, *, pad_id: int = 0, lengths: Tensor | None = None
 ) -> Tensor:
-    """Return the valid lengths of ``y = token_delete(x, ...)`` from ``x`` and ``y`` alone.
+    """Return the valid lengths of ``y = token_deletion(x, ...)`` from ``x`` and ``y`` alone.
 
     Deletion moves the kept tokens left and writes ``pad_id`` once per deleted token into the
     freed tail; it never deletes ``pad_id`` itself and leaves positions past ``lengths`` as they
@@ -340,8 +349,8 @@ def lengths_after_delete(
 
     Args:
         x: token ids before deletion.
-        y: the same ids after :func:`token_delete` (or any rows of ``x`` left unchanged).
-        pad_id: the padding id given to :func:`token_delete`.
+        y: the same ids after :func:`token_deletion` (or any rows of ``x`` left unchanged).
+        pad_id: the padding id given to :func:`token_deletion`.
         lengths: (B,) valid tokens of ``x`` (None: all ``T``).
 
     Shape:
@@ -349,19 +358,20 @@ def lengths_after_delete(
 
     Example:
         >>> x = torch.tensor([[101, 7, 8, 102, 0]])
-        >>> y = token_delete(x, ratio=torch.tensor([1.0]), special_ids=(101, 102))
-        >>> lengths_after_delete(x, y, lengths=torch.tensor([4]))
+        >>> y = token_deletion(x, fraction=torch.tensor([1.0]), special_ids=(101, 102))
+        >>> lengths_after_deletion(x, y, lengths=torch.tensor([4]))
         tensor([2])
     """
     deleted = (y == pad_id).sum(dim=1) - (x == pad_id).sum(dim=1)
     return full_lengths(x, lengths, 1) - deleted
 
 
+@renamed_args(width_ratio="width_fraction")
 def span_mask(
     x: Tensor,
     *,
     start: Tensor,
-    width_ratio: Tensor,
+    width_fraction: Tensor,
     mask_id: int,
     pad_id: int = 0,
     special_ids: Sequence[int] = (),
@@ -376,27 +386,38 @@ def span_mask(
     Args:
         x: token ids.
         start: (B,) span start as a fraction in [0, 1).
-        width_ratio: (B,) span width as a fraction of the valid length, in [0, 1].
+        width_fraction: (B,) span width as a fraction of the valid length, in [0, 1].
         mask_id: the id written in.
         pad_id: padding id (never changed).
         special_ids: ids never changed.
         lengths: (B,) valid tokens.
 
     Shape:
-        x: (B, T) int64; start, width_ratio, lengths: (B,). Output: same as x.
+        x: (B, T) int64; start, width_fraction, lengths: (B,). Output: same as x.
 
     Returns:
         The ids with one masked span.
 
     Example:
         >>> x = torch.tensor([[101, 5, 6, 7, 8, 102]])
-        >>> span_mask(x, start=torch.tensor([0.0]), width_ratio=torch.tensor([0.5]),
+        >>> span_mask(x, start=torch.tensor([0.0]), width_fraction=torch.tensor([0.5]),
         ...           mask_id=103, special_ids=(101, 102))
         tensor([[101, 103, 103,   7,   8, 102]])
     """
     _check_tokens(x, "span_mask")
-    lo, hi = span_bounds(full_lengths(x, lengths, 1), start, width_ratio)
+    lo, hi = span_bounds(full_lengths(x, lengths, 1), start, width_fraction)
     steps = step_index(x, 1)
     inside = (steps >= lo[:, None]) & (steps < hi[:, None])
     hit = inside & _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
     return x.masked_fill(hit, mask_id)
+
+
+# the old kernel names (each kernel now shares its class's stem): they warn, for one release
+_RENAMED = {
+    "token_delete": token_deletion,
+    "token_delete_lengths": token_deletion_lengths,
+    "lengths_after_delete": lengths_after_deletion,
+    "token_replace": random_token_replace,
+    "token_swap": adjacent_swap,
+}
+__getattr__ = module_aliases(__name__, _RENAMED)

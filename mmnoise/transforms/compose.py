@@ -459,8 +459,8 @@ class MultimodalPipeline(_Container):
 
     Example:
         >>> from mmnoise.transforms.features import TimeMask
-        >>> pipe = MultimodalPipeline({"a": [TimeMask(ratio=(0.0, 0.5))],
-        ...                            "v": [TimeMask(ratio=(0.0, 0.5))]}, shared=True)
+        >>> pipe = MultimodalPipeline({"a": [TimeMask(fraction=(0.0, 0.5))],
+        ...                            "v": [TimeMask(fraction=(0.0, 0.5))]}, shared=True)
         >>> s = {"a": torch.ones(1, 8, 1), "v": torch.ones(1, 4, 1)}
         >>> out = pipe(s, level=1.0, generator=torch.Generator().manual_seed(1))
         >>> out["a"].sum().item(), out["v"].sum().item()

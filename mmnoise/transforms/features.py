@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import check_range, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import features as F
 from mmnoise.rng import Randomness
@@ -35,6 +36,13 @@ __all__ = [
 
 _SEQ: frozenset[Kind] = frozenset({"features", "waveform", "frames"})
 _SIGNAL: frozenset[Kind] = frozenset({"features", "waveform"})
+
+
+def _check_fraction(
+    value: Sequence[float], *, who: str, name: str = "fraction"
+) -> tuple[float, float]:
+    """A (weak, strong) pair of fractions, each in [0, 1]."""
+    return check_range(value, who=who, name=name, lo=0.0, hi=1.0)
 
 
 class AddGaussianSNR(NoiseTransform):
@@ -110,14 +118,15 @@ class AddColoredSNR(AddGaussianSNR):
         return {"exponent": self.exponent}
 
 
+@renamed_args(ratio="fraction")
 class ImpulseNoise(NoiseTransform):
     """Replace a fraction of entries by salt-and-pepper impulses of +/- ``amplitude`` std.
 
-    Level mapping: hit ratio ``weak + level * (strong - weak)`` (default 0 to 0.2).
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.2).
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) fraction of valid entries hit, in [0, 1].
+        fraction: (weak, strong) fraction of valid entries hit, in [0, 1]; per-entry probability.
         amplitude: impulse height in units of the example's standard deviation.
         p: per-example probability.
 
@@ -137,16 +146,16 @@ class ImpulseNoise(NoiseTransform):
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.2),
+        fraction: Sequence[float] = (0.0, 0.2),
         amplitude: float = 3.0,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
-        self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = _check_fraction(fraction, who=type(self).__name__)
         self.amplitude = float(amplitude)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
+        return {"fraction": lerp(level, self.fraction), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:
         return {"amplitude": self.amplitude}
@@ -184,14 +193,16 @@ class Gain(NoiseTransform):
         return {"gain_db": lerp(level, self.gain_db)}
 
 
+@renamed_args(ratio="fraction")
 class FrameDropout(NoiseTransform):
     """Drop random whole steps (feature frames, video frames) to ``fill``.
 
-    Level mapping: per-step drop probability ``weak + level * (strong - weak)`` (0 to 0.5).
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.5).
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) drop probability per valid step.
+        fraction: (weak, strong) fraction of valid steps dropped, in [0, 1]; per-step
+            probability.
         fill: value of a dropped step.
         p: per-example probability.
 
@@ -199,7 +210,7 @@ class FrameDropout(NoiseTransform):
         (B, T, D) features or (B, T, C, H, W) frames; output keeps shape, dtype and device.
 
     Example:
-        >>> FrameDropout("v", ratio=(0.0, 1.0))({"v": torch.ones(1, 3, 2)})["v"].sum().item()
+        >>> FrameDropout("v", fraction=(0.0, 1.0))({"v": torch.ones(1, 3, 2)})["v"].sum().item()
         0.0
     """
 
@@ -212,21 +223,22 @@ class FrameDropout(NoiseTransform):
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.5),
+        fraction: Sequence[float] = (0.0, 0.5),
         fill: float = 0.0,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
-        self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = _check_fraction(fraction, who=type(self).__name__)
         self.fill = float(fill)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
+        return {"fraction": lerp(level, self.fraction), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
 
 
+@renamed_args(ratio="fraction")
 class TimeMask(NoiseTransform):
     """Mask one contiguous span of steps with ``fill`` (time masking, packet loss, occlusion in time).
 
@@ -235,7 +247,8 @@ class TimeMask(NoiseTransform):
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) span width as a fraction of the valid length.
+        fraction: (weak, strong) fraction of the valid steps masked (the span's width), in
+            [0, 1].
         fill: value written into the span.
         p: per-example probability.
 
@@ -243,7 +256,7 @@ class TimeMask(NoiseTransform):
         (B, T, D), (B, C, L) or (B, T, C, H, W); output keeps shape, dtype and device.
 
     Example:
-        >>> t = TimeMask("a", ratio=(0.0, 1.0))
+        >>> t = TimeMask("a", fraction=(0.0, 1.0))
         >>> t({"a": torch.ones(1, 4, 1)}, level=1.0)["a"].sum().item()
         0.0
     """
@@ -257,21 +270,22 @@ class TimeMask(NoiseTransform):
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.5),
+        fraction: Sequence[float] = (0.0, 0.5),
         fill: float = 0.0,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
-        self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = _check_fraction(fraction, who=type(self).__name__)
         self.fill = float(fill)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
+        return {"start": self.uniform(x, generator), "width_fraction": lerp(level, self.fraction)}
 
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
 
 
+@renamed_args(ratio="fraction")
 class FrameFreeze(NoiseTransform):
     """Freeze one contiguous span: it repeats the last valid step before it (a stalled stream).
 
@@ -279,7 +293,8 @@ class FrameFreeze(NoiseTransform):
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) span width as a fraction of the valid length.
+        fraction: (weak, strong) fraction of the valid steps frozen (the span's width), in
+            [0, 1].
         p: per-example probability.
 
     Shape:
@@ -287,7 +302,7 @@ class FrameFreeze(NoiseTransform):
 
     Example:
         >>> x = torch.arange(4.0).reshape(1, 4, 1)
-        >>> FrameFreeze("v", ratio=(0.0, 1.0))({"v": x}, level=1.0)["v"].flatten()
+        >>> FrameFreeze("v", fraction=(0.0, 1.0))({"v": x}, level=1.0)["v"].flatten()
         tensor([0., 0., 0., 0.])
     """
 
@@ -296,15 +311,16 @@ class FrameFreeze(NoiseTransform):
     kernel = staticmethod(F.frame_freeze)
 
     def __init__(
-        self, keys: Keys = None, *, ratio: Sequence[float] = (0.0, 0.5), p: float = 1.0
+        self, keys: Keys = None, *, fraction: Sequence[float] = (0.0, 0.5), p: float = 1.0
     ) -> None:
         super().__init__(keys, p=p)
-        self.ratio = check_range(ratio, who=type(self).__name__, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = _check_fraction(fraction, who=type(self).__name__)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
+        return {"start": self.uniform(x, generator), "width_fraction": lerp(level, self.fraction)}
 
 
+@renamed_args(ratio="fraction")
 class FeatureMask(TimeMask):
     """Mask one contiguous band of feature dimensions on every valid step (SpecAugment-style).
 
@@ -312,7 +328,8 @@ class FeatureMask(TimeMask):
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) band width as a fraction of the feature dimension D.
+        fraction: (weak, strong) fraction of the feature dimensions D masked (the band's
+            width), in [0, 1].
         fill: value written into the band.
         p: per-example probability.
 
@@ -320,7 +337,7 @@ class FeatureMask(TimeMask):
         (B, T, D); output keeps shape, dtype and device.
 
     Example:
-        >>> FeatureMask("a", ratio=(0.0, 1.0))({"a": torch.ones(1, 2, 4)})["a"].sum().item()
+        >>> FeatureMask("a", fraction=(0.0, 1.0))({"a": torch.ones(1, 2, 4)})["a"].sum().item()
         0.0
     """
 
@@ -329,6 +346,7 @@ class FeatureMask(TimeMask):
     writes_in_place = True
 
 
+@renamed_args(shift_ratio="shift_fraction")
 class TimeShift(NoiseTransform):
     """Shift a modality in time by a signed fraction of its length (misalignment between modalities).
 
@@ -337,7 +355,8 @@ class TimeShift(NoiseTransform):
 
     Args:
         keys: entries to corrupt (shift some modalities and not others to misalign them).
-        shift_ratio: (weak, strong) absolute shift as a fraction of the valid length.
+        shift_fraction: (weak, strong) absolute shift as a fraction of the valid length, in
+            [0, 1].
         p: per-example probability.
 
     Shape:
@@ -345,7 +364,7 @@ class TimeShift(NoiseTransform):
 
     Example:
         >>> x = torch.arange(4.0).reshape(1, 4, 1)
-        >>> out = TimeShift("a", shift_ratio=(0.0, 0.5))({"a": x}, generator=torch.Generator())
+        >>> out = TimeShift("a", shift_fraction=(0.0, 0.5))({"a": x}, generator=torch.Generator())
         >>> sorted(out["a"].flatten().tolist()) != x.flatten().tolist()
         True
     """
@@ -355,16 +374,16 @@ class TimeShift(NoiseTransform):
     kernel = staticmethod(F.time_shift)
 
     def __init__(
-        self, keys: Keys = None, *, shift_ratio: Sequence[float] = (0.0, 0.2), p: float = 1.0
+        self, keys: Keys = None, *, shift_fraction: Sequence[float] = (0.0, 0.2), p: float = 1.0
     ) -> None:
         super().__init__(keys, p=p)
-        self.shift_ratio = check_range(
-            shift_ratio, who=type(self).__name__, name="shift_ratio", lo=0.0, hi=1.0
+        self.shift_fraction = _check_fraction(
+            shift_fraction, who=type(self).__name__, name="shift_fraction"
         )
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
-        return {"shift_ratio": sign * lerp(level, self.shift_ratio)}
+        return {"shift_fraction": sign * lerp(level, self.shift_fraction)}
 
 
 class Quantize(NoiseTransform):
@@ -399,6 +418,7 @@ class Quantize(NoiseTransform):
         return {"bits": lerp(level, self.bits)}
 
 
+@renamed_args(schedule="beta_schedule", impulse_ratio="impulse_fraction")
 class DiffusionNoise(NoiseTransform):
     """NMER's forward noising ``sqrt(abar_t) x + sqrt(1 - abar_t) eps`` with a beta schedule.
 
@@ -408,11 +428,12 @@ class DiffusionNoise(NoiseTransform):
 
     Args:
         keys: entries to corrupt.
-        schedule: beta schedule: ``linear``, ``scaled_linear`` (NMER), ``cosine`` or ``sigmoid``.
+        beta_schedule: ``linear``, ``scaled_linear`` (NMER), ``cosine`` or ``sigmoid``.
         num_steps: T, NMER's noise intensity (paper: 20 to 100).
         beta: (beta_start, beta_end) of the schedule (NMER: 0.01 to 0.5).
-        noise: ``gaussian`` or ``impulse`` (sign noise on ``impulse_ratio`` of entries).
-        impulse_ratio: fraction of entries hit by impulse noise.
+        noise: ``gaussian`` or ``impulse`` (sign noise on ``impulse_fraction`` of entries).
+        impulse_fraction: fraction of entries hit by impulse noise, in [0, 1]; per-entry
+            probability.
         p: per-example probability.
 
     Shape:
@@ -434,22 +455,22 @@ class DiffusionNoise(NoiseTransform):
         self,
         keys: Keys = None,
         *,
-        schedule: D.BetaSchedule = "scaled_linear",
+        beta_schedule: D.BetaSchedule = "scaled_linear",
         num_steps: int = 100,
         beta: Sequence[float] = (0.01, 0.5),
         noise: Literal["gaussian", "impulse"] = "gaussian",
-        impulse_ratio: float = 0.3,
+        impulse_fraction: float = 0.3,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
         who = type(self).__name__
         self.beta = check_range(beta, who=who, name="beta", lo=0.0, hi=1.0)
-        self.schedule, self.num_steps = schedule, int(num_steps)
+        self.beta_schedule, self.num_steps = beta_schedule, int(num_steps)
         if noise not in ("gaussian", "impulse"):
             raise ValueError(f"{who}: expected noise 'gaussian' or 'impulse', got {noise!r}.")
-        self.noise, self.impulse_ratio = noise, float(impulse_ratio)
+        self.noise, self.impulse_fraction = noise, float(impulse_fraction)
         betas = D.beta_schedule(
-            schedule, self.num_steps, beta_start=self.beta[0], beta_end=self.beta[1]
+            beta_schedule, self.num_steps, beta_start=self.beta[0], beta_end=self.beta[1]
         )
         self.register_buffer("alpha_bars", D.alpha_bar(betas).float(), persistent=False)
 
@@ -459,4 +480,4 @@ class DiffusionNoise(NoiseTransform):
         return {"alpha_bar": abar, "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, object]:
-        return {"noise": self.noise, "impulse_ratio": self.impulse_ratio}
+        return {"noise": self.noise, "impulse_fraction": self.impulse_fraction}

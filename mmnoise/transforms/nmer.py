@@ -11,6 +11,7 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.config import check_range, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import diffusion as D
 from mmnoise.rng import Randomness
 from mmnoise.sample import Keys, Kind
@@ -40,6 +41,7 @@ def intensity_level(intensity: float, *, strong: float = 100.0) -> float:
     return float(intensity) / float(strong)
 
 
+@renamed_args(schedule="beta_schedule", impulse_ratio="impulse_fraction")
 class NMERNoise(NoiseTransform):
     """NMER's noise scheduler: ``sqrt(abar_t) x + sqrt(1 - abar_t) eps``, betas rebuilt over T.
 
@@ -48,7 +50,7 @@ class NMERNoise(NoiseTransform):
     T being the **noise intensity** (the paper plots 20, 40, 60, 80, 100); the step
     t ~ U{0, ..., T - 1} is drawn **once per call** (one t for the batch, per modality: upstream)
     or, with ``per_example=True``, for each example. ``eps`` is ``gaussian`` N(0, I) or
-    ``impulse``: sign(N(0, 1)) on a random ``impulse_ratio`` of the entries (upstream keeps an
+    ``impulse``: sign(N(0, 1)) on a random ``impulse_fraction`` of the entries (upstream keeps an
     entry where U > occur_freq = 0.7, so 30 %) and 0 elsewhere.
 
     Level mapping: T = round(lerp(level, ``intensity``)), at least 1; the default
@@ -69,8 +71,9 @@ class NMERNoise(NoiseTransform):
         noise: ``gaussian`` or ``impulse``.
         per_example: draw t per example instead of once per call.
         beta: (beta_start, beta_end) of the schedule (NMER: 0.01, 0.5).
-        schedule: ``scaled_linear`` (NMER) or ``linear``.
-        impulse_ratio: fraction of the entries impulse noise hits (NMER: 1 - 0.7).
+        beta_schedule: ``scaled_linear`` (NMER) or ``linear``.
+        impulse_fraction: fraction of the entries impulse noise hits, in [0, 1]; per-entry
+            probability (NMER: 1 - 0.7).
         p: per-example probability.
 
     Shape:
@@ -95,8 +98,8 @@ class NMERNoise(NoiseTransform):
         noise: Literal["gaussian", "impulse"] = "gaussian",
         per_example: bool = False,
         beta: Sequence[float] = (0.01, 0.5),
-        schedule: Literal["scaled_linear", "linear"] = "scaled_linear",
-        impulse_ratio: float = 0.3,
+        beta_schedule: Literal["scaled_linear", "linear"] = "scaled_linear",
+        impulse_fraction: float = 0.3,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
@@ -112,14 +115,17 @@ class NMERNoise(NoiseTransform):
             raise ValueError(f"{who}: expected 0 < beta[0] <= beta[1] < 1, got {beta!r}.")
         if noise not in ("gaussian", "impulse"):
             raise ValueError(f"{who}: expected noise 'gaussian' or 'impulse', got {noise!r}.")
-        if schedule not in ("scaled_linear", "linear"):
+        if beta_schedule not in ("scaled_linear", "linear"):
             raise ValueError(
-                f"{who}: expected schedule 'scaled_linear' (NMER) or 'linear', got {schedule!r}."
+                f"{who}: expected beta_schedule 'scaled_linear' (NMER) or 'linear', got "
+                f"{beta_schedule!r}."
             )
-        if not 0.0 <= float(impulse_ratio) <= 1.0:
-            raise ValueError(f"{who}: expected impulse_ratio in [0, 1], got {impulse_ratio!r}.")
-        self.noise, self.per_example, self.schedule = noise, bool(per_example), schedule
-        self.impulse_ratio = float(impulse_ratio)
+        if not 0.0 <= float(impulse_fraction) <= 1.0:
+            raise ValueError(
+                f"{who}: expected impulse_fraction in [0, 1], got {impulse_fraction!r}."
+            )
+        self.noise, self.per_example, self.beta_schedule = noise, bool(per_example), beta_schedule
+        self.impulse_fraction = float(impulse_fraction)
         self._max_steps = max(1, math.ceil(max(self.intensity)))
 
     def steps(self, x: Tensor, level: Tensor, *, generator: Randomness) -> tuple[Tensor, Tensor]:
@@ -143,9 +149,9 @@ class NMERNoise(NoiseTransform):
             max_steps=self._max_steps,
             beta_start=self.beta[0],
             beta_end=self.beta[1],
-            kind=self.schedule,
+            kind=self.beta_schedule,
         )
         return {"alpha_bar": abar.to(torch.float32), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, object]:
-        return {"noise": self.noise, "impulse_ratio": self.impulse_ratio}
+        return {"noise": self.noise, "impulse_fraction": self.impulse_fraction}

@@ -1,7 +1,7 @@
 """Text token transforms: (B, T) int64 ids with ``lengths``, a pad id and protected special ids.
 
-Every class maps ``level`` in [0, 1] linearly onto a ``(weak, strong)`` rate; level 0 is an exact
-identity. Padding (``pad_id`` and every position past ``lengths``) and ``special_ids`` are never
+Every class maps ``level`` in [0, 1] linearly onto a ``(weak, strong)`` ``fraction`` of the
+editable tokens hit; level 0 is an exact identity. Padding (``pad_id`` and every position past ``lengths``) and ``special_ids`` are never
 changed. Text held as embeddings ((B, T, D), kind ``features``) takes the feature transforms:
 ``AddGaussianSNR`` for embedding noise and ``FrameDropout`` for embedding dropout (whole token
 vectors set to zero), so there is no separate ``EmbeddingDropout``. For raw strings, see
@@ -17,6 +17,7 @@ import torch  # noqa: F401  (the doctests below use it)
 from torch import Tensor
 
 from mmnoise.config import check_range, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import tokens as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import LENGTHS, Keys, Kind
@@ -43,7 +44,7 @@ def _check_special(value: Sequence[int], *, who: str) -> tuple[int, ...]:
 
 
 class _Rate(NoiseTransform):
-    """Shared config of the rate-driven token transforms (not public: no kernel of its own)."""
+    """Shared config of the fraction-driven token transforms (not public: no kernel of its own)."""
 
     accepts = _TOKENS
 
@@ -51,33 +52,35 @@ class _Rate(NoiseTransform):
         self,
         keys: Keys,
         *,
-        ratio: Sequence[float],
+        fraction: Sequence[float],
         pad_id: int,
         special_ids: Sequence[int],
         p: float,
     ) -> None:
         super().__init__(keys, p=p)
         who = type(self).__name__
-        self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = check_range(fraction, who=who, name="fraction", lo=0.0, hi=1.0)
         self.pad_id = _check_id(pad_id, who=who, name="pad_id")
         self.special_ids = _check_special(special_ids, who=who)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"ratio": lerp(level, self.ratio), "seed": self.draw_seed(x, generator)}
+        return {"fraction": lerp(level, self.fraction), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {"pad_id": self.pad_id, "special_ids": self.special_ids}
 
 
+@renamed_args(ratio="fraction")
 class TokenMask(_Rate):
     """Replace random tokens by an unknown / mask id (ASR drop-outs, out-of-vocabulary words).
 
-    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.3).
 
     Args:
         keys: entries to corrupt.
         mask_id: the id written in ([MASK] or [UNK]).
-        ratio: (weak, strong) per-token replacement probability.
+        fraction: (weak, strong) fraction of editable tokens masked, in [0, 1]; per-token
+            probability.
         pad_id: padding id (never changed).
         special_ids: ids never changed ([CLS], [SEP], ...).
         p: per-example probability.
@@ -86,7 +89,7 @@ class TokenMask(_Rate):
         (B, T) int64; output keeps shape, dtype and device.
 
     Example:
-        >>> t = TokenMask("text", mask_id=103, ratio=(0.0, 1.0), special_ids=(101, 102))
+        >>> t = TokenMask("text", mask_id=103, fraction=(0.0, 1.0), special_ids=(101, 102))
         >>> t({"text": torch.tensor([[101, 7, 8, 102, 0]])}, generator=torch.Generator())["text"]
         tensor([[101, 103, 103, 102,   0]])
     """
@@ -98,28 +101,30 @@ class TokenMask(_Rate):
         keys: Keys = None,
         *,
         mask_id: int,
-        ratio: Sequence[float] = (0.0, 0.3),
+        fraction: Sequence[float] = (0.0, 0.3),
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
         p: float = 1.0,
     ) -> None:
-        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        super().__init__(keys, fraction=fraction, pad_id=pad_id, special_ids=special_ids, p=p)
         self.mask_id = _check_id(mask_id, who=type(self).__name__, name="mask_id")
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {**super().kernel_kwargs(), "mask_id": self.mask_id}
 
 
+@renamed_args(ratio="fraction")
 class RandomTokenReplace(_Rate):
     """Replace random tokens by ids drawn uniformly from the vocabulary (recognition errors).
 
-    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
-    New ids are never ``pad_id`` or one of ``special_ids``.
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.3). New ids are
+    never ``pad_id`` or one of ``special_ids``.
 
     Args:
         keys: entries to corrupt.
         vocab_size: size of the vocabulary (ids are drawn from ``[0, vocab_size)``).
-        ratio: (weak, strong) per-token replacement probability.
+        fraction: (weak, strong) fraction of editable tokens replaced, in [0, 1]; per-token
+            probability.
         pad_id: padding id (never changed, never drawn).
         special_ids: ids never changed and never drawn.
         p: per-example probability.
@@ -128,25 +133,25 @@ class RandomTokenReplace(_Rate):
         (B, T) int64; output keeps shape, dtype and device.
 
     Example:
-        >>> t = RandomTokenReplace("text", vocab_size=50, ratio=(0.0, 1.0), special_ids=(1,))
+        >>> t = RandomTokenReplace("text", vocab_size=50, fraction=(0.0, 1.0), special_ids=(1,))
         >>> y = t({"text": torch.tensor([[1, 7, 8, 0]])}, generator=torch.Generator())["text"]
         >>> y[0, 0].item(), y[0, 3].item(), bool((y[0, 1:3] > 1).all())
         (1, 0, True)
     """
 
-    kernel = staticmethod(F.token_replace)
+    kernel = staticmethod(F.random_token_replace)
 
     def __init__(
         self,
         keys: Keys = None,
         *,
         vocab_size: int,
-        ratio: Sequence[float] = (0.0, 0.3),
+        fraction: Sequence[float] = (0.0, 0.3),
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
         p: float = 1.0,
     ) -> None:
-        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        super().__init__(keys, fraction=fraction, pad_id=pad_id, special_ids=special_ids, p=p)
         who = type(self).__name__
         self.vocab_size = _check_id(vocab_size, who=who, name="vocab_size")
         protected = {i for i in (self.pad_id, *self.special_ids) if i < self.vocab_size}
@@ -160,15 +165,17 @@ class RandomTokenReplace(_Rate):
         return {**super().kernel_kwargs(), "vocab_size": self.vocab_size}
 
 
+@renamed_args(ratio="fraction")
 class AdjacentSwap(_Rate):
     """Swap random pairs of neighbouring tokens (word-order noise, disfluent transcripts).
 
-    Level mapping: probability that an eligible disjoint pair is swapped, ``weak + level *
-    (strong - weak)`` (default 0 to 0.5); see :func:`mmnoise.functional.tokens.token_swap`.
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.5); see
+    :func:`mmnoise.functional.tokens.adjacent_swap`.
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) swap probability per disjoint adjacent pair.
+        fraction: (weak, strong) fraction of eligible disjoint adjacent pairs swapped, in
+            [0, 1]; per-pair probability.
         pad_id: padding id (never moved).
         special_ids: ids never moved.
         p: per-example probability.
@@ -178,30 +185,30 @@ class AdjacentSwap(_Rate):
 
     Example:
         >>> x = torch.tensor([[5, 6, 7, 8]])
-        >>> y = AdjacentSwap("text", ratio=(0.0, 1.0))({"text": x}, generator=torch.Generator())
+        >>> y = AdjacentSwap("text", fraction=(0.0, 1.0))({"text": x}, generator=torch.Generator())
         >>> sorted(y["text"][0].tolist()), y["text"].equal(x)
         ([5, 6, 7, 8], False)
     """
 
-    kernel = staticmethod(F.token_swap)
+    kernel = staticmethod(F.adjacent_swap)
 
     def __init__(
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.5),
+        fraction: Sequence[float] = (0.0, 0.5),
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
         p: float = 1.0,
     ) -> None:
-        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        super().__init__(keys, fraction=fraction, pad_id=pad_id, special_ids=special_ids, p=p)
 
 
+@renamed_args(ratio="fraction")
 class TokenDeletion(_Rate):
     """Delete random tokens, shift the rest left and shorten ``lengths`` (dropped words).
 
-    Level mapping: per-token probability ``ratio = weak + level * (strong - weak)`` (0 to 0.3).
-    Deletion changes the valid length, so this transform writes the new lengths into the
+    Level mapping: ``fraction = weak + level * (strong - weak)`` (default 0 to 0.3). Deletion changes the valid length, so this transform writes the new lengths into the
     returned sample: ``out["lengths"]`` is a NEW dict (the input's is untouched) whose entry for
     each corrupted key holds the shortened lengths (one is created when the sample had none); the
     freed tail is filled with ``pad_id``. The record's entry also holds them under ``"lengths"``.
@@ -209,7 +216,8 @@ class TokenDeletion(_Rate):
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) per-token deletion probability.
+        fraction: (weak, strong) fraction of editable tokens deleted, in [0, 1]; per-token
+            probability.
         pad_id: padding id (never deleted; written into the freed tail).
         special_ids: ids never deleted (they move left with the text).
         p: per-example probability.
@@ -219,34 +227,35 @@ class TokenDeletion(_Rate):
 
     Example:
         >>> s = {"text": torch.tensor([[101, 7, 8, 102, 0]]), "lengths": {"text": torch.tensor([4])}}
-        >>> out = TokenDeletion("text", ratio=(0.0, 1.0), special_ids=(101, 102))(
+        >>> out = TokenDeletion("text", fraction=(0.0, 1.0), special_ids=(101, 102))(
         ...     s, generator=torch.Generator())
         >>> out["text"], out["lengths"]["text"], s["lengths"]["text"]
         (tensor([[101, 102,   0,   0,   0]]), tensor([2]), tensor([4]))
     """
 
-    kernel = staticmethod(F.token_delete)
+    kernel = staticmethod(F.token_deletion)
 
     def __init__(
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.3),
+        fraction: Sequence[float] = (0.0, 0.3),
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
         p: float = 1.0,
     ) -> None:
-        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        super().__init__(keys, fraction=fraction, pad_id=pad_id, special_ids=special_ids, p=p)
 
     def entry_updates(
         self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
         present: Tensor | None,
     ) -> dict[str, Tensor]:  # fmt: skip
         """The shortened lengths (the examples not applied are unchanged and keep theirs)."""
-        new = F.lengths_after_delete(x, y, pad_id=self.pad_id, lengths=lengths)
+        new = F.lengths_after_deletion(x, y, pad_id=self.pad_id, lengths=lengths)
         return {LENGTHS: new if lengths is None else new.to(lengths.dtype)}
 
 
+@renamed_args(ratio="fraction")
 class SpanMask(_Rate):
     """Mask one contiguous span of tokens (a phrase lost to noise or cross-talk).
 
@@ -257,7 +266,8 @@ class SpanMask(_Rate):
     Args:
         keys: entries to corrupt.
         mask_id: the id written in.
-        ratio: (weak, strong) span width as a fraction of the valid length.
+        fraction: (weak, strong) fraction of the valid tokens masked (the span's width), in
+            [0, 1].
         pad_id: padding id (never changed).
         special_ids: ids never changed (kept inside the span).
         p: per-example probability.
@@ -266,7 +276,7 @@ class SpanMask(_Rate):
         (B, T) int64; output keeps shape, dtype and device.
 
     Example:
-        >>> t = SpanMask("text", mask_id=103, ratio=(0.0, 1.0), special_ids=(101, 102))
+        >>> t = SpanMask("text", mask_id=103, fraction=(0.0, 1.0), special_ids=(101, 102))
         >>> t({"text": torch.tensor([[101, 7, 8, 9, 102]])}, generator=torch.Generator())["text"]
         tensor([[101, 103, 103, 103, 102]])
     """
@@ -278,16 +288,16 @@ class SpanMask(_Rate):
         keys: Keys = None,
         *,
         mask_id: int,
-        ratio: Sequence[float] = (0.0, 0.5),
+        fraction: Sequence[float] = (0.0, 0.5),
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
         p: float = 1.0,
     ) -> None:
-        super().__init__(keys, ratio=ratio, pad_id=pad_id, special_ids=special_ids, p=p)
+        super().__init__(keys, fraction=fraction, pad_id=pad_id, special_ids=special_ids, p=p)
         self.mask_id = _check_id(mask_id, who=type(self).__name__, name="mask_id")
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"start": self.uniform(x, generator), "width_ratio": lerp(level, self.ratio)}
+        return {"start": self.uniform(x, generator), "width_fraction": lerp(level, self.fraction)}
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {**super().kernel_kwargs(), "mask_id": self.mask_id}

@@ -12,13 +12,17 @@ from tests.contract.case import Case
 IDS = {"pad_id": 0, "special_ids": (2, 3)}
 
 CASES = [
-    Case(lambda k: T.TokenMask(k, mask_id=1, ratio=(0.1, 0.9), **IDS), "tokens", monotone="count"),
     Case(
-        lambda k: T.RandomTokenReplace(k, vocab_size=50, ratio=(0.1, 0.9), **IDS),
+        lambda k: T.TokenMask(k, mask_id=1, fraction=(0.1, 0.9), **IDS), "tokens", monotone="count"
+    ),
+    Case(
+        lambda k: T.RandomTokenReplace(k, vocab_size=50, fraction=(0.1, 0.9), **IDS),
         "tokens",
         monotone="count",
     ),
-    Case(lambda k: T.AdjacentSwap(k, ratio=(0.1, 0.9), **IDS), "tokens", monotone="count"),
-    Case(lambda k: T.TokenDeletion(k, ratio=(0.1, 0.9), **IDS), "tokens", monotone=None),
-    Case(lambda k: T.SpanMask(k, mask_id=1, ratio=(0.1, 0.9), **IDS), "tokens", monotone="count"),
+    Case(lambda k: T.AdjacentSwap(k, fraction=(0.1, 0.9), **IDS), "tokens", monotone="count"),
+    Case(lambda k: T.TokenDeletion(k, fraction=(0.1, 0.9), **IDS), "tokens", monotone=None),
+    Case(
+        lambda k: T.SpanMask(k, mask_id=1, fraction=(0.1, 0.9), **IDS), "tokens", monotone="count"
+    ),
 ]

@@ -368,7 +368,7 @@ def test_each_example_follows_its_own_level(case: Case, data: st.DataObject, see
 def _param(name: str, like: torch.Tensor, b: int, g: torch.Generator) -> torch.Tensor:
     """A parameter the test makes itself, in the documented range of the kernel argument."""
     ranges = {
-        "snr_db": (-5.0, 30.0), "gain_db": (-20.0, 0.0), "shift_ratio": (-0.5, 0.5),
+        "snr_db": (-5.0, 30.0), "gain_db": (-20.0, 0.0), "shift_fraction": (-0.5, 0.5),
         "bits": (1.0, 12.0), "sigma": (0.0, 2.0), "length": (0.0, 9.0), "angle_deg": (0.0, 360.0),
         "radius": (0.0, 4.0), "aspect": (0.5, 2.0), "quality": (5.0, 95.0), "delta": (-0.5, 0.5),
         "factor": (0.7, 1.0), "gamma": (1.0, 3.0), "gain": (0.3, 1.0), "scale": (0.1, 1.0),

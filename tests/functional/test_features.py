@@ -26,7 +26,7 @@ def spans(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
 @given(spans())
 def test_time_mask_is_one_contiguous_span_of_the_requested_width(args) -> None:  # type: ignore[no-untyped-def]
     x, lengths, start, width = args
-    y = F.time_mask(x, start=start, width_ratio=width, lengths=lengths)
+    y = F.time_mask(x, start=start, width_fraction=width, lengths=lengths)
     masked = (y == 0).all(dim=2)
     for i in range(x.shape[0]):
         idx = masked[i].nonzero().flatten()
@@ -53,7 +53,7 @@ def test_masks_in_place_box_by_box_equal_the_masked_pass(  # type: ignore[no-unt
     x = x.transpose(1, 2) if transposed else x  # a non-contiguous (B, T, D) view
     lengths = lengths if bool(lengths.sum() % 2) else None
     for fn in (F.feature_mask, F.time_mask):
-        kw = {"start": start, "width_ratio": width, "lengths": lengths, "fill": fill}
+        kw = {"start": start, "width_fraction": width, "lengths": lengths, "fill": fill}
         assert F._shape.writes_boxes(x)
         boxed = fn(x.clone(), inplace=True, **kw)
         masked = fn(x.clone().requires_grad_(), **kw).detach()  # a graph: the masked pass
@@ -66,8 +66,8 @@ def test_masks_in_place_box_by_box_equal_the_masked_pass(  # type: ignore[no-unt
 @given(spans())
 def test_frame_freeze_repeats_the_step_before_the_span(args) -> None:  # type: ignore[no-untyped-def]
     x, lengths, start, width = args
-    y = F.frame_freeze(x, start=start, width_ratio=width, lengths=lengths)
-    mask = F.time_mask(x, start=start, width_ratio=width, lengths=lengths)[..., 0] == 0
+    y = F.frame_freeze(x, start=start, width_fraction=width, lengths=lengths)
+    mask = F.time_mask(x, start=start, width_fraction=width, lengths=lengths)[..., 0] == 0
     for i in range(x.shape[0]):
         idx = mask[i].nonzero().flatten()
         if len(idx):
@@ -79,7 +79,7 @@ def test_frame_freeze_repeats_the_step_before_the_span(args) -> None:  # type: i
 @given(spans(), st.floats(-1, 1))
 def test_time_shift_is_a_clamped_translation(args, ratio: float) -> None:  # type: ignore[no-untyped-def]
     x, lengths, _, _ = args
-    y = F.time_shift(x, shift_ratio=torch.full((x.shape[0],), ratio), lengths=lengths)
+    y = F.time_shift(x, shift_fraction=torch.full((x.shape[0],), ratio), lengths=lengths)
     for i in range(x.shape[0]):
         n = int(lengths[i])
         s = round(ratio * n)
@@ -101,7 +101,7 @@ def test_quantize_uses_at_most_two_pow_bits_levels(bits: int, seed: int) -> None
 def test_frame_dropout_rate_matches_ratio(seed: int) -> None:
     x = torch.randn(50, 200, 1) + 10.0
     y = F.frame_dropout(
-        x, ratio=torch.full((50,), 0.3), generator=torch.Generator().manual_seed(seed)
+        x, fraction=torch.full((50,), 0.3), generator=torch.Generator().manual_seed(seed)
     )
     assert abs((y == 0).float().mean().item() - 0.3) < 0.02
 
@@ -158,7 +158,7 @@ def test_diffusion_noise_moments() -> None:
         x,
         alpha_bar=torch.zeros(4),
         noise="impulse",
-        impulse_ratio=0.3,
+        impulse_fraction=0.3,
         generator=torch.Generator().manual_seed(0),
     )
     assert set(imp.unique().tolist()) <= {-1.0, 0.0, 1.0}
@@ -168,7 +168,7 @@ def test_diffusion_noise_moments() -> None:
 def test_impulse_noise_hits_ratio_with_salt_and_pepper_values() -> None:
     x = torch.randn(8, 400, 4, generator=torch.Generator().manual_seed(1))
     y = F.impulse_noise(
-        x, ratio=torch.full((8,), 0.1), amplitude=3.0, generator=torch.Generator().manual_seed(2)
+        x, fraction=torch.full((8,), 0.1), amplitude=3.0, generator=torch.Generator().manual_seed(2)
     )
     hit = y != x
     assert abs(hit.float().mean().item() - 0.1) < 0.01

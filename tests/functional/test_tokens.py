@@ -41,18 +41,18 @@ def _valid(batch: Batch) -> torch.Tensor:
 
 KERNELS = {
     "mask": lambda x, r, g, n: F.token_mask(
-        x, ratio=r, mask_id=MASK, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
+        x, fraction=r, mask_id=MASK, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
     ),
-    "replace": lambda x, r, g, n: F.token_replace(
-        x, ratio=r, vocab_size=VOCAB, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
+    "replace": lambda x, r, g, n: F.random_token_replace(
+        x, fraction=r, vocab_size=VOCAB, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
     ),
-    "swap": lambda x, r, g, n: F.token_swap(
-        x, ratio=r, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
+    "swap": lambda x, r, g, n: F.adjacent_swap(
+        x, fraction=r, pad_id=PAD, special_ids=SPECIAL, generator=g, lengths=n
     ),
     "span": lambda x, r, g, n: F.span_mask(
         x,
         start=torch.rand(x.shape[0], generator=g),
-        width_ratio=r,
+        width_fraction=r,
         mask_id=MASK,
         pad_id=PAD,
         special_ids=SPECIAL,
@@ -88,12 +88,12 @@ def test_in_place_token_ops_never_touch_pads_or_special_ids(
 def test_deletion_keeps_order_specials_and_padding(batch: Batch, ratio: float, seed: int) -> None:
     x, n = batch.x, batch.lengths
     r = torch.full((x.shape[0],), ratio)
-    kw = {"ratio": r, "pad_id": PAD, "special_ids": SPECIAL, "lengths": n}
-    y = F.token_delete(x, **kw, generator=torch.Generator().manual_seed(seed))
-    new = F.token_delete_lengths(x, **kw, generator=torch.Generator().manual_seed(seed))
+    kw = {"fraction": r, "pad_id": PAD, "special_ids": SPECIAL, "lengths": n}
+    y = F.token_deletion(x, **kw, generator=torch.Generator().manual_seed(seed))
+    new = F.token_deletion_lengths(x, **kw, generator=torch.Generator().manual_seed(seed))
     assert bool((new >= 1).all()) and bool((new <= n).all())
     # the count from the kept mask and the count from the output (pads added) agree
-    assert torch.equal(F.lengths_after_delete(x, y, pad_id=PAD, lengths=n), new)
+    assert torch.equal(F.lengths_after_deletion(x, y, pad_id=PAD, lengths=n), new)
     for b in range(x.shape[0]):
         old_len, new_len = int(n[b]), int(new[b])
         src, out = x[b, :old_len].tolist(), y[b, :new_len].tolist()
@@ -110,27 +110,27 @@ def test_deletion_keeps_order_specials_and_padding(batch: Batch, ratio: float, s
 
 def test_deletion_at_full_rate_keeps_at_least_one_token() -> None:
     x = torch.tensor([[5, 6, 7], [2, 8, 3]])
-    y = F.token_delete(x, ratio=torch.ones(2), special_ids=SPECIAL)
-    n = F.token_delete_lengths(x, ratio=torch.ones(2), special_ids=SPECIAL)
+    y = F.token_deletion(x, fraction=torch.ones(2), special_ids=SPECIAL)
+    n = F.token_deletion_lengths(x, fraction=torch.ones(2), special_ids=SPECIAL)
     assert y.tolist() == [[5, 0, 0], [2, 3, 0]] and n.tolist() == [1, 2]
 
 
-def test_lengths_after_delete_counts_pads_inside_the_valid_part() -> None:
+def test_lengths_after_deletion_counts_pads_inside_the_valid_part() -> None:
     # pads inside the valid part are kept (never editable): at rate 1 the three words go, the
     # two inner pads stay, so 2 valid tokens are left; the row left as it was keeps its length
     x = torch.tensor([[5, 0, 6, 7, 0, 0], [5, 0, 6, 7, 0, 0]])
     n = torch.tensor([5, 5], dtype=torch.int32)
-    y = F.token_delete(x, ratio=torch.tensor([1.0, 0.0]), lengths=n)
+    y = F.token_deletion(x, fraction=torch.tensor([1.0, 0.0]), lengths=n)
     assert y.tolist() == [[0, 0, 0, 0, 0, 0], x[1].tolist()]
-    assert F.lengths_after_delete(x, y, lengths=n).tolist() == [2, 5]
-    assert F.lengths_after_delete(x[:1], y[:1]).tolist() == [3]  # None: all 6 steps valid
+    assert F.lengths_after_deletion(x, y, lengths=n).tolist() == [2, 5]
+    assert F.lengths_after_deletion(x[:1], y[:1]).tolist() == [3]  # None: all 6 steps valid
 
 
 def test_token_deletion_writes_new_lengths_into_a_new_dict() -> None:
     x = torch.tensor([[2, 5, 6, 7, 8, 3, 0, 0], [2, 9, 9, 3, 0, 0, 0, 0]])
     lengths = {"text": torch.tensor([6, 4]), "audio": torch.tensor([3, 3])}
     sample = {"text": x, "audio": torch.zeros(2, 3, 1), "lengths": lengths}
-    t = T.TokenDeletion("text", ratio=(0.0, 1.0), special_ids=SPECIAL)
+    t = T.TokenDeletion("text", fraction=(0.0, 1.0), special_ids=SPECIAL)
     out, rec = t.run(sample, level=1.0, generator=torch.Generator().manual_seed(0))
     assert out["lengths"] is not lengths and lengths["text"].tolist() == [6, 4]
     assert out["lengths"]["text"].tolist() == [2, 2] and out["lengths"]["audio"] is lengths["audio"]
@@ -144,7 +144,7 @@ def test_token_deletion_writes_new_lengths_into_a_new_dict() -> None:
 
 
 def test_token_deletion_creates_lengths_when_the_sample_has_none() -> None:
-    t = T.TokenDeletion("text", ratio=(0.5, 0.5))
+    t = T.TokenDeletion("text", fraction=(0.5, 0.5))
     x = torch.arange(4, 24).reshape(2, 10)
     out = t({"text": x}, generator=torch.Generator().manual_seed(3))
     kept = (out["text"] != 0).sum(dim=1)
@@ -155,8 +155,8 @@ def test_deletion_lengths_flow_through_compose() -> None:
     x = torch.tensor([[2, 5, 6, 7, 8, 9, 3, 0]])
     chain = Compose(
         [
-            T.TokenDeletion("text", ratio=(0.0, 0.5), special_ids=SPECIAL),
-            T.TokenMask("text", mask_id=MASK, ratio=(0.0, 1.0), special_ids=SPECIAL),
+            T.TokenDeletion("text", fraction=(0.0, 0.5), special_ids=SPECIAL),
+            T.TokenMask("text", mask_id=MASK, fraction=(0.0, 1.0), special_ids=SPECIAL),
         ]
     )
     out = chain({"text": x, "lengths": {"text": torch.tensor([7])}}, generator=torch.Generator())
@@ -170,14 +170,17 @@ def test_deletion_lengths_flow_through_compose() -> None:
 def test_mask_rate_matches_ratio(ratio: float) -> None:
     x = torch.randint(4, VOCAB, (4, 4000), generator=torch.Generator().manual_seed(0))
     y = F.token_mask(
-        x, ratio=torch.full((4,), ratio), mask_id=MASK, generator=torch.Generator().manual_seed(1)
+        x,
+        fraction=torch.full((4,), ratio),
+        mask_id=MASK,
+        generator=torch.Generator().manual_seed(1),
     )
     assert abs(float((y == MASK).float().mean()) - ratio) < 0.01
 
 
 def test_swap_at_full_rate_swaps_every_disjoint_pair() -> None:
     x = torch.arange(4, 14)[None]
-    y = F.token_swap(x, ratio=torch.ones(1), generator=torch.Generator().manual_seed(0))
+    y = F.adjacent_swap(x, fraction=torch.ones(1), generator=torch.Generator().manual_seed(0))
     # offset 0 pairs (0, 1) ... (8, 9); offset 1 pairs (1, 2) ... (7, 8)
     assert y.tolist() in (
         [[5, 4, 7, 6, 9, 8, 11, 10, 13, 12]],
@@ -187,8 +190,8 @@ def test_swap_at_full_rate_swaps_every_disjoint_pair() -> None:
 
 def test_replacement_never_draws_protected_ids() -> None:
     x = torch.full((2, 500), 7)
-    y = F.token_replace(
-        x, ratio=torch.ones(2), vocab_size=6, special_ids=(2, 3), generator=torch.Generator()
+    y = F.random_token_replace(
+        x, fraction=torch.ones(2), vocab_size=6, special_ids=(2, 3), generator=torch.Generator()
     )
     assert set(y.unique().tolist()) <= {1, 4, 5}
 
@@ -203,9 +206,9 @@ def test_replacement_draws_every_allowed_id_and_only_those(
     # runs of consecutive excluded ids share one rank shift: each allowed id must still be hit
     vocab = 10
     x = torch.full((4, 400), 7)
-    y = F.token_replace(
+    y = F.random_token_replace(
         x,
-        ratio=torch.ones(4),
+        fraction=torch.ones(4),
         vocab_size=vocab,
         pad_id=pad_id,
         special_ids=special_ids,
@@ -217,7 +220,7 @@ def test_replacement_draws_every_allowed_id_and_only_those(
 
 def test_token_errors_are_clear() -> None:
     with pytest.raises(TypeError, match="int64"):
-        F.token_mask(torch.zeros(2, 3), ratio=torch.ones(2), mask_id=1)
+        F.token_mask(torch.zeros(2, 3), fraction=torch.ones(2), mask_id=1)
     with pytest.raises(ValueError, match="no id to draw"):
         T.RandomTokenReplace(vocab_size=2, special_ids=(1,))
     with pytest.raises(ValueError, match="mask_id"):
@@ -286,7 +289,7 @@ def test_frame_dropout_is_the_embedding_dropout() -> None:
 
     emb = torch.randn(3, 12, 8, generator=torch.Generator().manual_seed(0))
     lengths = torch.tensor([12, 7, 3])
-    out = FrameDropout("text", ratio=(0.0, 0.8))(
+    out = FrameDropout("text", fraction=(0.0, 0.8))(
         {"text": emb, "lengths": {"text": lengths}}, generator=torch.Generator().manual_seed(1)
     )["text"]
     zeroed = (out == 0).all(dim=-1)
