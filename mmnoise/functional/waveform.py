@@ -46,6 +46,7 @@ __all__ = [
     "codec",
     "highpass",
     "lowpass",
+    "mer_noise_mix",
     "mu_law",
     "packet_loss",
     "reverb",
@@ -320,6 +321,81 @@ def babble(
     silent = (valid_norm(noise, valid, _T) == 0)[:, None, None]
     noise = torch.where(silent, spare, noise)
     return add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
+
+
+#: int16 full scale of a float waveform (torchaudio ``load`` divides int16 samples by 32768)
+_INT16_TOP = 32767.0 / 32768.0
+
+
+@accurate
+def mer_noise_mix(
+    x: Tensor,
+    *,
+    noise_bank: Tensor,
+    index: Tensor,
+    offset: Tensor,
+    snr_db: Tensor,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Mix in speech noise as the MER2023 / MER2024 noise track does, per example on a batch.
+
+    The organisers' ``add_noise_to_audio`` (``zeroQiaoba/MERTools``, ``MER2024/main-noise.py``)
+    joins randomly chosen noise recordings until they are longer than the clip, reads the clip's
+    length from a random integer start, scales that segment so that ``RMS(clip) / RMS(noise)`` is
+    ``10 ** (snr_db / 20)``, adds it, and, if the int16 mix would clip, multiplies the whole mix
+    by ``32767 / max`` (or ``-32768 / min``, whichever extreme is larger). Here the recordings
+    are the rows of ``noise_bank`` (one length ``L_n``): example ``b`` joins rows
+    ``index[b, 0], index[b, 1], ...``, ``n_b // L_n + 1`` of them for ``n_b`` valid samples (the
+    fewest whose total exceeds the clip), and starts at sample ``floor(offset[b] * (k L_n - n_b
+    + 1))``. Float samples are read on the int16 scale of torchaudio's ``load`` (1.0 = 32768), so
+    the mix is rescaled when it leaves ``[-1, 32767 / 32768]``. RMS, extremes and the mix cover
+    the valid samples; the same noise goes to every channel (the organisers' audio is mono).
+
+    Args:
+        x: float waveform on the int16 scale (full scale 1.0).
+        noise_bank: (N, L_n) noise recordings (moved to ``x``'s device and dtype).
+        index: (B, K) int64 bank rows joined per example, ``K >= L // L_n + 1``.
+        offset: (B,) start of the read as a fraction of the room left, in [0, 1).
+        snr_db: (B,) SNR in dB (the organisers draw an integer in 5..10 per clip).
+        lengths: (B,) valid samples; padding gets no noise and keeps its values.
+
+    Shape:
+        x: (B, C, L); noise_bank: (N, L_n); index: (B, K); offset, snr_db, lengths: (B,).
+        Output: (B, C, L).
+
+    Returns:
+        The mix. An example whose noise segment or clip is digital silence comes back unchanged
+        (the organisers' code divides by zero there).
+
+    Example:
+        >>> x = torch.full((1, 1, 4), 0.5)
+        >>> bank = torch.tensor([[1.0, -1.0, 1.0]])
+        >>> y = mer_noise_mix(x, noise_bank=bank, index=torch.zeros(1, 2, dtype=torch.long),
+        ...                   offset=torch.tensor([0.0]), snr_db=torch.tensor([0.0]))
+        >>> y * 32768  # the noise [1, -1, 1, 1] at the clip's RMS; 32768 would clip: rescaled
+        tensor([[[32767.,     0., 32767., 32767.]]])
+    """
+    n = x.shape[_T]
+    bank = noise_bank.to(device=x.device, dtype=x.dtype)
+    size = bank.shape[1]
+    valid_n = full_lengths(x, lengths, _T).to(x.device)
+    room = (valid_n // size + 1) * size - valid_n  # the start is an integer in 0..room
+    start = torch.minimum(torch.floor(offset.to(x.device) * (room + 1)).long(), room)
+    pos = start[:, None] + torch.arange(n, device=x.device)[None, :]
+    rows = index.to(x.device)
+    row = torch.gather(rows, 1, (pos // size).clamp(max=rows.shape[1] - 1))
+    noise = bank[row, pos % size][:, None, :]
+    y = add_noise_snr(x, noise.expand_as(x), snr_db=snr_db, lengths=lengths, time_dim=_T)
+    # the organisers' clip guard: scale the whole mix back into the int16 range
+    lo, hi = valid_extrema(y, lengths, _T)
+    over = (hi > _INT16_TOP) | (lo < -1.0)
+    # safe denominators: where() must not route a NaN gradient from the branch it drops
+    by_top = over & (hi >= -lo)
+    # y / extreme * bound, not y * (bound / extreme): a huge mix keeps finite gradients
+    extreme = torch.where(by_top, hi, torch.where(over, -lo, 1.0))
+    bound = torch.where(by_top, _INT16_TOP, 1.0)
+    y = y / per_example(extreme, y) * per_example(bound, y)
+    return keep_padding(y, x, lengths, _T)
 
 
 # -- filters and codecs ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from mmnoise.transforms.waveform import (
     Codec,
     HighPass,
     LowPass,
+    MERNoiseMix,
     Reverb,
     SpeedPerturb,
 )
@@ -448,3 +449,66 @@ def test_import_does_not_load_dynamo() -> None:
     # the torch.compiler.disable wrapper of lfilter is made on the first call, not at import
     code = "import sys, mmnoise; assert 'torch._dynamo' not in sys.modules, 'dynamo imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- MER2023 / 2024 noise track ----------------------------------------------------------------
+def _organisers_mix(clean: list[float], noise_files: list[list[float]], start: int, snr: int):  # type: ignore[no-untyped-def]
+    """``add_noise_to_audio`` of MERTools ``MER2024/main-noise.py`` on int16 sample values,
+    with the random file picks and start given (float64, before the int16 write)."""
+    amp = torch.tensor(clean, dtype=torch.float64)
+    joined: list[float] = []
+    for f in noise_files:  # the organisers join picks until they outlast the clip
+        joined.extend(f)
+        if len(joined) > len(clean):
+            break
+    seg = torch.tensor(joined[start : start + len(clean)], dtype=torch.float64)
+    rms = lambda v: v.pow(2).mean().sqrt()  # noqa: E731
+    mixed = amp + seg * (rms(amp) / 10 ** (snr / 20) / rms(seg))
+    top, bottom = 32767.0, -32768.0
+    if mixed.max() > top or mixed.min() < bottom:
+        rate = top / mixed.max() if mixed.max() >= abs(mixed.min()) else bottom / mixed.min()
+        mixed = mixed * rate
+    return mixed
+
+
+@pytest.mark.parametrize("loud", [1000.0, 30000.0])  # the second one clips: rescaled
+@given(seed=seeds, n=st.integers(1, 40), snr=st.integers(5, 10))
+@settings(max_examples=15)
+def test_mer_noise_mix_equals_the_organisers_function(seed: int, n: int, snr: int, loud: float) -> None:
+    g = torch.Generator().manual_seed(seed)
+    clean = (torch.randn(n, generator=g, dtype=torch.float64) * loud).clamp(-32768, 32767)
+    bank = torch.randn(3, 7, generator=g, dtype=torch.float64) * 5000
+    k = 40 // 7 + 1
+    index = torch.randint(3, (1, k), generator=g)
+    offset = torch.rand(1, generator=g, dtype=torch.float64)
+    room = (n // 7 + 1) * 7 - n
+    start = min(int(offset * (room + 1)), room)
+    want = _organisers_mix(clean.tolist(), [bank[i].tolist() for i in index[0]], start, snr)
+    x = torch.zeros(1, 1, 40, dtype=torch.float64)
+    x[0, 0, :n] = clean / 32768
+    y = W.mer_noise_mix(x, noise_bank=bank / 32768, index=index, offset=offset,
+                        snr_db=torch.tensor([float(snr)]), lengths=torch.tensor([n]))  # fmt: skip
+    torch.testing.assert_close(y[0, 0, :n] * 32768, want, rtol=1e-9, atol=1e-6)
+    assert torch.equal(y[0, 0, n:], x[0, 0, n:])  # padding untouched
+
+
+def test_mer_noise_mix_draws_every_integer_snr_of_the_range_and_level_scales_the_noise() -> None:
+    x = torch.randn(600, 1, 50) * 0.01
+    bank = _noise((4, 30), 1)
+
+    def snr(y: torch.Tensor) -> torch.Tensor:
+        return 10 * torch.log10(x.pow(2).sum((1, 2)) / (y - x).pow(2).sum((1, 2)))
+
+    t = MERNoiseMix("a", bank=bank)
+    s = snr(t({"a": x}, generator=torch.Generator().manual_seed(0))["a"])
+    assert set(torch.round(s).long().tolist()) == {5, 6, 7, 8, 9, 10}
+    assert torch.allclose(s, torch.round(s), atol=1e-3)
+    half = snr(t({"a": x}, level=0.5, generator=torch.Generator().manual_seed(0))["a"])
+    assert torch.allclose(half - s, torch.full_like(s, 20 * math.log10(2)), atol=1e-3)
+    assert t({"a": x}, level=0.0)["a"] is x
+
+
+@pytest.mark.parametrize("snr_db", [(5.5, 10), (10, 5), (5,)])
+def test_mer_noise_mix_wants_an_integer_range(snr_db: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match="snr_db"):
+        MERNoiseMix("a", bank=torch.ones(1, 4), snr_db=snr_db)
