@@ -19,6 +19,7 @@ from benchmarks import (
     cases_features,
     cases_frames,
     cases_limits,
+    cases_peritem,
     cases_pipeline,
     cases_small,
     cases_tokens,
@@ -60,6 +61,7 @@ GROUPS: dict[str, Group] = {
     "frames": Group(cases_frames.__doc__ or "", cases_frames.cases),
     "tokens": Group(cases_tokens.__doc__ or "", cases_tokens.cases),
     "small": Group(cases_small.__doc__ or "", cases_small.cases, kind="latency"),
+    "per-item": Group(cases_peritem.__doc__ or "", cases_peritem.cases),
 }
 
 
@@ -145,6 +147,22 @@ def _targets(groups: Sequence[GroupResult], device: str, copy_gbps: float) -> li
         lo, hi = e["x_peers_per_repeat"].get(peer, (math.nan, math.nan))
         return float(lo), float(hi)
 
+    # issue 24: the per-item path (B = 1 against plain torch) and NoisyDataset's batch path
+    def per_item(op: str) -> Row | str | None:
+        return find("per-item", op, "mmnoise")
+
+    def x_ref(r: Row) -> str:
+        return f"{r.x_ref or math.nan:.2f}x"
+
+    add(f"per-item: NoisyDataset batch path at B={cases_peritem.BATCH} >= 1x the plain-torch "
+        "per-item loop", per_item(cases_peritem.OP_BATCH), x_ref,
+        lambda r: (r.x_ref or 0) >= 1.0, True)  # fmt: skip
+    for op in cases_peritem.SINGLE:
+        add(f"per-item: {op} at B=1 >= 0.5x plain torch", per_item(f"{op}, B=1"), x_ref,
+            lambda r: (r.x_ref or 0) >= 0.5, True)  # fmt: skip
+    add("per-item: 3-modality pipeline at B=1 >= 0.25x plain torch",
+        per_item(f"{cases_peritem.OP_PIPE}, B=1"), x_ref, lambda r: (r.x_ref or 0) >= 0.25,
+        True)  # fmt: skip
     # the issue's target counts peers with the same semantics (=); close ones (~: uint8 images,
     # no padding, a random width) are reported beside it, as information
     for sems, label, target in (
@@ -247,7 +265,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
         try:
             group_cases = grp.cases(inputs)
         except Exception as e:  # a group that cannot even set up is reported, not fatal
-            group_cases = [Case("setup", "-", "-", _raiser(e), 0, 0)]
+            group_cases = [Case("setup", "-", "-", _raiser(e), 0, 0, kind="mmnoise")]
         rows = run_cases(group_cases, settings, log)
         results.append(GroupResult(name, _title(grp.title), rows, grp.kind))
     bw_end = copy_bandwidth(device, shapes.copy_mib)

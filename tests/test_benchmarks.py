@@ -340,3 +340,38 @@ def test_token_references_leave_pad_and_special_ids_alone_as_mmnoise_does() -> N
     deleted, new_len = refs.token_delete(ids, lengths, 1.0, 0, protected, g)
     # rate 1 deletes the 6 words; [CLS], the inner pad and [SEP] are kept, in order
     assert new_len.tolist() == [3] * 8 and deleted[0, :3].tolist() == [101, 0, 102]
+
+
+def test_per_item_group_pairs_every_mmnoise_row_with_plain_torch(run: tuple[Path, Path]) -> None:
+    _, js = run
+    data = json.loads(js.read_text(encoding="utf-8"))
+    rows = data["groups"]["per-item"]["rows"]
+    assert {r["status"] for r in rows} == {"ok"}
+    from benchmarks import cases_peritem as P
+
+    ops = {r["op"] for r in rows}
+    want = {f"{op}, B={b}" for op in (*P.SINGLE, P.OP_PIPE) for b in (1, 4)} | {P.OP_BATCH}
+    assert ops == want
+    for op in ops:  # each op: an mmnoise row and its plain-torch reference, ratio filled
+        kinds = {r["kind"] for r in rows if r["op"] == op}
+        assert {"mmnoise", "ref"} <= kinds, op
+        assert all(r["x_ref"] > 0 for r in rows if r["op"] == op)
+    targets = {t["target"] for t in data["targets"]}
+    assert any(t.startswith("per-item: NoisyDataset batch path at B=32") for t in targets)
+    assert "per-item: 3-modality pipeline at B=1 >= 0.25x plain torch" in targets
+
+
+def test_per_item_batch_path_row_times_the_same_noise_as_the_per_item_row() -> None:
+    # the timed batch path and the timed per-item path must produce the same batch
+    from benchmarks import cases_peritem as P
+
+    inp = Inputs.build(Shapes.tiny(), "cpu")
+    cases = {(c.op, c.library): c for c in P.cases(inp)}
+    fast = cases[(P.OP_BATCH, "mmnoise")].build()()
+    slow = cases[(P.OP_BATCH, "mmnoise (per item)")].build()()
+    ref = cases[(P.OP_BATCH, "torch ref")].build()()
+    assert isinstance(fast, dict) and isinstance(slow, dict) and isinstance(ref, dict)
+    for name in ("audio", "visual", "text", "label"):
+        assert torch.equal(fast[name], slow[name]), name
+        assert fast[name].shape == ref[name].shape, name
+    assert not torch.equal(fast["audio"], ref["audio"])  # noise happened (other streams)
