@@ -25,6 +25,7 @@ from torch import Tensor
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
 from mmnoise.rng import Randomness
+from mmnoise.sample import reads_on_host
 
 __all__ = [
     "brightness",
@@ -443,13 +444,48 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
     xf = _fold(x)
     if c == 1:
         xf = xf.expand(-1, 3, -1, -1)
-    import kornia.enhance as KE  # lazy: see the module docstring
-
-    y = KE.jpeg_codec_differentiable(xf, q.reshape(-1))
+    y = _jpeg_codec(xf, q.reshape(-1))
     if c == 1:
         y = y.mean(dim=1, keepdim=True)
     # the codec's output is fresh: clamped in place unless it is a crop of its padded frames
     return _finish(_unit(y), x, lengths)
+
+
+def _jpeg_codec(x: Tensor, quality: Tensor) -> Tensor:
+    """``kornia.enhance.jpeg_codec_differentiable(x, quality)`` without its host read off the CPU.
+
+    kornia checks the quality range with ``.item()`` (a sync on CUDA) outside ``torch.compile``;
+    the quality here is already clamped to [1, 100]. Where a read is not free
+    (:func:`mmnoise.sample.reads_on_host` is False) the codec's own steps run without that check,
+    through kornia's private ``_jpeg_encode`` / ``_jpeg_decode`` (the same values: tested against
+    the public function); a kornia without them gets the public function, read included.
+    """
+    import kornia.enhance as KE  # lazy: see the module docstring
+    import kornia.enhance.jpeg as KJ
+
+    steps = [getattr(KJ, n, None) for n in _KORNIA_JPEG_STEPS]
+    if reads_on_host(x.device) or any(f is None for f in steps):
+        return KE.jpeg_codec_differentiable(x, quality)
+    encode, decode, tables, clip = steps
+    h, w = x.shape[-2:]
+    # JPEG pads the bottom and right edges to whole 16 x 16 macroblocks (kornia's _perform_padding)
+    xp = torch.nn.functional.pad(x, (0, -w % 16, 0, -h % 16), mode="replicate")
+    table_y, table_c = tables(x.device, x.dtype)
+    q = quality.to(x.dtype)
+    coded = encode(xp, q, table_y[None], table_c[None])
+    y: Tensor = decode(*coded, q, xp.shape[-2], xp.shape[-1], table_y[None], table_c[None])
+    # kornia's soft clip (identity inside the range; differentiable at its edges)
+    y = clip(y, min_val=0.0, max_val=255.0)
+    return y[..., :h, :w]
+
+
+#: kornia's private JPEG steps behind ``jpeg_codec_differentiable`` (kornia 0.7 - 0.9)
+_KORNIA_JPEG_STEPS = (
+    "_jpeg_encode",
+    "_jpeg_decode",
+    "_default_quantization_tables",
+    "_differentiable_clipping",
+)
 
 
 def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Tensor:

@@ -356,3 +356,20 @@ def test_pyramid_blur_level_maps_to_rates() -> None:
     assert fixed["rounds"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="among 1, 2, 4 and 8"):
         T.PyramidBlur("v", rate=(1, 3))
+
+
+def test_jpeg_device_path_equals_kornias_public_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    # off the CPU the codec's steps run without kornia's .item() quality check: same values
+    x = _frames(0, (2, 2, 3, 20, 37))
+    q = torch.tensor([10.0, 90.0])
+    want = F.jpeg_compress(x, quality=q)
+    monkeypatch.setattr(F, "reads_on_host", lambda device: False)
+    torch.testing.assert_close(F.jpeg_compress(x, quality=q), want, rtol=0, atol=0)
+
+
+def test_jpeg_at_a_fixed_quality() -> None:
+    # a fixed quality is (q, q): every clip coded at q, whatever its level above 0
+    x = torch.linspace(0, 1, 2 * 16 * 16).reshape(2, 1, 1, 16, 16)
+    y = T.JPEG("v", quality=(30.0, 30.0))({"v": x}, level=torch.tensor([0.2, 1.0]))["v"]
+    want = F.jpeg_compress(x, quality=torch.tensor([30.0, 30.0]))
+    assert torch.equal(y, want)
