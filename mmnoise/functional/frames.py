@@ -18,6 +18,7 @@ loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay f
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -463,7 +464,7 @@ def _jpeg_codec(x: Tensor, quality: Tensor) -> Tensor:
     import kornia.enhance as KE  # lazy: see the module docstring
     import kornia.enhance.jpeg as KJ
 
-    steps = [getattr(KJ, n, None) for n in _KORNIA_JPEG_STEPS]
+    steps: list[Any] = [getattr(KJ, n, None) for n in _KORNIA_JPEG_STEPS]
     if reads_on_host(x.device) or any(f is None for f in steps):
         return KE.jpeg_codec_differentiable(x, quality)
     encode, decode, tables, clip = steps
