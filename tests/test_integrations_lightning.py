@@ -143,6 +143,19 @@ def test_plateau_steps_on_the_monitored_metric_and_resumes_from_the_checkpoint(
     assert fresh.num_steps == 4 and fresh.level == 0.5
 
 
+def test_validate_outside_fit_does_not_move_the_curriculum(tmp_path: Path) -> None:
+    pipe = AddGaussianSNR("audio", snr_db=(30.0, 0.0))
+    plateau = Plateau(level=0.0, patience=0, step_size=0.25)
+    cb = NoiseCallback(pipe, seed=0, schedule=plateau, monitor="val_wa")
+    tr = trainer(tmp_path, [cb])
+    model = Tiny(val_metric=0.5)
+    tr.fit(model, loader(), loader())
+    assert plateau.num_steps == 2 and plateau.level == 0.25
+    for _ in range(3):  # evaluating the trained model is not an evaluation of the curriculum
+        tr.validate(model, loader(), verbose=False)
+    assert plateau.num_steps == 2 and plateau.level == 0.25
+
+
 def test_monitor_needs_an_adaptive_schedule_and_a_logged_metric(tmp_path: Path) -> None:
     pipe = AddGaussianSNR("audio")
     with pytest.raises(TypeError, match="adaptive schedule"):

@@ -13,8 +13,9 @@ Randomness is that of :class:`mmnoise.data.BatchNoise`: the generator of a batch
 accumulation gets its own noise, every DDP rank different noise, and a rerun or a resumed run
 the same noise. The level comes from ``schedule`` read at the global optimiser step
 (``unit="step"``) or at the epoch (``unit="epoch"``). An adaptive :class:`~mmnoise.schedules.Plateau`
-is stepped with a logged validation metric (``monitor=``) after each validation run, and its
-state is saved in the checkpoint (``state_dict``) and restored on resume.
+is stepped with a logged validation metric (``monitor=``) after each validation run of
+``Trainer.fit`` (not after ``trainer.validate()``), and its state is saved in the checkpoint
+(``state_dict``) and restored on resume.
 
 Needs the ``lightning`` extra: ``pip install 'mmnoise[lightning]'`` (``lightning.pytorch``; the
 standalone ``pytorch_lightning`` package works too).
@@ -61,7 +62,8 @@ class NoiseCallback(Callback):
         unit: read the schedule at the global optimiser step (``"step"``) or at the epoch
             (``"epoch"``).
         monitor: name of a logged validation metric (``self.log("val_acc", ...)``) that steps
-            an adaptive schedule (``schedule.step(metric)``) after every validation run. Under
+            an adaptive schedule (``schedule.step(metric)``) after every validation run of
+            ``fit`` (a ``trainer.validate()`` call does not move the curriculum). Under
             DDP log it with ``sync_dist=True`` so every rank moves the same way.
         clean_key: if set, the clean batch is kept under this key of the batch (for
             reconstruction targets, as NMER needs).
@@ -141,8 +143,12 @@ class NoiseCallback(Callback):
         batch.update(noisy)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Step an adaptive schedule with the monitored metric (not during the sanity check)."""
-        if self.monitor is None or trainer.sanity_checking:
+        """Step an adaptive schedule with the monitored metric, on validation inside ``fit`` only.
+
+        Neither the sanity check nor a ``trainer.validate()`` call outside ``fit`` moves the
+        curriculum: only the validation runs of training are its evaluations.
+        """
+        if self.monitor is None or trainer.sanity_checking or trainer.state.fn != "fit":
             return
         metrics: Mapping[str, Any] = trainer.callback_metrics
         if self.monitor not in metrics:
