@@ -76,7 +76,7 @@ def _pipeline(shared: bool) -> mm.MultimodalPipeline:
             "audio": [mm.TimeMask(ratio=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
             "visual": [mm.TimeMask(ratio=(0.0, 0.5))],
         },
-        missing=mm.DropModalities(["audio", "visual"], ratio=(0.0, 0.5)),
+        missing=mm.DropModalities(["audio", "visual"], fraction=(0.0, 0.5)),
         shared=shared,
     )
 
@@ -127,7 +127,7 @@ def _chain() -> mm.MultimodalPipeline:
            mm.FeatureMask(ratio=(0.0, 0.5)), mm.TimeMask(ratio=(0.0, 0.5))]  # fmt: skip
     return mm.MultimodalPipeline(
         {"a": ops, "b": [mm.FrameDropout(ratio=(0.5, 0.5))]},
-        missing=mm.DropModalities(["a", "b"], ratio=(0.5, 0.5)),
+        missing=mm.DropModalities(["a", "b"], fraction=(0.5, 0.5)),
     )
 
 
@@ -163,7 +163,7 @@ def test_apply_writes_in_place_only_into_owned_entries() -> None:
     assert apply(drop_all, leaf, facts=False) is not leaf
     y = apply(drop_all, x, facts=False)
     assert y is x and bool((x == 0).all())
-    gone = mm.DropModalities(["a"], ratio=(1.0, 1.0), min_present=0)
+    gone = mm.DropModalities(["a"], fraction=(1.0, 1.0), min_present=0)
     z = torch.ones(3, 2, 1)
     assert apply(gone, z, facts=False) is z and not bool(z.any())
 
@@ -184,7 +184,7 @@ def test_pipeline_noise_level_key_covers_every_unnamed_modality() -> None:
     s = {"a": torch.randn(4, 6, 3), "v": torch.randn(4, 5, 2)}
     pipe = mm.MultimodalPipeline(
         {"a": [mm.Gain(gain_db=(0.0, -20.0))], "v": [mm.Gain(gain_db=(0.0, -20.0))]},
-        missing=mm.DropModalities(["a", "v"], ratio=(0.0, 1.0), min_present=1),
+        missing=mm.DropModalities(["a", "v"], fraction=(0.0, 1.0), min_present=1),
     )
     out = pipe(s, level={"noise": 1.0, "missing": 0.0}, generator=_g(0))
     for k in ("a", "v"):  # both at level 1: -20 dB, nothing missing
@@ -325,7 +325,7 @@ def test_one_of_merges_lengths_and_presence_written_by_a_child() -> None:
     lengths = torch.randint(2, 10, (12,), generator=g)
     s = {"t": text, "v": torch.randn(12, 4, 2), "lengths": {"t": lengths}}
     o = mm.OneOf([mm.TokenDeletion("t", ratio=(0.9, 0.9)), mm.SpanMask("t", mask_id=1),
-                  mm.DropModalities(["v"], ratio=(1.0, 1.0), min_present=0)])  # fmt: skip
+                  mm.DropModalities(["v"], fraction=(1.0, 1.0), min_present=0)])  # fmt: skip
     out, rec = o.run(s, level=1.0, generator=_g(6))
     assert s["lengths"]["t"] is lengths and torch.equal(lengths, s["lengths"]["t"])
     dele = rec["params"]["choice"] == 0
@@ -364,10 +364,10 @@ def _containers() -> list[mm.NoiseTransform]:
         mm.SomeOf(feats, n=(1, 3)),
         mm.MultimodalPipeline(
             {"a": [mm.AddGaussianSNR(), mm.FrameDropout()], "t": [mm.TokenDeletion()]},
-            missing=mm.DropModalities(["a", "t"], ratio=(0.0, 0.5)),
+            missing=mm.DropModalities(["a", "t"], fraction=(0.0, 0.5)),
             p=0.8,
         ),
-        mm.DropModalities(["a", "t"], ratio=(0.2, 0.6), fill=mm.NMERNoise(per_example=True)),
+        mm.DropModalities(["a", "t"], fraction=(0.2, 0.6), fill=mm.NMERNoise(per_example=True)),
     ]
 
 
@@ -441,3 +441,13 @@ def test_one_of_weights_can_be_reassigned() -> None:
     assert mm.from_config(o.to_config()).weights == [0.0, 1.0]
     with pytest.raises(ValueError, match="OneOf: expected 2 non-negative weights"):
         o.weights = [1.0]
+
+
+def test_pipeline_takes_a_single_transform_for_a_list_of_one() -> None:
+    s = {"audio": torch.randn(2, 5, 3)}
+    g = torch.Generator
+    single = mm.MultimodalPipeline({"audio": mm.AddGaussianSNR()})
+    listed = mm.MultimodalPipeline({"audio": [mm.AddGaussianSNR()]})
+    assert torch.equal(single(s, generator=g().manual_seed(0))["audio"],
+                       listed(s, generator=g().manual_seed(0))["audio"])  # fmt: skip
+    assert single.to_config() == listed.to_config()

@@ -21,10 +21,10 @@ def _s(b: int, m: int, seed: int = 0) -> dict[str, object]:
 def test_min_present_kept_fill_exact_present_bit_identical(
     b: int, m: int, level: float, data: st.DataObject, seed: int
 ) -> None:
-    k = data.draw(st.integers(0, m))
+    k = data.draw(st.integers(0, m - 1))  # m would keep every modality: refused
     names = [f"m{i}" for i in range(m)]
     s = _s(b, m, seed)
-    out = mm.DropModalities(names, ratio=(0.0, 1.0), min_present=k, fill=-1.0)(
+    out = mm.DropModalities(names, fraction=(0.0, 1.0), min_present=k, fill=-1.0)(
         s, level=level, generator=torch.Generator().manual_seed(seed)
     )
     pm = presence_matrix(out, names)
@@ -37,7 +37,7 @@ def test_min_present_kept_fill_exact_present_bit_identical(
 
 def test_drop_rate_follows_level() -> None:
     s = _s(4000, 2)
-    out = mm.DropModalities(["m0", "m1"], ratio=(0.0, 0.4), min_present=0)(
+    out = mm.DropModalities(["m0", "m1"], fraction=(0.0, 0.4), min_present=0)(
         s, level=0.5, generator=torch.Generator().manual_seed(0)
     )
     rate = 1 - presence_matrix(out, ["m0", "m1"]).float().mean().item()
@@ -81,7 +81,7 @@ def test_noise_fill_is_a_noised_copy_not_zeros() -> None:
 def test_level_zero_p_zero_identity_and_replay() -> None:
     s = _s(6, 3)
     names = ["m0", "m1", "m2"]
-    t = mm.DropModalities(names, ratio=(0.5, 1.0))
+    t = mm.DropModalities(names, fraction=(0.5, 1.0))
     out = t(s, level=0.0, generator=torch.Generator())
     assert all(torch.equal(out[n], s[n]) for n in names)  # type: ignore[arg-type]
     assert presence_matrix(out, names).all()
@@ -135,10 +135,10 @@ def test_in_place_drop_box_by_box_equals_the_masked_pass(
     for fill in (0.0, 2.5, torch.tensor(-1.0)):
         kw = {"present": present, "fill": fill, "lengths": lengths, "time_dim": time_dim}
         before = x.clone()
-        masked = mm.functional.drop_modality(x, **kw)
+        masked = mm.functional.drop_modalities(x, **kw)
         assert torch.equal(x, before)
         assert mm.functional._shape.writes_boxes(x)
-        boxed = mm.functional.drop_modality(x.clone(), inplace=True, **kw)
+        boxed = mm.functional.drop_modalities(x.clone(), inplace=True, **kw)
         assert boxed.dtype == dtype and torch.equal(boxed, masked)
 
 
@@ -157,3 +157,53 @@ def test_a_container_as_fill_is_refused_with_the_fix() -> None:
         match=r"DropModalities: expected fill as a single transform, got the container Compose",
     ):
         mm.DropModalities(["a", "v"], fill=mm.Compose([mm.NMERNoise()]))
+
+
+def test_a_single_modality_drops_by_default_and_a_min_present_that_keeps_it_is_refused() -> None:
+    s = _s(6, 1)
+    out = mm.DropModalities(["m0"], fraction=(0.0, 1.0))(s, level=1.0, generator=torch.Generator())
+    assert out["present"]["m0"].tolist() == [False] * 6
+    assert bool((out["m0"] == 0).all())
+    with pytest.raises(ValueError, match=r"min_present=1 keeps every one of the 1 modalities"):
+        mm.DropModalities(["m0"], min_present=1)
+    with pytest.raises(ValueError, match=r"min_present=2 keeps every one of the 2 modalities"):
+        mm.DropModalities(["m0", "m1"], min_present=2)
+    # two modalities still keep one by default
+    two = mm.DropModalities(["m0", "m1"], fraction=(1.0, 1.0))(_s(5, 2), generator=torch.Generator())
+    assert bool(presence_matrix(two, ["m0", "m1"]).sum(dim=1).eq(1).all())
+
+
+def test_old_argument_and_kernel_names_warn_and_still_work() -> None:
+    s = _s(3, 2)
+    with pytest.warns(DeprecationWarning, match=r"DropModalities\(fraction=\.\.\.\)"):
+        old = mm.DropModalities(["m0", "m1"], ratio=(1.0, 1.0))
+    assert old.fraction == (1.0, 1.0) and "ratio" not in old.to_config()
+    with pytest.warns(DeprecationWarning, match=r"FeatureMissing\(fraction=\.\.\.\)"):
+        assert mm.FeatureMissing("m0", rate=(0.0, 0.3)).fraction == (0.0, 0.3)
+    with pytest.warns(DeprecationWarning, match=r"use mmnoise\.functional\.drop_modalities"):
+        kernel = mm.functional.drop_modality
+    assert torch.equal(kernel(s["m0"], present=torch.tensor([True, False, True]))[1], torch.zeros(3, 2))
+
+
+def test_a_fill_outside_the_frames_range_is_refused_for_frames() -> None:
+    s = {"v": torch.rand(2, 3, 1, 4, 4), "a": torch.ones(2, 3, 2)}
+    with pytest.raises(ValueError, match=r"fill=5.0 is outside \[0, 1\], where the frames \['v'\]"):
+        mm.DropModalities(["a", "v"], fill=5.0)(s)
+    # features take any number; frames take one in [0, 1]
+    out = mm.DropModalities(["a", "v"], patterns=[{"a": False, "v": False}], min_present=0,
+                            fill=0.5)(s)  # fmt: skip
+    assert bool((out["v"] == 0.5).all()) and bool((out["a"] == 0.5).all())
+
+
+@pytest.mark.parametrize("fill", ["noise", "nmer"])
+def test_the_fill_is_a_child_record_and_replay_leaves_the_record_alone(fill: str) -> None:
+    s = _s(4, 2)
+    t = mm.DropModalities(["m0", "m1"], patterns=[{"m0": True, "m1": False}], fill=fill)
+    out, rec = t.run(s, level=0.7, generator=torch.Generator().manual_seed(3))
+    child = rec["children"]["fill"]
+    assert child is not None and sorted(child["keys"]) == ["m0", "m1"]
+    assert not any(k.startswith("fill") for k in rec["keys"]["m1"]["params"])
+    before = {n: dict(e) for n, e in rec["keys"].items()}
+    again = t.replay(s, rec)
+    assert torch.equal(again["m1"], out["m1"]) and torch.equal(again["m0"], s["m0"])
+    assert {n: sorted(e) for n, e in rec["keys"].items()} == {n: sorted(e) for n, e in before.items()}

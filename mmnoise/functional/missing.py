@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.functional._shape import (
     broadcast_steps,
     fill_boxes,
@@ -17,10 +18,10 @@ from mmnoise.functional._shape import (
 )
 from mmnoise.rng import Randomness
 
-__all__ = ["drop_modality", "feature_missing", "sample_presence", "sample_presence_exact"]
+__all__ = ["drop_modalities", "feature_missing", "sample_presence", "sample_presence_exact"]
 
 
-def drop_modality(
+def drop_modalities(
     x: Tensor,
     *,
     present: Tensor,
@@ -48,10 +49,10 @@ def drop_modality(
         x: (B, ...); present, lengths: (B,). Output: same as x.
 
     Example:
-        >>> drop_modality(torch.ones(2, 1), present=torch.tensor([True, False])).flatten()
+        >>> drop_modalities(torch.ones(2, 1), present=torch.tensor([True, False])).flatten()
         tensor([1., 0.])
-        >>> drop_modality(torch.ones(1, 3, 1), present=torch.tensor([False]),
-        ...               lengths=torch.tensor([2])).flatten()
+        >>> drop_modalities(torch.ones(1, 3, 1), present=torch.tensor([False]),
+        ...                 lengths=torch.tensor([2])).flatten()
         tensor([0., 0., 1.])
     """
     gone = ~present.to(device=x.device, dtype=torch.bool)
@@ -177,40 +178,47 @@ def sample_presence_exact(
     return ~missing
 
 
+@renamed_args(rate="fraction")
 def feature_missing(
     x: Tensor,
     *,
-    rate: Tensor,
+    fraction: Tensor,
     fill: float = 0.0,
     generator: Randomness = None,
     lengths: Tensor | None = None,
     time_dim: int = 1,
 ) -> Tensor:
-    """Make individual (step, feature) entries missing, each with probability ``rate``.
+    """Make individual (step, feature) entries missing, each with probability ``fraction``.
 
     Feature-level random missing within a modality (MultiBench's "random drop" on time series,
     Liang et al. 2021; CIDer's random feature missing, Zhong et al. 2025): every valid entry is
-    replaced by ``fill`` independently. For whole steps (temporal missing, TFR-Net / MMSA) use
+    replaced by ``fill`` independently with probability ``fraction``. For whole steps (temporal missing, TFR-Net / MMSA) use
     :func:`mmnoise.functional.features.frame_dropout`.
 
     Args:
         x: (B, T, D) features.
-        rate: (B,) per-entry missing probability in [0, 1].
+        fraction: (B,) per-entry missing probability in [0, 1] (the expected fraction of
+            valid entries hit). Formerly ``rate``.
         fill: value of a missing entry.
         generator: source of the draws.
         lengths: (B,) valid steps; padding is never touched.
         time_dim: the axis of steps.
 
     Shape:
-        x: (B, T, D); rate: (B,). Output: same as x.
+        x: (B, T, D); fraction: (B,). Output: same as x.
 
     Example:
-        >>> feature_missing(torch.ones(1, 2, 3), rate=torch.tensor([1.0])).sum().item()
+        >>> feature_missing(torch.ones(1, 2, 3), fraction=torch.tensor([1.0])).sum().item()
         0.0
     """
     u = rng.rand(x.shape, generator=generator, device=x.device)
-    drop = u < per_example(rate.to(x.device), x)
+    drop = u < per_example(fraction.to(x.device), x)
     valid = valid_steps(x, lengths, time_dim)
     if valid is not None:
         drop = drop & broadcast_steps(valid, x, time_dim)
     return fill_where(x, drop, fill)
+
+
+#: renamed kernels (old name: new function); the old names warn, for one release
+_RENAMED = {"drop_modality": drop_modalities}
+__getattr__ = module_aliases(__name__, _RENAMED)

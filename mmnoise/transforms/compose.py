@@ -444,7 +444,7 @@ class MultimodalPipeline(_Container):
     :class:`DropModalities`) runs last, on the noisy sample.
 
     Args:
-        transforms: {modality: [transforms]}.
+        transforms: {modality: [transforms]} (a single transform stands for a list of one).
         missing: optional modality dropping.
         shared: shared (True) or independent (False) draws across modalities.
         p: per-example probability of applying anything.
@@ -469,7 +469,7 @@ class MultimodalPipeline(_Container):
 
     def __init__(
         self,
-        transforms: Mapping[str, Sequence[NoiseTransform]],
+        transforms: Mapping[str, Sequence[NoiseTransform] | NoiseTransform],
         *,
         missing: DropModalities | None = None,
         shared: bool = False,
@@ -482,8 +482,10 @@ class MultimodalPipeline(_Container):
                 f"{who}: expected transforms as {{modality: [transforms]}}, got "
                 f"{type(transforms).__name__}."
             )
+        # a single transform stands for a list of one: {"audio": AddGaussianSNR()}
+        lists = {n: [ts] if isinstance(ts, NoiseTransform) else ts for n, ts in transforms.items()}
         self.transforms = nn.ModuleDict(
-            {name: Compose(list(ts), keys=(name,)) for name, ts in transforms.items() if ts}
+            {name: Compose(list(ts), keys=(name,)) for name, ts in lists.items() if ts}
         )
         if missing is not None and not isinstance(missing, DropModalities):
             raise TypeError(

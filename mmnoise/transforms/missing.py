@@ -6,7 +6,7 @@ The missing protocols of the MER literature, as seeded options (see ``docs/mer-c
   per evaluation condition: ``patterns=[{...}]``);
 * the CPM-Nets / GCNet "missing rate" eta: ``DropModalities(keys, missing_rate=(0.0, 0.7))``,
   an exact overall rate over the (example, modality) entries, one modality kept per example;
-* random modality missing (CIDer's RMM, MultiBench): ``DropModalities(keys, ratio=...)``;
+* random modality missing (CIDer's RMM, MultiBench): ``DropModalities(keys, fraction=...)``;
 * temporal missing within a modality (TFR-Net / MMSA): ``FrameDropout`` (features, frames) and
   ``TokenMask`` (tokens);
 * feature-level missing within a modality: :class:`FeatureMissing`.
@@ -23,9 +23,9 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.config import check_range, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
-from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
@@ -34,29 +34,72 @@ from mmnoise.sample import (
     Kind,
     Levels,
     Sample,
+    check_level,
     presence_patterns,
     time_dim,
 )
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.nmer import NMERNoise
-from mmnoise.transforms.record import Entry, Record, new_record
+from mmnoise.transforms.record import Entry, Record, any_applied, new_record
 
 __all__ = ["DropModalities", "FeatureMissing"]
 
 
+class _StepNoise(NoiseTransform):
+    """``DropModalities(fill="noise")``'s fill (MER-C v1's ``nmer_fill``): a DDPM-noised copy.
+
+    The copy is taken at diffusion step ``ceil(level * 100) - 1`` of the 100-step
+    ``scaled_linear`` schedule (not NMER's random step). It has no gate of its own: it runs
+    wherever its drop does, and its draws (one noise field per modality) are those MER-C's
+    frozen files were made with.
+    """
+
+    accepts = frozenset({"waveform", "frames", "features"})
+    kernel = staticmethod(D.diffusion_noise)
+
+    def __init__(self) -> None:
+        super().__init__()
+        abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
+        self._alpha_bars: Tensor
+        self.register_buffer("_alpha_bars", abar.float(), persistent=False)
+
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
+        step = (torch.ceil(level * 100) - 1).clamp(0, 99).long()
+        eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return {"alpha_bar": self._alpha_bars.to(x.device)[step], "eps": eps}
+
+    def draw(
+        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
+    ) -> Record:
+        """The noise fields of ``keys``, in turn, with no gate (applied wherever the drop is)."""
+        found: dict[str, Entry] = {}
+        for name in self.resolve_keys(sample, keys):
+            x = sample[name]
+            lv = check_level(level, x.shape[0], x.device, who="DropModalities(fill='noise')")
+            on = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+            found[name] = {"params": self.make_params(x, lv, generator=generator), "applied": on}
+        return new_record(type(self).__name__, any_applied(sample, found), keys=found)
+
+
+@renamed_args(ratio="fraction")
 class DropModalities(NoiseTransform):
     """Make whole modalities missing per example, and record it in ``sample["present"]``.
 
     Random mode (``patterns=None``): each modality is dropped with probability
-    ``ratio_weak + level * (ratio_strong - ratio_weak)``, keeping at least ``min_present``.
+    ``fraction_weak + level * (fraction_strong - fraction_weak)`` (the expected fraction of the
+    modalities dropped), keeping at least ``min_present``. A single modality can be dropped
+    (``min_present`` defaults to 0 for one key, 1 for more); a ``min_present`` that keeps every
+    key while ``fraction`` asks for drops is refused (nothing would ever be dropped).
     Pattern mode: each corrupted example takes one of ``patterns`` uniformly (``"mmin"`` = the six
     MMIN conditions, the upstream training protocol); a single pattern fixes the condition for
-    evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros), or, with a
+    evaluation. A dropped modality becomes ``fill`` (MMIN / IF-MMIN: zeros; frames live in
+    [0, 1], so a number fill outside [0, 1] is refused for frames), or, with a
     transform as ``fill``, a corrupted copy of itself: NMER's "incomplete" condition is
     ``fill=NMERNoise(...)`` (:class:`~mmnoise.transforms.nmer.NMERNoise`), for short
     ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level).
     The fill runs at the examples' levels with the drop's own generator, on float modalities
-    (others get zeros). ``fill="noise"`` is the older fixed-step variant (MER-C v1's
+    (others get zeros); its record is the child ``"fill"`` of the drop's record.
+    ``fill="noise"`` is the older fixed-step variant (MER-C v1's
     ``nmer_fill``): a DDPM-noised copy at diffusion step ``ceil(level * 100) - 1`` of the
     100-step schedule, not NMER's random step. Entries already missing
     (``present`` False on input) stay exactly as they are, and only the valid steps (before
@@ -78,8 +121,10 @@ class DropModalities(NoiseTransform):
 
     Args:
         keys: the modalities, in order (at least one).
-        ratio: (weak, strong) per-modality drop probability (random mode).
-        min_present: modalities always kept per example (random mode).
+        fraction: (weak, strong) per-modality drop probability in [0, 1] (random mode): the
+            expected fraction of the modalities dropped. Formerly ``ratio``.
+        min_present: modalities always kept per example (random mode); None: 1, or 0 for a
+            single key.
         patterns: None, ``"mmin"``, or a list of {name: present} dicts.
         fill: a value, a transform (the missing modality becomes its output), ``"nmer"``
             / ``"nmer_impulse"`` (``NMERNoise()`` / ``NMERNoise(noise="impulse")``), or
@@ -100,18 +145,20 @@ class DropModalities(NoiseTransform):
         >>> out = eta(s, level=0.5, generator=torch.Generator().manual_seed(0))
         >>> int(sum((~out["present"][n]).sum() for n in ("a", "v")))  # eta 0.25 of 4 entries
         1
+        >>> DropModalities(["a"], fraction=(1.0, 1.0))(s)["present"]["a"]  # one modality drops
+        tensor([False, False])
     """
 
     accepts = ALL_KINDS
-    kernel = staticmethod(M.drop_modality)
+    kernel = staticmethod(M.drop_modalities)
     writes_in_place = True
 
     def __init__(
         self,
         keys: Sequence[str],
         *,
-        ratio: Sequence[float] = (0.0, 0.5),
-        min_present: int = 1,
+        fraction: Sequence[float] = (0.0, 0.5),
+        min_present: int | None = None,
         patterns: Literal["mmin"] | Sequence[Mapping[str, bool]] | None = None,
         fill: float | Literal["nmer", "nmer_impulse", "noise"] | NoiseTransform = 0.0,
         p: float = 1.0,
@@ -124,13 +171,22 @@ class DropModalities(NoiseTransform):
         names = list(keys)
         if not names:
             raise ValueError(f"{who}: expected keys naming at least one modality, got {keys!r}.")
-        self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = check_range(fraction, who=who, name="fraction", lo=0.0, hi=1.0)
+        if min_present is None:
+            min_present = min(1, len(names) - 1)
         if not 0 <= int(min_present) <= len(names):
             raise ValueError(
                 f"{who}: expected 0 <= min_present <= {len(names)} (the number of keys), got "
                 f"{min_present}."
             )
         self.min_present = int(min_present)
+        random_mode = patterns is None and missing_rate is None
+        if random_mode and self.min_present >= len(names) and max(self.fraction) > 0:
+            raise ValueError(
+                f"{who}: min_present={self.min_present} keeps every one of the {len(names)} "
+                f"modalities {names}, so fraction={self.fraction} would never drop anything; "
+                f"pass min_present={len(names) - 1} or less (0 lets a single modality drop)."
+            )
         if patterns == "mmin":
             table = list(presence_patterns(names))
             if not table:
@@ -138,7 +194,7 @@ class DropModalities(NoiseTransform):
                     f"{who}: patterns='mmin' has no condition for the single modality {names}: "
                     "MMIN's conditions drop some but not all of two or more modalities, so this "
                     "transform never drops anything; pass two or more keys, or patterns=None "
-                    "with ratio= for random missing.",
+                    "with fraction= for random missing.",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -181,9 +237,7 @@ class DropModalities(NoiseTransform):
                 f"{who}: expected fill as a number, a transform, 'nmer', 'nmer_impulse' or "
                 f"'noise', got {fill!r}."
             )
-        abar = D.alpha_bar(D.beta_schedule("scaled_linear", 100, beta_start=0.01, beta_end=0.5))
-        self._alpha_bars: Tensor
-        self.register_buffer("_alpha_bars", abar.float(), persistent=False)
+        self._step_noise = _StepNoise() if self.fill == "noise" else None
         self.missing_rate: tuple[float, float] | None = None
         self._rate_cap = 1.0
         if missing_rate is not None:
@@ -229,9 +283,14 @@ class DropModalities(NoiseTransform):
             keep = M.sample_presence_exact(eta, m, generator=generator)
         else:
             keep = M.sample_presence(
-                lerp(level, self.ratio), m, min_present=self.min_present, generator=generator
+                lerp(level, self.fraction), m, min_present=self.min_present, generator=generator
             )
         return {"keep": keep, "seed": self.draw_seed(x, generator)}
+
+    @property
+    def _filler(self) -> NoiseTransform | None:
+        """The op whose record is the child ``"fill"`` (None: a number fill draws nothing)."""
+        return self.fill if isinstance(self.fill, NoiseTransform) else self._step_noise
 
     @property
     def _names(self) -> list[str]:
@@ -240,48 +299,59 @@ class DropModalities(NoiseTransform):
     def draw(
         self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
-        """One draw for all the modalities (which to keep), then the fill's draws, per modality."""
+        """One draw for all the modalities (which to keep), then the fill's, as a child record."""
         names, ref = self._names, sample[self._names[0]]
+        if isinstance(self.fill, float) and not 0.0 <= self.fill <= 1.0:
+            frames = [n for n in names if sample[n].ndim == 5]
+            if frames:
+                raise ValueError(
+                    f"{type(self).__name__}: fill={self.fill} is outside [0, 1], where the frames "
+                    f"{frames} live; pass a fill in [0, 1] (0.0: black frames), or drop the "
+                    "frames with a second DropModalities."
+                )
         lv, gate = self.draw_gate(level, ref.shape[0], ref.device, generator)
         params = self.make_params(ref, lv, generator=generator)
-        # the fill's own stream (a number fill draws nothing)
-        filled = isinstance(self.fill, NoiseTransform) or self.fill == "noise"
-        g = rng.generator_from_seed(params["seed"], ref.device) if filled else None
-        entries: dict[str, Entry] = {}
-        for i, n in enumerate(names):
-            x, own = sample[n], {"keep": params["keep"][:, i]}
-            if isinstance(self.fill, NoiseTransform) and x.is_floating_point():
-                # the fill's gate and parameters, in turn from the drop's own stream
-                _, fill_gate = self.fill.draw_gate(lv, x.shape[0], x.device, g)
-                fill = self.fill.make_params(x, lv, generator=g)
-                own |= {f"fill_{k}": v for k, v in fill.items()} | {"fill_applied": fill_gate}
-            elif self.fill == "noise" and x.is_floating_point():
-                # the field itself, drawn in turn from the drop's own stream (MER-C v1)
-                step = (torch.ceil(lv * 100) - 1).clamp(0, 99).long()
-                own["fill_alpha_bar"] = self._alpha_bars.to(x.device)[step]
-                own["fill_eps"] = rng.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-            entries[n] = self.new_entry(level, lv, gate, own)
+        found = {n: self.new_entry(level, lv, gate, {"keep": params["keep"][:, i]})
+                 for i, n in enumerate(names)}  # fmt: skip
         # one drop decision for all the modalities: every entry has the same applied mask
-        applied = entries[names[0]]["applied"]
-        return new_record(type(self).__name__, applied, params=params, keys=entries)
+        record = new_record(type(self).__name__, found[names[0]]["applied"], params=params,
+                            keys=found)  # fmt: skip
+        floats = [n for n in names if sample[n].is_floating_point()]
+        if self._filler is not None and floats:
+            # the fill draws in turn from the drop's own stream, one modality after the other
+            g = rng.generator_from_seed(params["seed"], ref.device)
+            record["children"]["fill"] = self._filler.draw(sample, lv, g, floats)
+        return record
+
+    def apply_record(
+        self, sample: Sample, record: Record, *, owned: frozenset[str] = frozenset(),
+        facts: bool = False,
+    ) -> Sample:  # fmt: skip
+        """Run the fill's record first, then drop: each dropped entry becomes its fill."""
+        child = record["children"].get("fill")
+        if child is None or self._filler is None:
+            return super().apply_record(sample, record, owned=owned, facts=facts)
+        noised = self._filler.apply_record(sample, child, facts=facts)
+        inner: Record = {**record, "keys": {
+            n: {**e, "params": {**e["params"], "fill": noised[n]}} if n in child["keys"] else e
+            for n, e in record["keys"].items()}}  # fmt: skip
+        out = super().apply_record(sample, inner, owned=owned, facts=facts)
+        if facts:  # the facts go into the caller's record (``run``'s own)
+            record["applied"] = inner["applied"]
+            for n, e in inner["keys"].items():
+                record["keys"][n].update({k: v for k, v in e.items() if k != "params"})  # type: ignore[typeddict-item]
+        return out
 
     def apply_transform(
         self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
         inplace: bool = False, present: Tensor | None = None,
     ) -> Tensor:  # fmt: skip
         """Fill the valid steps of the examples dropped: not kept, and present on input."""
-        fill: float | Tensor = self.fill if isinstance(self.fill, float) else 0.0
-        if "fill_eps" in params:
-            fill = D.diffusion_noise(x, alpha_bar=params["fill_alpha_bar"], eps=params["fill_eps"])
-        elif "fill_applied" in params and isinstance(self.fill, NoiseTransform):
-            own = {k[5:]: v for k, v in params.items() if k.startswith("fill_")}
-            gate = own.pop("applied")
-            noised = self.fill.apply_transform(x, own, kind=kind, lengths=lengths)
-            fill = blend(noised, x, gate)
+        fill: float | Tensor = params.get("fill", self.fill if isinstance(self.fill, float) else 0.0)
         if kind == "frames" and isinstance(fill, Tensor):
             fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
-        return M.drop_modality(x, present=self._kept(params, present, x), fill=fill,
-                               lengths=lengths, time_dim=time_dim(kind), inplace=inplace)  # fmt: skip
+        return M.drop_modalities(x, present=self._kept(params, present, x), fill=fill,
+                                 lengths=lengths, time_dim=time_dim(kind), inplace=inplace)  # fmt: skip
 
     def entry_updates(
         self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
@@ -304,18 +374,21 @@ class DropModalities(NoiseTransform):
         return config
 
 
+@renamed_args(rate="fraction")
 class FeatureMissing(NoiseTransform):
     """Feature-level random missing within a modality: each valid entry missing with a rate.
 
     Every (step, feature) entry of the valid steps is replaced by ``fill`` independently with
-    probability ``rate = weak + level * (strong - weak)`` (MultiBench's "random drop" on time
+    probability ``fraction = weak + level * (strong - weak)`` (the expected fraction of the
+    valid entries hit) (MultiBench's "random drop" on time
     series; CIDer's random feature missing). Whole steps (temporal missing, TFR-Net / MMSA):
     :class:`mmnoise.transforms.features.FrameDropout`; tokens:
     :class:`mmnoise.transforms.tokens.TokenMask`.
 
     Args:
         keys: entries to corrupt.
-        rate: (weak, strong) per-entry missing probability in [0, 1].
+        fraction: (weak, strong) per-entry missing probability in [0, 1] (the expected
+            fraction of valid entries missing). Formerly ``rate``.
         fill: value of a missing entry.
         p: per-example probability.
 
@@ -323,7 +396,7 @@ class FeatureMissing(NoiseTransform):
         (B, T, D) features; output keeps shape, dtype and device.
 
     Example:
-        >>> t = FeatureMissing("a", rate=(0.0, 0.5))
+        >>> t = FeatureMissing("a", fraction=(0.0, 0.5))
         >>> out = t({"a": torch.ones(4, 50, 20)}, level=1.0, generator=torch.Generator())
         >>> round(1 - out["a"].mean().item(), 1)
         0.5
@@ -337,16 +410,17 @@ class FeatureMissing(NoiseTransform):
         self,
         keys: str | Sequence[str] | None = None,
         *,
-        rate: Sequence[float] = (0.0, 1.0),
+        fraction: Sequence[float] = (0.0, 1.0),
         fill: float = 0.0,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
-        self.rate = check_range(rate, who=type(self).__name__, name="rate", lo=0.0, hi=1.0)
+        self.fraction = check_range(fraction, who=type(self).__name__, name="fraction", lo=0.0,
+                                    hi=1.0)  # fmt: skip
         self.fill = float(fill)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"rate": lerp(level, self.rate), "seed": self.draw_seed(x, generator)}
+        return {"fraction": lerp(level, self.fraction), "seed": self.draw_seed(x, generator)}
 
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}

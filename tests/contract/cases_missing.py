@@ -6,5 +6,5 @@ from mmnoise.transforms import missing as T
 from tests.contract.case import Case
 
 CASES = [
-    Case(lambda k: T.FeatureMissing(k, rate=(0.1, 0.9)), "features", monotone="count"),
+    Case(lambda k: T.FeatureMissing(k, fraction=(0.1, 0.9)), "features", monotone="count"),
 ]
