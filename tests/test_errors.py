@@ -105,8 +105,8 @@ def test_generator_on_another_device() -> None:
 
 
 def test_bad_ranges_and_options() -> None:
-    with pytest.raises(ValueError, match="ratio values in"):
-        mm.TimeMask("a", ratio=(0.0, 1.5))
+    with pytest.raises(ValueError, match="fraction values in"):
+        mm.TimeMask("a", fraction=(0.0, 1.5))
     with pytest.raises(ValueError, match="pair"):
         mm.AddGaussianSNR("a", snr_db=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="min_present"):

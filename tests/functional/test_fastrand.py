@@ -171,7 +171,7 @@ def test_gaussian_snr_gradient_flows_through_the_chunked_path() -> None:
 
 def test_impulse_signs_are_balanced_with_one_draw() -> None:
     x = torch.zeros(4, 500, 40) + torch.randn(4, 1, 40, generator=_g(12))
-    y = F.impulse_noise(x, ratio=torch.full((4,), 0.2), generator=_g(13))
+    y = F.impulse_noise(x, fraction=torch.full((4,), 0.2), generator=_g(13))
     mean = x.mean(dim=(1, 2), keepdim=True)
     hit = y != x
     up = ((y > mean) & hit).sum().item()
