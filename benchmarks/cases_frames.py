@@ -110,9 +110,9 @@ def cases(inp: Inputs) -> list[Case]:
 
     def children() -> list[Any]:
         return [
-            mmnoise_class("frames", "GaussianNoise")(KEY, sigma=(0.05, 0.2)),
-            mmnoise_class("frames", "GaussianBlur")(KEY, sigma=(0.5, 2.0)),
-            mmnoise_class("frames", "Occlusion")(KEY, area_ratio=(0.1, 0.1)),
+            mmnoise_class("frames", "GaussianNoise")(KEY, std=(0.05, 0.2)),
+            mmnoise_class("frames", "GaussianBlur")(KEY, sigma_px=(0.5, 2.0)),
+            mmnoise_class("frames", "Occlusion")(KEY, fraction=(0.1, 0.1)),
             mmnoise_class("frames", "Brightness")(KEY, delta=(0.0, 0.2)),
         ]
 
@@ -140,16 +140,16 @@ def cases(inp: Inputs) -> list[Case]:
     )
     one = "OneOf of 4 ops (noise, blur, occlusion, brightness)"
     return [
-        Case(noise, "mmnoise", "GaussianNoise(sigma=(0.05, 0.2)), level=(B,)", mm("GaussianNoise", lv, sigma=(0.05, 0.2)), b, size, kind="mmnoise"),
+        Case(noise, "mmnoise", "GaussianNoise(std=(0.05, 0.2)), level=(B,)", mm("GaussianNoise", lv, std=(0.05, 0.2)), b, size, kind="mmnoise"),
         Case(noise, "torch ref", "randn, scale per clip, clamp", with_g(lambda g: refs.frame_noise(x, sigma_noise, g)), b, size, kind="ref"),
         Case(noise, "kornia", "RandomGaussianNoise on (B*T, C, H, W)", kornia_noise_per_frame, b, size, sem="~", note="one std for all"),
         Case(noise, "kornia", "VideoSequential(RandomGaussianNoise)", kornia_video(lambda K: K.RandomGaussianNoise(std=0.125, p=1.0)), b, size, sem="!=", note="same noise on every frame"),
         Case(noise, "albumentations", "GaussNoise per frame (uint8)", alb(lambda A: A.GaussNoise(std_range=(0.05, 0.2), p=1.0), per_frame=True), b, size_u8, sem="~", note="uint8"),
-        Case(blur, "mmnoise", "GaussianBlur(sigma=(0.5, 2)), level=(B,)", mm("GaussianBlur", lv, sigma=(0.5, 2.0)), b, size, kind="mmnoise"),
+        Case(blur, "mmnoise", "GaussianBlur(sigma_px=(0.5, 2)), level=(B,)", mm("GaussianBlur", lv, sigma_px=(0.5, 2.0)), b, size, kind="mmnoise"),
         Case(blur, "torch ref", f"separable depthwise conv, k={ksize}", lambda: lambda: refs.gaussian_blur(x, sigma_blur, ksize), b, size, kind="ref"),
         Case(blur, "kornia", f"filters.gaussian_blur2d, sigma per frame, k={ksize}", kornia_blur, b, size),
         Case(blur, "albumentations", "GaussianBlur per clip (uint8)", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="uint8"),
-        Case(occ, "mmnoise", "Occlusion(area_ratio=(0.1, 0.1))", mm("Occlusion", 1.0, area_ratio=(0.1, 0.1)), b, size, kind="mmnoise"),
+        Case(occ, "mmnoise", "Occlusion(fraction=(0.1, 0.1))", mm("Occlusion", 1.0, fraction=(0.1, 0.1)), b, size, kind="mmnoise"),
         Case(occ, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x, 0.1, g)), b, size, kind="ref"),
         Case(occ, "kornia", "VideoSequential(RandomErasing(scale=(0.1, 0.1)))", kornia_video(lambda K: K.RandomErasing(scale=(0.1, 0.1), ratio=(1.0, 1.0), p=1.0)), b, size),
         Case(occ, "albumentations", "CoarseDropout per clip (uint8)", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8, sem="~", note="uint8"),

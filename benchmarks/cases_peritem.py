@@ -150,7 +150,7 @@ def _single_cases(inp: Inputs, x: dict[str, Tensor], n: dict[str, Tensor], b: in
         Case(SINGLE[0] + at, "torch ref", "randn, masked energies, scale, add", ref(lambda g: refs.noise_snr(x["audio"], snr, n["audio"], g)), b, f_size, kind="ref"),
         Case(SINGLE[1] + at, "mmnoise", "TokenMask(mask_id=103)", mm(lambda: TokenMask("ids", mask_id=MASK, ratio=(TOKEN_P, TOKEN_P), pad_id=PAD, special_ids=(CLS, SEP, MASK)), ids), b, t_size, kind="mmnoise"),
         Case(SINGLE[1] + at, "torch ref", "rand < p, != per protected id, masked_fill", ref(lambda g: refs.token_mask(x["ids"], n["ids"], TOKEN_P, MASK, PROTECTED, g)), b, t_size, kind="ref"),
-        Case(SINGLE[2] + at, "mmnoise", "frames GaussianNoise(sigma=(0.1, 0.1))", mm(lambda: GaussianNoise("clip", sigma=(SIGMA, SIGMA)), clip), b, c_size, kind="mmnoise"),
+        Case(SINGLE[2] + at, "mmnoise", "frames GaussianNoise(std=(0.1, 0.1))", mm(lambda: GaussianNoise("clip", std=(SIGMA, SIGMA)), clip), b, c_size, kind="mmnoise"),
         Case(SINGLE[2] + at, "torch ref", "randn, scale, add, clamp", ref(lambda g: refs.frame_noise(x["clip"], sigma, g)), b, c_size, kind="ref"),
         Case(OP_PIPE + at, "mmnoise", "MultimodalPipeline(SNR + TimeMask, FeatureMask, DropModalities)", mm(pipeline, sample3), b, p_size, kind="mmnoise"),
         Case(OP_PIPE + at, "torch ref", "noise_snr, time_mask, feature_mask, modality_missing", ref(lambda g: ref_pipeline(three, n, g)), b, p_size, kind="ref"),

@@ -110,5 +110,5 @@ def cases(inp: Inputs) -> list[Case]:
         Case(pipe, "torch ref", "4 out-of-place ops per modality", timed(ref_pipeline), b, size, kind="ref"),
         Case("pipeline, 3 modalities, B=1", "mmnoise", "MultimodalPipeline(...)(sample, level=(1,))", pipeline(1), 1, size // b, kind="mmnoise"),
         Case("token mask p=0.15", "mmnoise", "TokenMask(mask_id=103)", mm("tokens", "TokenMask", tokens, 1.0, keys="text", fraction=(0.15, 0.15), mask_id=103, pad_id=0), b, 2 * nbytes(d["ids"]), kind="mmnoise"),
-        Case("frame gaussian noise", "mmnoise", "GaussianNoise(sigma=(0.05, 0.2))", mm("frames", "GaussianNoise", clip, 1.0, keys="video", sigma=(0.05, 0.2)), 1, 2 * nbytes(d["clip"]), kind="mmnoise"),
+        Case("frame gaussian noise", "mmnoise", "GaussianNoise(std=(0.05, 0.2))", mm("frames", "GaussianNoise", clip, 1.0, keys="video", std=(0.05, 0.2)), 1, 2 * nbytes(d["clip"]), kind="mmnoise"),
     ]  # fmt: skip

@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
                 Babble(num_speakers=(1, 4), snr_db=(30.0, 0.0)),  # other talkers of the batch
             ],
             "face": [
-                GaussianBlur(sigma=(0.0, 2.0)),
-                Occlusion(area_ratio=(0.0, 0.2)),  # a hand or a microphone over the face
+                GaussianBlur(sigma_px=(0.0, 2.0)),
+                Occlusion(fraction=(0.0, 0.2)),  # a hand or a microphone over the face
                 LowLight(),
             ],
             "text": [

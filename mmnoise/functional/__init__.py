@@ -5,7 +5,7 @@ Batch-first, no Python loop over the batch, never in-place on inputs; padded ste
 """
 
 from mmnoise.deprecation import module_aliases
-from mmnoise.functional import missing as _missing
+from mmnoise.functional import frames as _frames
 from mmnoise.functional import tokens as _tokens
 from mmnoise.functional.diffusion import (
     BetaSchedule,
@@ -33,15 +33,15 @@ from mmnoise.functional.frames import (
     defocus_blur,
     gaussian_blur,
     gaussian_noise,
-    jpeg_compress,
+    jpeg,
     low_light,
     motion_blur,
-    occlude,
+    occlusion,
     pyramid_blur,
     resolution_drop,
     shot_noise,
 )
-from mmnoise.functional.missing import drop_modalities, sample_presence
+from mmnoise.functional.missing import drop_modality, sample_presence
 from mmnoise.functional.tokens import (
     adjacent_swap,
     lengths_after_deletion,
@@ -84,7 +84,7 @@ __all__ = [
     "contrast",
     "defocus_blur",
     "diffusion_noise",
-    "drop_modalities",
+    "drop_modality",
     "feature_mask",
     "frame_dropout",
     "frame_freeze",
@@ -93,7 +93,7 @@ __all__ = [
     "gaussian_noise",
     "highpass",
     "impulse_noise",
-    "jpeg_compress",
+    "jpeg",
     "lengths_after_deletion",
     "low_light",
     "lowpass",
@@ -101,7 +101,7 @@ __all__ = [
     "motion_blur",
     "mu_law",
     "nmer_alpha_bar",
-    "occlude",
+    "occlusion",
     "packet_loss",
     "pyramid_blur",
     "quantize",
@@ -121,4 +121,4 @@ __all__ = [
 ]
 
 # renamed kernels: the old names warn, for one release
-__getattr__ = module_aliases(__name__, {**_tokens._RENAMED, **_missing._RENAMED})
+__getattr__ = module_aliases(__name__, {**_tokens._RENAMED, **_frames._RENAMED})

@@ -8,7 +8,7 @@ with ``_fastrand``, the package's parallel chunked generator, as in the feature 
 
 Every kernel is pure: parameters are explicit tensors, randomness comes only from ``generator``,
 inputs are never modified, frames past ``lengths`` come back unchanged, outputs stay in [0, 1],
-and frames in [0, 1] with a neutral strength parameter (sigma 0, scale 1, ...) come back exactly.
+and frames in [0, 1] with a neutral strength parameter (std 0, scale 1, ...) come back exactly.
 Spatial sizes (blur radii, box sides, motion length) are in pixels of the given frames.
 
 kornia is imported inside the kernels that call it, not at module import: ``import kornia``
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
 from mmnoise.rng import Randomness
@@ -34,10 +35,10 @@ __all__ = [
     "defocus_blur",
     "gaussian_blur",
     "gaussian_noise",
-    "jpeg_compress",
+    "jpeg",
     "low_light",
     "motion_blur",
-    "occlude",
+    "occlusion",
     "pyramid_blur",
     "resolution_drop",
     "shot_noise",
@@ -103,18 +104,20 @@ def _grid(size: int, x: Tensor) -> tuple[Tensor, Tensor]:
     return c[None, :, None].expand(1, size, size), c[None, None, :].expand(1, size, size)
 
 
+@renamed_args(sigma="std")
 def gaussian_noise(
     x: Tensor,
     *,
-    sigma: Tensor,
+    std: Tensor,
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Add white Gaussian noise of standard deviation ``sigma`` and clamp to [0, 1].
+    """Add white Gaussian noise of standard deviation ``std`` and clamp to [0, 1].
 
     Args:
         x: frames in [0, 1].
-        sigma: (B,) or (B, T) noise standard deviation, in intensity units (0 = untouched).
+        std: (B,) or (B, T) noise standard deviation in intensity units (the [0, 1] scale of
+            float frames; 0 = untouched). Formerly ``sigma``.
         generator: source of the noise field (fresh for every frame).
         lengths: (B,) valid frames; padded frames are untouched.
 
@@ -126,33 +129,35 @@ def gaussian_noise(
 
     Example:
         >>> x = torch.full((1, 2, 1, 4, 4), 0.5)
-        >>> y = gaussian_noise(x, sigma=torch.tensor([0.1]), generator=torch.Generator().manual_seed(0))
+        >>> y = gaussian_noise(x, std=torch.tensor([0.1]), generator=torch.Generator().manual_seed(0))
         >>> bool(((y >= 0) & (y <= 1)).all()), bool((y != x).any())
         (True, True)
     """
-    s = _per_frame(sigma, x, name="sigma", who="gaussian_noise")
+    s = _per_frame(std, x, name="std", who="gaussian_noise")
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)  # fused: one pass, one allocation
     return _finish(y, x, lengths)
 
 
+@renamed_args(sigma="std")
 def shot_noise(
     x: Tensor,
     *,
-    sigma: Tensor,
+    std: Tensor,
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    r"""Add signal-dependent (Poisson-like) shot noise, $y = x + \sigma\sqrt{x}\,\varepsilon$.
+    r"""Add signal-dependent (Poisson-like) shot noise, $y = x + s\sqrt{x}\,\varepsilon$ ($s$ = ``std``).
 
     Photon counting noise has variance proportional to the intensity; its Gaussian approximation
     (Foi et al., 2008, "Practical Poissonian-Gaussian noise modeling") is used so that the noise
-    field is shared across levels (severity grows exactly with ``sigma``) and stays differentiable.
-    ``sigma`` = $1/\sqrt{c}$ for ImageNet-C's ``poisson(x c) / c`` with $c$ photons at full scale.
+    field is shared across levels (severity grows exactly with ``std``) and stays differentiable.
+    ``std`` = $1/\sqrt{c}$ for ImageNet-C's ``poisson(x c) / c`` with $c$ photons at full scale.
 
     Args:
         x: frames in [0, 1].
-        sigma: (B,) or (B, T) noise standard deviation at intensity 1 (0 = untouched).
+        std: (B,) or (B, T) noise standard deviation at intensity 1, in intensity units
+            (0 = untouched). Formerly ``sigma``.
         generator: source of the noise field (fresh for every frame).
         lengths: (B,) valid frames.
 
@@ -164,29 +169,31 @@ def shot_noise(
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 2, 2)
-        >>> shot_noise(x, sigma=torch.tensor([0.5]), generator=torch.Generator()).equal(x)
+        >>> shot_noise(x, std=torch.tensor([0.5]), generator=torch.Generator()).equal(x)
         True
     """
-    s = _per_frame(sigma, x, name="sigma", who="shot_noise")
+    s = _per_frame(std, x, name="std", who="shot_noise")
     noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     noise = noise * x.clamp(min=0.0).sqrt()
     y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
 
 
+@renamed_args(sigma="sigma_px")
 @accurate
 def gaussian_blur(
-    x: Tensor, *, sigma: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
+    x: Tensor, *, sigma_px: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
 ) -> Tensor:
-    """Blur each frame with an isotropic Gaussian of standard deviation ``sigma`` pixels.
+    """Blur each frame with an isotropic Gaussian of standard deviation ``sigma_px`` pixels.
 
     The result of ``kornia.filters.gaussian_blur2d`` with one sigma per frame (reflect borders):
     kornia's 1-D taps, applied along W and then along H as depthwise convolutions.
 
     Args:
         x: frames in [0, 1].
-        sigma: (B,) or (B, T) blur standard deviation in pixels (0 = untouched).
-        kernel_size: odd kernel side shared by the batch; None = ``2 * ceil(3 * max sigma) + 1``.
+        sigma_px: (B,) or (B, T) blur standard deviation in pixels (0 = untouched). Formerly
+            ``sigma``.
+        kernel_size: odd kernel side shared by the batch; None = ``2 * ceil(3 * max sigma_px) + 1``.
             Capped so the kernel never exceeds the frame.
         lengths: (B,) valid frames.
 
@@ -198,11 +205,11 @@ def gaussian_blur(
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 9, 9); x[..., 4, 4] = 1.0
-        >>> y = gaussian_blur(x, sigma=torch.tensor([1.0]))
+        >>> y = gaussian_blur(x, sigma_px=torch.tensor([1.0]))
         >>> round(y[0, 0, 0, 4, 4].item(), 3), round(y.sum().item(), 3)
         (0.159, 1.0)
     """
-    s = _per_frame(sigma, x, name="sigma", who="gaussian_blur")
+    s = _per_frame(sigma_px, x, name="sigma_px", who="gaussian_blur")
     half = math.ceil(3 * float(s.max())) if kernel_size is None else int(kernel_size) // 2
     k = _kernel_size(half, x)
     import kornia.filters as KF  # lazy: see the module docstring
@@ -348,10 +355,11 @@ def defocus_blur(
     return _finish(_unit(y), x, lengths)
 
 
-def occlude(
+@renamed_args(area_ratio="fraction")
+def occlusion(
     x: Tensor,
     *,
-    area_ratio: Tensor,
+    fraction: Tensor,
     aspect: Tensor,
     center_y: Tensor,
     center_x: Tensor,
@@ -360,14 +368,15 @@ def occlude(
 ) -> Tensor:
     """Fill one box per frame with ``fill`` (an occluder: hand, glasses, microphone, a face part).
 
-    The box covers ``area_ratio`` of the frame with height / width ratio ``aspect``:
+    The box covers ``fraction`` of the frame's area with height / width ratio ``aspect``:
     ``h = round(sqrt(a H W r))``, ``w = round(sqrt(a H W / r))`` (each side capped by the frame), so
-    the covered area matches the ratio up to rounding. Its position is given as fractions of the
+    the covered area matches the fraction up to rounding. Its position is given as fractions of the
     room left: ``top = floor(center_y * (H - h + 1))``, so the box always lies inside the frame.
 
     Args:
         x: frames in [0, 1].
-        area_ratio: (B,) or (B, T) covered fraction of the frame area, in [0, 1].
+        fraction: (B,) or (B, T) share of the frame's area covered, in [0, 1] (a fraction of
+            H x W pixels). Formerly ``area_ratio``.
         aspect: (B,) or (B, T) box height / width, > 0.
         center_y: (B,) or (B, T) vertical position as a fraction in [0, 1).
         center_x: (B,) or (B, T) horizontal position as a fraction in [0, 1).
@@ -381,9 +390,9 @@ def occlude(
         The occluded frames.
 
     Example:
-        >>> y = occlude(torch.ones(1, 1, 1, 4, 4), area_ratio=torch.tensor([0.25]),
-        ...             aspect=torch.tensor([1.0]), center_y=torch.tensor([0.0]),
-        ...             center_x=torch.tensor([0.99]))
+        >>> y = occlusion(torch.ones(1, 1, 1, 4, 4), fraction=torch.tensor([0.25]),
+        ...               aspect=torch.tensor([1.0]), center_y=torch.tensor([0.0]),
+        ...               center_x=torch.tensor([0.99]))
         >>> y[0, 0, 0]
         tensor([[1., 1., 0., 0.],
                 [1., 1., 0., 0.],
@@ -391,12 +400,12 @@ def occlude(
                 [1., 1., 1., 1.]])
     """
     h, w = x.shape[-2], x.shape[-1]
-    a = _per_frame(area_ratio, x, name="area_ratio", who="occlude").clamp(0, 1)
-    r = _per_frame(aspect, x, name="aspect", who="occlude")
+    a = _per_frame(fraction, x, name="fraction", who="occlusion").clamp(0, 1)
+    r = _per_frame(aspect, x, name="aspect", who="occlusion")
     bh = torch.round(torch.sqrt(a * h * w * r)).clamp(0, h)
     bw = torch.round(torch.sqrt(a * h * w / r)).clamp(0, w)
-    top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlude") * (h - bh + 1))
-    left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlude") * (w - bw + 1))
+    top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlusion") * (h - bh + 1))
+    left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlusion") * (w - bw + 1))
     top, left = torch.minimum(top.clamp(min=0), h - bh), torch.minimum(left.clamp(min=0), w - bw)
     rows = torch.arange(h, device=x.device, dtype=x.dtype)[:, None]
     cols = torch.arange(w, device=x.device, dtype=x.dtype)[None, :]
@@ -408,7 +417,7 @@ def occlude(
 
 
 @accurate
-def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
+def jpeg(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
     """JPEG-encode and decode each frame at ``quality`` (kornia's differentiable JPEG codec).
 
     ``kornia.enhance.jpeg_codec_differentiable`` (Reich et al., 2024) with the standard tables and
@@ -431,15 +440,15 @@ def jpeg_compress(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) 
 
     Example:
         >>> x = torch.linspace(0, 1, 16 * 16).reshape(1, 1, 1, 16, 16)
-        >>> y = jpeg_compress(x, quality=torch.tensor([10.0]))
+        >>> y = jpeg(x, quality=torch.tensor([10.0]))
         >>> y.shape, bool(((y >= 0) & (y <= 1)).all()), bool((y - x).abs().max() > 0)
         (torch.Size([1, 1, 1, 16, 16]), True, True)
     """
-    q = _per_frame(quality, x, name="quality", who="jpeg_compress").clamp(1.0, 100.0)
+    q = _per_frame(quality, x, name="quality", who="jpeg").clamp(1.0, 100.0)
     c = x.shape[2]
     if c not in (1, 3):
         raise ValueError(
-            f"jpeg_compress: expected RGB or grey frames (C = 3 or 1), got shape "
+            f"jpeg: expected RGB or grey frames (C = 3 or 1), got shape "
             f"{tuple(x.shape)}; JPEG codes colour images only."
         )
     xf = _fold(x)
@@ -541,16 +550,17 @@ def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Ten
     return _finish(_unit(y), x, lengths)
 
 
+@renamed_args(sigma="std")
 def low_light(
     x: Tensor,
     *,
     gamma: Tensor,
     gain: Tensor,
-    sigma: Tensor,
+    std: Tensor,
     generator: Randomness = None,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + \sigma\sqrt{d}\,\varepsilon$.
+    r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + s\sqrt{d}\,\varepsilon$ ($s$ = ``std``).
 
     The usual low-light synthesis (e.g. Lv et al., IJCV 2021): a gamma curve and a linear gain
     darken the frame (``kornia.enhance.adjust_gamma``), then signal-dependent noise is added, as in
@@ -560,7 +570,8 @@ def low_light(
         x: frames in [0, 1].
         gamma: (B,) or (B, T) gamma exponent (> 1 darkens mid-tones; 1 = untouched).
         gain: (B,) or (B, T) linear gain in [0, 1] (1 = untouched).
-        sigma: (B,) or (B, T) shot-noise standard deviation at intensity 1 (0 = no noise).
+        std: (B,) or (B, T) shot-noise standard deviation at intensity 1, in intensity units
+            (0 = no noise). Formerly ``sigma``.
         generator: source of the noise field.
         lengths: (B,) valid frames.
 
@@ -573,12 +584,12 @@ def low_light(
     Example:
         >>> x = torch.full((1, 1, 1, 1, 2), 0.5)
         >>> low_light(x, gamma=torch.tensor([2.0]), gain=torch.tensor([0.5]),
-        ...           sigma=torch.tensor([0.0])).flatten()
+        ...           std=torch.tensor([0.0])).flatten()
         tensor([0.1250, 0.1250])
     """
     gm = _per_frame(gamma, x, name="gamma", who="low_light")
     gn = _per_frame(gain, x, name="gain", who="low_light")
-    s = _per_frame(sigma, x, name="sigma", who="low_light")
+    s = _per_frame(std, x, name="std", who="low_light")
     import kornia.enhance as KE  # lazy: see the module docstring
 
     dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
@@ -753,3 +764,8 @@ def pyramid_blur(
     top = int(float(r.max())) if max_rounds is None else int(max_rounds)
     y = _pyramid(_fold(xf), r.reshape(-1), top, u8)
     return _finish((y if u8 else _unit(y)).to(x.dtype), x, lengths)
+
+
+#: renamed kernels (old name: new function); the old names warn, for one release
+_RENAMED = {"occlude": occlusion, "jpeg_compress": jpeg}
+__getattr__ = module_aliases(__name__, _RENAMED)

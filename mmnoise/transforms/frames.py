@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import check_range, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import frames as F
 from mmnoise.rng import Randomness
 from mmnoise.sample import Keys, Kind
@@ -45,15 +46,17 @@ def _shape(x: Tensor, per_frame: bool) -> tuple[int, ...]:
     return (x.shape[1],) if per_frame else ()
 
 
+@renamed_args(sigma="std")
 class GaussianNoise(NoiseTransform):
     """Add white Gaussian sensor noise to every pixel, clamped to [0, 1].
 
-    Level mapping: ``sigma = weak + level * (strong - weak)`` (default 0 to 0.3, intensity units;
+    Level mapping: ``std = weak + level * (strong - weak)`` (default 0 to 0.3, intensity units;
     ImageNet-C uses 0.08 to 0.38). The noise field is fresh for every frame.
 
     Args:
         keys: entries to corrupt.
-        sigma: (weak, strong) noise standard deviation.
+        std: (weak, strong) noise standard deviation in intensity units (the [0, 1] scale of
+            float frames; uint8 frames are read as value / 255). Formerly ``sigma``.
         p: per-example probability.
 
     Shape:
@@ -71,24 +74,26 @@ class GaussianNoise(NoiseTransform):
     kernel = staticmethod(F.gaussian_noise)
 
     def __init__(
-        self, keys: Keys = None, *, sigma: Sequence[float] = (0.0, 0.3), p: float = 1.0
+        self, keys: Keys = None, *, std: Sequence[float] = (0.0, 0.3), p: float = 1.0
     ) -> None:
         super().__init__(keys, p=p)
-        self.sigma = check_range(sigma, who=type(self).__name__, name="sigma", lo=0.0)
+        self.std = check_range(std, who=type(self).__name__, name="std", lo=0.0)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"sigma": lerp(level, self.sigma), "seed": self.draw_seed(x, generator)}
+        return {"std": lerp(level, self.std), "seed": self.draw_seed(x, generator)}
 
 
+@renamed_args(sigma="std")
 class ShotNoise(GaussianNoise):
-    """Add signal-dependent (Poisson-like) shot noise ``sigma * sqrt(x) * eps``, clamped to [0, 1].
+    """Add signal-dependent (Poisson-like) shot noise ``std * sqrt(x) * eps``, clamped to [0, 1].
 
-    Level mapping: ``sigma = weak + level * (strong - weak)`` at full intensity (default 0 to 0.5;
-    ImageNet-C's shot noise with c = 60 to 3 photons is sigma = 1/sqrt(c) = 0.13 to 0.58).
+    Level mapping: ``std = weak + level * (strong - weak)`` at full intensity (default 0 to 0.5;
+    ImageNet-C's shot noise with c = 60 to 3 photons is std = 1/sqrt(c) = 0.13 to 0.58).
 
     Args:
         keys: entries to corrupt.
-        sigma: (weak, strong) noise standard deviation at intensity 1.
+        std: (weak, strong) noise standard deviation at intensity 1, in intensity units.
+            Formerly ``sigma``.
         p: per-example probability.
 
     Shape:
@@ -103,21 +108,22 @@ class ShotNoise(GaussianNoise):
     kernel = staticmethod(F.shot_noise)
 
     def __init__(
-        self, keys: Keys = None, *, sigma: Sequence[float] = (0.0, 0.5), p: float = 1.0
+        self, keys: Keys = None, *, std: Sequence[float] = (0.0, 0.5), p: float = 1.0
     ) -> None:
-        super().__init__(keys, sigma=sigma, p=p)
+        super().__init__(keys, std=std, p=p)
 
 
+@renamed_args(sigma="sigma_px")
 class GaussianBlur(NoiseTransform):
     """Blur each clip with an isotropic Gaussian (soft focus, compression smoothing).
 
-    Level mapping: ``sigma = weak + level * (strong - weak)`` pixels (default 0 to 3). The kernel
-    side is fixed by the strongest sigma, ``2 * ceil(3 * max) + 1``, so an example's result does
-    not depend on the rest of the batch.
+    Level mapping: ``sigma_px = weak + level * (strong - weak)`` pixels (default 0 to 3). The
+    kernel side is fixed by the strongest sigma, ``2 * ceil(3 * max) + 1``, so an example's result
+    does not depend on the rest of the batch.
 
     Args:
         keys: entries to corrupt.
-        sigma: (weak, strong) blur standard deviation in pixels.
+        sigma_px: (weak, strong) blur standard deviation in pixels. Formerly ``sigma``.
         p: per-example probability.
 
     Shape:
@@ -125,7 +131,7 @@ class GaussianBlur(NoiseTransform):
 
     Example:
         >>> x = torch.zeros(1, 1, 1, 9, 9); x[..., 4, 4] = 1.0
-        >>> y = GaussianBlur("v", sigma=(0.0, 1.0))({"v": x})["v"]
+        >>> y = GaussianBlur("v", sigma_px=(0.0, 1.0))({"v": x})["v"]
         >>> round(y.max().item(), 3)
         0.159
     """
@@ -135,16 +141,16 @@ class GaussianBlur(NoiseTransform):
     kernel = staticmethod(F.gaussian_blur)
 
     def __init__(
-        self, keys: Keys = None, *, sigma: Sequence[float] = (0.0, 3.0), p: float = 1.0
+        self, keys: Keys = None, *, sigma_px: Sequence[float] = (0.0, 3.0), p: float = 1.0
     ) -> None:
         super().__init__(keys, p=p)
-        self.sigma = check_range(sigma, who=type(self).__name__, name="sigma", lo=0.0)
+        self.sigma_px = check_range(sigma_px, who=type(self).__name__, name="sigma_px", lo=0.0)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
-        return {"sigma": lerp(level, self.sigma)}
+        return {"sigma_px": lerp(level, self.sigma_px)}
 
     def kernel_kwargs(self) -> dict[str, int]:
-        return {"kernel_size": 2 * math.ceil(3 * max(self.sigma)) + 1}
+        return {"kernel_size": 2 * math.ceil(3 * max(self.sigma_px)) + 1}
 
 
 class MotionBlur(NoiseTransform):
@@ -230,17 +236,19 @@ class DefocusBlur(NoiseTransform):
         return {"kernel_size": 2 * math.ceil(max(self.radius) + 0.5) + 1}
 
 
+@renamed_args(area_ratio="fraction")
 class Occlusion(NoiseTransform):
     """Cover a face-part-sized box of every frame with ``fill`` (hand, glasses, mask, microphone).
 
-    Level mapping: covered ``area_ratio = weak + level * (strong - weak)`` of the frame (default
+    Level mapping: covered ``fraction = weak + level * (strong - weak)`` of the frame (default
     0 to 0.25: an eye pair is about 0.05 of a face crop, the mouth region about 0.1, a hand 0.25).
     The box's height / width ratio is log-uniform in ``aspect`` and its position uniform inside the
     frame, once per clip (a static occluder) or per frame with ``per_frame``.
 
     Args:
         keys: entries to corrupt.
-        area_ratio: (weak, strong) covered fraction of the frame area, in [0, 1].
+        fraction: (weak, strong) share of the frame's area covered, in [0, 1] (a fraction of
+            H x W pixels). Formerly ``area_ratio``.
         aspect: (min, max) box height / width ratio, sampled log-uniformly (not level-driven).
         fill: value of the covered pixels.
         per_frame: draw the box for every frame instead of once per clip.
@@ -251,7 +259,7 @@ class Occlusion(NoiseTransform):
 
     Example:
         >>> x = torch.ones(1, 2, 1, 8, 8)
-        >>> y = Occlusion("v", area_ratio=(0.0, 0.25), aspect=(1.0, 1.0))(
+        >>> y = Occlusion("v", fraction=(0.0, 0.25), aspect=(1.0, 1.0))(
         ...     {"v": x}, generator=torch.Generator())["v"]
         >>> (y == 0).sum(dim=(2, 3, 4)).tolist()
         [[16, 16]]
@@ -259,13 +267,13 @@ class Occlusion(NoiseTransform):
 
     accepts = _FRAMES
     differentiable = True
-    kernel = staticmethod(F.occlude)
+    kernel = staticmethod(F.occlusion)
 
     def __init__(
         self,
         keys: Keys = None,
         *,
-        area_ratio: Sequence[float] = (0.0, 0.25),
+        fraction: Sequence[float] = (0.0, 0.25),
         aspect: Sequence[float] = (0.5, 2.0),
         fill: float = 0.0,
         per_frame: bool = False,
@@ -273,7 +281,7 @@ class Occlusion(NoiseTransform):
     ) -> None:
         super().__init__(keys, p=p)
         who = type(self).__name__
-        self.area_ratio = check_range(area_ratio, who=who, name="area_ratio", lo=0.0, hi=1.0)
+        self.fraction = check_range(fraction, who=who, name="fraction", lo=0.0, hi=1.0)
         self.aspect = check_range(aspect, who=who, name="aspect", lo=1e-3)
         self.fill = float(fill)
         self.per_frame = bool(per_frame)
@@ -283,7 +291,7 @@ class Occlusion(NoiseTransform):
         lo, hi = math.log(self.aspect[0]), math.log(self.aspect[1])
         aspect = torch.exp(lo + (hi - lo) * self.uniform(x, generator, *shape))
         return {
-            "area_ratio": lerp(level, self.area_ratio),
+            "fraction": lerp(level, self.fraction),
             "aspect": aspect,
             "center_y": self.uniform(x, generator, *shape),
             "center_x": self.uniform(x, generator, *shape),
@@ -316,7 +324,7 @@ class JPEG(NoiseTransform):
     """
 
     accepts = _FRAMES
-    kernel = staticmethod(F.jpeg_compress)
+    kernel = staticmethod(F.jpeg)
 
     def __init__(
         self, keys: Keys = None, *, quality: Sequence[float] = (90.0, 10.0), p: float = 1.0
@@ -399,17 +407,19 @@ class Contrast(NoiseTransform):
         return {"factor": lerp(level, self.factor)}
 
 
+@renamed_args(sigma="std")
 class LowLight(NoiseTransform):
     """Film each clip in a dim room: gamma darkening, a gain drop, then shot noise.
 
     Level mapping (all linear in level): ``gamma`` 1 to 2.5, ``gain`` 1 to 0.4, shot-noise
-    ``sigma`` 0 to 0.1 (defaults); see :func:`mmnoise.functional.frames.low_light`.
+    ``std`` 0 to 0.1 (defaults); see :func:`mmnoise.functional.frames.low_light`.
 
     Args:
         keys: entries to corrupt.
         gamma: (weak, strong) gamma exponent, > 0.
         gain: (weak, strong) linear gain in [0, 1].
-        sigma: (weak, strong) shot-noise standard deviation at intensity 1.
+        std: (weak, strong) shot-noise standard deviation at intensity 1, in intensity units.
+            Formerly ``sigma``.
         p: per-example probability.
 
     Shape:
@@ -417,7 +427,7 @@ class LowLight(NoiseTransform):
 
     Example:
         >>> x = torch.full((1, 1, 1, 1, 2), 0.5)
-        >>> t = LowLight("v", gamma=(1.0, 2.0), gain=(1.0, 0.5), sigma=(0.0, 0.0))
+        >>> t = LowLight("v", gamma=(1.0, 2.0), gain=(1.0, 0.5), std=(0.0, 0.0))
         >>> t({"v": x}, generator=torch.Generator())["v"].flatten()
         tensor([0.1250, 0.1250])
     """
@@ -432,20 +442,20 @@ class LowLight(NoiseTransform):
         *,
         gamma: Sequence[float] = (1.0, 2.5),
         gain: Sequence[float] = (1.0, 0.4),
-        sigma: Sequence[float] = (0.0, 0.1),
+        std: Sequence[float] = (0.0, 0.1),
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
         who = type(self).__name__
         self.gamma = check_range(gamma, who=who, name="gamma", lo=1e-3)
         self.gain = check_range(gain, who=who, name="gain", lo=0.0, hi=1.0)
-        self.sigma = check_range(sigma, who=who, name="sigma", lo=0.0)
+        self.std = check_range(std, who=who, name="std", lo=0.0)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {
             "gamma": lerp(level, self.gamma),
             "gain": lerp(level, self.gain),
-            "sigma": lerp(level, self.sigma),
+            "std": lerp(level, self.std),
             "seed": self.draw_seed(x, generator),
         }
 

@@ -6,9 +6,9 @@ from mmnoise.transforms import frames as T
 from tests.contract.case import Case
 
 CASES = [
-    Case(lambda k: T.GaussianNoise(k, sigma=(0.05, 0.4)), "frames"),
-    Case(lambda k: T.ShotNoise(k, sigma=(0.05, 0.6)), "frames"),
-    Case(lambda k: T.GaussianBlur(k, sigma=(0.3, 3.0)), "frames", random=False),
+    Case(lambda k: T.GaussianNoise(k, std=(0.05, 0.4)), "frames"),
+    Case(lambda k: T.ShotNoise(k, std=(0.05, 0.6)), "frames"),
+    Case(lambda k: T.GaussianBlur(k, sigma_px=(0.3, 3.0)), "frames", random=False),
     # MotionBlur: no MSE monotonicity on white-noise frames (the anti-aliased taps of a short
     # diagonal streak can change them more than a longer one); the streak's spread is checked
     # instead in tests/functional/test_frames.py
@@ -25,9 +25,9 @@ CASES = [
     # did (1.1% of draws, MSE 0.0720 then 0.0714). At 0.6 / 1.0 / 1.5 px the smaller gap is
     # >= 6.6 standard deviations of its spread at 8 px (0 reversals in 400k draws)
     Case(lambda k: T.DefocusBlur(k, radius=(0.5, 1.5)), "frames", random=False),
-    Case(lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5)), "frames", monotone="count"),
+    Case(lambda k: T.Occlusion(k, fraction=(0.05, 0.5)), "frames", monotone="count"),
     Case(
-        lambda k: T.Occlusion(k, area_ratio=(0.05, 0.5), per_frame=True, fill=0.5),
+        lambda k: T.Occlusion(k, fraction=(0.05, 0.5), per_frame=True, fill=0.5),
         "frames",
         monotone="count",
         name="per_frame",

@@ -59,7 +59,7 @@ def test_jpeg_output_stays_in_unit_range(
     x = _frames(seed, (2, 2, channels, side, side + 3))
     x[0, 0] = 0.0  # saturated frames are where a codec overshoots
     x[1, 1] = 1.0
-    y = F.jpeg_compress(x, quality=torch.tensor([quality, quality]))
+    y = F.jpeg(x, quality=torch.tensor([quality, quality]))
     assert y.shape == x.shape and y.dtype == x.dtype
     assert bool(((y >= 0) & (y <= 1)).all())
 
@@ -69,7 +69,7 @@ def test_jpeg_error_grows_as_quality_drops() -> None:
     img = 0.5 + 0.4 * torch.sin(xx / 3) * torch.cos(yy / 5)
     x = img.expand(3, 3, 32, 32)[None]  # one clip of 3 identical RGB frames
     errs = [
-        float((F.jpeg_compress(x, quality=torch.tensor([q])) - x).square().mean())
+        float((F.jpeg(x, quality=torch.tensor([q])) - x).square().mean())
         for q in (95.0, 50.0, 10.0)
     ]
     assert errs[0] < errs[1] < errs[2]
@@ -77,7 +77,7 @@ def test_jpeg_error_grows_as_quality_drops() -> None:
 
 def test_jpeg_rejects_other_channel_counts() -> None:
     with pytest.raises(ValueError, match="C = 3 or 1"):
-        F.jpeg_compress(torch.rand(1, 1, 2, 8, 8), quality=torch.tensor([50.0]))
+        F.jpeg(torch.rand(1, 1, 2, 8, 8), quality=torch.tensor([50.0]))
 
 
 @settings(max_examples=20)
@@ -93,9 +93,9 @@ def test_erased_area_matches_the_requested_ratio(
     seed: int, area: float, aspect: float, side: int, cy: float, cx: float
 ) -> None:
     x = _frames(seed, (1, 2, 3, side, side)) * 0.9 + 0.1  # never equal to the fill 0
-    y = F.occlude(
+    y = F.occlusion(
         x,
-        area_ratio=torch.tensor([area]),
+        fraction=torch.tensor([area]),
         aspect=torch.tensor([aspect]),
         center_y=torch.tensor([cy]),
         center_x=torch.tensor([cx]),
@@ -115,7 +115,7 @@ def test_erased_area_matches_the_requested_ratio(
 @pytest.mark.parametrize("level", [0.2, 0.6, 1.0])
 def test_occlusion_level_maps_to_covered_fraction(level: float) -> None:
     x = torch.rand(8, 1, 1, 32, 32, generator=torch.Generator().manual_seed(0)) + 0.1
-    t = T.Occlusion("v", area_ratio=(0.0, 0.25), aspect=(1.0, 1.0))
+    t = T.Occlusion("v", fraction=(0.0, 0.25), aspect=(1.0, 1.0))
     y = t({"v": x}, level=level, generator=torch.Generator().manual_seed(1))["v"]
     fraction = (y == 0).float().mean(dim=(1, 2, 3, 4))
     side = round(math.sqrt(0.25 * level * 32 * 32))
@@ -134,7 +134,7 @@ def test_occlusion_per_frame_moves_the_box() -> None:
 @pytest.mark.parametrize(
     "kernel, param",
     [
-        (F.gaussian_blur, {"sigma": 1.5}),
+        (F.gaussian_blur, {"sigma_px": 1.5}),
         (F.defocus_blur, {"radius": 2.0}),
         (F.motion_blur, {"length": 7.0, "angle_deg": 30.0}),
         (F.resolution_drop, {"scale": 0.4}),
@@ -164,7 +164,7 @@ def test_blur_reduces_high_frequency_energy(
 def test_stronger_gaussian_blur_removes_more_high_frequencies() -> None:
     x = _frames(0, (1, 1, 1, 32, 32))
     energy = [
-        float(_high_freq_energy(F.gaussian_blur(x, sigma=torch.tensor([s]))[0, 0]))
+        float(_high_freq_energy(F.gaussian_blur(x, sigma_px=torch.tensor([s]))[0, 0]))
         for s in (0.5, 1.0, 2.0)
     ]
     assert energy[0] > energy[1] > energy[2]
@@ -225,9 +225,9 @@ def test_clip_parameters_are_shared_across_frames(op: type) -> None:
 
 def test_shot_noise_variance_grows_with_intensity() -> None:
     x = torch.tensor([0.09, 0.64]).reshape(1, 1, 2, 1, 1).expand(1, 1, 2, 200, 200)
-    y = F.shot_noise(x, sigma=torch.tensor([0.05]), generator=torch.Generator().manual_seed(0))
+    y = F.shot_noise(x, std=torch.tensor([0.05]), generator=torch.Generator().manual_seed(0))
     std = (y - x).flatten(3).std(dim=-1).flatten()
-    # std = sigma * sqrt(x): 0.015 and 0.04
+    # the noise std is std * sqrt(x): 0.015 and 0.04
     assert torch.allclose(std, torch.tensor([0.015, 0.04]), rtol=0.05)
 
 
@@ -255,15 +255,15 @@ def test_padded_frames_are_untouched_and_input_is_not_modified() -> None:
 def test_bad_parameter_shapes_and_layouts_raise() -> None:
     x = torch.rand(2, 3, 1, 8, 8)
     with pytest.raises(ValueError, match=r"\(2,\) tensor .* or \(2, 3\)"):
-        F.gaussian_noise(x, sigma=torch.ones(3))
+        F.gaussian_noise(x, std=torch.ones(3))
     with pytest.raises(ValueError, match=r"\(B, T, C, H, W\)"):
-        F.gaussian_blur(x[:, 0], sigma=torch.ones(2))
+        F.gaussian_blur(x[:, 0], sigma_px=torch.ones(2))
     with pytest.raises(TypeError, match="frames"):
         T.GaussianBlur("v")({"v": torch.rand(2, 8, 8)})
     with pytest.raises(ValueError, match="quality"):
         T.JPEG(quality=(90.0, 0.0))
-    with pytest.raises(ValueError, match="area_ratio"):
-        T.Occlusion(area_ratio=(0.0, 1.5))
+    with pytest.raises(ValueError, match="fraction"):
+        T.Occlusion(fraction=(0.0, 1.5))
 
 
 @settings(max_examples=10)
@@ -279,17 +279,17 @@ def test_neutral_parameters_return_the_frames_exactly(
 
     g = torch.Generator().manual_seed(seed)
     outputs = [
-        F.gaussian_noise(x, sigma=full(0.0), generator=g),
-        F.shot_noise(x, sigma=full(0.0), generator=g),
-        F.gaussian_blur(x, sigma=full(0.0), kernel_size=9),
+        F.gaussian_noise(x, std=full(0.0), generator=g),
+        F.shot_noise(x, std=full(0.0), generator=g),
+        F.gaussian_blur(x, sigma_px=full(0.0), kernel_size=9),
         F.motion_blur(x, length=full(0.0), angle_deg=torch.rand(shape) * 360, kernel_size=9),
         F.defocus_blur(x, radius=full(0.0), kernel_size=9),
-        F.occlude(
-            x, area_ratio=full(0.0), aspect=full(1.0), center_y=full(0.5), center_x=full(0.5)
+        F.occlusion(
+            x, fraction=full(0.0), aspect=full(1.0), center_y=full(0.5), center_x=full(0.5)
         ),
         F.brightness(x, delta=full(0.0)),
         F.contrast(x, factor=full(1.0)),
-        F.low_light(x, gamma=full(1.0), gain=full(1.0), sigma=full(0.0), generator=g),
+        F.low_light(x, gamma=full(1.0), gain=full(1.0), std=full(0.0), generator=g),
         F.resolution_drop(x, scale=full(1.0)),
     ]
     for i, y in enumerate(outputs):
@@ -302,7 +302,7 @@ def test_jpeg_output_is_a_fresh_contiguous_tensor_in_unit_range(size: int) -> No
     # frames, which the clamp must copy out rather than write through
     x = _frames(0, (2, 1, 3, size, size))
     before = x.clone()
-    y = F.jpeg_compress(x, quality=torch.tensor([10.0, 60.0]))
+    y = F.jpeg(x, quality=torch.tensor([10.0, 60.0]))
     assert y.is_contiguous() and y.shape == x.shape and torch.equal(x, before)
     assert bool(((y >= 0) & (y <= 1)).all())
 
@@ -362,14 +362,63 @@ def test_jpeg_device_path_equals_kornias_public_codec(monkeypatch: pytest.Monkey
     # off the CPU the codec's steps run without kornia's .item() quality check: same values
     x = _frames(0, (2, 2, 3, 20, 37))
     q = torch.tensor([10.0, 90.0])
-    want = F.jpeg_compress(x, quality=q)
+    want = F.jpeg(x, quality=q)
     monkeypatch.setattr(F, "reads_on_host", lambda device: False)
-    torch.testing.assert_close(F.jpeg_compress(x, quality=q), want, rtol=0, atol=0)
+    torch.testing.assert_close(F.jpeg(x, quality=q), want, rtol=0, atol=0)
 
 
 def test_jpeg_at_a_fixed_quality() -> None:
     # a fixed quality is (q, q): every clip coded at q, whatever its level above 0
     x = torch.linspace(0, 1, 2 * 16 * 16).reshape(2, 1, 1, 16, 16)
     y = T.JPEG("v", quality=(30.0, 30.0))({"v": x}, level=torch.tensor([0.2, 1.0]))["v"]
-    want = F.jpeg_compress(x, quality=torch.tensor([30.0, 30.0]))
+    want = F.jpeg(x, quality=torch.tensor([30.0, 30.0]))
     assert torch.equal(y, want)
+
+
+# issue 24 item 5: names say their unit; the old names warn for one release and still work
+_RENAMED_CLASS_ARGS = [
+    (T.GaussianNoise, "sigma", "std", (0.0, 0.2)),
+    (T.ShotNoise, "sigma", "std", (0.0, 0.2)),
+    (T.LowLight, "sigma", "std", (0.0, 0.05)),
+    (T.GaussianBlur, "sigma", "sigma_px", (0.0, 2.0)),
+    (T.Occlusion, "area_ratio", "fraction", (0.0, 0.3)),
+]
+
+
+@pytest.mark.parametrize(("cls", "old", "new", "value"), _RENAMED_CLASS_ARGS)
+def test_renamed_class_arguments_warn_and_work(
+    cls: type, old: str, new: str, value: tuple[float, float]
+) -> None:
+    with pytest.warns(DeprecationWarning, match=f"{cls.__name__}\\({new}=...\\)"):
+        t = cls("v", **{old: value})
+    assert getattr(t, new) == value and old not in t.to_config()
+    x = _frames(0, (2, 2, 3, 8, 8))
+    want = cls("v", **{new: value})({"v": x}, generator=torch.Generator().manual_seed(1))["v"]
+    got = t({"v": x}, generator=torch.Generator().manual_seed(1))["v"]
+    assert torch.equal(got, want)
+
+
+def test_renamed_kernels_and_kernel_arguments_warn_and_work() -> None:
+    import mmnoise.functional as MF
+
+    x = _frames(0, (1, 1, 3, 16, 16))
+    one = torch.tensor([1.0])
+    with pytest.warns(DeprecationWarning, match="use mmnoise.functional.jpeg instead"):
+        old_jpeg = MF.jpeg_compress
+    assert old_jpeg is F.jpeg
+    with pytest.warns(DeprecationWarning, match="use mmnoise.functional.frames.occlusion"):
+        assert F.occlude is F.occlusion
+    box = {"aspect": one, "center_y": 0.5 * one, "center_x": 0.5 * one}
+    with pytest.warns(DeprecationWarning, match=r"occlusion\(fraction=...\)"):
+        y = F.occlusion(x, area_ratio=0.2 * one, **box)
+    assert torch.equal(y, F.occlusion(x, fraction=0.2 * one, **box))
+    with pytest.warns(DeprecationWarning, match=r"gaussian_blur\(sigma_px=...\)"):
+        y = F.gaussian_blur(x, sigma=one)
+    assert torch.equal(y, F.gaussian_blur(x, sigma_px=one))
+    g = torch.Generator
+    for kernel in (F.gaussian_noise, F.shot_noise):
+        with pytest.warns(DeprecationWarning, match=r"\(std=...\)"):
+            y = kernel(x, sigma=0.1 * one, generator=g().manual_seed(0))
+        assert torch.equal(y, kernel(x, std=0.1 * one, generator=g().manual_seed(0)))
+    with pytest.warns(DeprecationWarning, match=r"low_light\(std=...\)"):
+        F.low_light(x, gamma=one, gain=one, sigma=0.1 * one, generator=g())

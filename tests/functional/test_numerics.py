@@ -83,7 +83,7 @@ def test_a_level_that_is_zero_in_float32_is_an_identity_everywhere(level) -> Non
     [
         (lambda: mm.MotionBlur("v", length=(9.0, 9.0)), torch.float32),
         (lambda: mm.DefocusBlur("v", radius=(4.0, 4.0)), torch.float32),
-        (lambda: mm.GaussianBlur("v", sigma=(3.0, 3.0)), torch.float32),
+        (lambda: mm.GaussianBlur("v", sigma_px=(3.0, 3.0)), torch.float32),
         (lambda: mm.ResolutionDrop("v", scale=(0.3, 0.3)), torch.float16),
     ],
 )
