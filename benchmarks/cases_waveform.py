@@ -120,6 +120,11 @@ def cases(inp: Inputs) -> list[Case]:
 
         return build
 
+    def julius_lowpass() -> Thunk:
+        julius = need("julius")
+        cut = (d["cutoff"] / sr).tolist()
+        return lambda: [julius.lowpass_filter(x[i], cut[i]) for i in range(b)]
+
     def ta_fftconvolve() -> Thunk:
         rir = d["bank"][d["index"]][:, None, :]
         return lambda: AF.fftconvolve(x, rir)[..., : x.shape[-1]]
@@ -165,7 +170,8 @@ def cases(inp: Inputs) -> list[Case]:
         Case(noise, "audiomentations", "AddGaussianSNR per clip", am_aug("AddGaussianSNR", min_snr_db=5.0, max_snr_db=20.0), b, size),
         Case(low, "mmnoise", "LowPass(cutoff_hz=(4000, 500)), level=(B,)", mm("waveform", "LowPass", lv, cutoff_hz=(4000.0, 500.0)), b, size, kind="mmnoise"),
         Case(low, "torch ref", "rFFT x Butterworth |H|, irFFT", lambda: lambda: refs.fft_lowpass(x, d["cutoff"], sr), b, size, kind="ref", note="zero-phase"),
-        Case(low, "torchaudio", "lowpass_biquad, loop over clips", biquad_loop(AF.lowpass_biquad, [d["cutoff"]]), b, size),
+        Case(low, "torchaudio", "lowpass_biquad, loop over clips", biquad_loop(AF.lowpass_biquad, [d["cutoff"]]), b, size, note="causal IIR, same |H|"),
+        Case(low, "julius", "lowpass_filter, loop over clips", julius_lowpass, b, size, sem="~", note="windowed-sinc FIR"),
         Case(low, "torch-audiomentations", "LowPassFilter(500, 4000)", ta_aug("LowPassFilter", min_cutoff_freq=500.0, max_cutoff_freq=4000.0), b, size, sem="~", note="sinc FIR"),
         Case(low, "audiomentations", "LowPassFilter(12 dB/oct) per clip", am_aug("LowPassFilter", min_cutoff_freq=500.0, max_cutoff_freq=4000.0, min_rolloff=12, max_rolloff=12), b, size),
         Case(band, "mmnoise", "BandPass(), level=(B,)", mm("waveform", "BandPass", lv), b, size, kind="mmnoise"),

@@ -22,21 +22,9 @@ import torch
 import mmnoise as mm
 from mmnoise.rng import Key
 from mmnoise.transforms.base import NoiseTransform
-from tests.contract.case import Case
 from tests.contract.table import ALL_CASES
 from tests.contract.test_transforms import KEY, _fixed, _sample
 
-#: ops that run torchaudio's ``lfilter``, which torchaudio wraps in ``torch.compiler.disable``
-#: (its C++ loop cannot be traced): under ``torch.compile`` they run eagerly, one graph break
-LFILTER_CASES = frozenset(
-    {
-        "LowPass-waveform",
-        "LowPass-waveform-order4",
-        "HighPass-waveform",
-        "BandPass-waveform",
-        "Codec-waveform",  # the telephone band filter (mu-law alone compiles)
-    }
-)
 #: ops whose peer kernel reads tensors on the host: kornia's JPEG chroma subsampling checks its
 #: blur sigmas with ``bool()``, but on a tensor it builds on the host from Python floats (no
 #: device sync on CUDA: tests/test_cuda.py). Its ``.item()`` quality check, a real device read,
@@ -192,7 +180,8 @@ def _compiled_equals_eager(
                 torch.testing.assert_close(got[k], v, rtol=1e-5, atol=1e-5, msg=f"{name}[{k}]")
 
 
-COMPILABLE = [e for e in EVERYTHING if e[0] not in LFILTER_CASES]
+# every case compiles, the filters included (FFT filters since issue 26: no ``lfilter``)
+COMPILABLE = EVERYTHING
 
 
 @pytest.mark.parametrize(("name", "build", "sample"), COMPILABLE, ids=[e[0] for e in COMPILABLE])
@@ -222,27 +211,13 @@ def test_inductor_output_equals_eager_for_the_same_key(
     _compiled_equals_eager(name, build, sample, backend="inductor")
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in ALL_CASES if c.id in LFILTER_CASES], ids=lambda c: c.id
-)
-def test_lfilter_ops_break_the_graph_only_at_lfilter(case: Case) -> None:
-    t = case.build(KEY)
-    sample = _sample(_fixed(case.kind), None, case)
-    torch._dynamo.reset()
-    explained = torch._dynamo.explain(lambda s: t(s, level=0.6, generator=Key(torch.tensor(1))))(
-        sample
-    )
-    reasons = [str(b.reason) for b in explained.break_reasons]
-    assert reasons and all("disable" in r for r in reasons), reasons
-
-
 @pytest.mark.parametrize("amp_dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize(("name", "build", "sample"), EVERYTHING, ids=IDS)
 def test_every_transform_keeps_its_dtype_under_autocast(
     name: str, build: Callable[[], NoiseTransform], sample: dict[str, Any], amp_dtype: torch.dtype
 ) -> None:
-    # autocast would run the blurs' convolutions in half precision and give torchaudio's lfilter
-    # half tensors it rejects: kernels run outside it, in their input's dtype
+    # autocast would run the blurs' convolutions and the filters' FFTs in half precision:
+    # kernels run outside it, in their input's dtype
     t = build()
     with torch.autocast("cpu", dtype=amp_dtype):
         out = t(sample, level=0.6, generator=torch.Generator().manual_seed(0))

@@ -3,15 +3,14 @@ clipping, packet loss and speed perturbation; plus SpecAugment on spectrogram fe
 
 Every kernel is pure: per-example parameters are explicit (B, ...) tensors, randomness comes only
 from ``generator``, inputs are never modified, and samples past ``lengths`` (counted along the
-time axis, dim 2) are returned unchanged. Filters are causal, so padding after an example's valid
-part never leaks into it. Generic ops that also act on waveforms (white / coloured noise at an
-SNR, gain, time masking, time shift) live in :mod:`mmnoise.functional.features`.
+time axis, dim 2) are returned unchanged and never read (filters zero them before their FFT).
+Generic ops that also act on waveforms (white / coloured noise at an SNR, gain, time masking,
+time shift) live in :mod:`mmnoise.functional.features`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -72,38 +71,34 @@ def _check_order(order: int, *, who: str) -> None:
         )
 
 
-def _butterworth_q(order: int) -> list[float]:
-    """Return the Q of each second-order section of an order-``order`` Butterworth filter.
-
-    Pole pair k of an order-n Butterworth prototype sits at angle (2k - 1) pi / (2n) from the
-    negative real axis, so its section has Q = 1 / (2 cos((2k - 1) pi / (2n))), k = 1..n/2
-    (order 2 gives 1 / sqrt(2); torchaudio's biquad default Q = 0.707 rounds it).
-    """
-    return [
-        1.0 / (2.0 * math.cos((2 * k - 1) * math.pi / (2 * order)))
-        for k in range(1, order // 2 + 1)
-    ]
+def _log_tan_half(half: Tensor) -> Tensor:
+    """Return ``log tan(w / 2)`` of half-angles ``w / 2`` in [0, pi / 2] (-inf at 0)."""
+    # cos(pi / 2) rounds to a tiny negative in float32: clamped, log tan is +inf there
+    return torch.log(torch.sin(half)) - torch.log(torch.cos(half).clamp(min=0.0))
 
 
-def _biquad(
-    x: Tensor,
-    cutoff_hz: Tensor,
+def _butterworth_gain(
+    cutoff_hz: Tensor | float,
     *,
     kind: Literal["lowpass", "highpass"],
     sample_rate: int,
     order: int,
+    n_fft: int,
+    like: Tensor,
 ) -> Tensor:
-    """Filter each example of (B, C, L) ``x`` with its own cutoff: a cascade of RBJ biquads.
+    """Return the (B, n_fft // 2 + 1) magnitude of a digital Butterworth filter at the rFFT bins.
 
-    Coefficients follow the RBJ Audio EQ Cookbook (R. Bristow-Johnson), the formulas of
-    torchaudio ``lowpass_biquad`` / ``highpass_biquad``, computed for a (B,) cutoff; torchaudio
-    ``lfilter(batching=True)`` then runs row ``i`` of the (B*C, L) signal through filter ``i``.
+    The bilinear-transform Butterworth of order N has
+    ``|H(w)|^2 = 1 / (1 + (tan(w / 2) / tan(w_c / 2)) ** (2 N))`` (low-pass; the high-pass swaps
+    the ratio): the magnitude of torchaudio ``lowpass_biquad`` / ``highpass_biquad`` with
+    ``Q = 1 / sqrt(2)`` for N = 2, and of their Butterworth cascades for N = 4, 6...
+    Written as ``sqrt(sigmoid(+-N d))`` with ``d = 2 log(tan(w_c / 2) / tan(w / 2))``, it is
+    exact at DC and Nyquist and never overflows.
     """
-    _check_order(order, who=kind)
-    b, c, n = x.shape
-    cutoff_hz = torch.as_tensor(cutoff_hz)
+    b = like.shape[0]
+    cut = torch.as_tensor(cutoff_hz)
     check_bounds(
-        cutoff_hz,
+        cut,
         0.0,
         sample_rate / 2,
         expected=f"{kind}: expected cutoffs strictly between 0 and the Nyquist frequency "
@@ -112,45 +107,47 @@ def _biquad(
         open_low=True,
         open_high=True,
     )
-    cut = torch.as_tensor(cutoff_hz, device=x.device, dtype=x.dtype).expand(b).repeat_interleave(c)
-    w0 = 2.0 * math.pi * cut / sample_rate
-    cos_w0, sin_w0 = torch.cos(w0), torch.sin(w0)
-    if kind == "lowpass":
-        b0 = (1.0 - cos_w0) / 2.0
-        b1 = 1.0 - cos_w0
-    else:
-        b0 = (1.0 + cos_w0) / 2.0
-        b1 = -1.0 - cos_w0
-    b_coeffs = torch.stack([b0, b1, b0], dim=-1)
-    y = x.reshape(b * c, n)
-    for q in _butterworth_q(order):
-        alpha = sin_w0 / (2.0 * q)
-        a_coeffs = torch.stack([1.0 + alpha, -2.0 * cos_w0, 1.0 - alpha], dim=-1)
-        y = _lfilter(y, a_coeffs, b_coeffs)
-    return y.reshape(b, c, n)
+    cut = torch.as_tensor(cutoff_hz, device=like.device, dtype=like.dtype).expand(b)
+    half = torch.arange(n_fft // 2 + 1, device=like.device, dtype=like.dtype) * (math.pi / n_fft)
+    d = 2.0 * (_log_tan_half(cut * (math.pi / sample_rate))[:, None] - _log_tan_half(half))
+    return torch.sigmoid(d * (order if kind == "lowpass" else -order)).sqrt()
 
 
-_EAGER: dict[str, Callable[..., Tensor]] = {}
+def _fft_filter(
+    x: Tensor,
+    bands: list[tuple[Literal["lowpass", "highpass"], Tensor | float]],
+    *,
+    sample_rate: int,
+    order: int,
+    lengths: Tensor | None,
+    who: str,
+) -> Tensor:
+    """Filter each example of (B, C, L) ``x`` in the frequency domain, one response per example.
 
-
-def _lfilter(x: Tensor, a_coeffs: Tensor, b_coeffs: Tensor) -> Tensor:
-    """Run torchaudio ``lfilter`` (one filter per row) eagerly, also inside ``torch.compile``.
-
-    Its custom op ``torchaudio::_lfilter_core_loop`` carries alias annotations that AOTAutograd
-    refuses, so a compiled caller breaks the graph here instead of failing. The
-    ``torch.compiler.disable`` wrapper is made on the first call, not at import: making it
-    imports ``torch._dynamo`` (about a second), which ``import mmnoise`` must not pay.
+    The product of the Butterworth magnitudes of ``bands`` (``(kind, cutoff)`` pairs, each
+    cutoff a (B,) tensor or a number) multiplies the rFFT of the valid samples (padding zeroed),
+    zero-padded to a 5-smooth length >= 2 L so that the circular convolution does not wrap the
+    response's tails back into the clip; the filter is zero-phase (no delay, no phase
+    distortion), and the valid part never reads padding. It runs on ``x`` divided by its
+    per-example peak (a sum over L values near the dtype's largest overflows) and is scaled back.
     """
-    fn = _EAGER.get("lfilter")
-    if fn is None:
-        fn = _EAGER["lfilter"] = torch.compiler.disable(_lfilter_eager)  # type: ignore[no-untyped-call]
-    return fn(x, a_coeffs, b_coeffs)
-
-
-def _lfilter_eager(x: Tensor, a_coeffs: Tensor, b_coeffs: Tensor) -> Tensor:
-    # clamp=False: lfilter clips to [-1, 1] by default, which would distort louder signals.
-    y: Tensor = AF.lfilter(x, a_coeffs, b_coeffs, clamp=False, batching=True)
-    return y
+    _check_order(order, who=who)
+    n = x.shape[_T]
+    n_fft = _next_fast_len(2 * n)
+    gain = _butterworth_gain(bands[0][1], kind=bands[0][0], sample_rate=sample_rate,
+                             order=order, n_fft=n_fft, like=x)  # fmt: skip
+    for kind, cutoff in bands[1:]:
+        gain = gain * _butterworth_gain(
+            cutoff, kind=kind, sample_rate=sample_rate, order=order, n_fft=n_fft, like=x
+        )
+    valid = step_mask(x, lengths, _T)
+    xv = x if valid is None else torch.where(valid, x, 0.0)
+    peak = per_example(peak_scale(xv), x)
+    # linear in x: the peak scaling is done in value only (see scale_values)
+    spec = torch.fft.rfft(scale_values(xv, peak, divide=True), n=n_fft, dim=_T)
+    y = torch.fft.irfft(spec * gain[:, None, :], n=n_fft, dim=_T)[..., :n]
+    y = saturate(scale_values(y, peak), x.dtype)
+    return keep_padding(y, x, lengths, _T)
 
 
 def _read_pool(
@@ -408,10 +405,14 @@ def lowpass(
     order: int = 2,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Low-pass each example with its own cutoff (causal Butterworth, cascaded biquads).
+    """Low-pass each example with its own cutoff: a zero-phase Butterworth, in the FFT domain.
 
-    ``order`` 2 is one RBJ biquad, torchaudio ``lowpass_biquad`` with ``Q=1/sqrt(2)``
-    (12 dB/octave); order 2m cascades m biquads with Butterworth Qs (6m dB/octave).
+    The magnitude response is the digital (bilinear) Butterworth of order ``order``: for 2, that
+    of torchaudio ``lowpass_biquad`` with ``Q=1/sqrt(2)`` (12 dB/octave); order 2m has the
+    magnitude of m cascaded biquads with Butterworth Qs (6m dB/octave). It is applied to the
+    rFFT of each example's valid samples (zero phase: no delay), so it compiles, runs at FFT
+    speed on any device, and takes per-example cutoffs as a tensor; the first and last few
+    ``sample_rate / cutoff`` samples see the clip's edges, as any filter of a finite clip does.
 
     Args:
         x: float waveform.
@@ -430,13 +431,12 @@ def lowpass(
         ValueError: ``order`` is not an even int >= 2.
 
     Example:
-        >>> y = lowpass(torch.ones(1, 1, 400), cutoff_hz=torch.tensor([100.0]))
-        >>> round(y[0, 0, -1].item(), 3)  # DC passes
+        >>> y = lowpass(torch.ones(1, 1, 4000), cutoff_hz=torch.tensor([100.0]))
+        >>> round(y[0, 0, 2000].item(), 3)  # DC passes
         1.0
     """
-    return keep_padding(
-        _biquad(x, cutoff_hz, kind="lowpass", sample_rate=sample_rate, order=order), x, lengths, _T
-    )
+    return _fft_filter(x, [("lowpass", cutoff_hz)], sample_rate=sample_rate, order=order,
+                       lengths=lengths, who="lowpass")  # fmt: skip
 
 
 @accurate
@@ -448,9 +448,10 @@ def highpass(
     order: int = 2,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """High-pass each example with its own cutoff (causal Butterworth, cascaded biquads).
+    """High-pass each example with its own cutoff: a zero-phase Butterworth, in the FFT domain.
 
-    ``order`` 2 is torchaudio ``highpass_biquad`` with ``Q=1/sqrt(2)``.
+    As :func:`lowpass`, with the high-pass magnitude (order 2: torchaudio ``highpass_biquad``
+    with ``Q=1/sqrt(2)``).
 
     Args:
         x: float waveform.
@@ -469,13 +470,12 @@ def highpass(
         ValueError: ``order`` is not an even int >= 2.
 
     Example:
-        >>> y = highpass(torch.ones(1, 1, 400), cutoff_hz=torch.tensor([100.0]))
-        >>> abs(round(y[0, 0, -1].item(), 3))  # DC is removed
+        >>> y = highpass(torch.ones(1, 1, 4000), cutoff_hz=torch.tensor([100.0]))
+        >>> abs(round(y[0, 0, 2000].item(), 3))  # DC is removed
         0.0
     """
-    return keep_padding(
-        _biquad(x, cutoff_hz, kind="highpass", sample_rate=sample_rate, order=order), x, lengths, _T
-    )
+    return _fft_filter(x, [("highpass", cutoff_hz)], sample_rate=sample_rate, order=order,
+                       lengths=lengths, who="highpass")  # fmt: skip
 
 
 @accurate
@@ -488,9 +488,10 @@ def bandpass(
     order: int = 2,
     lengths: Tensor | None = None,
 ) -> Tensor:
-    """Keep the band ``[low_hz, high_hz]`` of each example: high-pass then low-pass.
+    """Keep the band ``[low_hz, high_hz]`` of each example: a high-pass times a low-pass.
 
-    A telephone channel is ``low_hz=300, high_hz=3400``.
+    The magnitude is that of :func:`highpass` at ``low_hz`` cascaded with :func:`lowpass` at
+    ``high_hz`` (zero phase, one FFT). A telephone channel is ``low_hz=300, high_hz=3400``.
 
     Args:
         x: float waveform.
@@ -510,14 +511,15 @@ def bandpass(
         ValueError: ``order`` is not an even int >= 2.
 
     Example:
-        >>> y = bandpass(torch.ones(1, 1, 400), low_hz=torch.tensor([300.0]),
+        >>> y = bandpass(torch.ones(1, 1, 4000), low_hz=torch.tensor([300.0]),
         ...              high_hz=torch.tensor([3400.0]))
-        >>> abs(round(y[0, 0, -1].item(), 3))
+        >>> abs(round(y[0, 0, 2000].item(), 3))
         0.0
     """
-    y = _biquad(x, low_hz, kind="highpass", sample_rate=sample_rate, order=order)
-    y = _biquad(y, high_hz, kind="lowpass", sample_rate=sample_rate, order=order)
-    return keep_padding(y, x, lengths, _T)
+    bands: list[tuple[Literal["lowpass", "highpass"], Tensor | float]]
+    bands = [("highpass", low_hz), ("lowpass", high_hz)]
+    return _fft_filter(x, bands, sample_rate=sample_rate, order=order, lengths=lengths,
+                       who="bandpass")  # fmt: skip
 
 
 @accurate
@@ -594,14 +596,15 @@ def codec(
         >>> y[0, 0, :2]
         tensor([1., 1.])
     """
-    y = x
-    b = x.shape[0]
+    bands: list[tuple[Literal["lowpass", "highpass"], Tensor | float]] = []
     if low_hz is not None:
-        cut = torch.full((b,), float(low_hz), device=x.device, dtype=x.dtype)
-        y = _biquad(y, cut, kind="highpass", sample_rate=sample_rate, order=order)
+        bands.append(("highpass", float(low_hz)))
     if high_hz is not None:
-        cut = torch.full((b,), float(high_hz), device=x.device, dtype=x.dtype)
-        y = _biquad(y, cut, kind="lowpass", sample_rate=sample_rate, order=order)
+        bands.append(("lowpass", float(high_hz)))
+    y = x
+    if bands:
+        y = _fft_filter(x, bands, sample_rate=sample_rate, order=order, lengths=lengths,
+                        who="codec")  # fmt: skip
     return keep_padding(mu_law(y, bits=bits, lengths=lengths), x, lengths, _T)
 
 
