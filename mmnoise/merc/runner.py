@@ -36,7 +36,7 @@ from mmnoise.merc.corrupt import (
     CONDITION_FULL,
     apply_condition,
     corrupt_items,
-    missing_rate_item,
+    missing_patterns,
     nmer_fill_items,
 )
 from mmnoise.merc.suite import Family, Suite
@@ -314,7 +314,8 @@ def run_benchmark(
         t0 = time.perf_counter()
         if family == "missing_rate":
             eta = suite.missing_rate[sev]
-            base = [missing_rate_item(it, suite, eta, modalities) for it in items]
+            pats = missing_patterns(suite, [str(it["id"]) for it in items], eta, modalities)
+            base = [apply_condition(it, pat) for it, pat in zip(items, pats, strict=True)]
             variants = {"eta": base}
         elif family == "nmer_fill":
             variants = nmer_fill_items(
