@@ -204,7 +204,14 @@ def test_fragment_marker_is_recognised() -> None:
 
 
 @pytest.mark.parametrize("page", CODE_PAGES)
-def test_python_blocks_on_the_page_run(page: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_python_blocks_on_the_page_run(
+    page: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a page may define transforms of its own (concepts/custom-transform.md): they register
+    # for from_config while it runs, and leave the registry as the package made it afterwards
+    from mmnoise.config import TRANSFORMS
+
+    monkeypatch.setattr(TRANSFORMS, "_classes", TRANSFORMS.classes())
     blocks = python_blocks((ROOT / page).read_text(), fragments=False)
     namespace: dict[str, object] = {"__name__": f"docs_{page}"}
     for block in blocks:
