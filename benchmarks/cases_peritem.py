@@ -47,10 +47,10 @@ def pipeline() -> MultimodalPipeline:
     """The issue's 3-modality pipeline, fixed at its strong end (level 1.0)."""
     return MultimodalPipeline(
         {
-            "audio": [AddGaussianSNR(snr_db=(SNR_DB, SNR_DB)), TimeMask(ratio=(TIME, TIME))],
-            "text": [FeatureMask(ratio=(BAND, BAND))],
+            "audio": [AddGaussianSNR(snr_db=(SNR_DB, SNR_DB)), TimeMask(fraction=(TIME, TIME))],
+            "text": [FeatureMask(fraction=(BAND, BAND))],
         },
-        missing=DropModalities(["audio", "visual", "text"], ratio=(MISSING, MISSING)),
+        missing=DropModalities(["audio", "visual", "text"], fraction=(MISSING, MISSING)),
     )
 
 
@@ -148,7 +148,7 @@ def _single_cases(inp: Inputs, x: dict[str, Tensor], n: dict[str, Tensor], b: in
     return [
         Case(SINGLE[0] + at, "mmnoise", "AddGaussianSNR(snr_db=(5, 5))", mm(lambda: AddGaussianSNR("audio", snr_db=(SNR_DB, SNR_DB)), feats), b, f_size, kind="mmnoise"),
         Case(SINGLE[0] + at, "torch ref", "randn, masked energies, scale, add", ref(lambda g: refs.noise_snr(x["audio"], snr, n["audio"], g)), b, f_size, kind="ref"),
-        Case(SINGLE[1] + at, "mmnoise", "TokenMask(mask_id=103)", mm(lambda: TokenMask("ids", mask_id=MASK, ratio=(TOKEN_P, TOKEN_P), pad_id=PAD, special_ids=(CLS, SEP, MASK)), ids), b, t_size, kind="mmnoise"),
+        Case(SINGLE[1] + at, "mmnoise", "TokenMask(mask_id=103)", mm(lambda: TokenMask("ids", mask_id=MASK, fraction=(TOKEN_P, TOKEN_P), pad_id=PAD, special_ids=(CLS, SEP, MASK)), ids), b, t_size, kind="mmnoise"),
         Case(SINGLE[1] + at, "torch ref", "rand < p, != per protected id, masked_fill", ref(lambda g: refs.token_mask(x["ids"], n["ids"], TOKEN_P, MASK, PROTECTED, g)), b, t_size, kind="ref"),
         Case(SINGLE[2] + at, "mmnoise", "frames GaussianNoise(std=(0.1, 0.1))", mm(lambda: GaussianNoise("clip", std=(SIGMA, SIGMA)), clip), b, c_size, kind="mmnoise"),
         Case(SINGLE[2] + at, "torch ref", "randn, scale, add, clamp", ref(lambda g: refs.frame_noise(x["clip"], sigma, g)), b, c_size, kind="ref"),

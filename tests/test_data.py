@@ -36,7 +36,7 @@ def _items(n: int = 10, seed: int = 0) -> list[dict[str, Any]]:
 
 def _pipeline() -> MultimodalPipeline:
     return MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(20.0, 0.0)), TimeMask(ratio=(0.0, 0.3))]}
+        {"audio": [AddGaussianSNR(snr_db=(20.0, 0.0)), TimeMask(fraction=(0.0, 0.3))]}
     )
 
 
@@ -421,21 +421,21 @@ def _containers() -> dict[str, Any]:
     return {
         "multimodal": MultimodalPipeline(
             {
-                "audio": [AddGaussianSNR(snr_db=(20.0, 5.0)), TimeMask(ratio=(0.1, 0.4))],
-                "text": [FeatureMask(ratio=(0.2, 0.2))],
-                "ids": [TokenMask(mask_id=1, ratio=(0.3, 0.3))],
+                "audio": [AddGaussianSNR(snr_db=(20.0, 5.0)), TimeMask(fraction=(0.1, 0.4))],
+                "text": [FeatureMask(fraction=(0.2, 0.2))],
+                "ids": [TokenMask(mask_id=1, fraction=(0.3, 0.3))],
             },
-            missing=DropModalities(["audio", "text"], ratio=(0.3, 0.3)),
+            missing=DropModalities(["audio", "text"], fraction=(0.3, 0.3)),
         ),
         "compose": Compose(
-            [AddGaussianSNR("audio"), FrameDropout("text", ratio=(0.3, 0.3)), TokenDeletion("ids")]
+            [AddGaussianSNR("audio"), FrameDropout("text", fraction=(0.3, 0.3)), TokenDeletion("ids")]
         ),
         "oneof": OneOf([AddColoredSNR("audio"), ImpulseNoise("audio"), TimeMask("audio")]),
         "someof": SomeOf(
             [
                 AddGaussianSNR("text"),
-                RandomTokenReplace("ids", vocab_size=500, ratio=(0.3, 0.3)),
-                AdjacentSwap("ids", ratio=(0.3, 0.3)),
+                RandomTokenReplace("ids", vocab_size=500, fraction=(0.3, 0.3)),
+                AdjacentSwap("ids", fraction=(0.3, 0.3)),
             ],
             n=(1, 2),
         ),
