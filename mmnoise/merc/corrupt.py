@@ -295,7 +295,9 @@ def _corrupt_philox(
         transform = _transform(suite, fam, severity, [m])
         for idx in _groups(items, m, max_batch):
             batch = {m: torch.stack([items[i][m] for i in idx]), KINDS_KEY: {m: kinds[m]}}
-            key = Key.from_seeds([item_seed(suite, str(items[i][id_key]), fam.name, m) for i in idx])
+            key = Key.from_seeds(
+                [item_seed(suite, str(items[i][id_key]), fam.name, m) for i in idx]
+            )
             res = transform(batch, level=1.0, generator=key)
             for row, i in enumerate(idx):
                 out[i][m] = res[m][row]
@@ -442,8 +444,7 @@ def missing_patterns(
     u = rand((n, m), generator=key, dtype=torch.float64).tolist()
     p = min(1.0, m * float(eta) / (m - 1)) if m > 1 else 0.0
     return [
-        {name: j == kept[b] or u[b][j] >= p for j, name in enumerate(modalities)}
-        for b in range(n)
+        {name: j == kept[b] or u[b][j] >= p for j, name in enumerate(modalities)} for b in range(n)
     ]
 
 

@@ -9,16 +9,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmnoise.merc.runner import conditions_of
+from mmnoise.merc.runner import ONLY, conditions_of, plan_cells
 from mmnoise.merc.scoring import (
     area_under_curve,
+    bootstrap,
+    card_metrics,
     cell_metrics,
     corruption_errors,
+    curve_metric,
     effective_robustness,
+    error_curve,
     family_curve,
     mce,
 )
 from mmnoise.merc.suite import Suite
+from mmnoise.metrics import SENTIMENT_METRICS
 from mmnoise.robustness import relative_robustness
 
 __all__ = ["check_reference", "reference_errors", "scores", "to_markdown", "write_report"]
@@ -44,6 +49,8 @@ def _families(card: Mapping[str, Any], suite: Suite) -> list[Any]:
 def reference_errors(card: Mapping[str, Any], suite: Suite) -> dict[str, list[float]]:
     """Return {family: [clean error, severity 1..5 errors]} (full condition) of a card.
 
+    The error is 1 - WA (classification) or the MAE (a sentiment card).
+
     Example:
         >>> import torch
         >>> from mmnoise.merc.suite import load_suite
@@ -56,7 +63,21 @@ def reference_errors(card: Mapping[str, Any], suite: Suite) -> dict[str, list[fl
         >>> reference_errors(card, load_suite())["impulse"][0]
         0.0
     """
-    return {f.name: [1.0 - v for v in family_curve(card, f.name)] for f in _families(card, suite)}
+    return {f.name: error_curve(card, f.name) for f in _families(card, suite)}
+
+
+def _missing_cells(card: Mapping[str, Any], suite: Suite) -> list[str]:
+    """The cells of the card's plan (its families, both protocols) not in the card yet."""
+    kinds = card["modalities"]
+    conds = list(conditions_of(list(kinds)))
+    ran = {k.split("/")[0].partition(ONLY)[0] for k in card["cells"]}
+    return [
+        f"{name}/{sev}/{c}"
+        for name, sev, cs in plan_cells(suite, kinds, conds)
+        if name == "clean" or name.partition(ONLY)[0] in ran
+        for c in cs
+        if f"{name}/{sev}/{c}" not in card["cells"]
+    ]
 
 
 def scores(
@@ -64,20 +85,29 @@ def scores(
     suite: Suite,
     *,
     reference: Mapping[str, Any] | None = None,
+    replicates: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Every summary score of a card (the JSON ``scores`` block).
+
+    A card from an interrupted run (or a ``families=`` subset) is scored as far as it goes:
+    absent cells give NaN and ``partial`` lists them, never a ``KeyError``.
 
     Args:
         card: the report card (:func:`mmnoise.merc.runner.run_benchmark`).
         suite: its suite.
         reference: the reference model's card (for CE, mCE, relative mCE and effective
             robustness); None leaves those out.
+        replicates: bootstrap resamples for the confidence intervals (0: none); cards without
+            per-item predictions (before MER-C v2) get none.
+        seed: the seed of the resamples.
 
     Returns:
         ``{"clean", "conditions", "families", "mCE", "relative_mCE", "mCE_families",
-        "missing_rate", "nmer_fill"}``. ``mCE`` / ``relative_mCE`` are NaN unless every test
-        corruption family of the card's kinds has a CE (in the card and the reference);
-        ``mCE_families`` says how many do (``{"scored", "of", "partial"}``).
+        "missing_rate", "nmer_fill", "partial", "ci"}``. ``mCE`` / ``relative_mCE`` are NaN
+        unless every test corruption family of the card's kinds has a CE (in the card and
+        the reference); ``mCE_families`` says how many do (``{"scored", "of", "partial"}``).
+        A family's ``by_modality`` holds its per-modality curves (``mer-c-v2``).
 
     Raises:
         ValueError: ``reference`` comes from another suite file or other test data
@@ -98,41 +128,51 @@ def scores(
     if reference is not None:
         check_reference(card, reference, who="scores")
     conds = conditions_of(list(card["modalities"]))
+    metric = curve_metric(card)
     out: dict[str, Any] = {"reference": None if reference is None else reference["model"]}
-    out["conditions"] = {
-        c: cell_metrics(card["cells"][f"clean/0/{c}"]["confusion"])
-        for c in conds
-        if f"clean/0/{c}" in card["cells"]
-    }
+    out["task"] = card.get("task", "classification")
+    out["conditions"] = {}
+    for c in conds:
+        m = card_metrics(card, f"clean/0/{c}")
+        if m is not None:
+            out["conditions"][c] = m
     mmin = [c for c in conds if c != "full" and f"clean/0/{c}" in card["cells"]]
-    if mmin:
+    if mmin and all("confusion" in card["cells"][f"clean/0/{c}"] for c in mmin):
         pooled = _sum_confusions([card["cells"][f"clean/0/{c}"]["confusion"] for c in mmin])
         out["conditions"]["mmin_pooled"] = cell_metrics(pooled)
     ref_err = reference_errors(reference, suite) if reference is not None else None
+    modalities = list(card["modalities"])
     fams: dict[str, Any] = {}
     for f in _families(card, suite):
-        curve = family_curve(card, f.name)
+        curve = family_curve(card, f.name, metric=metric)
         entry: dict[str, Any] = {
             "group": f.group,
             "split": f.split,
-            "wa": curve,
-            "uaf1_full": [
-                cell_metrics(card["cells"][f"{f.name}/{s}/full"]["confusion"]) for s in range(1, 6)
-            ],
+            "wa" if metric == "WA" else "curve": curve,
+            "metrics_full": [card_metrics(card, f"{f.name}/{s}/full") for s in range(1, 6)],
             "auc": area_under_curve(curve),
             "by_condition": {
-                c: _mean([_wa(card, f"{f.name}/{s}/{c}") for s in suite.mmin_severities])
+                c: _mean([_at(card, f"{f.name}/{s}/{c}", metric) for s in suite.mmin_severities])
                 for c in conds
             },
         }
+        if metric == "WA":
+            entry["uaf1_full"] = entry.pop("metrics_full")
+        per = {
+            m: family_curve(card, f"{f.name}{ONLY}{m}", metric=metric)
+            for m in modalities
+            if f"{f.name}{ONLY}{m}/1/full" in card["cells"]
+        }
+        if per:
+            entry["by_modality"] = per
         if ref_err is not None and f.name in ref_err:
             ce, rel = corruption_errors(card, ref_err, f.name)
             entry["ce"], entry["relative_ce"] = ce, rel
-            entry["effective_robustness"] = effective_robustness(
-                curve, [1.0 - e for e in ref_err[f.name]]
-            )
+            ref_curve = family_curve(reference or {}, f.name, metric=metric)
+            entry["effective_robustness"] = effective_robustness(curve, ref_curve)
         fams[f.name] = entry
     out["families"] = fams
+    needed: list[str] = []
     if ref_err is not None:
         # mCE is a mean over a fixed family list: over a subset it is another number, so a card
         # (or reference) missing any test corruption family of its kinds gets NaN, marked partial
@@ -149,24 +189,46 @@ def scores(
         out["relative_mCE"] = (
             mce([fams[n]["relative_ce"] for n in needed]) if complete else math.nan
         )
+        if not complete:
+            needed = []
     eta_rows = []
+    m_count = len(modalities)
     for i, eta in enumerate(suite.missing_rate):
-        cell = card["cells"].get(f"missing_rate/{i}/eta")
-        if cell is not None:
-            m = cell_metrics(cell["confusion"])
-            eta_rows.append({"eta": eta, "realised": cell["realised_missing_rate"], **m})
+        key = f"missing_rate/{i}/eta"
+        m = card_metrics(card, key)
+        if m is not None:
+            cell = card["cells"][key]
+            eff = cell.get("eta_effective", suite.effective_eta(eta, m_count))
+            eta_rows.append(
+                {"eta": eta, "eta_effective": eff, "realised": cell["realised_missing_rate"], **m}
+            )
     out["missing_rate"] = eta_rows
     if eta_rows:
-        xs = [r["eta"] for r in eta_rows]
-        out["missing_rate_auc"] = relative_robustness([r["WA"] for r in eta_rows], xs)
+        xs = [r["eta_effective"] for r in eta_rows]
+        keep = [i for i in range(len(xs)) if i == 0 or xs[i] > xs[i - 1]]
+        out["missing_rate_auc"] = relative_robustness(
+            [eta_rows[i][metric] for i in keep], [xs[i] for i in keep]
+        )
     out["nmer_fill"] = {
-        c: [
-            cell_metrics(card["cells"][f"nmer_fill/{s}/{c}"]["confusion"])["WA"]
-            for s in range(1, 6)
-        ]
+        c: [_at(card, f"nmer_fill/{s}/{c}", metric) for s in range(1, 6)]
         for c in mmin
         if all(f"nmer_fill/{s}/{c}" in card["cells"] for s in range(1, 6))
     }
+    missing = _missing_cells(card, suite)
+    out["partial"] = {"complete": not missing, "missing_cells": len(missing), "first": missing[:5]}
+    if replicates > 0 and card.get("labels"):
+        curves = list(fams) + [
+            f"{n}{ONLY}{m}" for n, e in fams.items() for m in e.get("by_modality", {})
+        ]
+        out["ci"] = bootstrap(
+            card,
+            families=curves,
+            mce_families=needed,
+            reference=reference if reference is not None and reference.get("labels") else None,
+            extra=[f"missing_rate/{i}/eta" for i in range(len(suite.missing_rate))],
+            replicates=replicates,
+            seed=seed,
+        )
     return out
 
 
@@ -201,9 +263,9 @@ def check_reference(card: Mapping[str, Any], reference: Mapping[str, Any], *, wh
             )
 
 
-def _wa(card: Mapping[str, Any], key: str) -> float:
-    cell = card["cells"].get(key)
-    return math.nan if cell is None else cell_metrics(cell["confusion"])["WA"]
+def _at(card: Mapping[str, Any], key: str, metric: str) -> float:
+    m = card_metrics(card, key)
+    return math.nan if m is None else m[metric]
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -236,7 +298,13 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
         "",
         f"Suite **{suite.name}** (version {suite.version}, sha256 `{suite.sha256[:16]}`); "
         f"data: {card['data']['num_items']} items (sha256 `{card['data']['sha256'][:16]}`), "
-        f"{card['num_classes']} classes. WA / UA / F1 in %.",
+        + (
+            "sentiment scores (MAE, Corr, Acc-2, F1, Acc-7 as MMSA; curves Acc-2 non-zero in %)."
+            if sc.get("task") == "regression"
+            else f"{card['num_classes']} classes. WA / UA / F1 in %."
+        ),
+        "",
+        _software_line(card),
         "",
         f"Time: corrupting {t['corrupt_s']:.1f} s, model forward {t['predict_s']:.1f} s "
         f"(corruption {100 * t.get('corrupt_share', 0.0):.0f} % of the time).",
@@ -246,9 +314,26 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
         _row(["condition", "WA", "UA", "F1"]),
         _row(["---"] * 4),
     ]
-    for c, m in sc["conditions"].items():
-        lines.append(_row([c, _pct(m["WA"]), _pct(m["UA"]), _pct(m["F1"])]))
+    if sc.get("task") == "regression":
+        names = list(SENTIMENT_METRICS)
+        lines[-2:] = [_row(["condition", *names]), _row(["---"] * (1 + len(names)))]
+        for c, m in sc["conditions"].items():
+            lines.append(
+                _row([c, _num(m["MAE"]), _num(m["Corr"]), *(_pct(m[n]) for n in names[2:])])
+            )
+    else:
+        for c, m in sc["conditions"].items():
+            lines.append(_row([c, _pct(m["WA"]), _pct(m["UA"]), _pct(m["F1"])]))
+    partial = sc.get("partial", {})
+    if partial and not partial["complete"]:
+        lines += [
+            "",
+            f"**Partial card**: {partial['missing_cells']} cells of its families are not scored "
+            f"yet (first: {', '.join(partial['first'])}); rerun the same command to resume.",
+        ]
     ref = sc.get("reference")
+    ci = sc.get("ci", {})
+    metric = "WA" if sc.get("task") != "regression" else "Acc-2 non-zero"
     for group, title in (
         ("corruption", "Corruption families"),
         ("missing", "Missing within a modality"),
@@ -258,7 +343,7 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
             continue
         lines += [
             "",
-            f"## {title} (full condition, WA)",
+            f"## {title} (full condition, {metric})",
             "",
             _row(
                 [
@@ -283,7 +368,7 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
                 _row(
                     [
                         label,
-                        *(_pct(v) for v in e["wa"]),
+                        *(_pct(v) for v in e.get("wa", e.get("curve", []))),
                         _pct(e["auc"]),
                         _num(e.get("ce", math.nan)),
                         _num(e.get("relative_ce", math.nan)),
@@ -301,32 +386,73 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
                 "of them.",
             ]
         else:
+            band = ""
+            if "mCE" in ci:
+                band = (
+                    f" ({100 * ci['level']:.0f} % bootstrap intervals over the test items: mCE "
+                    f"{_pct(ci['mCE'][0])}-{_pct(ci['mCE'][1])}, relative "
+                    f"{_pct(ci['relative_mCE'][0])}-{_pct(ci['relative_mCE'][1])})"
+                )
             lines += [
                 "",
                 f"**mCE {_pct(sc['mCE'])} %, relative mCE {_pct(sc['relative_mCE'])} %** "
-                f"({cover['of']} test corruption families, reference `{ref}` = 100 %).",
+                f"({cover['of']} test corruption families, reference `{ref}` = 100 %){band}.",
             ]
+    if ci.get("curves"):
+        lines += _ci_table(sc, ci)
+    per_mod = {k: v["by_modality"] for k, v in sc["families"].items() if "by_modality" in v}
+    if per_mod:
+        mods = list(next(iter(per_mod.values())))
+        lines += [
+            "",
+            f"## One modality at a time ({metric} averaged over severities 1-5, full condition)",
+            "",
+            "Each family on one modality alone, the others clean: the lower, the more the model "
+            "leans on that modality.",
+            "",
+            _row(["family", "all", *mods]),
+            _row(["---"] * (2 + len(mods))),
+        ]
+        for name, per in per_mod.items():
+            every = sc["families"][name].get("wa", sc["families"][name].get("curve", []))
+            lines.append(
+                _row(
+                    [
+                        name,
+                        _pct(_mean(every[1:])),
+                        *(_pct(_mean(per[m][1:])) for m in mods),
+                    ]
+                )
+            )
     if sc["missing_rate"]:
         lines += [
             "",
             "## Missing rate eta (CPM-Nets / GCNet)",
             "",
-            _row(["eta", "realised", "WA", "UA", "F1"]),
+            "The rate asked, the rate it is for this many modalities (one is always kept, so "
+            "the rate cannot pass (M - 1) / M) and the rate realised on the test set.",
+            "",
+            _row(["eta", "effective", "realised", metric, "UA" if metric == "WA" else "MAE"]),
             _row(["---"] * 5),
         ]
-        for r in sc["missing_rate"]:
+        key = "WA" if metric == "WA" else "Acc-2_non0"
+        for i, r in enumerate(sc["missing_rate"]):
+            band = ci.get("cells", {}).get(f"missing_rate/{i}/eta")
+            shown = _pct(r[key]) + (
+                f" [{_pct(band[0])}, {_pct(band[1])}]" if band and key == "WA" else ""
+            )
             lines.append(
                 _row(
                     [
                         f"{r['eta']:.1f}",
+                        f"{r.get('eta_effective', r['eta']):.3f}",
                         f"{r['realised']:.3f}",
-                        _pct(r["WA"]),
-                        _pct(r["UA"]),
-                        _pct(r["F1"]),
+                        shown,
+                        _pct(r["UA"]) if key == "WA" else _num(r["MAE"]),
                     ]
                 )
             )
-        lines.append(f"\nArea under WA over eta: {sc['missing_rate_auc']:.4f}.")
+        lines.append(f"\nArea under {metric} over the effective eta: {sc['missing_rate_auc']:.4f}.")
     if sc["nmer_fill"]:
         sev = suite.nmer_fill["severities"]
         lines += [
@@ -353,6 +479,43 @@ def to_markdown(card: Mapping[str, Any], suite: Suite, sc: Mapping[str, Any]) ->
     return "\n".join(lines) + "\n"
 
 
+def _software_line(card: Mapping[str, Any]) -> str:
+    runs = card.get("software") or []
+    if not runs:
+        return "Software: not recorded (a card from before MER-C v2)."
+    text = "; ".join(", ".join(f"{k} {v}" for k, v in r.items()) for r in runs)
+    return f"Software: {text}. Each cell records a SHA-256 digest of its corrupted inputs."
+
+
+def _ci_table(sc: Mapping[str, Any], ci: Mapping[str, Any]) -> list[str]:
+    level = f"{100 * ci['level']:.0f} %"
+    lines = [
+        "",
+        f"## Error bars ({level} percentile bootstrap over the test items, {ci['replicates']} "
+        "resamples, paired with the reference)",
+        "",
+        _row(["family", "clean", "s1", "s3", "s5", "CE", "rel. CE"]),
+        _row(["---"] * 7),
+    ]
+    for name in sc["families"]:
+        band = ci["curves"].get(name)
+        if band is None:
+            continue
+        pick = [band[0], band[1], band[3], band[5]]
+        ce, rel = ci["ce"].get(name), ci["relative_ce"].get(name)
+        lines.append(
+            _row(
+                [
+                    name,
+                    *(f"{_pct(lo)}-{_pct(hi)}" for lo, hi in pick),
+                    f"{_num(ce[0])}-{_num(ce[1])}" if ce else "-",
+                    f"{_num(rel[0])}-{_num(rel[1])}" if rel else "-",
+                ]
+            )
+        )
+    return lines
+
+
 def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     try:
         import matplotlib
@@ -374,7 +537,11 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, (name, e) in zip(axes.flat, fams.items(), strict=False):
-        ax.plot(range(6), [100 * v for v in e["wa"]], marker="o")
+        ax.plot(range(6), [100 * v for v in e.get("wa", e.get("curve", []))], marker="o")
+        for m, curve in e.get("by_modality", {}).items():
+            ax.plot(range(6), [100 * v for v in curve], linestyle="--", linewidth=1, label=m)
+        if e.get("by_modality"):
+            ax.legend(fontsize=6)
         ax.set_title(name, fontsize=9)
         ax.set_xticks(range(6))
         ax.set_ylim(0, 100)
