@@ -46,6 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(command: str, err: Exception) -> str:
+    """The error for the terminal, its command named once ("mmnoise preview: ...").
+
+    Example:
+        >>> _message("preview", ValueError("preview: no transform named ['Nope']"))
+        "mmnoise preview: no transform named ['Nope']"
+    """
+    text = str(err)
+    for prefix in (f"mmnoise {command}: ", f"{command}: ", f"mmnoise {command} "):
+        if text.startswith(prefix):
+            text = text.removeprefix(prefix)
+            break
+    return f"mmnoise {command}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mmnoise`` command line and return its exit status.
 
@@ -66,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return run_bench(args) if args.command == "bench-robustness" else run_export(args)
         except (ValueError, ImportError, FileNotFoundError, KeyError) as e:
-            print(f"mmnoise {args.command}: {e}", file=sys.stderr)
+            print(_message(args.command, e), file=sys.stderr)
             return 2
     from mmnoise.preview import render_preview  # imports the transform families
 
@@ -76,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         grid = render_preview(args.kind, args.out, transforms=names, seed=args.seed, dpi=args.dpi)
     except (ValueError, ImportError) as e:
-        print(f"mmnoise preview: {e}", file=sys.stderr)
+        print(_message("preview", e), file=sys.stderr)
         return 2
     print(f"wrote {grid.path}: {len(grid.names)} transforms x {len(grid.levels)} levels")
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -195,3 +198,22 @@ def test_reserved_entries_may_name_only_modalities() -> None:
         KeyError, match=r"Gain: sample\['lengths'\] names \['id'\].*known: \['audio'\]"
     ):
         mm.Gain("audio")(s)
+
+
+def test_bench_predict_is_found_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmnoise.merc._cli import load_predict
+
+    (tmp_path / "mypred_issue28.py").write_text("def predict(batch):\n    return batch\n")
+    monkeypatch.chdir(tmp_path)
+    # as under the `mmnoise` console script: the working directory is not on sys.path
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "mypred_issue28", raising=False)
+    fn = load_predict("mypred_issue28:predict")
+    assert fn(3) == 3
+    monkeypatch.delitem(sys.modules, "mypred_issue28")
+    with pytest.raises(
+        ValueError, match=r"no module named 'nope_issue28' in the working directory"
+    ):
+        load_predict("nope_issue28:predict")

@@ -109,6 +109,7 @@ def test_cli_reports_unknown_transforms_and_kinds(
     assert main(["preview", "--kind", "frames", "--out", str(out), "--transforms", "Nope"]) == 2
     err = capsys.readouterr().err
     assert "Nope" in err and "GaussianBlur" in err and not out.exists()
+    assert err.startswith("mmnoise preview: no transform named") and "preview: preview" not in err
     with pytest.raises(SystemExit) as info:
         main(["preview", "--kind", "video", "--out", str(out)])
     assert info.value.code == 2
@@ -119,7 +120,8 @@ def test_missing_matplotlib_gives_a_clear_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     assert main(["preview", "--kind", "tokens", "--out", str(tmp_path / "t.png")]) == 2
-    assert "mmnoise[plot]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mmnoise[plot]" in err and err.count("preview") == 1  # named once
 
 
 def test_module_entry_point_runs() -> None:

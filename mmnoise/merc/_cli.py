@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +64,9 @@ def add_commands(commands: Any) -> None:
         "cells always run)",
     )
     bench.add_argument("--batch-size", type=int, default=100)
-    bench.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    bench.add_argument(
+        "--no-progress", action="store_true", help="no tqdm bar (default: a bar on a terminal only)"
+    )
     bench.add_argument("--no-plots", action="store_true", help="no PNGs")
     export = commands.add_parser(
         "merc-export",
@@ -82,15 +86,31 @@ def add_commands(commands: Any) -> None:
 
 
 def load_predict(spec: str) -> Callable[[Sample], Any]:
-    """Import ``package.module:function``.
+    """Import ``package.module:function``, looking in the working directory too.
+
+    ``python -m mmnoise`` puts the working directory on ``sys.path`` and the ``mmnoise``
+    console script does not; both find a module there (``--predict mypred:predict`` beside
+    the data), as a user expects.
 
     Raises:
-        ValueError: not of that form, or not callable.
+        ValueError: not of that form, not importable, or not callable.
     """
     if ":" not in spec:
         raise ValueError(f"expected --predict as package.module:function, got {spec!r}.")
     mod, _, name = spec.partition(":")
-    fn = getattr(importlib.import_module(mod), name, None)
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)  # after the installed packages: never shadows them
+    try:
+        module = importlib.import_module(mod)
+    except ModuleNotFoundError as err:
+        if err.name is None or not mod.startswith(err.name):
+            raise  # the module was found; something it imports is missing
+        raise ValueError(
+            f"--predict {spec}: no module named {err.name!r} in the working directory {cwd} or "
+            "on sys.path; run from the folder that holds it, or add its folder to PYTHONPATH."
+        ) from err
+    fn = getattr(module, name, None)
     if not callable(fn):
         raise ValueError(f"--predict {spec}: {name!r} is not a callable of module {mod!r}.")
     return fn  # type: ignore[no-any-return]
@@ -166,15 +186,18 @@ def run_bench(args: argparse.Namespace) -> int:
         model=args.model_name or args.predict,
         data=data_name,
         families=None if args.families is None else args.families.split(","),
-        progress=not args.no_progress,
+        # a bar only on a terminal: redirected to a log file it is a stream of carriage returns
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     reference = json.loads(args.reference.read_text()) if args.reference else None
     paths = write_report(card, suite, args.out, reference=reference, plots=not args.no_plots)
-    t = card["timing"]
+    t, total = card["timing"], time.perf_counter() - tic
+    # the card's times add up every run of a resumed card: never a share over 100 %
+    whole = max(total, t["corrupt_s"] + t["predict_s"])
+    share = f"{100 * t['corrupt_s'] / whole:.0f} %" if whole > 0 else "-"
     print(
-        f"{len(card['cells'])} cells in {time.perf_counter() - tic:.1f} s "
-        f"(corrupting {t['corrupt_s']:.1f} s = {100 * t['corrupt_share']:.0f} %, model forward "
-        f"{t['predict_s']:.1f} s)"
+        f"{len(card['cells'])} cells in {total:.1f} s: corrupting {t['corrupt_s']:.1f} s "
+        f"({share} of it), model forward {t['predict_s']:.1f} s"
     )
     for p in paths.values():
         print(f"wrote {p}")
