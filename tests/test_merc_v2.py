@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -302,3 +303,111 @@ def test_golden_values_of_every_family_at_every_severity() -> None:
         f"MER-C v2 corrupted values changed for {len(bad)} entries (first: {bad[:5]}); the "
         "frozen suite must reproduce: find the transform or RNG change that moved them."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# scores: partial cards, error bars, sentiment
+# ---------------------------------------------------------------------------------------------
+
+
+def _linear(items: list[Sample]) -> Any:
+    proj = {m: torch.linspace(-1, 1, items[0][m].shape[1] * 2).reshape(-1, 2) for m in NAMES}
+
+    def predict(b: Sample) -> torch.Tensor:
+        return sum(b[m].sum(dim=1) @ proj[m] for m in NAMES)  # type: ignore[return-value]
+
+    return predict
+
+
+def test_scores_report_a_partial_card_instead_of_raising() -> None:
+    from mmnoise.merc.report import scores, to_markdown
+
+    items = _items(8)
+    card = run_benchmark(
+        _linear(items), items, suite=V2, kinds=KINDS, families=["impulse"], progress=False
+    )
+    # an interrupted run: severities 4 and 5 of the family and one per-modality cell are gone
+    for key in ["impulse/4/full", "impulse/5/full", "impulse@text/2/full"]:
+        del card["cells"][key]
+    sc = scores(card, V2, reference=card, replicates=50)
+    assert sc["partial"]["complete"] is False and sc["partial"]["missing_cells"] == 3
+    assert math.isnan(sc["families"]["impulse"]["wa"][5])
+    assert math.isnan(sc["mCE"]) and sc["mCE_families"]["partial"]
+    assert "Partial card" in to_markdown(card, V2, sc)
+
+
+def test_bootstrap_intervals_cover_the_point_and_pair_models() -> None:
+    from mmnoise.merc.scoring import bootstrap, bootstrap_difference
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (400,), generator=g)
+    fams = ["f", "h"]
+
+    def card_of(flip: float) -> dict[str, Any]:
+        cells = {"clean/0/full": {"pred": labels.tolist()}}
+        for f in fams:
+            for s in range(1, 6):
+                wrong = torch.rand(400, generator=g) < flip * s
+                cells[f"{f}/{s}/full"] = {"pred": torch.where(wrong, 1 - labels, labels).tolist()}
+        return {"labels": labels.tolist(), "num_classes": 2, "cells": cells}
+
+    ref, a, b = card_of(0.08), card_of(0.04), card_of(0.0401)
+    ci = bootstrap(a, families=fams, mce_families=fams, reference=ref, replicates=300)
+    point = [
+        1.0
+        - sum(
+            p != y for p, y in zip(a["cells"][f"f/{s}/full"]["pred"], labels.tolist(), strict=True)
+        )
+        / 400
+        for s in range(1, 6)
+    ]
+    for (lo, hi), v in zip(ci["curves"]["f"][1:], point, strict=True):
+        assert lo <= v <= hi and hi - lo < 0.15
+    lo, hi = ci["mCE"]
+    assert lo < 0.5 < hi  # about half the reference's errors
+    assert ci == bootstrap(a, families=fams, mce_families=fams, reference=ref, replicates=300)
+    # a model against a copy of itself with nearly the same errors: inside; against the
+    # reference (twice the errors): outside
+    same = bootstrap_difference(a, b, ref, families=fams, replicates=300)
+    assert same["inside"]["mCE"] is True
+    apart = bootstrap_difference(a, ref, ref, families=fams, replicates=300)
+    assert apart["inside"]["mCE"] is False and apart["mCE"][0] < 0
+
+
+def test_sentiment_cards_score_with_mmsa_metrics() -> None:
+    from mmnoise.merc.report import scores, to_markdown
+    from mmnoise.metrics import sentiment_metrics
+
+    items = _items(10)
+    for i, it in enumerate(items):
+        it["label"] = torch.tensor(float(i % 7) - 3.0)
+
+    def predict(b: Sample) -> torch.Tensor:
+        return b["audio"].mean(dim=(1, 2)) * 3
+
+    card = run_benchmark(
+        predict,
+        items,
+        suite=V2,
+        kinds=KINDS,
+        families=["gaussian_snr"],
+        progress=False,
+        task="regression",
+    )
+    clean = card["cells"]["clean/0/full"]
+    assert "confusion" not in clean and card["task"] == "regression"
+    want = sentiment_metrics(torch.tensor(clean["pred"]), torch.tensor(card["labels"]))
+    sc = scores(card, V2, reference=card, replicates=50)
+    assert sc["conditions"]["full"]["MAE"] == pytest.approx(want["MAE"])
+    assert sc["families"]["gaussian_snr"]["ce"] == pytest.approx(1.0)
+    assert "Acc-2" in to_markdown(card, V2, sc)
+    with pytest.raises(ValueError, match="regression"):
+        run_benchmark(
+            lambda b: torch.zeros(len(b["id"]), 3),
+            items,
+            suite=V2,
+            kinds=KINDS,
+            families=["impulse"],
+            progress=False,
+            task="regression",
+        )
