@@ -82,11 +82,12 @@ def renamed_args(**old_to_new: str) -> Callable[[_C], _C]:
     def decorate(obj: _C) -> _C:
         if not isinstance(obj, type):
             fn: Callable[..., Any] = obj
-            who = fn.__name__
+            who, olds = fn.__name__, frozenset(old_to_new)
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                if kwargs:
+                # one set test per call: kernels sit on the per-item hot path
+                if not olds.isdisjoint(kwargs):
                     _rename(who, old_to_new, kwargs)
                 return fn(*args, **kwargs)
 
