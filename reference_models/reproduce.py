@@ -100,6 +100,8 @@ class ReproduceConfig:
     # override the preset's epochs of stage 1 / of every student (half of them decay the LR)
     teacher_epochs: int | None = None
     epochs: int | None = None
+    # override the preset's learning rate of both stages (small runs; the papers: 2e-4)
+    lr: float | None = None
     # NMER: noise intensities T and noise types; noisy MMIN / IF-MMIN baselines
     intensities: tuple[int, ...] = (20, 40, 60, 80, 100)
     noise_types: tuple[NoiseType, ...] = ("gaussian", "impulse")
@@ -129,6 +131,8 @@ class ReproduceConfig:
                 f"{who}: --data mmin-h5 needs --root FEATURES (and --targets TARGETS unless the "
                 "root's corpus.json names them)."
             )
+        if self.lr is not None and not 0.0 < self.lr < float("inf"):
+            raise ValueError(f"{who}: expected lr > 0, got {self.lr!r}.")
         for name in ("teacher_epochs", "epochs"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -155,6 +159,11 @@ class ReproduceConfig:
 
 #: ``--tiny``: two synthetic folds, tiny models, one epoch per stage (numbers meaningless).
 TINY = dict(folds=(1, 2), intensities=(20, 100), size=48, tiny=True)
+
+
+#: ``--tiny``: NMER's sizes (the other fields are the variant's).
+TINY_NMER: dict[str, Any] = dict(vae_layers=1, vae_heads=2, vae_feedforward=16, latent_size=4,
+                                 decoder_hidden=16, cls_layers=(16,), init="default")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -288,8 +297,7 @@ def _student_config(rc: ReproduceConfig, run: Run, teacher: TeacherConfig) -> Mo
     kind = run.kind
     if kind == "nmer":
         if rc.tiny:
-            tiny = dict(vae_layers=1, vae_heads=2, vae_feedforward=16, latent_size=4,
-                        decoder_hidden=16, cls_layers=(16,), init="default")  # fmt: skip
+            tiny = dict(TINY_NMER)
         return _nmer_config(rc, run.variant or "default", teacher=teacher, **tiny)
     if rc.tiny:
         tiny = {"ae_layers": (16, 8, 4), "n_blocks": 2, "cls_layers": (16,), "init": "default"}
@@ -340,11 +348,12 @@ def _train_config(rc: ReproduceConfig, kind: ModelKind, run: Run | None) -> Trai
             student=dataclasses.replace(tc.student, **quick),
         )
     for stage, override in (("teacher", rc.teacher_epochs), ("student", rc.epochs)):
+        cfg = getattr(tc, stage)
         if override is not None:
-            cfg = dataclasses.replace(
-                getattr(tc, stage), epochs=override, decay_epochs=override // 2
-            )
-            tc = dataclasses.replace(tc, **{stage: cfg})
+            cfg = dataclasses.replace(cfg, epochs=override, decay_epochs=override // 2)
+        if rc.lr is not None:
+            cfg = dataclasses.replace(cfg, lr=rc.lr)
+        tc = dataclasses.replace(tc, **{stage: cfg})
     if run is None:
         return tc
     return dataclasses.replace(
@@ -516,6 +525,8 @@ def to_markdown(summary: dict[str, Any], rc: ReproduceConfig, *, seconds: float 
         f"Folds {list(rc.folds)}, preset {'tiny' if rc.tiny else rc.preset}"
         + (f", teacher epochs {rc.teacher_epochs}" if rc.teacher_epochs else "")
         + (f", student epochs {rc.epochs}" if rc.epochs else "")
+        + (f", lr {rc.lr:g}" if rc.lr else "")
+        + (f", {rc.size} training items per fold" if rc.size and rc.data == "synthetic" else "")
         + f", seed {rc.seed}, device {rc.device} ({_machine()})"
         + (f", {seconds:.0f} s in this call" if seconds is not None else "")
         + ". Test split, model selected on validation UA; mean ± std (sample std) over the "
@@ -702,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=("paper", "quick"), default="paper")
     p.add_argument("--teacher-epochs", type=int, help="stage-1 epochs (default: the preset's)")
     p.add_argument("--epochs", type=int, help="stage-2 epochs of every student (the preset's)")
+    p.add_argument("--lr", type=float, help="learning rate of both stages (the preset's: 2e-4)")
     p.add_argument("--intensities", type=int, nargs="+", help="NMER: T values (20 .. 100)")
     p.add_argument(
         "--noise-types", nargs="+", choices=("gaussian", "impulse"), help="NMER: noise types"
@@ -751,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if n is not None:
             kw["folds"] = tuple(range(1, n + 1))
-    for name in ("size", "teacher_epochs", "epochs"):
+    for name in ("size", "teacher_epochs", "epochs", "lr"):
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     if args.nmer_variant:
