@@ -10,11 +10,13 @@ length (``lengths`` = T, as the per-item path passes it). Then the batch path at
 items through ``NoisyDataset(batch=True).collate`` (one pipeline call, one generator per item)
 against the plain-torch loop it replaces (per item: reseed a generator from (seed, epoch,
 index), the pipeline at B = 1, then stack), and against mmnoise's own per-item path. CPU only:
-this is the path of the DataLoader workers.
+this is the path of the DataLoader workers, and every call runs on one torch thread as it does
+there (a DataLoader worker sets ``torch.set_num_threads(1)``), whatever ``--threads`` says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -115,7 +117,26 @@ def cases(inp: Inputs) -> list[Case]:
         x, n = _batch(items, b)
         out += _single_cases(inp, x, n, b)
     out += _batch_path_cases(inp, items)
-    return out
+    return [dataclasses.replace(c, build=_one_thread(c.build)) for c in out]
+
+
+def _one_thread(build: Callable[[], Thunk]) -> Callable[[], Thunk]:
+    """Run every call of the case on one torch thread, as in a DataLoader worker."""
+
+    def built() -> Thunk:
+        thunk = build()
+
+        def run() -> object:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return thunk()
+            finally:
+                torch.set_num_threads(threads)
+
+        return run
+
+    return built
 
 
 def _single_cases(inp: Inputs, x: dict[str, Tensor], n: dict[str, Tensor], b: int) -> list[Case]:
