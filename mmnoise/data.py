@@ -703,6 +703,11 @@ def pad_collate(
     who = "pad_collate"
     if not isinstance(items, Sequence) or len(items) == 0:
         raise ValueError(f"{who}: expected a non-empty list of items, got {items!r:.60}.")
+    if isinstance(items[0], CleanItem):
+        raise TypeError(
+            f"{who}: got the clean items of NoisyDataset(..., batch=True), which this collate "
+            "would leave clean; pass collate_fn=dataset.collate to add their noise."
+        )
     first = items[0]
     mk = item_kinds(first, kinds, who=who)
     keys = set(first) - RESERVED

@@ -512,6 +512,8 @@ def test_batch_path_errors() -> None:
         batched.collate([per_item[0]])
     with pytest.raises(ValueError, match="non-empty list"):
         batched.collate([])
+    with pytest.raises(TypeError, match=r"collate_fn=dataset.collate"):
+        pad_collate([batched[0], batched[1]])  # the clean items would stay clean
     from mmnoise.transforms.missing import DropModalities
 
     # an op that draws for the whole batch refuses per-example generators, with the fix
