@@ -75,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     args = _parser().parse_args(argv)
-    if args.command in ("bench-robustness", "merc-export"):
-        from mmnoise.merc._cli import run_bench, run_export
+    if args.command in ("bench-robustness", "merc-export", "merc-list"):
+        from mmnoise.merc._cli import run_command
 
         try:
-            return run_bench(args) if args.command == "bench-robustness" else run_export(args)
+            return run_command(args)
         except (ValueError, ImportError, FileNotFoundError, KeyError) as e:
             print(_message(args.command, e), file=sys.stderr)
             return 2

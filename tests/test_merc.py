@@ -295,7 +295,7 @@ def test_cli_writes_the_report_card(tmp_path: Path) -> None:
     )
     assert rc == 0
     card = json.loads((tmp_path / "card" / "card.json").read_text())
-    assert card["suite"] == "mer-c-v1" and card["data"]["num_items"] == 8
+    assert card["suite"] == "mer-c-v2" and card["data"]["num_items"] == 8
     assert card["timing"]["predict_s"] > 0 and 0 < card["timing"]["corrupt_share"] < 1
     md = (tmp_path / "card" / "report.md").read_text()
     assert "impulse" in md and "Missing rate" in md and "NMER" in md

@@ -411,3 +411,85 @@ def test_sentiment_cards_score_with_mmsa_metrics() -> None:
             progress=False,
             task="regression",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# usable by others: the Python API, merc-list, the export manifest, token ids
+# ---------------------------------------------------------------------------------------------
+
+
+def test_merc_list_names_every_suite_and_family(capsys: pytest.CaptureFixture[str]) -> None:
+    from mmnoise.__main__ import main
+
+    assert main(["merc-list"]) == 0
+    text = capsys.readouterr().out
+    assert "mer-c-v1" in text and "mer-c-v2" in text and "cpm-nets generator" in text
+    assert all(f.name in text for f in V2.families)
+
+
+def test_run_benchmark_takes_a_module_in_eval_mode_and_gives_it_back() -> None:
+    import mmnoise.merc as merc
+
+    items = _items(4)
+    seen: list[bool] = []
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 2)
+
+        def forward(self, b: Sample) -> torch.Tensor:
+            seen.append(self.training)
+            return self.lin(b["audio"].mean(dim=1))
+
+    net = Net().train()
+    card = merc.run_benchmark(
+        net, items, suite=V2, kinds=KINDS, families=["impulse"], progress=False
+    )
+    assert net.training and seen and not any(seen)
+    assert merc.scores(card, V2)["conditions"]["full"]["WA"] >= 0.0
+
+
+def test_export_writes_raw_modalities_and_a_checksummed_manifest(tmp_path: Path) -> None:
+    from mmnoise.merc import export_suite, verify_manifest
+
+    items = _golden_items()
+    kinds = _RAW_KINDS["waveform"]
+    cells = export_suite(
+        items, V2, tmp_path, kinds=kinds, layout="torch", families=["reverb"], severities=[2]
+    )
+    assert [c.relative_to(tmp_path).as_posix() for c in cells] == ["clean/s0", "reverb/s2"]
+    back = torch.load(tmp_path / "reverb" / "s2" / "items.pt", weights_only=True)
+    want = corrupt_items(items, V2, "reverb", 2, kinds=kinds)
+    assert all(torch.equal(b["wave"], w["wave"]) for b, w in zip(back, want, strict=True))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["suite_sha256"] == V2.sha256 and set(manifest["files"]) == {
+        "clean/s0/items.pt",
+        "reverb/s2/items.pt",
+    }
+    assert verify_manifest(tmp_path) == []
+    (tmp_path / "reverb" / "s2" / "items.pt").write_bytes(b"tampered")
+    assert verify_manifest(tmp_path) == ["reverb/s2/items.pt"]
+    with pytest.raises(ValueError, match="layout='torch'"):
+        export_suite(items, V2, tmp_path / "x", kinds=kinds, layout="mmin-h5")
+
+
+def test_mmsa_export_writes_the_token_ids(tmp_path: Path) -> None:
+    from mmnoise.datasets import MMSAPickle
+    from mmnoise.merc.export import export_mmsa_pkl
+
+    items = [
+        {
+            "audio": torch.ones(3, 2),
+            "visual": torch.ones(2, 2),
+            "text": torch.tensor([101, 2023 + i, 2003, 102][: 3 + i]),
+            "label": torch.tensor(0.5 * i),
+            "id": f"u{i}",
+        }
+        for i in range(2)
+    ]
+    path = export_mmsa_pkl(items, tmp_path)
+    ds = MMSAPickle(path, split="test", label="regression", text="bert_ids")
+    for i, it in enumerate(items):
+        assert torch.equal(ds[i]["text"], it["text"])
+        assert float(ds[i]["label"]) == pytest.approx(0.5 * i)

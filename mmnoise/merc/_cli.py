@@ -1,6 +1,7 @@
-"""The ``mmnoise bench-robustness`` and ``mmnoise merc-export`` commands (argument handling).
+"""The ``mmnoise bench-robustness``, ``merc-export`` and ``merc-list`` commands (arguments).
 
-``mmnoise bench-robustness --suite mer-c-v1 --predict package.module:function --data
+``mmnoise merc-list`` lists the shipped suites and their families. ``mmnoise bench-robustness
+--suite mer-c-v2 --predict package.module:function --data
 synthetic|mmin-h5|mmsa-pkl [data options] --out DIR`` evaluates any model and writes the report
 card into ``DIR``: ``card.json`` (cells, suite version and hashes; resumable), ``report.md``,
 ``scores.json``, ``curves.png`` and ``heatmap.png``.
@@ -21,7 +22,15 @@ from typing import Any
 from mmnoise.merc.suite import load_suite
 from mmnoise.sample import Sample
 
-__all__ = ["add_commands", "load_items", "load_predict", "run_bench", "run_export"]
+__all__ = [
+    "add_commands",
+    "list_suites",
+    "load_items",
+    "load_predict",
+    "run_bench",
+    "run_command",
+    "run_export",
+]
 
 
 def _ints(text: str) -> list[int]:
@@ -29,7 +38,11 @@ def _ints(text: str) -> list[int]:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", default="mer-c-v1", help="suite name or path to a suite .json")
+    p.add_argument(
+        "--suite",
+        default="mer-c-v2",
+        help="suite name or path to a suite .json (mmnoise merc-list shows them)",
+    )
     p.add_argument(
         "--data", required=True, choices=("synthetic", "mmin-h5", "mmsa-pkl"), help="test data"
     )
@@ -42,10 +55,29 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, default=1, help="mmin-h5: fold (1-based)")
     p.add_argument("--norm", default="trn", choices=("trn", "utt", "none"), help="mmin-h5: norm")
     p.add_argument("--pkl", type=Path, help="mmsa-pkl: the .pkl file")
+    p.add_argument(
+        "--task",
+        default="classification",
+        choices=("classification", "regression"),
+        help="mmsa-pkl: class labels, or MOSI / MOSEI sentiment scores (MAE, Corr, Acc-2, F1, "
+        "Acc-7)",
+    )
+    p.add_argument(
+        "--text",
+        default="features",
+        choices=("features", "bert_ids"),
+        help="mmsa-pkl: the text features, or the BERT token ids of text_bert",
+    )
 
 
 def add_commands(commands: Any) -> None:
-    """Add ``bench-robustness`` and ``merc-export`` to an argparse subparsers object."""
+    """Add ``bench-robustness``, ``merc-export`` and ``merc-list`` to an argparse subparsers."""
+    commands.add_parser(
+        "merc-list",
+        help="list the MER-C suites and their families",
+        description="Every shipped suite with its families (kind, unit, severities, split) and "
+        "missing protocols.",
+    )
     bench = commands.add_parser(
         "bench-robustness",
         help="evaluate a model on a frozen MER-C suite and write a report card",
@@ -75,7 +107,13 @@ def add_commands(commands: Any) -> None:
     )
     _data_args(export)
     export.add_argument("--out", required=True, type=Path, help="root folder")
-    export.add_argument("--layout", default="mmin-h5", choices=("mmin-h5", "mmsa-pkl"))
+    export.add_argument(
+        "--layout",
+        default="mmin-h5",
+        choices=("mmin-h5", "mmsa-pkl", "torch"),
+        help="mmin-h5 / mmsa-pkl: audio, visual, text features; torch: any modalities "
+        "(items.pt per cell). A manifest.json with SHA-256 of every file is written last.",
+    )
     export.add_argument(
         "--families",
         default=None,
@@ -146,7 +184,7 @@ def load_items(args: argparse.Namespace) -> tuple[list[Sample], str]:
 
         if args.pkl is None:
             raise ValueError("--data mmsa-pkl needs --pkl.")
-        ds = MMSAPickle(args.pkl, split="test")
+        ds = MMSAPickle(args.pkl, split="test", label=args.task, text=args.text)
         name = f"MMSA {args.pkl} test"
     return [ds[i] for i in range(len(ds))], name
 
@@ -188,6 +226,7 @@ def run_bench(args: argparse.Namespace) -> int:
         families=None if args.families is None else args.families.split(","),
         # a bar only on a terminal: redirected to a log file it is a stream of carriage returns
         progress=not args.no_progress and sys.stderr.isatty(),
+        task=args.task,
     )
     reference = json.loads(args.reference.read_text()) if args.reference else None
     paths = write_report(card, suite, args.out, reference=reference, plots=not args.no_plots)
@@ -202,6 +241,42 @@ def run_bench(args: argparse.Namespace) -> int:
     for p in paths.values():
         print(f"wrote {p}")
     return 0
+
+
+def list_suites() -> str:
+    """The text of ``mmnoise merc-list``: every shipped suite and its families.
+
+    Example:
+        >>> print(list_suites().splitlines()[0])
+        mer-c-v1 (version 1, frozen 2026-11-30): 25 families
+    """
+    from mmnoise.merc.suite import available_suites
+
+    lines = []
+    for name in available_suites():
+        suite = load_suite(name)
+        lines.append(
+            f"{name} (version {suite.version}, frozen {suite.data.get('frozen', '?')}): "
+            f"{len(suite.families)} families"
+        )
+        for f in suite.families:
+            sev = ", ".join(f"{v:g}" for v in f.severities)
+            tags = "" if f.split == "test" else f" [{f.split}]"
+            tags += "" if f.group == "corruption" else f" [{f.group}]"
+            lines.append(f"  {f.name:<18} {f.kind:<9} {f.param} = {sev} ({f.unit}){tags}")
+        etas = ", ".join(f"{v:g}" for v in suite.missing_rate)
+        lines.append(f"  missing_rate       eta = {etas} ({suite.missing_generator} generator)")
+        nmer = ", ".join(f"{v:g}" for v in suite.nmer_fill["severities"])
+        lines.append(f"  nmer_fill          t / 100 = {nmer}")
+    return "\n".join(lines)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``bench-robustness``, ``merc-export`` or ``merc-list``; return the exit status."""
+    if args.command == "merc-list":
+        print(list_suites())
+        return 0
+    return run_bench(args) if args.command == "bench-robustness" else run_export(args)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -10,23 +10,45 @@ files. The two missing protocols are exported as what they draw: ``missing_rate/
 modality is zeros, the rest is ``clean/s0``) and ``nmer_fill/s<severity>/`` (every modality of
 every item replaced by its noised copy, in the corpus layout: under a condition, a missing
 modality is taken from here and a present one from ``clean/s0``).
+
+Raw modalities (waveform, frames, tokens) and any other modality names go out in the
+``"torch"`` layout: ``<cell>/items.pt``, the list of item dicts, read back with
+``torch.load(path, weights_only=True)``. Every export ends with ``<out>/manifest.json``: the
+suite (name, SHA-256), the data hash, the software versions, and the SHA-256 of every file
+written, so a copy can be checked (:func:`verify_manifest`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mmnoise.merc.corrupt import corrupt_items, missing_rate_item, nmer_noised_items
+from mmnoise.merc.runner import data_hash, software
 from mmnoise.merc.suite import Suite
 from mmnoise.sample import Kind, Sample
 
-__all__ = ["export_mmin_h5", "export_mmsa_pkl", "export_presence", "export_suite"]
+__all__ = [
+    "LAYOUTS",
+    "export_mmin_h5",
+    "export_mmsa_pkl",
+    "export_presence",
+    "export_suite",
+    "export_torch",
+    "verify_manifest",
+]
+
+#: the on-disk layouts of an export
+LAYOUTS = ("mmin-h5", "mmsa-pkl", "torch")
+MANIFEST_FORMAT = "mmnoise.merc.export/1"
 
 _MMIN_FILES = {"audio": ("A", "comparE"), "visual": ("V", "denseface"), "text": ("L", "bert_large")}
 
@@ -89,8 +111,13 @@ def _pad(arrs: Sequence[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
 def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
     """Write items as an MMSA ``test`` split in ``<out>/data.pkl`` (padded, with lengths).
 
-    Text lengths travel in a ``text_bert`` attention mask (ids and segments are zeros), so
-    :class:`mmnoise.datasets.MMSAPickle` cuts every sequence back to its length.
+    Text lengths travel in a ``text_bert`` attention mask, so
+    :class:`mmnoise.datasets.MMSAPickle` cuts every sequence back to its length. Items whose
+    ``text`` is BERT token ids ((T,) int64, ``MMSAPickle(text="bert_ids")``) are written as
+    MMSA stores them: ``text_bert`` row 0 the ids, row 1 the attention mask, row 2 the segment
+    ids (zeros), and ``text`` as zeros of width 1 (the file has no word vectors to give);
+    feature text goes to ``text`` with a mask-only ``text_bert``. ``raw_text`` is kept when
+    the items carry it.
 
     Returns:
         The ``.pkl`` path.
@@ -106,10 +133,17 @@ def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     arrs = {m: [it[m].detach().cpu().numpy() for it in items] for m in ("audio", "visual", "text")}
-    text = _pad(arrs["text"])
+    ids = all(a.ndim == 1 and not np.issubdtype(a.dtype, np.floating) for a in arrs["text"])
+    if ids:
+        t = max(a.shape[0] for a in arrs["text"])
+        text = np.zeros((len(items), t, 1), dtype=np.float32)
+    else:
+        text = _pad(arrs["text"])
     bert = np.zeros((len(items), 3, text.shape[1]), dtype=np.float32)
     for i, a in enumerate(arrs["text"]):
         bert[i, 1, : a.shape[0]] = 1.0
+        if ids:
+            bert[i, 0, : a.shape[0]] = a
     label = items[0]["label"]
     key = "classification_labels" if not label.is_floating_point() else "regression_labels"
     part = {
@@ -122,6 +156,8 @@ def export_mmsa_pkl(items: Sequence[Sample], out: str | Path) -> Path:
         "vision_lengths": np.array([a.shape[0] for a in arrs["visual"]]),
         key: np.array([float(it["label"]) for it in items]),
     }
+    if all("raw_text" in it for it in items):
+        part["raw_text"] = np.array([str(it["raw_text"]) for it in items])
     path = root / "data.pkl"
     path.write_bytes(pickle.dumps({"test": part}))
     return path
@@ -175,11 +211,83 @@ def export_presence(
     return paths
 
 
+def export_torch(items: Sequence[Sample], out: str | Path) -> Path:
+    """Write items as ``<out>/items.pt`` (any modality kind: waveform, frames, tokens, features).
+
+    Returns:
+        The ``.pt`` path; ``torch.load(path, weights_only=True)`` gives the item dicts back.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> items = [{"wave": torch.ones(1, 8), "label": torch.tensor(0), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     back = torch.load(export_torch(items, pathlib.Path(d)), weights_only=True)
+        ...     back[0]["id"], back[0]["wave"].shape
+        ('u1', torch.Size([1, 8]))
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "items.pt"
+    torch.save([dict(it) for it in items], path)
+    return path
+
+
 def _write(data: Sequence[Sample], folder: Path, layout: str) -> None:
     if layout == "mmin-h5":
         export_mmin_h5(data, folder)
-    else:
+    elif layout == "mmsa-pkl":
         export_mmsa_pkl(data, folder)
+    else:
+        export_torch(data, folder)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_manifest(
+    root: Path, suite: Suite, items: Sequence[Sample], kinds: Mapping[str, Kind], layout: str
+) -> Path:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "suite": suite.name,
+        "suite_sha256": suite.sha256,
+        "layout": layout,
+        "modalities": dict(kinds),
+        "data": {"num_items": len(items), "sha256": data_hash(items, list(kinds))},
+        "software": software(),
+        "files": {p.relative_to(root).as_posix(): _sha256(p) for p in files},
+    }
+    path = root / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def verify_manifest(root: str | Path) -> list[str]:
+    """Check an export against its ``manifest.json``; return the files that differ or are gone.
+
+    Example:
+        >>> import tempfile
+        >>> from mmnoise.merc.suite import load_suite
+        >>> items = [{"a": torch.ones(3, 2), "label": torch.tensor(1), "id": "u1"}]
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = export_suite(items, load_suite(), d, kinds={"a": "features"},
+        ...                      layout="torch", families=["impulse"], severities=[1])
+        ...     verify_manifest(d)
+        []
+    """
+    base = Path(root)
+    manifest = json.loads((base / "manifest.json").read_text())
+    return [
+        rel
+        for rel, digest in manifest["files"].items()
+        if not (base / rel).is_file() or _sha256(base / rel) != digest
+    ]
 
 
 def export_suite(
@@ -199,14 +307,16 @@ def export_suite(
         suite: the suite.
         out: the root folder.
         kinds: {modality: kind}, in the corpus's order.
-        layout: ``"mmin-h5"`` or ``"mmsa-pkl"``.
+        layout: ``"mmin-h5"``, ``"mmsa-pkl"`` (audio / visual / text features) or
+            ``"torch"`` (any modalities, raw ones included).
         families: family names, and ``"missing_rate"`` (presence tables, every eta:
             :func:`export_presence`) / ``"nmer_fill"`` (``nmer_fill/s<severity>``, the noised
             copies) (default: every family of the items' kinds and both protocols).
         severities: which severities (of the families and of ``nmer_fill``).
 
     Returns:
-        The cell folders (``clean/s0`` first) and the presence tables, in order.
+        The cell folders (``clean/s0`` first) and the presence tables, in order; the
+        manifest (``<out>/manifest.json``, SHA-256 of every file) is written last.
 
     Raises:
         ValueError: an unknown layout or family name, or a family of a kind the items lack.
@@ -223,8 +333,15 @@ def export_suite(
         ...     [c.relative_to(d).as_posix() for c in cells]
         ['clean/s0', 'impulse/s5']
     """
-    if layout not in ("mmin-h5", "mmsa-pkl"):
-        raise ValueError(f"export_suite: expected layout 'mmin-h5' or 'mmsa-pkl', got {layout!r}.")
+    if layout not in LAYOUTS:
+        raise ValueError(f"export_suite: expected layout in {LAYOUTS}, got {layout!r}.")
+    text_ok = ("features", "tokens") if layout == "mmsa-pkl" else ("features",)
+    fits = set(kinds) == {"audio", "visual", "text"} and kinds.get("text") in text_ok
+    if layout != "torch" and not (fits and kinds["audio"] == kinds["visual"] == "features"):
+        raise ValueError(
+            f"export_suite: the {layout} layout holds audio / visual / text features, got "
+            f"{dict(kinds)}; use layout='torch' (--layout torch) for raw or other modalities."
+        )
     names = suite.select(families, kinds, who="export_suite")
     sevs = list(severities)
     if any(not 1 <= int(v) <= 5 for v in sevs):
@@ -247,4 +364,5 @@ def export_suite(
             folder = root / name / f"s{sev}"
             _write(data, folder, layout)
             folders.append(folder)
+    _write_manifest(root, suite, items, kinds, layout)
     return folders

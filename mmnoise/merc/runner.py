@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmnoise.data import pad_collate
 from mmnoise.merc.corrupt import (
@@ -221,7 +221,8 @@ def run_benchmark(
     Args:
         predict: ``predict(batch) -> (B, C) logits`` (or (B,) class indices with
             ``num_classes``; (B,) or (B, 1) scores with ``task="regression"``); the model in
-            eval mode. A ``torch.nn.Module`` is a predict function.
+            eval mode. A ``torch.nn.Module`` taking the batch dict works as it is (it is
+            put in eval mode for the run and handed back in its mode).
         items: the unbatched test items (each with an ``id`` and a label).
         suite: the suite (:func:`mmnoise.merc.load_suite`).
         kinds: {modality: kind} of the items' modalities, in condition order.
@@ -259,6 +260,28 @@ def run_benchmark(
     who = "run_benchmark"
     if task not in TASKS:
         raise ValueError(f"{who}: expected task in {TASKS}, got {task!r}.")
+    if isinstance(predict, nn.Module) and predict.training:
+        # a module is scored in eval mode (dropout off, batch-norm statistics frozen) and
+        # handed back in the mode it came in
+        predict.eval()
+        try:
+            return run_benchmark(
+                predict,
+                items,
+                suite=suite,
+                kinds=kinds,
+                out=out,
+                batch_size=batch_size,
+                num_classes=num_classes,
+                model=model,
+                data=data,
+                families=families,
+                progress=progress,
+                label_key=label_key,
+                task=task,
+            )
+        finally:
+            predict.train()
     modalities = list(kinds)
     conditions = conditions_of(modalities)
     dhash = data_hash(items, modalities)
