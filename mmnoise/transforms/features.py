@@ -468,6 +468,11 @@ class DiffusionNoise(NoiseTransform):
         self.beta_schedule, self.num_steps = beta_schedule, int(num_steps)
         if noise not in ("gaussian", "impulse"):
             raise ValueError(f"{who}: expected noise 'gaussian' or 'impulse', got {noise!r}.")
+        if not 0.0 <= float(impulse_fraction) <= 1.0:
+            raise ValueError(
+                f"{who}: expected impulse_fraction in [0, 1] (the share of entries impulse noise "
+                f"hits), got {impulse_fraction!r}."
+            )
         self.noise, self.impulse_fraction = noise, float(impulse_fraction)
         betas = D.beta_schedule(
             beta_schedule, self.num_steps, beta_start=self.beta[0], beta_end=self.beta[1]

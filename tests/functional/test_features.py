@@ -148,6 +148,11 @@ def test_diffusion_step_and_signal_fraction_follow_level() -> None:
     assert torch.allclose(abar, expected)
 
 
+def test_diffusion_impulse_fraction_outside_0_1_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"DiffusionNoise: expected impulse_fraction in \[0, 1\]"):
+        DiffusionNoise("a", noise="impulse", impulse_fraction=30.0)  # a percentage, not a share
+
+
 def test_diffusion_noise_moments() -> None:
     x = torch.zeros(4, 500, 50)
     y = F.diffusion_noise(
