@@ -260,7 +260,11 @@ class NoisyDataset(Dataset[Any]):
     ``collate`` returns what :func:`pad_collate` of the per-item outputs would.
     Items are stacked without padding: items whose tensors differ in shape (ragged lengths) go
     through the pipeline in separate calls, one per distinct shape, and are padded after the
-    noise. Every mmnoise transform and container takes the per-example generators (a function
+    noise. ``pad_to`` makes ragged items one shape: on both paths each named modality is
+    zero-padded to a fixed size before the noise (its valid length kept in ``lengths``, so the
+    padding is never corrupted) and cropped back after, so a batch of ragged items is one call.
+    The noise of an item then depends on ``pad_to`` too (the draws are shaped by it), as it does
+    on the seed; it still never depends on the other items. Every mmnoise transform and container takes the per-example generators (a function
     of your own draws through :func:`mmnoise.rng.randn` and its siblings, which do too); ops
     that draw one value for the whole batch refuse them with a ``ValueError`` (``NMERNoise(per_example=False)``, an exact missing rate over the batch);
     use the per-item path for them.
@@ -278,6 +282,8 @@ class NoisyDataset(Dataset[Any]):
         kinds: explicit modality kinds (needed for (C, L) waveforms); default: inferred.
         batch: items come out clean (:class:`CleanItem`) and :meth:`collate` applies the noise
             to the batch.
+        pad_to: ``{modality: size}``: pad these modalities' time axes to ``size`` for the noise
+            (both paths; items longer than ``size`` are refused), so ragged items share a shape.
 
     Raises:
         TypeError / ValueError: bad arguments; at item time, items that are not sample dicts or
@@ -310,6 +316,7 @@ class NoisyDataset(Dataset[Any]):
         std: float = 0.1,
         kinds: Mapping[str, Kind] | None = None,
         batch: bool = False,
+        pad_to: Mapping[str, int] | None = None,
     ) -> None:
         who = "NoisyDataset"
         if not (hasattr(base, "__len__") and hasattr(base, "__getitem__")):
@@ -334,6 +341,7 @@ class NoisyDataset(Dataset[Any]):
         self.std = float(std)
         self.kinds = dict(kinds) if kinds is not None else None
         self.batch = bool(batch)
+        self.pad_to = _check_pad_to(pad_to, who)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -361,10 +369,11 @@ class NoisyDataset(Dataset[Any]):
         if self.batch:
             return CleanItem(item, epoch, i)
         kinds = item_kinds(item, self.kinds, who="NoisyDataset")
-        batched = _add_batch_dim(item, kinds, who="NoisyDataset")
+        padded, sizes = _pad_item(item, kinds, self.pad_to, who="NoisyDataset")
+        batched = _add_batch_dim(padded, kinds, who="NoisyDataset")
         g = make_generator(derive_seed(self.seed, epoch, i))
         out = self.pipeline(batched, level=self._level(epoch, g), generator=g)
-        return _drop_batch_dim(out, batched, who="NoisyDataset")
+        return _crop(_drop_batch_dim(out, batched, who="NoisyDataset"), kinds, sizes, batched=False)
 
     def collate(self, items: Sequence[CleanItem]) -> Sample:
         """Collate clean items and add their noise in one pipeline call per item shape.
@@ -395,15 +404,26 @@ class NoisyDataset(Dataset[Any]):
                     f"{type(it).__name__}; build the dataset with batch=True, or use "
                     "collate_fn=pad_collate for the per-item path."
                 )
+        padded: list[CleanItem] = []
+        sizes: list[dict[str, int]] = []
+        for it in items:
+            kinds = item_kinds(it.item, self.kinds, who=who)
+            item, own = _pad_item(it.item, kinds, self.pad_to, who=who)
+            padded.append(CleanItem(item, it.epoch, it.index))
+            sizes.append(own)
         groups: dict[tuple[Any, ...], list[int]] = {}
-        for row, it in enumerate(items):
+        for row, it in enumerate(padded):
             groups.setdefault(_shape_key(it.item), []).append(row)
         if len(groups) == 1:  # one shape: the pipeline's output is the batch
-            return self._noisy_group(items, single=True)[0]
+            out = self._noisy_group(padded, single=True)[0]
+            longest = {n: max(s[n] for s in sizes) for n in sizes[0]}
+            return _crop(out, item_kinds(padded[0].item, self.kinds, who=who), longest, batched=True)
         noisy: list[Sample] = [{} for _ in items]
         for rows in groups.values():
-            for row, out in zip(rows, self._noisy_group([items[r] for r in rows]), strict=True):
-                noisy[row] = out
+            group = self._noisy_group([padded[r] for r in rows])
+            for row, out in zip(rows, group, strict=True):
+                kinds = item_kinds(padded[row].item, self.kinds, who=who)
+                noisy[row] = _crop(out, kinds, sizes[row], batched=False)
         return pad_collate(noisy, kinds=self.kinds)
 
     def _noisy_group(self, items: Sequence[CleanItem], *, single: bool = False) -> list[Sample]:
@@ -472,6 +492,66 @@ class NoisyDataset(Dataset[Any]):
             generator=generator,
             device=torch.device("cpu"),
         )
+
+
+def _check_pad_to(pad_to: Any, who: str) -> dict[str, int]:
+    if pad_to is None:
+        return {}
+    ok = isinstance(pad_to, Mapping) and all(
+        isinstance(k, str) and _is_int(v) and int(v) >= 1 for k, v in pad_to.items()
+    )
+    if not ok:
+        raise ValueError(
+            f"{who}: expected pad_to as {{modality: size >= 1}}, got {pad_to!r:.80}; e.g. "
+            "pad_to={'audio': 1500} pads every audio item to 1500 steps for the noise."
+        )
+    return {k: int(v) for k, v in pad_to.items()}
+
+
+def _pad_item(
+    item: Mapping[str, Any], kinds: Mapping[str, Kind], pad_to: Mapping[str, int], *, who: str
+) -> tuple[Sample, dict[str, int]]:
+    """The item with ``pad_to``'s modalities zero-padded (valid lengths kept); their own sizes."""
+    if not pad_to:
+        return dict(item), {}
+    out = dict(item)
+    lengths = dict(item.get(LENGTHS, {}) or {})
+    sizes: dict[str, int] = {}
+    for name, size in pad_to.items():
+        if name not in kinds:
+            raise ValueError(
+                f"{who}: pad_to names {name!r}, which is not a modality of the item (modalities: "
+                f"{list(kinds)}); fix the name, or declare it with kinds=."
+            )
+        x = item[name]
+        td = _item_time_dim(kinds[name])
+        own = int(x.shape[td])
+        if own > size:
+            raise ValueError(
+                f"{who}: item[{name!r}] has {own} steps, more than pad_to[{name!r}] = {size}; "
+                "raise pad_to to the longest item, or crop the items in the base dataset."
+            )
+        lengths.setdefault(name, own)  # the valid length: its own entry, else its size
+        if own < size:
+            out[name] = F.pad(x, [0, 0] * (x.ndim - 1 - td) + [0, size - own])
+        sizes[name] = own
+    out[LENGTHS] = lengths
+    return out, sizes
+
+
+def _crop(
+    sample: Sample, kinds: Mapping[str, Kind], sizes: Mapping[str, int], *, batched: bool
+) -> Sample:
+    """Cut ``sizes``' modalities back to those sizes along their time axes (padding only)."""
+    if not sizes:
+        return sample
+    out = dict(sample)
+    for name, n in sizes.items():
+        td = _item_time_dim(kinds[name]) + int(batched)
+        x = out[name]
+        if isinstance(x, Tensor) and x.shape[td] != n:
+            out[name] = x.narrow(td, 0, n).contiguous()
+    return out
 
 
 def _shape_key(item: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -520,3 +520,52 @@ def test_batch_path_errors() -> None:
     nmer = NoisyDataset(items, DropModalities(["audio", "text"], fill="nmer"), seed=0, batch=True)
     with pytest.raises(ValueError, match="per_example=True"):
         nmer.collate([nmer[0], nmer[1]])
+
+
+class _Counting:
+    """Wrap a pipeline and count its calls (one per stacked shape on the batch path)."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline, self.calls = pipeline, 0
+
+    def __call__(self, sample: dict[str, Any], *, level: Any, generator: Any) -> Any:
+        self.calls += 1
+        return self.pipeline(sample, level=level, generator=generator)
+
+
+@pytest.mark.parametrize("container", ["multimodal", "compose"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pad_to_makes_ragged_items_one_call_and_equals_the_per_item_path(
+    container: str, dtype: torch.dtype
+) -> None:
+    items = _mixed_items(6, dtype, ragged=True, present=True)
+    pipe = _containers()[container]
+    pad_to = {"audio": 9, "text": 8, "ids": 10}
+    kw: dict[str, Any] = {"seed": 4, "level": 0.9, "level_mode": "uniform", "pad_to": pad_to}
+    per_item = NoisyDataset(items, pipe, **kw)
+    counting = _Counting(pipe)
+    batched = NoisyDataset(items, counting, batch=True, **kw)
+    order = [3, 1, 5, 0]
+    noisy = [per_item[(1, i)] for i in order]
+    for i, out in zip(order, noisy, strict=True):  # cropped back to the item's own size
+        assert out["audio"].shape == items[i]["audio"].shape
+        assert out["ids"].shape == items[i]["ids"].shape
+    got = batched.collate([batched[(1, i)] for i in order])
+    assert counting.calls == 1  # ragged items, one pipeline call
+    _assert_same_batch(got, pad_collate(noisy))
+    # pad_to is part of the noise's definition: the noise field is drawn at the padded size
+    snr = AddGaussianSNR("audio")
+    padded = NoisyDataset(items, snr, seed=4, pad_to=pad_to)[(1, 3)]["audio"]
+    assert not torch.equal(NoisyDataset(items, snr, seed=4)[(1, 3)]["audio"], padded)
+
+
+def test_pad_to_errors() -> None:
+    items = _items(3)
+    with pytest.raises(ValueError, match=r"pad_to as \{modality: size >= 1\}"):
+        NoisyDataset(items, _pipeline(), seed=0, pad_to={"audio": 0})
+    too_short = NoisyDataset(items, _pipeline(), seed=0, pad_to={"audio": 3})
+    with pytest.raises(ValueError, match=r"more than pad_to\['audio'\] = 3; raise pad_to"):
+        too_short[1]  # 4 steps
+    unknown = NoisyDataset(items, _pipeline(), seed=0, pad_to={"speech": 8}, batch=True)
+    with pytest.raises(ValueError, match=r"pad_to names 'speech'"):
+        unknown.collate([unknown[0]])
