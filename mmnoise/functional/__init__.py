@@ -62,9 +62,12 @@ from mmnoise.functional.waveform import (
     mer_noise_mix,
     mu_law,
     packet_loss,
+    pitch_shift,
     reverb,
     spec_augment,
     speed_perturb,
+    time_stretch,
+    time_stretch_lengths,
 )
 
 __all__ = [
@@ -103,6 +106,7 @@ __all__ = [
     "nmer_alpha_bar",
     "occlusion",
     "packet_loss",
+    "pitch_shift",
     "pyramid_blur",
     "quantize",
     "random_token_replace",
@@ -115,6 +119,8 @@ __all__ = [
     "speed_perturb",
     "time_mask",
     "time_shift",
+    "time_stretch",
+    "time_stretch_lengths",
     "token_deletion",
     "token_deletion_lengths",
     "token_mask",

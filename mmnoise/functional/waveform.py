@@ -48,9 +48,12 @@ __all__ = [
     "mer_noise_mix",
     "mu_law",
     "packet_loss",
+    "pitch_shift",
     "reverb",
     "spec_augment",
     "speed_perturb",
+    "time_stretch",
+    "time_stretch_lengths",
 ]
 
 _T = 2  # the time axis of a (B, C, L) waveform
@@ -797,6 +800,231 @@ def speed_perturb(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -
     x0, x1 = torch.gather(x, _T, lo), torch.gather(x, _T, hi)
     inside = (pos <= last.to(pos_dtype))[:, None, :]
     y = torch.where(inside, x0 + frac * (x1 - x0), torch.zeros_like(x))
+    return keep_padding(y, x, lengths, _T)
+
+
+# -- tempo and pitch ---------------------------------------------------------------------------
+def _stft_parts(
+    x: Tensor, lengths: Tensor | None, n_fft: int, hop: int, size: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Return the (B*C, F, T) STFT of the valid samples (padding zeroed, then zeros up to
+    ``size`` samples) and the Hann window."""
+    b, c, n = x.shape
+    valid = step_mask(x, lengths, _T)
+    xv = x if valid is None else torch.where(valid, x, 0.0)
+    if size is not None:
+        xv = torch.nn.functional.pad(xv, (0, size - n))
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    # zero edge padding: the frames describe the clip followed by silence
+    spec = torch.stft(xv.reshape(b * c, -1), n_fft, hop, window=window, center=True,
+                      pad_mode="constant", return_complex=True)  # fmt: skip
+    return spec, window
+
+
+def _phase_advance(spec: Tensor, hop: int, n_fft: int) -> Tensor:
+    """Return the (N, F, T) phase advance from each frame to the next (0 after the last frame).
+
+    The advance of bin ``k`` is its expected ``2 pi k hop / n_fft`` plus the deviation of the
+    measured phase difference, wrapped to ``(-pi, pi]`` (torchaudio ``phase_vocoder``).
+    """
+    f = spec.shape[-2]
+    expected = torch.arange(f, device=spec.device, dtype=spec.real.dtype) * (
+        2 * math.pi * hop / n_fft
+    )
+    phase = spec.angle()
+    delta = torch.diff(phase, dim=-1, append=phase[..., -1:]) - expected[:, None]
+    delta = delta - 2 * math.pi * torch.round(delta / (2 * math.pi))
+    return delta + expected[:, None]
+
+
+def _lerp_gather(v: Tensor, pos: Tensor, dim: int) -> Tensor:
+    """Linearly interpolate ``v`` (N, F, T) at fractional positions ``pos`` along ``dim``;
+    positions at or past the last entry read zeros. ``pos`` broadcasts to the other axes."""
+    size = v.shape[dim]
+    v = torch.nn.functional.pad(v, (0, 2) if dim == 2 else (0, 0, 0, 2))
+    i0 = torch.floor(pos).long().clamp(0, size)
+    frac = (pos - torch.floor(pos)).to(v.dtype)
+    shape = list(v.shape)
+    shape[dim] = pos.shape[dim]
+    v0 = torch.gather(v, dim, i0.expand(shape))
+    v1 = torch.gather(v, dim, (i0 + 1).expand(shape))
+    return v0 + frac * (v1 - v0)
+
+
+def _frame_read(pos: Tensor, frames: int) -> Tensor:
+    """Return the input frame ``floor(pos)`` each output frame reads, inside ``[0, frames)``."""
+    return torch.floor(pos).long().clamp(0, frames - 1)
+
+
+def _stretch_spec(spec: Tensor, rate: Tensor, frames: int, hop: int, n_fft: int) -> Tensor:
+    """Phase-vocoder time stretch of a (N, F, T) STFT by a per-row ``rate``, to ``frames`` frames.
+
+    Output frame ``j`` takes the magnitude interpolated at input frame ``j * rate`` and
+    accumulates the phase advance measured there (torchaudio ``phase_vocoder`` for one rate);
+    frames read past the input are silent.
+    """
+    pos = torch.arange(frames, device=spec.device, dtype=rate.dtype)[None, None, :]
+    pos = pos * rate[:, None, None]
+    mag = _lerp_gather(spec.abs(), pos, 2)
+    advance = _phase_advance(spec, hop, n_fft)
+    index = torch.floor(pos[..., :-1]).long().clamp(max=spec.shape[-1])
+    step = torch.gather(torch.nn.functional.pad(advance, (0, 1)), 2,
+                        index.expand(-1, spec.shape[1], -1))  # fmt: skip
+    total = torch.nn.functional.pad(step, (1, 0)).cumsum(-1)
+    # The first frames hold the STFT's edge padding, whose phase advances differ from
+    # bin to bin of one partial; accumulated from frame 0 (as torchaudio does), they break the
+    # partial's phase pattern for good and can cancel a steady tone by 40 %. The sum is pinned
+    # instead at the first output frame j that reads a frame i = floor(j * rate) clear of the
+    # edge: its phase is frame i's own (rate 1 stays an identity).
+    m = n_fft // (2 * hop)
+    j = torch.ceil(m / rate).long().clamp(max=frames - 1)[:, None, None]
+    i = torch.floor(j * rate[:, None, None]).long().clamp(max=spec.shape[-1] - 1)
+    f = spec.shape[1]
+    anchor = torch.gather(spec, 2, i.expand(-1, f, 1)).angle()
+    phase = anchor - torch.gather(total, 2, j.expand(-1, f, 1)) + total
+    # Identity phase locking (Laroche and Dolson 1999): each bin keeps, relative to the
+    # spectral peak governing it in the input frame read, the phase offset it has there; only
+    # peaks accumulate their own advance. A partial's bins then stay coherent across onsets,
+    # where free accumulation smears them (a tone after silence lost 30 % of its level).
+    src = torch.gather(spec, 2, _frame_read(pos, spec.shape[-1]).expand(-1, f, -1))
+    level = src.abs()
+    edge = torch.full_like(level[:, :1], -1.0)
+    peak = (level >= torch.cat([edge, level[:, :-1]], 1)) & (level > torch.cat([level[:, 1:], edge], 1))
+    k = torch.arange(f, device=spec.device)[None, :, None]
+    left = torch.where(peak, k, -1).cummax(1).values
+    right = torch.where(peak, k, 2 * f).flip(1).cummin(1).values.flip(1)
+    near = torch.where((left >= 0) & ((k - left) <= (right - k)), left, right)
+    near = torch.where(near < f, near, k)  # no peak at all (silence): the bin itself
+    offset = src.angle() - torch.gather(src.angle(), 1, near)
+    return torch.polar(mag, torch.gather(phase, 1, near) + offset)
+
+
+def time_stretch_lengths(x: Tensor, *, rate: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Return the valid lengths after :func:`time_stretch`: ``round(n / rate)``, at most ``n``.
+
+    Shape:
+        x: (B, C, L); rate, lengths: (B,). Output: (B,) int64.
+
+    Example:
+        >>> time_stretch_lengths(torch.zeros(2, 1, 100), rate=torch.tensor([2.0, 0.5]))
+        tensor([ 50, 100])
+    """
+    n = full_lengths(x, lengths, _T).to(x.device)
+    r = rate.to(device=x.device, dtype=torch.float64)
+    return torch.minimum(torch.round(n / r).long(), n).clamp(min=1)
+
+
+@accurate
+def time_stretch(
+    x: Tensor,
+    *,
+    rate: Tensor,
+    n_fft: int = 512,
+    hop_length: int | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Change each example's tempo by ``rate`` without changing its pitch (a phase vocoder).
+
+    The STFT of the valid samples (Hann window, ``n_fft``, hop ``n_fft // 4``) is resampled in
+    time per example: output frame ``j`` takes the magnitude interpolated at input frame
+    ``j * rate[b]`` and accumulates the phase advance measured there, as torchaudio
+    ``phase_vocoder`` does for one rate; the inverse STFT gives the waveform. A sped-up example
+    (rate > 1) lasts ``round(n / rate)`` samples and ends in silence
+    (:func:`time_stretch_lengths` gives the new lengths); a slowed-down one is cut at its valid
+    length ``n``, so the tensor keeps its shape and padding never changes.
+
+    Args:
+        x: float waveform.
+        rate: (B,) tempo factor (> 1 faster, < 1 slower), > 0.
+        n_fft: STFT size (512 = 32 ms at 16 kHz).
+        hop_length: STFT hop (None: ``n_fft // 4``).
+        lengths: (B,) valid samples; padding is never read and keeps its values.
+
+    Shape:
+        x: (B, C, L); rate, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The time-stretched waveform.
+
+    Example:
+        >>> x = torch.sin(torch.arange(4000.0) * 0.3)[None, None]
+        >>> y = time_stretch(x, rate=torch.tensor([2.0]))
+        >>> bool(y[0, 0, 2100:].eq(0).all()), round(float(y[0, 0, 500:1500].std() / x.std()), 1)
+        (True, 1.0)
+    """
+    b, c, n = x.shape
+    hop = hop_length or n_fft // 4
+    # linear in x: it runs on x / peak (no overflow near the dtype's largest values)
+    peak = per_example(peak_scale(x), x)
+    spec, window = _stft_parts(scale_values(x, peak, divide=True), lengths, n_fft, hop)
+    r = rate.to(device=x.device, dtype=spec.real.dtype).repeat_interleave(c)
+    out = _stretch_spec(spec, r, spec.shape[-1], hop, n_fft)
+    y = torch.istft(out, n_fft, hop, window=window, center=True, length=n).reshape(b, c, n)
+    y = saturate(scale_values(y, peak), x.dtype)
+    new = time_stretch_lengths(x, rate=rate, lengths=lengths)
+    t = torch.arange(n, device=x.device)
+    y = torch.where((t[None, :] < new[:, None])[:, None, :], y, torch.zeros_like(y))
+    return keep_padding(y, x, lengths, _T)
+
+
+@accurate
+def pitch_shift(
+    x: Tensor,
+    *,
+    semitones: Tensor,
+    n_fft: int = 512,
+    hop_length: int | None = None,
+    lengths: Tensor | None = None,
+) -> Tensor:
+    """Shift each example's pitch by ``semitones`` without changing its tempo or length.
+
+    With ``s = 2 ** (semitones / 12)``, each example is time-stretched by ``s`` (the phase
+    vocoder of :func:`time_stretch`, band-limited below ``sample_rate / (2 s)`` in the STFT so
+    that nothing folds back) and resampled by ``s`` (linear interpolation), as librosa's
+    ``pitch_shift`` does: the duration is kept and every frequency is multiplied by ``s``.
+    Shifts are limited to one octave each way (``|semitones| <= 12``: the stretched signal lives
+    in a buffer of twice the length); formants move with the pitch (no envelope correction).
+
+    Args:
+        x: float waveform.
+        semitones: (B,) shift in semitones, in [-12, 12] (+12 = one octave up).
+        n_fft: STFT size (512 = 32 ms at 16 kHz).
+        hop_length: STFT hop (None: ``n_fft // 4``).
+        lengths: (B,) valid samples; padding is never read and keeps its values.
+
+    Shape:
+        x: (B, C, L); semitones, lengths: (B,). Output: (B, C, L).
+
+    Returns:
+        The pitch-shifted waveform.
+
+    Example:
+        >>> t = torch.arange(8000.0) / 16000
+        >>> x = torch.sin(2 * torch.pi * 500 * t)[None, None]
+        >>> y = pitch_shift(x, semitones=torch.tensor([12.0]))
+        >>> int(torch.fft.rfft(y[0, 0]).abs().argmax()) * 2  # the peak bin, in Hz
+        1000
+    """
+    b, c, n = x.shape
+    hop = hop_length or n_fft // 4
+    # the clip and as much silence: the stretched clip fits for shifts up to an octave up;
+    # linear in x: it runs on x / peak (no overflow near the dtype's largest values)
+    peak = per_example(peak_scale(x), x)
+    spec, window = _stft_parts(scale_values(x, peak, divide=True), lengths, n_fft, hop, 2 * n)
+    bins, frames = spec.shape[1:]
+    s = torch.pow(2.0, semitones.to(device=x.device, dtype=spec.real.dtype) / 12.0)
+    s = s.clamp(0.5, 2.0).repeat_interleave(c)
+    # stretched by s, band-limited below the new Nyquist (nothing folds back)
+    out = _stretch_spec(spec, 1.0 / s, frames, hop, n_fft)
+    keep = torch.arange(bins, device=x.device)[None, :] * s[:, None] <= bins - 1
+    out = out * keep[:, :, None]
+    z = torch.istft(out, n_fft, hop, window=window, center=True, length=2 * n)
+    # resampled by s (linear interpolation): the original duration at s times the pitch
+    pos = torch.arange(n, device=x.device, dtype=s.dtype)[None, :] * s[:, None]
+    i0 = torch.floor(pos).long().clamp(max=2 * n - 2)
+    frac = (pos - i0.to(pos.dtype)).clamp(max=1.0).to(z.dtype)
+    z0, z1 = torch.gather(z, 1, i0), torch.gather(z, 1, i0 + 1)
+    y = saturate(scale_values((z0 + frac * (z1 - z0)).reshape(b, c, n), peak), x.dtype)
     return keep_padding(y, x, lengths, _T)
 
 

@@ -53,9 +53,11 @@ from mmnoise.transforms.waveform import (
     LowPass,
     MERNoiseMix,
     PacketLoss,
+    PitchShift,
     Reverb,
     SpecAugment,
     SpeedPerturb,
+    TimeStretch,
 )
 
 __all__ = [
@@ -94,6 +96,7 @@ __all__ = [
     "Occlusion",
     "OneOf",
     "PacketLoss",
+    "PitchShift",
     "PyramidBlur",
     "Quantize",
     "RandomTokenReplace",
@@ -107,6 +110,7 @@ __all__ = [
     "SpeedPerturb",
     "TimeMask",
     "TimeShift",
+    "TimeStretch",
     "TokenDeletion",
     "TokenMask",
     "from_config",

@@ -27,9 +27,9 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.config import check_range, constructor_config, lerp
 from mmnoise.functional import waveform as W
-from mmnoise.functional._shape import valid_norm, valid_steps
+from mmnoise.functional._shape import full_lengths, valid_norm, valid_steps
 from mmnoise.rng import Randomness
-from mmnoise.sample import Keys, Kind, reads_on_host
+from mmnoise.sample import LENGTHS, Keys, Kind, reads_on_host
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.record import Entry
 
@@ -44,9 +44,11 @@ __all__ = [
     "LowPass",
     "MERNoiseMix",
     "PacketLoss",
+    "PitchShift",
     "Reverb",
     "SpecAugment",
     "SpeedPerturb",
+    "TimeStretch",
 ]
 
 #: Largest bank (number of values) that ``to_config()`` writes inline as a list.
@@ -787,6 +789,131 @@ class SpeedPerturb(NoiseTransform):
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
         return {"factor": 1.0 + sign * lerp(level, self.speed_ratio)}
+
+def _check_n_fft(n_fft: int, *, who: str) -> int:
+    if isinstance(n_fft, bool) or not isinstance(n_fft, int) or n_fft < 16 or n_fft % 4:
+        raise ValueError(
+            f"{who}: expected n_fft as an int >= 16 divisible by 4 (the hop is n_fft // 4), got "
+            f"{n_fft!r}; 512 is 32 ms at 16 kHz."
+        )
+    return n_fft
+
+
+class TimeStretch(NoiseTransform):
+    """Change each example's tempo without changing its pitch (a phase vocoder, per example).
+
+    Level mapping: ``|rate - 1| = weak + level * (strong - weak)`` of ``tempo_ratio`` (default 0
+    to 0.25) with a random sign per example. A sped-up example ends in silence and its length
+    in ``sample["lengths"]`` shrinks to ``round(n / rate)`` (a new dict; the caller's stays); a
+    slowed-down one is cut at its valid length, so padding never changes. See
+    :func:`mmnoise.functional.waveform.time_stretch`.
+
+    Args:
+        keys: entries to corrupt.
+        tempo_ratio: (weak, strong) relative tempo change, in [0, 0.5].
+        n_fft: STFT size in samples (hop ``n_fft // 4``).
+        p: per-example probability.
+
+    Shape:
+        (B, C, L) waveforms; output keeps shape, dtype and device.
+
+    Raises:
+        ValueError: a tempo change outside [0, 0.5] or a bad ``n_fft``.
+
+    Example:
+        >>> t = TimeStretch("a", tempo_ratio=(0.5, 0.5))
+        >>> out = t({"a": torch.randn(4, 1, 1600)}, generator=torch.Generator().manual_seed(0))
+        >>> out["lengths"]["a"].tolist()  # rate 1.5 shortens, rate 0.5 is cut at 1600
+        [1600, 1067, 1600, 1067]
+    """
+
+    accepts = _WAVE
+    differentiable = True
+    kernel = staticmethod(W.time_stretch)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        tempo_ratio: Sequence[float] = (0.0, 0.25),
+        n_fft: int = 512,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        who = type(self).__name__
+        self.tempo_ratio = check_range(tempo_ratio, who=who, name="tempo_ratio", lo=0.0, hi=0.5)
+        self.n_fft = _check_n_fft(n_fft, who=who)
+
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
+        sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
+        return {"rate": 1.0 + sign * lerp(level, self.tempo_ratio)}
+
+    def kernel_kwargs(self) -> dict[str, int]:
+        return {"n_fft": self.n_fft}
+
+    def entry_updates(
+        self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
+        present: Tensor | None,
+    ) -> dict[str, Tensor]:  # fmt: skip
+        """The new lengths: ``round(n / rate)`` where applied and sped up, else unchanged."""
+        old = full_lengths(x, lengths, 2)
+        new = W.time_stretch_lengths(x, rate=entry["params"]["rate"], lengths=lengths)
+        if y is x:
+            new = old
+        out = torch.where(entry["applied"].to(old.device), new, old)
+        return {LENGTHS: out if lengths is None else out.to(lengths.dtype)}
+
+
+class PitchShift(NoiseTransform):
+    """Shift each example's pitch without changing its tempo (phase vocoder + resampling).
+
+    Level mapping: ``|semitones| = weak + level * (strong - weak)`` (default 0 to 4) with a
+    random sign per example; the duration and length are kept. See
+    :func:`mmnoise.functional.waveform.pitch_shift`.
+
+    Args:
+        keys: entries to corrupt.
+        semitones: (weak, strong) size of the shift in semitones, in [0, 12].
+        n_fft: STFT size in samples (hop ``n_fft // 4``).
+        p: per-example probability.
+
+    Shape:
+        (B, C, L) waveforms; output keeps shape, dtype and device.
+
+    Raises:
+        ValueError: a shift outside [0, 12] semitones or a bad ``n_fft``.
+
+    Example:
+        >>> t = PitchShift("a", semitones=(12.0, 12.0))
+        >>> x = torch.sin(2 * torch.pi * 500 * torch.arange(8000.0) / 16000)[None, None]
+        >>> y = t({"a": x}, generator=torch.Generator().manual_seed(1))["a"]
+        >>> int(torch.fft.rfft(y[0, 0]).abs().argmax()) * 2  # 500 Hz one octave down (or up)
+        250
+    """
+
+    accepts = _WAVE
+    differentiable = True
+    kernel = staticmethod(W.pitch_shift)
+
+    def __init__(
+        self,
+        keys: Keys = None,
+        *,
+        semitones: Sequence[float] = (0.0, 4.0),
+        n_fft: int = 512,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(keys, p=p)
+        who = type(self).__name__
+        self.semitones = check_range(semitones, who=who, name="semitones", lo=0.0, hi=12.0)
+        self.n_fft = _check_n_fft(n_fft, who=who)
+
+    def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
+        sign = torch.where(self.uniform(x, generator) < 0.5, -1.0, 1.0)
+        return {"semitones": sign * lerp(level, self.semitones)}
+
+    def kernel_kwargs(self) -> dict[str, int]:
+        return {"n_fft": self.n_fft}
 
 
 class SpecAugment(NoiseTransform):

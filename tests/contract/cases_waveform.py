@@ -42,6 +42,8 @@ CASES = [
     Case(lambda k: T.Reverb(k, ir_bank=_IRS), "waveform", name="bank"),
     Case(lambda k: T.PacketLoss(k, ratio=(0.1, 0.6), num_spans=3), "waveform", monotone="count"),
     Case(lambda k: T.SpeedPerturb(k, speed_ratio=(0.05, 0.3)), "waveform", monotone=None),
+    Case(lambda k: T.TimeStretch(k, tempo_ratio=(0.05, 0.4), n_fft=16), "waveform", monotone=None),
+    Case(lambda k: T.PitchShift(k, semitones=(1.0, 7.0), n_fft=16), "waveform", monotone=None),
     Case(
         lambda k: T.SpecAugment(k, time_ratio=(0.1, 0.6), freq_ratio=(0.1, 0.6)),
         "features",

@@ -26,6 +26,7 @@ from mmnoise.transforms.waveform import (
     MERNoiseMix,
     Reverb,
     SpeedPerturb,
+    TimeStretch,
 )
 
 SR = 16000
@@ -541,3 +542,80 @@ def test_mer_noise_mix_draws_every_integer_snr_of_the_range_and_level_scales_the
 def test_mer_noise_mix_wants_an_integer_range(snr_db: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="snr_db"):
         MERNoiseMix("a", bank=torch.ones(1, 4), snr_db=snr_db)
+
+
+# -- tempo and pitch ---------------------------------------------------------------------------
+def _tone(hz: float, n: int = 8000) -> torch.Tensor:
+    return torch.sin(2 * math.pi * hz * torch.arange(n) / SR)
+
+
+def _peak_hz(v: torch.Tensor) -> float:
+    return float(torch.fft.rfft(v.double()).abs().argmax()) * SR / v.shape[-1]
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.8, 1.25, 2.0])
+def test_time_stretch_keeps_pitch_and_level_and_shortens_by_the_rate(rate: float) -> None:
+    x = torch.stack([_tone(440.0), _tone(1000.0)])[:, None, :]
+    y = W.time_stretch(x, rate=torch.tensor([rate, 1.0]))
+    n = min(round(8000 / rate), 8000)
+    assert W.time_stretch_lengths(x, rate=torch.tensor([rate, 1.0])).tolist() == [n, 8000]
+    assert torch.equal(y[0, 0, n:], torch.zeros(8000 - n))  # a sped-up clip ends in silence
+    mid = y[0, 0, n // 4 : 3 * n // 4]
+    assert abs(_peak_hz(mid) - 440.0) <= SR / mid.shape[-1]  # one bin
+    assert abs(float(mid.std() / x[0].std()) - 1.0) < 0.02  # a steady tone keeps its level
+    assert torch.allclose(y[1], x[1], atol=1e-3)  # rate 1 (the second example): identity
+
+
+def test_time_stretch_magnitudes_equal_torchaudio_phase_vocoder() -> None:
+    x = _noise((1, 1, 4000), 3).double()
+    spec, _ = W._stft_parts(x, None, 512, 128)
+    advance = torch.linspace(0, math.pi * 128, 257, dtype=torch.float64)[:, None]
+    for rate in (0.7, 1.6):
+        ours = W._stretch_spec(spec, torch.tensor([rate], dtype=torch.float64), 20, 128, 512)
+        theirs = AF.phase_vocoder(spec, rate, advance)[..., :20]
+        torch.testing.assert_close(ours.abs(), theirs.abs())
+
+
+def test_time_stretch_moves_an_onset_by_the_rate() -> None:
+    x = torch.zeros(1, 1, 8000)
+    x[0, 0, 4000:] = _tone(700.0, 4000)
+    y = W.time_stretch(x, rate=torch.tensor([0.8]))
+    loud = (y[0, 0].abs() > 0.5).nonzero().flatten()
+    assert abs(int(loud[0]) - 4000 / 0.8) < 150  # within one STFT window of 5000
+
+
+@pytest.mark.parametrize("semitones", [-12.0, -5.0, 3.0, 12.0])
+def test_pitch_shift_scales_the_frequency_and_keeps_the_duration(semitones: float) -> None:
+    x = torch.zeros(2, 1, 8000)
+    x[:, 0, 2000:6000] = _tone(440.0, 4000)
+    y = W.pitch_shift(x, semitones=torch.tensor([semitones, 0.0]))
+    mid = y[0, 0, 2500:5500]
+    assert abs(_peak_hz(mid) - 440.0 * 2 ** (semitones / 12)) <= SR / 3000
+    assert abs(float(mid.std() / x[0, 0, 2500:5500].std()) - 1.0) < 0.05
+    assert float(y[0, 0, :1500].abs().max()) < 0.05 and float(y[0, 0, 6500:].abs().max()) < 0.05
+    assert torch.allclose(y[1], x[1], atol=1e-3)  # 0 semitones: identity
+
+
+@given(padded(), seeds)
+@settings(max_examples=8)
+def test_tempo_and_pitch_never_read_padding(args: tuple[torch.Tensor, torch.Tensor], seed: int) -> None:
+    x, lengths = args
+    valid = (torch.arange(x.shape[2])[None, :] < lengths[:, None])[:, None, :].expand_as(x)
+    junk = torch.where(valid, x, torch.full_like(x, 1e3))
+    u = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(seed))
+    for fn, kw in ((W.time_stretch, {"rate": 0.6 + u}), (W.pitch_shift, {"semitones": 8 * u - 4})):
+        a = fn(x, **kw, n_fft=16, lengths=lengths)  # type: ignore[operator]
+        b = fn(junk, **kw, n_fft=16, lengths=lengths)  # type: ignore[operator]
+        assert torch.allclose(a[valid], b[valid], atol=1e-5) and torch.equal(b[~valid], junk[~valid])
+
+
+def test_time_stretch_transform_reports_the_new_lengths() -> None:
+    x = torch.randn(3, 1, 400)
+    lengths = torch.tensor([400, 300, 100])
+    t = TimeStretch("a", tempo_ratio=(0.5, 0.5), n_fft=16)
+    out, rec = t.run({"a": x, "lengths": {"a": lengths}}, generator=torch.Generator().manual_seed(2))
+    rate = rec["keys"]["a"]["params"]["rate"]
+    want = torch.minimum(torch.round(lengths / rate).long(), lengths)
+    assert torch.equal(out["lengths"]["a"], want) and not torch.equal(want, lengths)
+    zero = TimeStretch("a")({"a": x, "lengths": {"a": lengths}}, level=0.0)
+    assert torch.equal(zero["lengths"]["a"], lengths) and zero["a"] is x
