@@ -1,6 +1,6 @@
 """Severity calibration: pick 5 physical values where a reference model loses even steps.
 
-ImageNet-C set its severities by hand; MER-C v1 calibrates them (research note section 5): for
+ImageNet-C set its severities by hand; MER-C v1 calibrates them (``docs/mer-c.md``): for
 each family, sweep a fine grid of the physical parameter on the *validation* split, measure the
 reference model's degradation ``D(p) = (acc_clean - acc(p)) / (acc_clean - chance)``, make it
 monotone along the grid (running maximum), and read off the values where ``D`` first reaches
@@ -10,7 +10,9 @@ range (a fully frozen stream still carries its first frame) gets the same fracti
 largest degradation instead (quantiles of the achievable range, reported as ``scaled``), so its
 five severities stay distinct and evenly spaced. The script
 ``benchmarks/merc_calibrate.py`` runs this for the built-in baseline; its output was frozen
-into ``mer-c-v1.json``.
+into ``mer-c-v1.json``, and ``mer-c-v2.json`` keeps those values as frozen constants with each
+family's provenance (rerunning the recipe at a later commit retrains the reference and gives
+other values: the severities are not regenerated, see ``docs/mer-c.md``).
 """
 
 from __future__ import annotations
