@@ -9,7 +9,9 @@ text), each at B = 1 (one item, as ``NoisyDataset`` calls it) and B = 4. Every i
 length (``lengths`` = T, as the per-item path passes it). Then the batch path at B = 32: 32 clean
 items through ``NoisyDataset(batch=True).collate`` (one pipeline call, one generator per item)
 against the plain-torch loop it replaces (per item: reseed a generator from (seed, epoch,
-index), the pipeline at B = 1, then stack), and against mmnoise's own per-item path. CPU only:
+index), the pipeline at B = 1, then stack), and against mmnoise's own per-item path; and the
+same with ragged items (audio and visual of 25-50 steps, text 22), where the batch path pads
+them to 50 steps for the noise (``pad_to``) and the loop pads after it. CPU only:
 this is the path of the DataLoader workers, and every call runs on one torch thread as it does
 there (a DataLoader worker sets ``torch.set_num_threads(1)``), whatever ``--threads`` says.
 """
@@ -42,6 +44,7 @@ SNR_DB, TIME, BAND, MISSING, SIGMA, TOKEN_P = 5.0, 0.2, 0.2, 0.3, 0.1, 0.15
 #: op names the benchmark targets read
 OP_PIPE = "3-modality pipeline"
 OP_BATCH = f"3-modality pipeline, {BATCH} items, batch path"
+OP_RAGGED = f"3-modality pipeline, {BATCH} ragged items, batch path"
 SINGLE = ("features noise@SNR", "token mask", "frame noise")
 
 
@@ -117,6 +120,7 @@ def cases(inp: Inputs) -> list[Case]:
         x, n = _batch(items, b)
         out += _single_cases(inp, x, n, b)
     out += _batch_path_cases(inp, items)
+    out += _ragged_cases(inp, items)
     return [dataclasses.replace(c, build=_one_thread(c.build)) for c in out]
 
 
@@ -214,4 +218,53 @@ def _batch_path_cases(inp: Inputs, items: list[dict[str, Tensor]]) -> list[Case]
         Case(OP_BATCH, "mmnoise", "NoisyDataset(batch=True).collate: one call, per-item generators", batch_path, b, size, kind="mmnoise"),
         Case(OP_BATCH, "torch ref", "per item: reseed, plain-torch pipeline at B=1; then stack", torch_loop, b, size, kind="ref"),
         Case(OP_BATCH, "mmnoise (per item)", "NoisyDataset per item, then pad_collate", per_item_path, b, size, kind="mmnoise", note="the path collate replaces"),
+    ]  # fmt: skip
+
+
+def _ragged_cases(inp: Inputs, items: list[dict[str, Tensor]]) -> list[Case]:
+    names = ("audio", "visual", "text")
+    g = torch.Generator().manual_seed(8)
+    t = inp.shapes.steps
+    steps = torch.randint(max(1, t // 2), t + 1, (len(items),), generator=g).tolist()
+    ragged = [
+        {"audio": it["audio"][:n], "visual": it["visual"][:n], "text": it["text"], "label": it["label"]}
+        for it, n in zip(items, steps, strict=True)
+    ]
+    seed, epoch = 0, 1
+    size = 2 * sum(nbytes(it[k]) for it in ragged for k in names)
+    pad_to = {"audio": t, "visual": t}
+
+    def batch_path(pad: dict[str, int] | None) -> Callable[[], Thunk]:
+        def build() -> Thunk:
+            ds = NoisyDataset(ragged, pipeline(), seed=seed, batch=True, pad_to=pad)
+            return lambda: ds.collate([ds[(epoch, i)] for i in range(len(ragged))])
+
+        return build
+
+    def torch_loop() -> Thunk:
+        gen = torch.Generator()
+
+        def run() -> dict[str, Any]:
+            rows = []
+            for i, it in enumerate(ragged):
+                gen.manual_seed(derive_seed(seed, epoch, i))
+                x = {k: it[k][None] for k in names}
+                n = {k: torch.tensor([it[k].shape[0]]) for k in names}
+                rows.append(ref_pipeline(x, n, gen))
+            batch: dict[str, Any] = {}
+            for k in names:
+                longest = max(r[k].shape[1] for r in rows)
+                pads = [torch.nn.functional.pad(r[k], (0, 0, 0, longest - r[k].shape[1])) for r in rows]
+                batch[k] = torch.cat(pads)
+            batch["label"] = torch.stack([it["label"] for it in ragged])
+            batch["lengths"] = {k: torch.tensor([it[k].shape[0] for it in ragged]) for k in names}
+            return batch
+
+        return run
+
+    b = len(ragged)
+    return [
+        Case(OP_RAGGED, "mmnoise", f"NoisyDataset(batch=True, pad_to={t} steps).collate: one call", batch_path(pad_to), b, size, kind="mmnoise"),
+        Case(OP_RAGGED, "torch ref", "per item: reseed, plain-torch pipeline at B=1; then pad and stack", torch_loop, b, size, kind="ref"),
+        Case(OP_RAGGED, "mmnoise (no pad_to)", "NoisyDataset(batch=True).collate: one call per item shape", batch_path(None), b, size, kind="mmnoise", note="ragged without pad_to"),
     ]  # fmt: skip

@@ -157,6 +157,9 @@ def _targets(groups: Sequence[GroupResult], device: str, copy_gbps: float) -> li
     add(f"per-item: NoisyDataset batch path at B={cases_peritem.BATCH} >= 1x the plain-torch "
         "per-item loop", per_item(cases_peritem.OP_BATCH), x_ref,
         lambda r: (r.x_ref or 0) >= 1.0, True)  # fmt: skip
+    add("per-item: the same with ragged items (pad_to) >= 1x the plain-torch per-item loop",
+        per_item(cases_peritem.OP_RAGGED), x_ref, lambda r: (r.x_ref or 0) >= 1.0,
+        False)  # fmt: skip
     for op in cases_peritem.SINGLE:
         add(f"per-item: {op} at B=1 >= 0.5x plain torch", per_item(f"{op}, B=1"), x_ref,
             lambda r: (r.x_ref or 0) >= 0.5, True)  # fmt: skip

@@ -350,7 +350,8 @@ def test_per_item_group_pairs_every_mmnoise_row_with_plain_torch(run: tuple[Path
     from benchmarks import cases_peritem as P
 
     ops = {r["op"] for r in rows}
-    want = {f"{op}, B={b}" for op in (*P.SINGLE, P.OP_PIPE) for b in (1, 4)} | {P.OP_BATCH}
+    want = {f"{op}, B={b}" for op in (*P.SINGLE, P.OP_PIPE) for b in (1, 4)}
+    want |= {P.OP_BATCH, P.OP_RAGGED}
     assert ops == want
     for op in ops:  # each op: an mmnoise row and its plain-torch reference, ratio filled
         kinds = {r["kind"] for r in rows if r["op"] == op}
