@@ -378,6 +378,8 @@ class NoisyDataset(Dataset[Any]):
     def collate(self, items: Sequence[CleanItem]) -> Sample:
         """Collate clean items and add their noise in one pipeline call per item shape.
 
+        Items of one shape (with ``pad_to``, ragged items too) take one call for the batch.
+
         Row ``b`` gets exactly the noise the per-item path gives item ``b`` (same seed, epoch,
         index): its level and its draws come from its own generator, seeded with
         ``derive_seed(seed, epoch, index)`` (:class:`mmnoise.rng.PerExample`). The result
