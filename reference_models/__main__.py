@@ -361,8 +361,40 @@ def build_parser() -> argparse.ArgumentParser:
 # data
 
 
+#: the library's argument names in messages -> the flags of this command line
+_FLAG_WORDS = (
+    ("norm='utt' or None", "--norm utt or --norm none"),
+    ("norm='trn'", "--norm trn"),
+    ("norm='utt'", "--norm utt"),
+    ("a_type / v_type / l_type", "--a-type / --v-type / --l-type"),
+    ("root_features", "--root"),
+    ("root_targets", "--targets"),
+    ("expected fold ", "expected --fold "),
+    ("set progress=False", "pass --no-progress"),
+    ("progress=True", "--progress"),
+    ("progress=False", "--no-progress"),
+)
+
+
+def _flags(message: str) -> str:
+    """Speak in flags: the library's argument names in ``message`` become this CLI's options.
+
+    Example:
+        >>> _flags("MMINFeatures: ...; use norm='utt' or None, or check root_features.")
+        'MMINFeatures: ...; use --norm utt or --norm none, or check --root.'
+    """
+    for python, flag in _FLAG_WORDS:
+        message = message.replace(python, flag)
+    return message
+
+
 def _fail(command: str, message: str) -> SystemExit:
-    return SystemExit(f"{command}: {message}")
+    return SystemExit(f"{command}: {_flags(message)}")
+
+
+def _text(err: BaseException) -> str:
+    """An exception's message (a KeyError's without the quotes its repr adds)."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
 
 
 def _check_data_args(args: argparse.Namespace) -> None:
@@ -440,12 +472,15 @@ def _datasets(
                 norm=_norm_arg(args.norm, args.command),
                 modalities=chosen,
             )
-        except (ValueError, KeyError, FileNotFoundError) as err:
-            raise _fail(args.command, str(err)) from err
+        except (ValueError, KeyError, FileNotFoundError, ImportError) as err:  # h5py: `data`
+            raise _fail(args.command, _text(err)) from None
         return {"train": splits["trn"], "val": splits["val"], "test": splits["tst"]}
     from mmnoise.datasets import MMSAPickle
 
-    splits_ = MMSAPickle.load_all(args.path)  # unpickle once
+    try:
+        splits_ = MMSAPickle.load_all(args.path)  # unpickle once
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        raise _fail(args.command, _text(err)) from None
     return {"train": splits_["train"], "val": splits_["valid"], "test": splits_["test"]}
 
 
@@ -592,23 +627,92 @@ def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> Tr
     )
 
 
-def _at_chance(kind: str, metrics: Mapping[str, Mapping[str, float]], n_classes: int) -> str:
-    """A warning when no validation condition beat chance by a point (the run learnt nothing).
+def _banner(args: argparse.Namespace, kind: str, tc: TrainConfig, *, reused: bool) -> str:
+    """The recipe that runs for ``kind``: preset, then the epochs, batch and lr after options.
 
     Example:
-        >>> _at_chance("mmin", {"full": {"ua": 0.25}}, 4)[:40]
+        >>> from reference_models.train import paper_train_config
+        >>> args = argparse.Namespace(preset="paper", resume=False)
+        >>> _banner(args, "baseline", paper_train_config("baseline"), reused=False)
+        'train: baseline: preset paper: 20 epochs, batch 128, lr 0.0002'
+    """
+
+    def stage(s: StageConfig) -> str:
+        return f"{s.epochs} epoch{'s' * (s.epochs != 1)}, batch {s.batch_size}, lr {s.lr:g}"
+
+    if kind == "baseline":
+        what = stage(tc.teacher)
+    elif reused:
+        what = f"stage 2 {stage(tc.student)} (stage 1: a reused teacher)"
+    else:
+        what = f"stage 1 {stage(tc.teacher)}; stage 2 {stage(tc.student)}"
+    hint = "" if args.preset == "paper" else " (--preset paper: the papers' recipe)"
+    return f"train: {kind}: preset {args.preset}: {what}{hint}"
+
+
+#: optimiser steps per stage below which a run warns before training: the demo's students and
+#: baseline learn the synthetic corpus in 320 (16 batches x 20 epochs at lr 2e-3)
+_MIN_STEPS = 300
+
+
+def _few_steps(kind: str, tc: TrainConfig, n_train: int, *, reused: bool) -> str:
+    """A warning, before training, when a stage has too few optimiser steps to learn.
+
+    Example:
+        >>> from reference_models.train import paper_train_config
+        >>> _few_steps("baseline", paper_train_config("baseline"), 300, reused=False)[:47]
+        'train: baseline: stage 1 has 60 optimiser steps'
+    """
+    stages = [] if reused else [("stage 1", tc.teacher)]
+    if kind != "baseline":
+        stages.append(("stage 2", tc.student))
+    for name, cfg in stages:
+        per_epoch = max(math.ceil(n_train / cfg.batch_size), 1)
+        steps = cfg.epochs * per_epoch
+        if steps < _MIN_STEPS:
+            return (
+                f"train: {kind}: {name} has {steps} optimiser steps ({cfg.epochs} epochs x "
+                f"{per_epoch} batches of {n_train} items), too few to learn from (the models "
+                f"learn the synthetic corpus in about {_MIN_STEPS}); it will likely end near "
+                f"chance. Add --min-steps {_MIN_STEPS}, more epochs, or more data (--size for "
+                "the synthetic corpus)."
+            )
+    return ""
+
+
+def _at_chance(
+    kind: str, metrics: Mapping[str, Mapping[str, float]], n_classes: int, n_val: int = 0
+) -> str:
+    """A warning when the best validation UA is at chance, or not far above it.
+
+    At chance: within two standard errors of chance for ``n_val`` validation items (at least a
+    point). Barely above: less than a quarter of the way from chance to a perfect score (36 %
+    for four classes lies in that range: it learnt little).
+
+    Example:
+        >>> _at_chance("mmin", {"full": {"ua": 0.25}}, 4, 400)[:40]
         'train: mmin ended at chance: the best va'
+        >>> _at_chance("mmin", {"full": {"ua": 0.36}}, 4, 400)[:44]
+        'train: mmin is barely above chance: the best'
+        >>> _at_chance("mmin", {"full": {"ua": 0.62}}, 4, 400)
+        ''
     """
     chance = 1.0 / max(n_classes, 1)
     best = max((m["ua"] for m in metrics.values()), default=chance)
-    if best > chance + 0.01:
+    noise = 2 * math.sqrt(chance * (1 - chance) / n_val) if n_val > 0 else 0.0
+    margin = max(0.01, noise)
+    if best > chance + max(margin, 0.25 * (1 - chance)):
         return ""
+    state = "ended at chance" if best <= chance + margin else "is barely above chance"
+    within = f", +/- {noise:.3f} for {n_val} validation items" if n_val > 0 else ""
     return (
-        f"train: {kind} ended at chance: the best validation UA is {best:.3f} against "
-        f"{chance:.3f} for {n_classes} classes. Check the per-epoch losses in the log: a loss "
-        "that starts orders of magnitude above the others (e.g. cycle or imagination of a "
-        "large model on a small corpus) needs a lower --lr, more steps (--min-steps) or the "
-        'demo\'s default initialisation (docs/corpora.md, "The command line").'
+        f"train: {kind} {state}: the best validation UA is {best:.3f} against "
+        f"{chance:.3f} for {n_classes} classes{within}. Check the per-epoch losses in the log: "
+        "too few optimiser steps (raise --epochs / --teacher-epochs or --min-steps, or --size "
+        "for the synthetic data), a learning rate too low for them (--lr), or a loss that "
+        "starts orders of magnitude above the others (e.g. cycle or imagination of a large "
+        "model on a small corpus: a lower --lr or the demo's default initialisation; "
+        'docs/corpora.md, "The command line").'
     )
 
 
@@ -731,13 +835,6 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             "and a fresh run would overwrite them; pass another --out, or drop --resume to "
             "train again.",
         )
-    if _is_main():  # the recipe is never changed silently: say which preset runs
-        note = (
-            ""
-            if args.preset == "paper"
-            else " (10 + 10 epochs, batch 64; --preset paper: the papers' recipe)"
-        )
-        print(f"train: preset {args.preset}{note}", flush=True)
     used: set[Path] = set()
     teachers: dict[str, Teacher] = {}  # trained in this run, by teacher config
     results = []
@@ -757,6 +854,24 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             config = config.upstream_loss()
         tc = _train_config(args, kind, n_train)
         teacher_cfg = _teacher_of(config)
+        out = outs[kind]
+        if args.resume and str(out) in finished:  # done: kept as it is, never trained again
+            result = load_trained(out / "model.pt")
+            if _is_main():
+                print(f"train: {kind}: {out} holds a finished run (model.pt); kept, not retrained")
+            if kind != "baseline" or args.noise == "none":
+                teachers.setdefault(_teacher_key(config, tc), result.teacher)
+            results.append(result)
+            continue
+        # stage 1 runs unless a --teacher or a teacher trained earlier in this run fits
+        reused = _teacher_key(config, tc) in teachers or any(
+            t.teacher.config == teacher_cfg for _, t in given
+        )
+        if _is_main():  # the recipe is never changed silently: say what runs, after the options
+            print(_banner(args, kind, tc, reused=reused), flush=True)
+            few = _few_steps(kind, tc, n_train, reused=reused)
+            if few:
+                print(few, file=sys.stderr, flush=True)
         modalities = teacher_cfg.backbone.modalities
         if kind != "baseline" and len(modalities) < 2 and args.noise == "none":
             raise _fail(
@@ -771,7 +886,6 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             if loaded.teacher.config == teacher_cfg:
                 teacher = loaded.teacher
                 used.add(file)
-        out = outs[kind]
         steps = tc.student.epochs * math.ceil(n_train / tc.student.batch_size)
         t_steps = tc.teacher.epochs * math.ceil(n_train / tc.teacher.batch_size)
         noisy = None if args.noise == "none" else _noise_pipeline(args.noise, modalities)
@@ -815,7 +929,12 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
             if result.test_metrics is not None:
                 print("test\n" + _table(result.test_metrics))
             print(f"model: {out / 'model.pt'}\nlog: {out / 'log.jsonl'}", flush=True)
-            warning = _at_chance(kind, result.val_metrics, teacher_cfg.n_classes)
+            warning = _at_chance(
+                kind,
+                result.val_metrics,
+                teacher_cfg.n_classes,
+                len(val),  # type: ignore[arg-type]
+            )
             if warning:
                 print(warning, file=sys.stderr, flush=True)
     unused = [str(f) for f, _ in given if f not in used]
@@ -918,12 +1037,19 @@ def _evaluate(args: argparse.Namespace) -> Any:
     (out / "robustness.md").write_text(table + "\n")
     print(f"{trained.kind} on the {args.split} split ({len(dataset)} utterances)")  # type: ignore[arg-type]
     print(table)
+    written = [out / "robustness.json", out / "robustness.md", out / "evaluate.json"]
     if not args.no_heatmap:
         try:
             result.heatmap(out / "heatmap.png", metric=args.metric)
-        except ImportError as err:
-            raise _fail("evaluate", f"{err}; install matplotlib or pass --no-heatmap.") from err
-    print(f"written: {out / 'robustness.json'}, {out / 'robustness.md'}", flush=True)
+        except ImportError:
+            raise _fail(
+                "evaluate",
+                f"heatmap.png needs matplotlib, which is not installed: `pip install "
+                f"'mmnoise[plot]'`, or pass --no-heatmap ({written[0]} and {written[1].name} are "
+                "written).",
+            ) from None
+        written.append(out / "heatmap.png")
+    print(f"written: {', '.join(str(w) for w in written)}", flush=True)
     return result
 
 
@@ -1003,6 +1129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as err:
         print(f"{args.command}: {err}", file=sys.stderr)
         return 1
+    except ImportError as err:  # an optional extra (tqdm, h5py, matplotlib): one line, its name
+        if "pip install" not in str(err):
+            raise
+        print(f"{args.command}: {_flags(str(err))}", file=sys.stderr)
+        return 2
     finally:
         import torch.distributed as dist
 

@@ -207,8 +207,8 @@ class TrainConfig:
     device: str = "cpu"
     # tqdm progress bar: None = only when stderr is a terminal
     progress: bool | None = None
-    # one summary line per epoch on stdout (losses, validation WA / UA, time): None = only when
-    # stdout is not a terminal (logs, pipes, batch jobs)
+    # one summary line per epoch on stdout (losses, validation WA / UA, time): None = always,
+    # on a terminal too (the progress bar of an epoch is cleared, its line stays to scroll back)
     epoch_lines: bool | None = None
     # stop with TrainingDiverged when an epoch's mean loss (total or a term) is NaN / Inf or
     # exceeds divergence_factor x max(1, its first-epoch value); 0 disables the growth test
@@ -610,11 +610,8 @@ class _Run:
         tmp.replace(self.checkpoint_dir / "last.pt")  # atomic: a crash never leaves half a file
 
     def report(self, record: Mapping[str, Any], epochs: int, select_key: str) -> None:
-        """Print one line per epoch (stdout, when it is not a terminal or when asked)."""
-        show = self.tc.epoch_lines
-        if show is None:
-            show = not sys.stdout.isatty()
-        if not show or not self.is_main:
+        """Print one line per epoch on stdout (unless ``epoch_lines=False``)."""
+        if self.tc.epoch_lines is False or not self.is_main:
             return
         loss = record["loss"]
         order = ["total"] * ("total" in loss) + [k for k in loss if k != "total"]

@@ -332,6 +332,76 @@ def test_reproduce_needs_three_modalities_and_checks_unseen_classes(
 def test_a_run_that_ends_at_chance_says_so() -> None:
     from reference_models.__main__ import _at_chance
 
-    assert _at_chance("mmin", {"full": {"ua": 0.62}, "azz": {"ua": 0.25}}, 4) == ""
-    msg = _at_chance("mmin", {"full": {"ua": 0.25}, "azz": {"ua": 0.24}}, 4)
+    assert _at_chance("mmin", {"full": {"ua": 0.62}, "azz": {"ua": 0.25}}, 4, 400) == ""
+    msg = _at_chance("mmin", {"full": {"ua": 0.25}, "azz": {"ua": 0.24}}, 4, 400)
     assert "mmin ended at chance" in msg and "0.250" in msg and "--lr" in msg
+    # not only within a point: 36 % for four classes learnt little (the old default run)
+    msg = _at_chance("baseline", {"full": {"ua": 0.363}}, 4, 400)
+    assert "baseline is barely above chance" in msg and "--epochs" in msg
+    # within two standard errors of chance is chance: 30 % on 80 validation items
+    assert "ended at chance" in _at_chance("baseline", {"full": {"ua": 0.30}}, 4, 80)
+
+
+def test_messages_speak_in_flags_and_a_missing_extra_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    feats = _raw(tmp_path / "raw", {"audio": 3, "text": 4})
+    assert main(["prepare", *feats, "--labels", str(tmp_path / "raw" / "labels.csv"),
+                 "--out", str(corpus), "--folds", "4"]) == 0  # fmt: skip
+    train = ["train", "--model", "baseline", "--data", "mmin-h5", "--teacher-epochs", "1"]
+    # no fold statistics for audio: the fix is a flag, not a Python argument
+    for stats in corpus.glob("*/*_mean_std.h5"):
+        stats.unlink()
+    with pytest.raises(SystemExit, match="use --norm utt or --norm none") as info:
+        main([*train, "--root", str(corpus)])
+    assert "norm='utt'" not in str(info.value) and info.value.__cause__ is None
+    with pytest.raises(SystemExit, match="point --root at the feature root") as info:
+        main([*train, "--root", str(tmp_path / "raw" / "audio")])
+    assert "root_features" not in str(info.value)
+    # h5py missing (the `data` extra): one line that names it, no traceback
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(SystemExit, match=r"pip install 'mmnoise\[data\]'") as info:
+        main([*train, "--root", str(corpus)])
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    # tqdm missing with --progress: the fix is --no-progress
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    capsys.readouterr()
+    argv = ["train", "--model", "baseline", "--size", "10", "--teacher-epochs", "1",
+            "--out", str(tmp_path / "p"), "--progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--progress needs tqdm" in err and "pass --no-progress" in err
+    assert "progress=" not in err and "Traceback" not in err
+
+
+def test_terminal_keeps_epoch_lines_banner_says_the_recipe_resume_keeps_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # as on a terminal
+    out = tmp_path / "run"
+    argv = ["train", "--model", "baseline", "mmin", "--size", "10", "--teacher-epochs", "2",
+            "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed, err = capsys.readouterr()
+    # said before training: 10 items x 2 epochs at batch 4 cannot learn
+    assert "baseline: stage 1 has 6 optimiser steps" in err and "--min-steps 300" in err
+    # the per-epoch record stays on screen, and the banner states the options, not the preset's
+    assert "teacher 1/2  loss" in printed and "teacher 2/2  loss" in printed
+    assert "student 1/1  loss" in printed
+    assert "train: baseline: preset quick: 2 epochs, batch 4, lr 0.0002" in printed
+    # MMIN's teacher is the baseline's, trained once: its stage 1 does not run again
+    assert (
+        "train: mmin: preset quick: stage 2 1 epoch, batch 4, lr 0.0002 (stage 1: a reused"
+        in printed
+    )
+    assert "10 + 10 epochs" not in printed
+    # an interrupted run of two models: the finished one is kept, only the other trains
+    (out / "mmin" / "model.pt").unlink()
+    before = (out / "baseline" / "model.pt").stat().st_mtime_ns
+    assert main([*argv, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "train: baseline:" in printed and "kept, not retrained" in printed
+    assert "teacher 1/2" not in printed and "student 1/1  loss" in printed
+    assert (out / "baseline" / "model.pt").stat().st_mtime_ns == before
+    assert (out / "mmin" / "model.pt").is_file()
