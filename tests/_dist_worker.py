@@ -36,7 +36,7 @@ def make_base() -> SyntheticMER:
 
 def make_pipeline() -> MultimodalPipeline:
     return MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(10.0, 0.0))], "visual": [TimeMask(ratio=(0.0, 0.5))]}
+        {"audio": [AddGaussianSNR(snr_db=(10.0, 0.0))], "visual": [TimeMask(fraction=(0.0, 0.5))]}
     )
 
 

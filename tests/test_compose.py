@@ -73,8 +73,8 @@ def test_container_record_replays_exactly_and_p_zero_is_identity() -> None:
 def _pipeline(shared: bool) -> mm.MultimodalPipeline:
     return mm.MultimodalPipeline(
         {
-            "audio": [mm.TimeMask(ratio=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
-            "visual": [mm.TimeMask(ratio=(0.0, 0.5))],
+            "audio": [mm.TimeMask(fraction=(0.0, 0.5)), mm.AddGaussianSNR(snr_db=(20.0, 0.0))],
+            "visual": [mm.TimeMask(fraction=(0.0, 0.5))],
         },
         missing=mm.DropModalities(["audio", "visual"], fraction=(0.0, 0.5)),
         shared=shared,
@@ -123,10 +123,10 @@ def test_pipeline_per_modality_levels_missing_and_json_round_trip() -> None:
 
 
 def _chain() -> mm.MultimodalPipeline:
-    ops = [mm.AddGaussianSNR(snr_db=(20.0, 0.0)), mm.FrameDropout(ratio=(0.3, 0.3)),
-           mm.FeatureMask(ratio=(0.0, 0.5)), mm.TimeMask(ratio=(0.0, 0.5))]  # fmt: skip
+    ops = [mm.AddGaussianSNR(snr_db=(20.0, 0.0)), mm.FrameDropout(fraction=(0.3, 0.3)),
+           mm.FeatureMask(fraction=(0.0, 0.5)), mm.TimeMask(fraction=(0.0, 0.5))]  # fmt: skip
     return mm.MultimodalPipeline(
-        {"a": ops, "b": [mm.FrameDropout(ratio=(0.5, 0.5))]},
+        {"a": ops, "b": [mm.FrameDropout(fraction=(0.5, 0.5))]},
         missing=mm.DropModalities(["a", "b"], fraction=(0.5, 0.5)),
     )
 
@@ -148,7 +148,7 @@ def test_in_place_path_equals_the_out_of_place_path_and_spares_the_input(seed: i
 
 
 def test_apply_writes_in_place_only_into_owned_entries() -> None:
-    drop_all = mm.FrameDropout("a", ratio=(1.0, 1.0))
+    drop_all = mm.FrameDropout("a", fraction=(1.0, 1.0))
     x = torch.ones(2, 5, 3)
     y = drop_all.run({"a": x}, record=False)[0]["a"]
     assert y is not x and bool((x == 1).all()) and bool((y == 0).all())
@@ -242,8 +242,8 @@ def _rows_of(sample: dict[str, object], idx: torch.Tensor) -> dict[str, object]:
 
 
 def _children(n: int) -> list[mm.NoiseTransform]:
-    pool = [mm.AddGaussianSNR("a", snr_db=(20.0, 0.0)), mm.TimeMask("a", ratio=(0.0, 0.5)),
-            mm.Gain("a", gain_db=(0.0, -20.0)), mm.FrameDropout("a", ratio=(0.2, 0.6))]  # fmt: skip
+    pool = [mm.AddGaussianSNR("a", snr_db=(20.0, 0.0)), mm.TimeMask("a", fraction=(0.0, 0.5)),
+            mm.Gain("a", gain_db=(0.0, -20.0)), mm.FrameDropout("a", fraction=(0.2, 0.6))]  # fmt: skip
     return pool[:n]
 
 
@@ -324,7 +324,7 @@ def test_one_of_merges_lengths_and_presence_written_by_a_child() -> None:
     text = torch.randint(3, 50, (12, 9), generator=g)
     lengths = torch.randint(2, 10, (12,), generator=g)
     s = {"t": text, "v": torch.randn(12, 4, 2), "lengths": {"t": lengths}}
-    o = mm.OneOf([mm.TokenDeletion("t", ratio=(0.9, 0.9)), mm.SpanMask("t", mask_id=1),
+    o = mm.OneOf([mm.TokenDeletion("t", fraction=(0.9, 0.9)), mm.SpanMask("t", mask_id=1),
                   mm.DropModalities(["v"], fraction=(1.0, 1.0), min_present=0)])  # fmt: skip
     out, rec = o.run(s, level=1.0, generator=_g(6))
     assert s["lengths"]["t"] is lengths and torch.equal(lengths, s["lengths"]["t"])
@@ -354,9 +354,9 @@ def test_one_of_is_differentiable_through_its_rows() -> None:
 def _containers() -> list[mm.NoiseTransform]:
     feats = [
         mm.AddGaussianSNR(snr_db=(20.0, -5.0)),
-        mm.TimeMask(ratio=(0.1, 0.6)),
-        mm.TokenDeletion(ratio=(0.1, 0.5)),
-        mm.FrameDropout(ratio=(0.1, 0.5)),
+        mm.TimeMask(fraction=(0.1, 0.6)),
+        mm.TokenDeletion(fraction=(0.1, 0.5)),
+        mm.FrameDropout(fraction=(0.1, 0.5)),
     ]
     return [
         mm.Compose([mm.AddGaussianSNR("a"), mm.TimeMask("a")], p=0.7),

@@ -30,7 +30,7 @@ def test_both_families_register_in_the_one_module() -> None:
 
 def test_from_config_rebuilds_pipelines_and_schedules_after_json() -> None:
     pipe = MultimodalPipeline(
-        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(ratio=(0.0, 0.5))]},
+        {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
         missing=DropModalities(["audio", "text"], fraction=(0.0, 0.5)),
     )
     again = from_config(json.loads(json.dumps(pipe.to_config())))

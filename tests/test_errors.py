@@ -39,7 +39,7 @@ def test_nan_and_inf_rejected_by_default_with_opt_out() -> None:
     x[1, 0, 0] = float("inf")
     with pytest.raises(ValueError, match=r"NaN or Inf.*check_finite=False"):
         mm.TimeMask("audio")({"audio": x})
-    out = mm.TimeMask("audio", ratio=(0.0, 0.2))(
+    out = mm.TimeMask("audio", fraction=(0.0, 0.2))(
         {"audio": x}, level=0.5, check_finite=False, generator=torch.Generator()
     )
     assert out["audio"].shape == x.shape

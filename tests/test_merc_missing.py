@@ -82,7 +82,7 @@ def test_feature_missing_realises_its_rate_on_valid_entries_only(rate: float) ->
 
 
 def test_temporal_missing_realises_its_rate() -> None:
-    t = FrameDropout("audio", ratio=(0.0, 1.0))
+    t = FrameDropout("audio", fraction=(0.0, 1.0))
     out = t({"audio": torch.ones(200, 50, 4)}, level=0.3, generator=torch.Generator())
     steps_missing = (out["audio"].sum(dim=2) == 0).float().mean()
     assert abs(float(steps_missing) - 0.3) < 0.01

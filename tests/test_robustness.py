@@ -164,7 +164,7 @@ def test_a_multimodal_pipeline_family_and_class_index_predictions() -> None:
     loader = _loader(n_batches=1)
 
     def factory(names: tuple[str, ...]) -> MultimodalPipeline:
-        return MultimodalPipeline({m: [FrameDropout(ratio=(0.0, 1.0))] for m in names})
+        return MultimodalPipeline({m: [FrameDropout(fraction=(0.0, 1.0))] for m in names})
 
     result = evaluate_robustness(
         lambda s: _logits(s).argmax(1),
