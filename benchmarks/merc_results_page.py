@@ -3,7 +3,10 @@
 ``python -m benchmarks.merc_results_page runs/merc_cards`` reads ``<dir>/<model>/card.json``
 for baseline, MMIN, IF-MMIN and NMER (each written by ``mmnoise bench-robustness``) and prints
 the summary, per-family, missing-rate, NMER-fill and speed tables, scored against the
-baseline's card.
+baseline's card. Cards with per-item predictions (``mer-c-v2``) add 95 % bootstrap intervals,
+the paired intervals of the mCE differences between models (which of them the test set can
+tell from noise), what severity 1 costs on the test split, and the one-modality table. The
+suite is the cards' own.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 
 from mmnoise.merc.report import scores
+from mmnoise.merc.scoring import bootstrap_difference
 from mmnoise.merc.suite import load_suite
 
 MODELS = ("baseline", "mmin", "ifmmin", "nmer")
@@ -24,11 +28,16 @@ def _p(v: float) -> str:
     return "-" if v is None or math.isnan(v) else f"{100 * v:.1f}"
 
 
+def _ci(band: list[float] | None) -> str:
+    return "" if not band or math.isnan(band[0]) else f" [{_p(band[0])}, {_p(band[1])}]"
+
+
 def main(root: str) -> int:
-    suite = load_suite("mer-c-v1")
     cards = {m: json.loads((Path(root) / m / "card.json").read_text()) for m in MODELS}
+    suite = load_suite(cards["baseline"]["suite"])
     ref = cards["baseline"]
     sc = {m: scores(c, suite, reference=ref) for m, c in cards.items()}
+    ci = {m: sc[m].get("ci", {}) for m in MODELS}
     head = "| | " + " | ".join(NAMES[m] for m in MODELS) + " |"
     sep = "|---" * (len(MODELS) + 1) + "|"
     out = ["### Summary (WA %, CE / mCE in % of the baseline)", "", head, sep]
@@ -41,8 +50,14 @@ def main(root: str) -> int:
         "clean, MMIN's six conditions pooled",
         [_p(sc[m]["conditions"]["mmin_pooled"]["WA"]) for m in MODELS],
     )
-    row("mCE (test corruption families)", [_p(sc[m]["mCE"]) for m in MODELS])
-    row("relative mCE", [_p(sc[m]["relative_mCE"]) for m in MODELS])
+    row(
+        "mCE (test corruption families)",
+        [_p(sc[m]["mCE"]) + _ci(ci[m].get("mCE")) for m in MODELS],
+    )
+    row(
+        "relative mCE",
+        [_p(sc[m]["relative_mCE"]) + _ci(ci[m].get("relative_mCE")) for m in MODELS],
+    )
     tests = [
         f.name
         for f in suite.families_of("features")
@@ -52,7 +67,10 @@ def main(root: str) -> int:
         "mean area under the WA-severity curve",
         [_p(sum(sc[m]["families"][f]["auc"] for f in tests) / len(tests)) for m in MODELS],
     )
-    row("area under WA over eta 0..0.7", [f"{100 * sc[m]['missing_rate_auc']:.1f}" for m in MODELS])
+    row(
+        "area under WA over the effective eta",
+        [f"{100 * sc[m]['missing_rate_auc']:.1f}" for m in MODELS],
+    )
     row(
         "NMER fill, mean WA over conditions x severities",
         [
@@ -60,6 +78,64 @@ def main(root: str) -> int:
             for m in MODELS
         ],
     )
+    tests_all = [
+        f.name
+        for f in suite.families_of("features")
+        if f.group == "corruption" and f.split == "test"
+    ]
+    if ci["baseline"]:
+        out += [
+            "",
+            "### Which mCE differences the test set can tell (paired bootstrap, 95 %)",
+            "",
+            "| model A - model B | mCE difference [interval] | inside (not resolved) |",
+            "|---|---|---|",
+        ]
+        for i, a in enumerate(MODELS):
+            for b in MODELS[i + 1 :]:
+                d = bootstrap_difference(cards[a], cards[b], ref, families=tests_all)
+                if d:
+                    lo, hi = d["mCE"][1], d["mCE"][2]
+                    verdict = "yes" if d["inside"]["mCE"] else "no"
+                    out.append(
+                        f"| {NAMES[a]} - {NAMES[b]} | {_p(d['mCE'][0])} [{_p(lo)}, {_p(hi)}] "
+                        f"| {verdict} |"
+                    )
+        out += [
+            "",
+            "### What severity 1 costs on the test split (baseline, WA points below clean)",
+            "",
+            "| family | clean | s1 | cost at s1 | s1 interval |",
+            "|---|---|---|---|---|",
+        ]
+        base = sc["baseline"]["families"]
+        for f in suite.families_of("features"):
+            wa = base[f.name]["wa"]
+            band = ci["baseline"]["curves"].get(f.name, [[math.nan] * 2] * 6)[1]
+            out.append(
+                f"| `{f.name}` | {_p(wa[0])} | {_p(wa[1])} | {100 * (wa[0] - wa[1]):.1f} "
+                f"|{_ci(band)} |"
+            )
+    per = {
+        m: {f: e["by_modality"] for f, e in sc[m]["families"].items() if "by_modality" in e}
+        for m in MODELS
+    }
+    if per["baseline"]:
+        mods = list(cards["baseline"]["modalities"])
+        out += [
+            "",
+            "### One modality at a time (WA %, mean over severities 1-5, the others clean)",
+            "",
+            "| family | corrupted modality | " + " | ".join(NAMES[m] for m in MODELS) + " |",
+            "|---" * (2 + len(MODELS)) + "|",
+        ]
+        for f in per["baseline"]:
+            for x in mods:
+                vals = [
+                    _p(sum(per[m][f][x][1:]) / 5) if f in per[m] and x in per[m][f] else "-"
+                    for m in MODELS
+                ]
+                out.append(f"| `{f}` | {x} | " + " | ".join(vals) + " |")
     out += [
         "",
         "### Per family: CE (% of the baseline) and WA at severity 5 (full condition)",
@@ -84,15 +160,18 @@ def main(root: str) -> int:
         "",
         "### Missing rate eta (WA / UA / F1 %)",
         "",
-        "| eta | realised | " + " | ".join(NAMES[m] for m in MODELS) + " |",
-        "|---" * (len(MODELS) + 2) + "|",
+        "| eta | effective | realised | " + " | ".join(NAMES[m] for m in MODELS) + " |",
+        "|---" * (len(MODELS) + 3) + "|",
     ]
     for i, r in enumerate(sc["baseline"]["missing_rate"]):
         vals = []
         for m in MODELS:
             x = sc[m]["missing_rate"][i]
             vals.append(f"{_p(x['WA'])} / {_p(x['UA'])} / {_p(x['F1'])}")
-        out.append(f"| {r['eta']:.1f} | {r['realised']:.3f} | " + " | ".join(vals) + " |")
+        eff = r.get("eta_effective", r["eta"])
+        out.append(
+            f"| {r['eta']:.1f} | {eff:.3f} | {r['realised']:.3f} | " + " | ".join(vals) + " |"
+        )
     out += ["", "### MMIN conditions, clean (WA %)", "", head, sep]
     for c in sc["baseline"]["conditions"]:
         row(c, [_p(sc[m]["conditions"][c]["WA"]) for m in MODELS])
