@@ -7,6 +7,12 @@ Gaussian blur sigma U(0.5, 2); one occluding box of 10 % of the frame; brightnes
 before timing (the float <-> uint8 conversion, ~8 ms per batch, is not included) on one core.
 Last, a OneOf of the first four ops against its reference, each of them on its own quarter of the
 clips (what the chosen children cost; the gap is the container's overhead).
+
+Then video as decoded: the same clips as uint8, (B, T, C, H, W) views of the albumentations rows'
+own (B, T, H, W, C) arrays (``torchvision.io``'s THWC layout), through mmnoise's uint8 path
+against albumentations' uint8 path at the same shapes and parameter ranges, and the MER2024
+pyramid blur (rate 2 or 4 per clip) against ``cv2.pyrDown`` / ``cv2.pyrUp`` per frame (the
+organisers' own function: the same uint8 output, bit for bit).
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ def _data(inp: Inputs) -> dict[str, Any]:
         drift = torch.linspace(0, 0.1, t)[None, :, None, None, None]
         x = (base[:, None] + drift + 0.05 * torch.rand(b, t, c, h, w, generator=g)).clamp(0, 1)
         level = (1.0 - torch.rand(b, generator=g)).to(inp.device)
-        u8 = (x * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous().numpy()
-        inp.cache["clips"] = {"x": x.to(inp.device), "level": level, "u8": u8}
+        u8 = (x * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
+        x8 = u8.permute(0, 1, 4, 2, 3).to(inp.device)  # (B, T, C, H, W) view of THWC memory
+        inp.cache["clips"] = {"x": x.to(inp.device), "level": level, "u8": u8.numpy(), "x8": x8}
     return inp.cache["clips"]
 
 
@@ -139,6 +146,44 @@ def cases(inp: Inputs) -> list[Case]:
         "JPEG q 10-90",
     )
     one = "OneOf of 4 ops (noise, blur, occlusion, brightness)"
+    x8: Tensor = d["x8"]
+    sample8 = {KEY: x8}
+
+    def mm8(name: str, level: Tensor | float, **kw: Any) -> Any:
+        def build() -> Thunk:
+            tr = mmnoise_class("frames", name)(KEY, **kw)
+            g = inp.generator()
+            return lambda: tr(sample8, level=level, generator=g)
+
+        return build
+
+    def cv2_pyramid() -> Thunk:
+        inp.cpu_only("opencv")
+        cv2 = need("cv2", "opencv")
+        clips = d["u8"]
+        rates = [1 + int(v >= 0.5) for v in lv.tolist()]  # 1 or 2 rounds, as level (B,) gives
+
+        def blur(f: Any, k: int) -> Any:
+            for _ in range(k):
+                f = cv2.pyrDown(f)
+            for _ in range(k):
+                f = cv2.pyrUp(f)
+            return f
+
+        return lambda: [[blur(f, k) for f in clip] for clip, k in zip(clips, rates, strict=True)]
+
+    def ref8(fn: Any) -> Any:
+        # the float reference on x8 / 255, rounded back: what a user without a uint8 path writes
+        def build() -> Thunk:
+            g = inp.generator()
+            return lambda: (fn(x8.float() / 255, g) * 255).round_().to(torch.uint8)
+
+        return build
+
+    u8 = " (uint8 clips)"
+    pyr = "MER2024 pyramid blur, rate 2-4 per clip (uint8 clips)"
+    lv_pyr = 0.5 + 0.5 * lv  # rate 2 (level < 0.75) or 4: one or two rounds
+    size8 = 2 * nbytes(x8)
     return [
         Case(noise, "mmnoise", "GaussianNoise(std=(0.05, 0.2)), level=(B,)", mm("GaussianNoise", lv, std=(0.05, 0.2)), b, size, kind="mmnoise"),
         Case(noise, "torch ref", "randn, scale per clip, clamp", with_g(lambda g: refs.frame_noise(x, sigma_noise, g)), b, size, kind="ref"),
@@ -162,4 +207,20 @@ def cases(inp: Inputs) -> list[Case]:
         Case(jpeg, "albumentations", "ImageCompression per clip (uint8)", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="uint8, libjpeg"),
         Case(one, "mmnoise", "OneOf([noise, blur, occlusion, brightness]), level=(B,)", one_of, b, size, kind="mmnoise"),
         Case(one, "torch ref", "each child on its own quarter of the clips (the chosen children's cost)", each_on_its_share, b, size, kind="ref"),
+        Case(noise + u8, "mmnoise", "GaussianNoise(std=(0.05, 0.2)) on uint8, level=(B,)", mm8("GaussianNoise", lv, std=(0.05, 0.2)), b, size8, kind="mmnoise"),
+        Case(noise + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: refs.frame_noise(x, sigma_noise, g)), b, size8, kind="ref"),
+        Case(noise + u8, "albumentations", "GaussNoise per frame", alb(lambda A: A.GaussNoise(std_range=(0.05, 0.2), p=1.0), per_frame=True), b, size_u8, sem="~", note="std per frame"),
+        Case(blur + u8, "mmnoise", "GaussianBlur(sigma_px=(0.5, 2)) on uint8, level=(B,)", mm8("GaussianBlur", lv, sigma_px=(0.5, 2.0)), b, size8, kind="mmnoise"),
+        Case(blur + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: refs.gaussian_blur(x, sigma_blur, ksize)), b, size8, kind="ref"),
+        Case(blur + u8, "albumentations", "GaussianBlur per clip", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="kernel side from sigma"),
+        Case(occ + u8, "mmnoise", "Occlusion(fraction=(0.1, 0.1)) on uint8", mm8("Occlusion", 1.0, fraction=(0.1, 0.1)), b, size8, kind="mmnoise"),
+        Case(occ + u8, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x8, 0.1, g)), b, size8, kind="ref"),
+        Case(occ + u8, "albumentations", "CoarseDropout per clip", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8),
+        Case(bright + u8, "mmnoise", "Brightness(delta=(0, 0.2)) on uint8, level=(B,)", mm8("Brightness", lv, delta=(0.0, 0.2)), b, size8, kind="mmnoise"),
+        Case(bright + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: (x + (0.4 * lv - 0.2)[:, None, None, None, None]).clamp(0, 1)), b, size8, kind="ref"),
+        Case(bright + u8, "albumentations", "RandomBrightnessContrast per clip", alb(lambda A: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.0, p=1.0)), b, size_u8),
+        Case(jpeg + u8, "mmnoise", "JPEG(quality=(90, 10)) on uint8, level=(B,)", mm8("JPEG", lv, quality=(90.0, 10.0)), b, size8, kind="mmnoise"),
+        Case(jpeg + u8, "albumentations", "ImageCompression per clip", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="libjpeg; mmnoise: kornia's differentiable codec"),
+        Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise"),
+        Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8),
     ]  # fmt: skip

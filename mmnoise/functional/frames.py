@@ -17,8 +17,10 @@ loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay f
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec
 
 import torch
 from torch import Tensor
@@ -28,6 +30,8 @@ from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
+
+_P = ParamSpec("_P")
 
 __all__ = [
     "brightness",
@@ -46,10 +50,11 @@ __all__ = [
 
 
 def _per_frame(v: Tensor | float, x: Tensor, *, name: str, who: str) -> Tensor:
-    """Return a scalar, (B,) or (B, T) parameter as a (B, T) tensor in ``x``'s dtype and device."""
+    """Return a scalar, (B,) or (B, T) parameter as a (B, T) tensor in ``x``'s dtype (float32 for
+    uint8 frames) and device."""
     _check_frames(x, who)
     b, t = x.shape[0], x.shape[1]
-    p = torch.as_tensor(v, device=x.device).to(x.dtype)
+    p = torch.as_tensor(v, device=x.device).to(x.dtype if x.is_floating_point() else torch.float32)
     if p.ndim == 0:
         p = p.expand(b)
     if p.shape == (b,):
@@ -60,6 +65,28 @@ def _per_frame(v: Tensor | float, x: Tensor, *, name: str, who: str) -> Tensor:
             f"frame), got shape {tuple(p.shape)}."
         )
     return p
+
+
+def _via_float(fn: Callable[Concatenate[Tensor, _P], Tensor]) -> Callable[Concatenate[Tensor, _P], Tensor]:
+    """Run a float kernel on uint8 frames: read as ``x / 255`` in float32, rounded back to uint8.
+
+    Video as ``torchvision.io`` decodes it is uint8 in [0, 255]; the result is exactly
+    ``round(255 * kernel(x.float() / 255))``, the float path's semantics with one rounding at the
+    end (float frames pass through untouched, with no extra pass).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(x: Tensor, /, *args: _P.args, **kwargs: _P.kwargs) -> Tensor:
+        if x.dtype != torch.uint8:
+            return fn(x, *args, **kwargs)
+        return _to_uint8(fn(x.to(torch.float32).div_(255.0), *args, **kwargs))
+
+    return wrapper
+
+
+def _to_uint8(y: Tensor) -> Tensor:
+    """Float frames in [0, 1] as uint8 in [0, 255], rounded to nearest (``y * 255``, rounded)."""
+    return torch.mul(y, 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
 
 
 def _bcast(p: Tensor) -> Tensor:
@@ -105,6 +132,7 @@ def _grid(size: int, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @renamed_args(sigma="std")
+@_via_float
 def gaussian_noise(
     x: Tensor,
     *,
@@ -140,6 +168,7 @@ def gaussian_noise(
 
 
 @renamed_args(sigma="std")
+@_via_float
 def shot_noise(
     x: Tensor,
     *,
@@ -180,6 +209,7 @@ def shot_noise(
 
 
 @renamed_args(sigma="sigma_px")
+@_via_float
 @accurate
 def gaussian_blur(
     x: Tensor, *, sigma_px: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
@@ -265,6 +295,7 @@ def _line_kernel(length: Tensor, angle_deg: Tensor, size: int, x: Tensor) -> Ten
     return w / w.sum(dim=(1, 2), keepdim=True)
 
 
+@_via_float
 @accurate
 def motion_blur(
     x: Tensor,
@@ -315,6 +346,7 @@ def motion_blur(
     return _finish(_unit(y), x, lengths)
 
 
+@_via_float
 @accurate
 def defocus_blur(
     x: Tensor, *, radius: Tensor, kernel_size: int | None = None, lengths: Tensor | None = None
@@ -374,7 +406,8 @@ def occlusion(
     room left: ``top = floor(center_y * (H - h + 1))``, so the box always lies inside the frame.
 
     Args:
-        x: frames in [0, 1].
+        x: frames in [0, 1], or uint8 frames (filled with ``255 * fill`` rounded, clamped to
+            [0, 255]: the float path's result, in place of a round trip).
         fraction: (B,) or (B, T) share of the frame's area covered, in [0, 1] (a fraction of
             H x W pixels). Formerly ``area_ratio``.
         aspect: (B,) or (B, T) box height / width, > 0.
@@ -407,15 +440,18 @@ def occlusion(
     top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlusion") * (h - bh + 1))
     left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlusion") * (w - bw + 1))
     top, left = torch.minimum(top.clamp(min=0), h - bh), torch.minimum(left.clamp(min=0), w - bw)
-    rows = torch.arange(h, device=x.device, dtype=x.dtype)[:, None]
-    cols = torch.arange(w, device=x.device, dtype=x.dtype)[None, :]
+    rows = torch.arange(h, device=x.device, dtype=a.dtype)[:, None]
+    cols = torch.arange(w, device=x.device, dtype=a.dtype)[None, :]
     t_, l_, bh_, bw_ = (v[..., None, None, None] for v in (top, left, bh, bw))
     in_rows = (rows >= t_) & (rows < t_ + bh_)  # (B, T, 1, H, 1)
     in_cols = (cols >= l_) & (cols < l_ + bw_)  # (B, T, 1, 1, W)
     inside = in_rows & in_cols
+    if x.dtype == torch.uint8:  # natively: the fill on the [0, 1] scale, as 255 * fill rounded
+        fill = float(round(min(max(fill, 0.0), 1.0) * 255.0))
     return keep_padding(fill_where(x, inside, fill), x, lengths, 1)
 
 
+@_via_float
 @accurate
 def jpeg(x: Tensor, *, quality: Tensor, lengths: Tensor | None = None) -> Tensor:
     """JPEG-encode and decode each frame at ``quality`` (kornia's differentiable JPEG codec).
@@ -517,12 +553,28 @@ def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Te
         tensor([1., 1.])
     """
     d = _per_frame(delta, x, name="delta", who="brightness")
+    if x.dtype == torch.uint8:
+        return _finish(_brightness_uint8(x, d), x, lengths)
     # one add into a fresh tensor and an in-place clamp: kornia's adjust_brightness takes an
     # extra full pass for the same result (benchmarks/)
     y = torch.add(x, _bcast(d)).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
 
 
+def _brightness_uint8(x: Tensor, d: Tensor) -> Tensor:
+    """uint8 frames plus ``round(255 d)``, saturated, in two uint8 passes and no wider copy.
+
+    Clamping first to [max(-s, 0), 255 - max(s, 0)] (s = the integer shift) leaves room for the
+    shift, which is then added modulo 256 (as uint8: ``s mod 256``) without wrapping. The float
+    path rounds ``255 (x / 255 + d)`` instead: the two agree but at exact half-steps (within 1).
+    """
+    s = torch.round(d * 255.0).clamp_(-255.0, 255.0)
+    lo, hi = s.neg().clamp_(min=0.0), 255.0 - s.clamp(min=0.0)
+    b = _bcast(torch.stack((lo, hi, s.remainder(256.0))).to(torch.uint8))  # (3, B, T, 1, 1, 1)
+    return torch.clamp(x, b[0], b[1]).add_(b[2])
+
+
+@_via_float
 @accurate
 def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Scale each frame's deviations from its mean grey level by ``factor`` (washed-out video).
@@ -551,6 +603,7 @@ def contrast(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -> Ten
 
 
 @renamed_args(sigma="std")
+@_via_float
 def low_light(
     x: Tensor,
     *,
@@ -625,6 +678,7 @@ def _resize_matrix(size: int, scale: Tensor) -> Tensor:
     return up @ down
 
 
+@_via_float
 @accurate
 def resolution_drop(x: Tensor, *, scale: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Downsample each frame to ``scale`` of its size and back (low-resolution / zoomed video).
@@ -674,35 +728,62 @@ def _reflect101(n: int, pad: int) -> list[int]:
     return [q if q < n else period - q for q in (p % period for p in range(-pad, n + pad))]
 
 
-def _pyr_filter(x: Tensor, stride: int) -> Tensor:
-    """Pad (N, C, H, W) by 2 with reflect-101 and apply the unnormalised 5 x 5 pyramid taps
-    (sum 256), keeping every ``stride``-th output row and column."""
-    n, c, h, w = x.shape
-    rows = torch.tensor(_reflect101(h, 2), device=x.device)
-    cols = torch.tensor(_reflect101(w, 2), device=x.device)
-    xp = x.reshape(n * c, 1, h, w).index_select(2, rows).index_select(3, cols)
-    taps = torch.tensor(_PYR_TAPS, dtype=x.dtype, device=x.device)
-    y = torch.nn.functional.conv2d(xp, taps.reshape(1, 1, 1, 5), stride=(1, stride))
-    y = torch.nn.functional.conv2d(y, taps.reshape(1, 1, 5, 1), stride=(stride, 1))
-    return y.reshape(n, c, *y.shape[-2:])
+def _pyr_down_matrix(n: int, x: Tensor) -> Tensor:
+    """(m, n) matrix of one axis of ``cv2.pyrDown``, m = (n + 1) // 2: output i takes taps
+    [1, 4, 6, 4, 1] (unnormalised) around input 2 i, reflect-101 at the borders."""
+    pad = _reflect101(n, 2)  # source of padded position p + 2
+    m = (n + 1) // 2
+    rows = [i for i in range(m) for _ in _PYR_TAPS]
+    cols = [pad[2 * i + k] for i in range(m) for k in range(len(_PYR_TAPS))]
+    return _sparse_matrix((m, n), rows, cols, list(_PYR_TAPS) * m, x)
+
+
+def _pyr_up_matrix(n: int, size: int, x: Tensor) -> Tensor:
+    """(size, n) matrix of one axis of ``cv2.pyrUp`` cropped to ``size`` (``dstsize``): output
+    2 i is ``s[i-1] + 6 s[i] + s[i+1]``, output 2 i + 1 is ``4 s[i] + 4 s[i+1]`` (sums 8,
+    unnormalised), the border reflect-101 in the upsampled grid (``s[-1] = s[1]``,
+    ``s[n] = s[n-1]``): OpenCV's taps times 4 on a grid with zeros inserted after every pixel."""
+    up = _reflect101(2 * n, 2)  # upsampled-grid sources of -2 .. 2n + 1
+    ext = [up[0] // 2, *range(n), up[2 * n + 2] // 2]  # source of s[j - 1]
+    taps = [
+        (2 * i + odd, ext[i + j], w)
+        for i in range(n)
+        for odd, j, w in ((0, 0, 1.0), (0, 1, 6.0), (0, 2, 1.0), (1, 1, 4.0), (1, 2, 4.0))
+        if 2 * i + odd < size
+    ]
+    rows, cols, vals = ([t[k] for t in taps] for k in range(3))
+    return _sparse_matrix((size, n), rows, cols, vals, x)  # type: ignore[arg-type]
+
+
+def _sparse_matrix(
+    shape: tuple[int, int], rows: list[int], cols: list[int], vals: list[float], x: Tensor
+) -> Tensor:
+    """A dense ``shape`` matrix in ``x``'s dtype and device with ``vals`` summed at (rows, cols)."""
+    out = torch.zeros(shape, dtype=x.dtype, device=x.device)
+    index = (torch.tensor(rows, device=x.device), torch.tensor(cols, device=x.device))
+    return out.index_put_(index, torch.tensor(vals, dtype=x.dtype, device=x.device), accumulate=True)
+
+
+def _resample(x: Tensor, mh: Tensor, mw: Tensor) -> Tensor:
+    """``mh @ x @ mw^T`` over the last two axes of (N, C, H, W): two matrix products (the
+    pyramid's 5 taps as banded matrices; a one-channel 1 x 5 convolution per image is ~20x
+    slower on the CPU). Sums of uint8 values times the integer taps stay exact in float32."""
+    return torch.matmul(mh, torch.matmul(x, mw.T))
 
 
 def _pyr_down(x: Tensor, u8: bool) -> Tensor:
     """``cv2.pyrDown``: blur, keep even rows and columns; (H, W) -> ((H + 1) // 2, (W + 1) // 2)."""
-    y = _pyr_filter(x, 2)
+    h, w = x.shape[-2:]
+    y = _resample(x, _pyr_down_matrix(h, x), _pyr_down_matrix(w, x))
     # uint8 values (held as float32 integers: the sums are exact) round as OpenCV's fixed point
-    return torch.floor((y + 128.0) / 256.0) if u8 else y / 256.0
+    return y.add_(128.0).div_(256.0, rounding_mode="floor") if u8 else y.div_(256.0)
 
 
 def _pyr_up(x: Tensor, size: tuple[int, int], u8: bool) -> Tensor:
-    """``cv2.pyrUp`` to (2 H, 2 W), cropped to ``size``: zeros inserted after every pixel, then
-    reflect-101 borders in that upsampled grid and the taps times 4 (OpenCV's rows
-    ``(s[i-1] + 6 s[i] + s[i+1]) / 8`` and ``(s[i] + s[i+1]) / 2`` along each axis)."""
-    n, c, h, w = x.shape
-    z = x.new_zeros(n, c, h, 2, w, 2)
-    z[:, :, :, 0, :, 0] = x
-    y = _pyr_filter(z.reshape(n, c, 2 * h, 2 * w), 1)[..., : size[0], : size[1]]
-    return torch.floor((y + 32.0) / 64.0) if u8 else y / 64.0
+    """``cv2.pyrUp`` to (2 H, 2 W), cropped to ``size`` (``cv2.pyrUp(dstsize=size)``)."""
+    h, w = x.shape[-2:]
+    y = _resample(x, _pyr_up_matrix(h, size[0], x), _pyr_up_matrix(w, size[1], x))
+    return y.add_(32.0).div_(64.0, rounding_mode="floor") if u8 else y.div_(64.0)
 
 
 def _pyramid(x: Tensor, r: Tensor, top: int, u8: bool) -> Tensor:

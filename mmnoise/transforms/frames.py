@@ -499,11 +499,11 @@ class PyramidBlur(NoiseTransform):
     ``cv2.pyrDown`` ``log2(rate)`` times, then ``cv2.pyrUp`` as often, back to the frame's size
     (``func_blur`` of ``MER2024/main-noise.py``, ``zeroQiaoba/MERTools``): rate 1 is untouched,
     2 is one round, 4 two. Level mapping: rounds ``= round(log2(weak) + level * (log2(strong) -
-    log2(weak)))``, so with the default ``rate=(1, 4)`` level 0 to 0.25 is rate 1, up to 0.75 rate
-    2, above rate 4; the organisers drew the rate uniformly from {1, 2, 4} per clip, which
-    ``level=torch.rand(B)`` reproduces (each rate with probability 1/4, 1/2, 1/4) and per-clip
-    levels {0, 0.5, 1} reproduce exactly. uint8 frames match OpenCV bit for bit
-    (see :func:`mmnoise.functional.frames.pyramid_blur`).
+    log2(weak)))`` (halves round up), so with the default ``rate=(1, 4)`` a level below 0.25 is
+    rate 1, below 0.75 rate 2, from 0.75 rate 4. The organisers drew the rate uniformly from
+    {1, 2, 4} per clip: per-clip levels drawn uniformly from {0, 0.5, 1} reproduce that exactly
+    (``level=torch.rand(B)`` gives the rates with probabilities 1/4, 1/2, 1/4 instead). uint8
+    frames match OpenCV bit for bit (see :func:`mmnoise.functional.frames.pyramid_blur`).
 
     Args:
         keys: entries to corrupt.

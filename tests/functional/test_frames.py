@@ -422,3 +422,74 @@ def test_renamed_kernels_and_kernel_arguments_warn_and_work() -> None:
         assert torch.equal(y, kernel(x, std=0.1 * one, generator=g().manual_seed(0)))
     with pytest.warns(DeprecationWarning, match=r"low_light\(std=...\)"):
         F.low_light(x, gamma=one, gain=one, sigma=0.1 * one, generator=g())
+
+
+# -- video as decoded: uint8 frames (B, T, C, H, W) in, uint8 out, the float path's semantics --
+from tests.contract.cases_frames import CASES as FRAME_CASES  # noqa: E402
+
+#: largest difference from round(255 * float path(x / 255)): brightness shifts by an integer
+#: (ties differ), the pyramid rounds after each stage as OpenCV does; the rest run the float
+#: path itself and round once
+_U8_TOLERANCE = {"Brightness": 1, "PyramidBlur": 2}
+
+
+def _u8_clip(seed: int, shape: tuple[int, ...], channels_last: bool) -> torch.Tensor:
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    x[0, 0] = 0  # saturated frames
+    x[-1, -1] = 255
+    # torchvision.io decodes THWC: a channels-last (B, T, C, H, W) view is what users hold
+    return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3) if channels_last else x
+
+
+@pytest.mark.parametrize("case", FRAME_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize(("seed", "channels_last"), [(0, False), (1, True)])
+def test_uint8_frames_keep_the_contract_and_the_float_semantics(
+    case: object, seed: int, channels_last: bool
+) -> None:
+    t = case.build("v")  # type: ignore[attr-defined]
+    c = 3 if type(t).__name__ == "JPEG" or seed else 1
+    x = _u8_clip(seed, (3, 2, c, 16, 12), channels_last)
+    before = x.clone()
+    lengths = torch.tensor([2, 1, 2])
+    level = torch.tensor([0.0, 0.6, 1.0])
+
+    def run(v: torch.Tensor) -> tuple[dict[str, object], dict[str, object]]:
+        sample = {"v": v, "lengths": {"v": lengths}}
+        return t.run(sample, level=level, generator=torch.Generator().manual_seed(seed + 7))
+
+    out, rec = run(x)
+    y = out["v"]
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.uint8 and y.shape == x.shape
+    assert torch.equal(x, before)  # the input is untouched
+    assert torch.equal(y[0], x[0])  # level 0 is an exact identity
+    assert torch.equal(y[1, 1], x[1, 1])  # padded frames are untouched
+    changed = (y != x).flatten(1).any(dim=1)
+    assert torch.equal(rec["keys"]["v"]["applied"], changed)  # type: ignore[index]
+    assert bool(changed[2])
+    assert torch.equal(run(x)[0]["v"], y)  # seeded determinism
+    assert torch.equal(t.replay({"v": x, "lengths": {"v": lengths}}, rec)["v"], y)
+    # the float path on x / 255, rounded back once
+    want = F._to_uint8(run(x.float() / 255)[0]["v"])  # type: ignore[arg-type]
+    diff = (y.int() - want.int()).abs().max()
+    assert int(diff) <= _U8_TOLERANCE.get(type(t).__name__, 0), int(diff)
+
+
+def test_uint8_occlusion_fill_is_on_the_unit_scale() -> None:
+    x = torch.full((1, 1, 1, 4, 4), 200, dtype=torch.uint8)
+    box = {"aspect": torch.tensor([1.0]), "center_y": torch.tensor([0.0]), "center_x": torch.tensor([0.0])}
+    for fill, value in ((0.5, 128), (1.0, 255), (2.0, 255), (-1.0, 0)):
+        y = F.occlusion(x, fraction=torch.tensor([0.25]), fill=fill, **box)
+        assert y[0, 0, 0, 0, 0] == value and y[0, 0, 0, 3, 3] == 200
+
+
+def test_uint8_brightness_saturates_without_wrapping() -> None:
+    x = torch.tensor([0, 1, 128, 254, 255], dtype=torch.uint8).reshape(1, 1, 1, 1, 5)
+    up = F.brightness(x, delta=torch.tensor([0.5]))  # + 128 (127.5 rounded to even)
+    down = F.brightness(x, delta=torch.tensor([-0.5]))
+    assert up.flatten().tolist() == [128, 129, 255, 255, 255]
+    assert down.flatten().tolist() == [0, 0, 0, 126, 127]
+
+
+def test_other_integer_frames_are_refused() -> None:
+    with pytest.raises(TypeError, match="float or uint8"):
+        T.Brightness("v")({"v": torch.zeros(1, 1, 1, 2, 2, dtype=torch.int16)})
