@@ -493,3 +493,14 @@ def test_mmsa_export_writes_the_token_ids(tmp_path: Path) -> None:
     for i, it in enumerate(items):
         assert torch.equal(ds[i]["text"], it["text"])
         assert float(ds[i]["label"]) == pytest.approx(0.5 * i)
+
+
+def test_v2_names_each_transform_argument_by_its_current_name() -> None:
+    import warnings
+
+    from mmnoise.merc.corrupt import make_transform
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for fam in V2.families:
+            make_transform(fam, 3, ["m"])
