@@ -6,7 +6,8 @@ schedule (and saves them in checkpoints), and :class:`~mmnoise.integrations.hf.N
 (a ``Trainer`` with :class:`~mmnoise.integrations.hf.NoiseTrainerMixin`) corrupts each training
 batch in ``training_step``, on the device. Evaluation stays clean. The script trains a small
 late-fusion classifier on the synthetic corpus with a linear curriculum over the optimiser
-steps and reports the validation WA on clean and on noisy inputs.
+steps and reports the validation WA on clean and on noisy inputs; the model is built after
+``set_seed(0)``, so a rerun gives the same numbers.
 
 Needs the ``hf`` extra: ``pip install 'mmnoise[hf]'``.
 
@@ -22,7 +23,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from transformers import TrainingArguments
+
+try:
+    from transformers import TrainingArguments, set_seed
+except ImportError as err:  # the optional `hf` extra
+    raise SystemExit(
+        "09_huggingface.py needs transformers and accelerate, which are not installed; install "
+        "them with `pip install 'mmnoise[hf]'`."
+    ) from err
 
 from mmnoise.data import BatchNoise, pad_collate
 from mmnoise.datasets import SyntheticMER
@@ -72,10 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     # --8<-- [start:trainer]
     pipeline = MultimodalPipeline(
         {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
-        missing=DropModalities(list(NAMES), ratio=(0.0, 0.5)),
+        missing=DropModalities(list(NAMES), fraction=(0.0, 0.5)),
     )
     schedule = Linear(0.0, 1.0, steps=steps)  # the level over the optimiser steps
     noise = NoiseTrainerCallback(pipeline, seed=0, schedule=schedule, level_mode="uniform")
+    set_seed(0)  # before the model is built: TrainingArguments(seed=0) applies only after it
     model = LateFusion(dims, train.num_classes)
     with tempfile.TemporaryDirectory() as out:
         trainer = NoiseTrainer(

@@ -137,16 +137,46 @@ def test_08_lightning(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     levels = [float(v) for v in re.findall(r"epoch \d+: val WA [\d.]+, level now ([\d.]+)", out)]
     assert len(levels) == 3 and levels[0] >= 0.2 and levels == sorted(levels)  # only goes up
+    assert levels[-1] > levels[0]  # the curriculum moves while training, not only after it
     m = re.search(r"at level ([\d.]+) \((\d+) evaluations\); .* after (\d+) evaluations", out)
     assert m is not None and float(m[1]) == levels[-1] and int(m[3]) == int(m[2]) + 1 == 4
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:
+    """Make ``packages`` unimportable (as on an install without their extra)."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            monkeypatch.delitem(sys.modules, name)
+    for package in packages:
+        monkeypatch.setitem(sys.modules, package, None)  # import -> ImportError
+
+
+@pytest.mark.parametrize(
+    ("name", "packages", "extra"),
+    [
+        ("08_lightning.py", ("lightning", "pytorch_lightning"), "mmnoise[lightning]"),
+        ("09_huggingface.py", ("transformers", "accelerate"), "mmnoise[hf]"),
+    ],
+)
+def test_examples_without_their_extra_name_it(
+    name: str, packages: tuple[str, ...], extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without(monkeypatch, *packages)
+    with pytest.raises(SystemExit, match=re.escape(f"pip install '{extra}'")):
+        run_example(name, ["--tiny"], monkeypatch)
 
 
 def test_09_huggingface(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("transformers", reason="the hf extra is part of `dev`")
-    run_example("09_huggingface.py", ["--tiny"], monkeypatch)
-    out = capsys.readouterr().out
-    assert re.search(r"trained 6 steps; final level 1.00", out)
-    scores = [float(v) for v in re.findall(r"val WA [\w ]+: ([\d.]+)", out)]
+    runs = []
+    for _ in range(2):  # a rerun gives the same numbers (the model is built after the seed)
+        torch.manual_seed(len(runs))  # whatever the global RNG held before
+        run_example("09_huggingface.py", ["--tiny"], monkeypatch)
+        out = capsys.readouterr().out
+        assert re.search(r"trained 6 steps; final level 1.00", out)
+        runs.append(re.findall(r"val WA [\w ]+: ([\d.]+)", out))
+    scores = [float(v) for v in runs[0]]
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
+    assert runs[1] == runs[0]
