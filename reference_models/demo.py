@@ -300,7 +300,7 @@ def curriculum_pipeline(
     }
     missing = DropModalities(
         list(modalities),
-        ratio=(0.0, 0.6),
+        fraction=(0.0, 0.6),
         min_present=1,
         fill=fill,  # type: ignore[arg-type]
     )
