@@ -37,7 +37,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from mmnoise.rng import PerExample, Randomness, derive_seed, make_generator
-from mmnoise.sample import LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
+from mmnoise.sample import KINDS_KEY, LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
 
 __all__ = ["BatchNoise", "CleanItem", "EpochSampler", "NoisyDataset", "item_kinds", "pad_collate"]
@@ -370,10 +370,11 @@ class NoisyDataset(Dataset[Any]):
             return CleanItem(item, epoch, i)
         kinds = item_kinds(item, self.kinds, who="NoisyDataset")
         padded, sizes = _pad_item(item, kinds, self.pad_to, who="NoisyDataset")
-        batched = _add_batch_dim(padded, kinds, who="NoisyDataset")
+        batched = _add_batch_dim(padded, kinds, who="NoisyDataset", declared=self.kinds)
         g = make_generator(derive_seed(self.seed, epoch, i))
         out = self.pipeline(batched, level=self._level(epoch, g), generator=g)
-        return _crop(_drop_batch_dim(out, batched, who="NoisyDataset"), kinds, sizes, batched=False)
+        res = _drop_batch_dim(out, batched, who="NoisyDataset", keep_kinds=KINDS_KEY in item)
+        return _crop(res, kinds, sizes, batched=False)
 
     def collate(self, items: Sequence[CleanItem]) -> Sample:
         """Collate clean items and add their noise in one pipeline call per item shape.
@@ -433,7 +434,7 @@ class NoisyDataset(Dataset[Any]):
         who = "NoisyDataset.collate"
         first = items[0].item
         kinds = item_kinds(first, self.kinds, who=who)
-        batched = [_add_batch_dim(it.item, kinds, who=who) for it in items]
+        batched = [_add_batch_dim(it.item, kinds, who=who, declared=self.kinds) for it in items]
         gens = [make_generator(derive_seed(self.seed, it.epoch, it.index)) for it in items]
         levels = [self._level(it.epoch, g) for it, g in zip(items, gens, strict=True)]
         stacked: Sample = {}
@@ -459,7 +460,7 @@ class NoisyDataset(Dataset[Any]):
             row.update(
                 {k: v for k, v in it.item.items() if k not in RESERVED and not isinstance(v, Tensor)}
             )
-            rows.append(_drop_batch_dim(row, batched[b], who=who))
+            rows.append(_drop_batch_dim(row, batched[b], who=who, keep_kinds=False))
         return rows
 
     def _resolve(self, index: Any) -> tuple[int, int]:
@@ -688,13 +689,22 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return len(self.sampler)
 
 
-def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: str) -> Sample:
+def _add_batch_dim(
+    item: Mapping[str, Any],
+    kinds: Mapping[str, Kind],
+    *,
+    who: str,
+    declared: Mapping[str, Kind] | None = None,
+) -> Sample:
     # Every tensor gets the batch dim (labels too): the pipeline sees what a collated batch of
     # one looks like, so containers that read the batch size from any tensor entry agree.
     batched: Sample = {
         k: v.unsqueeze(0) if k not in RESERVED and isinstance(v, Tensor) else v
         for k, v in item.items()
     }
+    if declared and KINDS_KEY not in item:
+        # kinds= given: the transforms read e.g. a (1, C, L) waveform as one, not as features
+        batched[KINDS_KEY] = dict(declared)
     lengths_in = item.get(LENGTHS, {}) or {}
     lengths: dict[str, Tensor] = {}
     for name, kind in kinds.items():
@@ -718,7 +728,9 @@ def _add_batch_dim(item: Mapping[str, Any], kinds: Mapping[str, Kind], *, who: s
     return batched
 
 
-def _drop_batch_dim(out: Any, batched: Mapping[str, Any], *, who: str) -> Sample:
+def _drop_batch_dim(
+    out: Any, batched: Mapping[str, Any], *, who: str, keep_kinds: bool = True
+) -> Sample:
     if not isinstance(out, Mapping):
         raise TypeError(
             f"{who}: expected the pipeline to return a dict, got {type(out).__name__}; a pipeline "
@@ -726,6 +738,8 @@ def _drop_batch_dim(out: Any, batched: Mapping[str, Any], *, who: str) -> Sample
         )
     res: Sample = {}
     for key, v in out.items():
+        if key == KINDS_KEY and not keep_kinds:
+            continue  # declared for the pipeline only
         if key in (LENGTHS, PRESENT) and isinstance(v, Mapping):
             res[key] = {n: _unbatch(t, who=who, name=f"{key}[{n!r}]") for n, t in v.items()}
         elif key not in RESERVED and isinstance(batched.get(key), Tensor):

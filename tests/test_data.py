@@ -569,3 +569,30 @@ def test_pad_to_errors() -> None:
     unknown = NoisyDataset(items, _pipeline(), seed=0, pad_to={"speech": 8}, batch=True)
     with pytest.raises(ValueError, match=r"pad_to names 'speech'"):
         unknown.collate([unknown[0]])
+
+
+@pytest.mark.parametrize("pad_to", [None, {"speech": 64, "video": 5}])
+def test_batch_path_waveforms_and_frames_equal_the_per_item_path(
+    pad_to: dict[str, int] | None,
+) -> None:
+    from mmnoise.transforms.compose import Compose
+    from mmnoise.transforms.features import FrameDropout
+    from mmnoise.transforms.frames import GaussianNoise
+
+    g = torch.Generator().manual_seed(2)
+    items = [
+        {"speech": torch.randn(1, 40 + 8 * (i % 3), generator=g),  # (C, L): time is the last axis
+         "video": torch.rand(3 + i % 2, 3, 8, 8, generator=g)}
+        for i in range(5)
+    ]  # fmt: skip
+    pipe = Compose([AddGaussianSNR("speech"), GaussianNoise("video"), FrameDropout("video")])
+    kw: dict[str, Any] = {"seed": 9, "level": 0.7, "kinds": {"speech": "waveform",
+                          "video": "frames"}, "pad_to": pad_to}  # fmt: skip
+    per_item = NoisyDataset(items, pipe, **kw)
+    batched = NoisyDataset(items, pipe, batch=True, **kw)
+    collate = functools.partial(pad_collate, kinds=kw["kinds"])
+    # kinds= reaches the transforms (a (1, C, L) waveform is not read as (1, T, D) features) and
+    # leaves the items as they came
+    assert "kinds" not in per_item[0]
+    want = collate([per_item[i] for i in range(5)])
+    _assert_same_batch(batched.collate([batched[i] for i in range(5)]), want)
