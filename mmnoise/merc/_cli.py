@@ -268,6 +268,10 @@ def list_suites() -> str:
         lines.append(f"  missing_rate       eta = {etas} ({suite.missing_generator} generator)")
         nmer = ", ".join(f"{v:g}" for v in suite.nmer_fill["severities"])
         lines.append(f"  nmer_fill          t / 100 = {nmer}")
+    lines.append(
+        "lnln-missing (mmnoise.merc.lnln, Python only): LNLN / MMSA per-position missing, text "
+        "[UNK] = 100, frames zeroed, rates 0.0-0.9, seeds 1111-1113, MMSA's sentiment metrics"
+    )
     return "\n".join(lines)
 
 
