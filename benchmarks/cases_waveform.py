@@ -155,6 +155,23 @@ def cases(inp: Inputs) -> list[Case]:
         arr = x[:, 0].numpy()
         return lambda: [aug(samples=arr[i], sample_rate=sr) for i in range(b)]
 
+    def ta_vocoder() -> Thunk:
+        rate = 1.0 + 0.25 * (2 * (d["index"] % 2) - 1).to(x.dtype) * lv
+        return lambda: refs.phase_vocoder_loop(x, rate)
+
+    def torch_mer() -> Thunk:
+        bank = d["bank"]
+        g = torch.Generator(device=x.device).manual_seed(0)
+        noise = bank[torch.randint(8, (b,), generator=g, device=x.device)]
+        noise = noise.repeat(1, x.shape[-1] // noise.shape[-1] + 1)[:, : x.shape[-1]]
+        snr = torch.randint(5, 11, (b,), generator=g, device=x.device).to(x.dtype)
+        return lambda: refs.mer_noise_mix(x, noise, snr)
+
+    stretch, pitch, mer = (
+        "time stretch (per-clip rate)",
+        "pitch shift (per-clip semitones)",
+        "MER2024 speech-noise mix",
+    )
     noise, low, band, rev = (
         "noise@SNR",
         "low-pass (per-clip cutoff)",
@@ -184,4 +201,12 @@ def cases(inp: Inputs) -> list[Case]:
         Case(rev, "torchaudio", "functional.fftconvolve, trim", ta_fftconvolve, b, size, sem="~", note="no energy rescale"),
         Case(rev, "torch-audiomentations", "ApplyImpulseResponse(wav files)", ta_ir, b, size, sem="~"),
         Case(rev, "audiomentations", "ApplyImpulseResponse(wav files) per clip", am_ir, b, size, sem="~"),
+        Case(stretch, "mmnoise", "TimeStretch(tempo_ratio=(0, 0.25)), level=(B,)", mm("waveform", "TimeStretch", lv), b, size, kind="mmnoise"),
+        Case(stretch, "torchaudio", "stft, phase_vocoder, istft, loop over clips", ta_vocoder, b, size, sem="~", note="no phase locking, own length per clip"),
+        Case(stretch, "audiomentations", "TimeStretch(0.75, 1.25) per clip", am_aug("TimeStretch", min_rate=0.75, max_rate=1.25, leave_length_unchanged=True), b, size, sem="~"),
+        Case(pitch, "mmnoise", "PitchShift(semitones=(0, 4)), level=(B,)", mm("waveform", "PitchShift", lv), b, size, kind="mmnoise"),
+        Case(pitch, "torch-audiomentations", "PitchShift(-4, 4)", ta_aug("PitchShift", min_transpose_semitones=-4.0, max_transpose_semitones=4.0), b, size, sem="~", note="transposes by ratios of small ints"),
+        Case(pitch, "audiomentations", "PitchShift(-4, 4) per clip", am_aug("PitchShift", min_semitones=-4.0, max_semitones=4.0), b, size, sem="~"),
+        Case(mer, "mmnoise", "MERNoiseMix(bank=bank)", mm("waveform", "MERNoiseMix", 1.0, bank=d["bank"]), b, size, kind="mmnoise"),
+        Case(mer, "torch ref", "RMS scale, add, int16 guard (batched)", torch_mer, b, size, kind="ref", note="noise rows pre-read"),
     ]  # fmt: skip

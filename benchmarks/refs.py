@@ -320,3 +320,34 @@ def token_swap(
     start[:, 1:] &= ~start[:, :-1]
     partner = s + start.long() - torch.nn.functional.pad(start[:, :-1], (1, 0)).long()
     return torch.gather(tokens, 1, partner.expand(b, t))
+
+
+def phase_vocoder_loop(x: Tensor, rate: Tensor, n_fft: int = 512) -> list[Tensor]:
+    """Time-stretch each (C, L) clip by its own rate with torchaudio's pieces, one clip at a time
+    (``torch.stft``, ``torchaudio.functional.phase_vocoder``, ``torch.istft``)."""
+    import torchaudio.functional as AF
+
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    f = n_fft // 2 + 1
+    advance = torch.linspace(0, math.pi * hop, f, device=x.device, dtype=x.dtype)[:, None]
+    out = []
+    for clip, r in zip(x, rate.tolist(), strict=True):
+        spec = torch.stft(clip, n_fft, hop, window=window, return_complex=True)
+        stretched = AF.phase_vocoder(spec, r, advance)
+        out.append(torch.istft(stretched, n_fft, hop, window=window, length=round(x.shape[-1] / r)))
+    return out
+
+
+def mer_noise_mix(x: Tensor, noise: Tensor, snr_db: Tensor) -> Tensor:
+    """MER2024's speech-noise mix on (B, C, L) clips, batched: ``noise`` (B, L) already read from
+    the joined recordings, scaled by RMS to ``snr_db``, added, and the int16 clip guard."""
+    rms_x = x.pow(2).mean(dim=(1, 2)).sqrt()
+    rms_n = noise.pow(2).mean(dim=1).sqrt()
+    gain = rms_x / torch.pow(10.0, snr_db / 20) / rms_n
+    y = x + (gain[:, None] * noise)[:, None, :]
+    top = 32767 / 32768
+    hi, lo = y.amax(dim=(1, 2)), y.amin(dim=(1, 2))
+    rate = torch.where(hi >= -lo, top / hi, -1 / lo)
+    rate = torch.where((hi > top) | (lo < -1), rate, torch.ones_like(rate))
+    return y * rate[:, None, None]

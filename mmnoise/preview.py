@@ -161,7 +161,7 @@ def _example_args(kind: Kind) -> dict[str, Any]:
     if kind == "tokens":
         return {"pad_id": 0, "mask_id": 1, "special_ids": (2, 3), "vocab_size": len(EXAMPLE_VOCAB)}
     if kind == "waveform":
-        return {"noise_bank": _noise_bank(), "sample_rate": _SR}
+        return {"noise_bank": _noise_bank(), "bank": _noise_bank(), "sample_rate": _SR}
     return {}
 
 

@@ -18,6 +18,7 @@ import torchaudio.functional as AF
 from torch import Tensor
 
 from mmnoise import rng
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional._shape import (
     accurate,
     broadcast_steps,
@@ -170,14 +171,14 @@ def _read_pool(
     return pool.transpose(1, 2)[source[:, None], pos].transpose(1, 2)
 
 
-def _span_union(lengths: Tensor, start: Tensor, width_ratio: Tensor, size: int) -> Tensor:
+def _span_union(lengths: Tensor, start: Tensor, width_fraction: Tensor, size: int) -> Tensor:
     """Return the (B, size) bool union of K spans per example (:func:`span_bounds` each).
 
     Shape:
-        lengths: (B,); start, width_ratio: (B, K). Output: (B, size).
+        lengths: (B,); start, width_fraction: (B, K). Output: (B, size).
     """
     n = lengths.to(start.device)[:, None].expand_as(start)
-    lo, hi = span_bounds(n, start, width_ratio.expand_as(start))
+    lo, hi = span_bounds(n, start, width_fraction.expand_as(start))
     t = torch.arange(size, device=start.device)[None, None, :]
     return ((t >= lo[..., None]) & (t < hi[..., None])).any(dim=1)
 
@@ -734,33 +735,34 @@ def clip(x: Tensor, *, threshold_ratio: Tensor, lengths: Tensor | None = None) -
     return keep_padding(torch.clamp(x, min=-t, max=t), x, lengths, _T)
 
 
+@renamed_args(width_ratio="width_fraction")
 def packet_loss(
-    x: Tensor, *, start: Tensor, width_ratio: Tensor, lengths: Tensor | None = None
+    x: Tensor, *, start: Tensor, width_fraction: Tensor, lengths: Tensor | None = None
 ) -> Tensor:
     """Zero K short spans of each example (lost packets in a network stream).
 
-    Span ``k`` covers ``round(width_ratio * length)`` valid samples placed at fraction
+    Span ``k`` covers ``round(width_fraction * length)`` valid samples placed at fraction
     ``start[:, k]`` of the room left, as in :func:`mmnoise.functional.features.time_mask`;
-    spans may overlap, so at most ``K * round(width_ratio * length)`` samples are zeroed.
+    spans may overlap, so at most ``K * round(width_fraction * length)`` samples are zeroed.
 
     Args:
         x: float waveform.
         start: (B, K) span starts as fractions in [0, 1).
-        width_ratio: (B,) width of each span as a fraction of the valid length.
+        width_fraction: (B,) width of each span as a fraction of the valid length.
         lengths: (B,) valid samples; padding is never zeroed.
 
     Shape:
-        x: (B, C, L); start: (B, K); width_ratio, lengths: (B,). Output: (B, C, L).
+        x: (B, C, L); start: (B, K); width_fraction, lengths: (B,). Output: (B, C, L).
 
     Returns:
         The waveform with zeroed spans.
 
     Example:
         >>> packet_loss(torch.ones(1, 1, 8), start=torch.tensor([[0.0, 0.99]]),
-        ...             width_ratio=torch.tensor([0.25]))
+        ...             width_fraction=torch.tensor([0.25]))
         tensor([[[0., 0., 1., 1., 1., 1., 0., 0.]]])
     """
-    lost = _span_union(full_lengths(x, lengths, _T), start, width_ratio[:, None], x.shape[_T])
+    lost = _span_union(full_lengths(x, lengths, _T), start, width_fraction[:, None], x.shape[_T])
     return torch.where(broadcast_steps(lost, x, _T), torch.zeros_like(x), x)
 
 
@@ -804,6 +806,12 @@ def speed_perturb(x: Tensor, *, factor: Tensor, lengths: Tensor | None = None) -
 
 
 # -- tempo and pitch ---------------------------------------------------------------------------
+def _valid_only(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Return ``x`` with its padding set to zero (``x`` itself when nothing is padded)."""
+    valid = step_mask(x, lengths, _T)
+    return x if valid is None else torch.where(valid, x, 0.0)
+
+
 def _stft_parts(
     x: Tensor, lengths: Tensor | None, n_fft: int, hop: int, size: int | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -955,7 +963,7 @@ def time_stretch(
     b, c, n = x.shape
     hop = hop_length or n_fft // 4
     # linear in x: it runs on x / peak (no overflow near the dtype's largest values)
-    peak = per_example(peak_scale(x), x)
+    peak = per_example(peak_scale(_valid_only(x, lengths)), x)
     spec, window = _stft_parts(scale_values(x, peak, divide=True), lengths, n_fft, hop)
     r = rate.to(device=x.device, dtype=spec.real.dtype).repeat_interleave(c)
     out = _stretch_spec(spec, r, spec.shape[-1], hop, n_fft)
@@ -1009,7 +1017,7 @@ def pitch_shift(
     hop = hop_length or n_fft // 4
     # the clip and as much silence: the stretched clip fits for shifts up to an octave up;
     # linear in x: it runs on x / peak (no overflow near the dtype's largest values)
-    peak = per_example(peak_scale(x), x)
+    peak = per_example(peak_scale(_valid_only(x, lengths)), x)
     spec, window = _stft_parts(scale_values(x, peak, divide=True), lengths, n_fft, hop, 2 * n)
     bins, frames = spec.shape[1:]
     s = torch.pow(2.0, semitones.to(device=x.device, dtype=spec.real.dtype) / 12.0)
@@ -1029,13 +1037,16 @@ def pitch_shift(
 
 
 # -- spectrogram inputs ------------------------------------------------------------------------
+@renamed_args(
+    time_width_ratio="time_width_fraction", freq_width_ratio="freq_width_fraction"
+)
 def spec_augment(
     x: Tensor,
     *,
     time_start: Tensor,
-    time_width_ratio: Tensor,
+    time_width_fraction: Tensor,
     freq_start: Tensor,
-    freq_width_ratio: Tensor,
+    freq_width_fraction: Tensor,
     fill: float = 0.0,
     lengths: Tensor | None = None,
 ) -> Tensor:
@@ -1048,9 +1059,9 @@ def spec_augment(
     Args:
         x: float spectrogram features, time first.
         time_start: (B, K_t) time-mask starts as fractions in [0, 1).
-        time_width_ratio: (B, K_t) time-mask widths as fractions of the valid length.
+        time_width_fraction: (B, K_t) time-mask widths as fractions of the valid length.
         freq_start: (B, K_f) frequency-mask starts as fractions in [0, 1).
-        freq_width_ratio: (B, K_f) frequency-mask widths as fractions of F.
+        freq_width_fraction: (B, K_f) frequency-mask widths as fractions of F.
         fill: value written into the masks.
         lengths: (B,) valid frames.
 
@@ -1062,9 +1073,9 @@ def spec_augment(
 
     Example:
         >>> y = spec_augment(torch.ones(1, 4, 4), time_start=torch.tensor([[0.0]]),
-        ...                  time_width_ratio=torch.tensor([[0.25]]),
+        ...                  time_width_fraction=torch.tensor([[0.25]]),
         ...                  freq_start=torch.tensor([[0.99]]),
-        ...                  freq_width_ratio=torch.tensor([[0.25]]))
+        ...                  freq_width_fraction=torch.tensor([[0.25]]))
         >>> y[0]
         tensor([[0., 0., 0., 0.],
                 [1., 1., 1., 0.],
@@ -1072,9 +1083,9 @@ def spec_augment(
                 [1., 1., 1., 0.]])
     """
     b, n, f = x.shape
-    in_time = _span_union(full_lengths(x, lengths, 1), time_start, time_width_ratio, n)
+    in_time = _span_union(full_lengths(x, lengths, 1), time_start, time_width_fraction, n)
     all_bins = torch.full((b,), f, device=x.device, dtype=torch.long)
-    in_freq = _span_union(all_bins, freq_start, freq_width_ratio, f)
+    in_freq = _span_union(all_bins, freq_start, freq_width_fraction, f)
     masked = in_time[:, :, None] | in_freq[:, None, :]
     valid = step_mask(x, lengths, 1)
     if valid is not None:

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.config import check_range, constructor_config, lerp
+from mmnoise.deprecation import renamed_args
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import full_lengths, valid_norm, valid_steps
 from mmnoise.rng import Randomness
@@ -707,16 +708,17 @@ class Reverb(NoiseTransform):
         return _bank_config(self, ("ir_bank",))
 
 
+@renamed_args(ratio="fraction")
 class PacketLoss(NoiseTransform):
     """Zero ``num_spans`` short spans of each example (lost packets of a network stream).
 
-    Level mapping: total lost share ``ratio = weak + level * (strong - weak)`` of the valid
+    Level mapping: total lost share ``fraction = weak + level * (strong - weak)`` of the valid
     length (default 0 to 0.3), split into ``num_spans`` equal spans at random places; spans may
-    overlap, so at most ``ratio`` of the samples (up to rounding) are lost.
+    overlap, so at most ``fraction`` of the samples (up to rounding) are lost.
 
     Args:
         keys: entries to corrupt.
-        ratio: (weak, strong) lost fraction of the valid length, in [0, 1].
+        fraction: (weak, strong) lost fraction of the valid length, in [0, 1].
         num_spans: number of lost spans per example.
         p: per-example probability.
 
@@ -724,7 +726,7 @@ class PacketLoss(NoiseTransform):
         (B, C, L) waveforms; output keeps shape, dtype and device.
 
     Example:
-        >>> t = PacketLoss("a", ratio=(0.0, 0.5), num_spans=2)
+        >>> t = PacketLoss("a", fraction=(0.0, 0.5), num_spans=2)
         >>> y = t({"a": torch.ones(1, 1, 40)}, generator=torch.Generator().manual_seed(0))["a"]
         >>> int((y == 0).sum()) <= 20
         True
@@ -738,19 +740,19 @@ class PacketLoss(NoiseTransform):
         self,
         keys: Keys = None,
         *,
-        ratio: Sequence[float] = (0.0, 0.3),
+        fraction: Sequence[float] = (0.0, 0.3),
         num_spans: int = 8,
         p: float = 1.0,
     ) -> None:
         super().__init__(keys, p=p)
         who = type(self).__name__
-        self.ratio = check_range(ratio, who=who, name="ratio", lo=0.0, hi=1.0)
+        self.fraction = check_range(fraction, who=who, name="fraction", lo=0.0, hi=1.0)
         self.num_spans = _check_count(num_spans, who=who, name="num_spans")
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {
             "start": self.uniform(x, generator, self.num_spans),
-            "width_ratio": lerp(level, self.ratio) / self.num_spans,
+            "width_fraction": lerp(level, self.fraction) / self.num_spans,
         }
 
 
@@ -916,13 +918,14 @@ class PitchShift(NoiseTransform):
         return {"n_fft": self.n_fft}
 
 
+@renamed_args(time_ratio="time_fraction", freq_ratio="freq_fraction")
 class SpecAugment(NoiseTransform):
     """SpecAugment on spectrogram features: several time masks and frequency masks, one pass.
 
     Park et al. 2019: each of ``time_masks`` masks spans ``u * w_T`` of the valid frames and each
     of ``freq_masks`` masks ``u * w_F`` of the bins, ``u ~ U[0, 1)`` per mask. Level mapping:
-    the maximum widths ``w_T = weak + level * (strong - weak)`` of ``time_ratio`` (default 0 to
-    0.2) and ``w_F`` of ``freq_ratio`` (default 0 to 0.3). Masks never touch padding. Unlike
+    the maximum widths ``w_T = weak + level * (strong - weak)`` of ``time_fraction`` (default 0 to
+    0.2) and ``w_F`` of ``freq_fraction`` (default 0 to 0.3). Masks never touch padding. Unlike
     chaining :class:`~mmnoise.transforms.features.TimeMask` and
     :class:`~mmnoise.transforms.features.FeatureMask` (one fixed-width mask each), it draws
     several masks of random widths per example and writes the output once.
@@ -931,8 +934,8 @@ class SpecAugment(NoiseTransform):
         keys: entries to corrupt.
         time_masks: number of time masks (m_T).
         freq_masks: number of frequency masks (m_F).
-        time_ratio: (weak, strong) largest time-mask width, as a fraction of the valid length.
-        freq_ratio: (weak, strong) largest frequency-mask width, as a fraction of F.
+        time_fraction: (weak, strong) largest time-mask width, as a fraction of the valid length.
+        freq_fraction: (weak, strong) largest frequency-mask width, as a fraction of F.
         fill: value written into the masks (0 for log-mel after mean normalisation).
         p: per-example probability.
 
@@ -940,7 +943,7 @@ class SpecAugment(NoiseTransform):
         (B, T, F) spectrogram features; output keeps shape, dtype and device.
 
     Example:
-        >>> t = SpecAugment("spec", time_ratio=(0.0, 1.0), freq_ratio=(0.0, 1.0))
+        >>> t = SpecAugment("spec", time_fraction=(0.0, 1.0), freq_fraction=(0.0, 1.0))
         >>> y = t({"spec": torch.ones(2, 10, 8)}, generator=torch.Generator().manual_seed(0))
         >>> bool((y["spec"] == 0).any())
         True
@@ -956,8 +959,8 @@ class SpecAugment(NoiseTransform):
         *,
         time_masks: int = 2,
         freq_masks: int = 2,
-        time_ratio: Sequence[float] = (0.0, 0.2),
-        freq_ratio: Sequence[float] = (0.0, 0.3),
+        time_fraction: Sequence[float] = (0.0, 0.2),
+        freq_fraction: Sequence[float] = (0.0, 0.3),
         fill: float = 0.0,
         p: float = 1.0,
     ) -> None:
@@ -965,8 +968,12 @@ class SpecAugment(NoiseTransform):
         who = type(self).__name__
         self.time_masks = _check_count(time_masks, who=who, name="time_masks")
         self.freq_masks = _check_count(freq_masks, who=who, name="freq_masks")
-        self.time_ratio = check_range(time_ratio, who=who, name="time_ratio", lo=0.0, hi=1.0)
-        self.freq_ratio = check_range(freq_ratio, who=who, name="freq_ratio", lo=0.0, hi=1.0)
+        self.time_fraction = check_range(
+            time_fraction, who=who, name="time_fraction", lo=0.0, hi=1.0
+        )
+        self.freq_fraction = check_range(
+            freq_fraction, who=who, name="freq_fraction", lo=0.0, hi=1.0
+        )
         self.fill = float(fill)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
@@ -974,9 +981,9 @@ class SpecAugment(NoiseTransform):
         u = self.uniform(x, generator, 2, kt + kf)
         return {
             "time_start": u[:, 0, :kt],
-            "time_width_ratio": u[:, 1, :kt] * lerp(level, self.time_ratio)[:, None],
+            "time_width_fraction": u[:, 1, :kt] * lerp(level, self.time_fraction)[:, None],
             "freq_start": u[:, 0, kt:],
-            "freq_width_ratio": u[:, 1, kt:] * lerp(level, self.freq_ratio)[:, None],
+            "freq_width_fraction": u[:, 1, kt:] * lerp(level, self.freq_fraction)[:, None],
         }
 
     def kernel_kwargs(self) -> dict[str, float]:

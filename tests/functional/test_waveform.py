@@ -24,7 +24,9 @@ from mmnoise.transforms.waveform import (
     HighPass,
     LowPass,
     MERNoiseMix,
+    PacketLoss,
     Reverb,
+    SpecAugment,
     SpeedPerturb,
     TimeStretch,
 )
@@ -314,13 +316,13 @@ def test_packet_loss_zeroes_at_most_the_bound_inside_the_valid_part(
     x = x + 100.0  # no sample is zero before
     b = x.shape[0]
     start = torch.rand(b, k, generator=torch.Generator().manual_seed(seed))
-    width_ratio = torch.full((b,), ratio / k)  # float32, as the kernel reads it
-    y = W.packet_loss(x, start=start, width_ratio=width_ratio, lengths=lengths)
+    width_fraction = torch.full((b,), ratio / k)  # float32, as the kernel reads it
+    y = W.packet_loss(x, start=start, width_fraction=width_fraction, lengths=lengths)
     lost = (y == 0).all(dim=1)  # (B, L): all channels zeroed together
     assert torch.equal((y == 0).any(dim=1), lost)
-    # span width round(width_ratio * length) from the float32 tensor passed, not from the
+    # span width round(width_fraction * length) from the float32 tensor passed, not from the
     # float64 ratio: 0.1 * 15 is 1.4999999999999998 in float64 but 1.5 in float32
-    widths = torch.round(width_ratio * lengths)
+    widths = torch.round(width_fraction * lengths)
     for i in range(b):
         n = int(lengths[i])
         assert int(lost[i].sum()) <= k * int(widths[i]) <= round(ratio * n) + k
@@ -356,9 +358,9 @@ def test_spec_augment_masks_stay_inside_valid_frames_and_width_bounds(
     y = W.spec_augment(
         x,
         time_start=torch.rand(2, kt, generator=g),
-        time_width_ratio=tw,
+        time_width_fraction=tw,
         freq_start=torch.rand(2, kf, generator=g),
-        freq_width_ratio=fw,
+        freq_width_fraction=fw,
         lengths=lengths,
     )
     assert torch.equal(y[1, 9:], x[1, 9:])
@@ -619,3 +621,27 @@ def test_time_stretch_transform_reports_the_new_lengths() -> None:
     assert torch.equal(out["lengths"]["a"], want) and not torch.equal(want, lengths)
     zero = TimeStretch("a")({"a": x, "lengths": {"a": lengths}}, level=0.0)
     assert torch.equal(zero["lengths"]["a"], lengths) and zero["a"] is x
+
+
+# -- renamed arguments (issue 24 item 5) -------------------------------------------------------
+def test_old_ratio_names_warn_and_give_the_same_output() -> None:
+    x = _noise((2, 1, 40), 0)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    with pytest.warns(DeprecationWarning, match=r"PacketLoss\(fraction=\.\.\.\)"):
+        old = PacketLoss("a", ratio=(0.1, 0.5))
+    assert old.fraction == (0.1, 0.5) and "ratio" not in old.to_config()
+    new = PacketLoss("a", fraction=(0.1, 0.5))
+    assert torch.equal(old({"a": x}, generator=g())["a"], new({"a": x}, generator=g())["a"])
+    with pytest.warns(DeprecationWarning, match="time_fraction"):
+        spec = SpecAugment("s", time_ratio=(0.1, 0.4), freq_ratio=(0.1, 0.4))
+    assert (spec.time_fraction, spec.freq_fraction) == ((0.1, 0.4), (0.1, 0.4))
+    start, width = torch.rand(2, 2, generator=g()), torch.full((2,), 0.2)
+    with pytest.warns(DeprecationWarning, match="width_fraction"):
+        y = W.packet_loss(x, start=start, width_ratio=width)
+    assert torch.equal(y, W.packet_loss(x, start=start, width_fraction=width))
+    f = torch.rand(2, 10, 6, generator=g())
+    kw = {"time_start": start, "freq_start": start}
+    with pytest.warns(DeprecationWarning, match="time_width_fraction"):
+        z = W.spec_augment(f, **kw, time_width_ratio=start, freq_width_ratio=start)
+    assert torch.equal(z, W.spec_augment(f, **kw, time_width_fraction=start,
+                                         freq_width_fraction=start))  # fmt: skip
