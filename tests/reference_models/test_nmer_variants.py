@@ -160,3 +160,32 @@ def test_train_cli_runs_each_variant_and_records_it(
     assert run["nmer_variant"] == "custom" and run["nmer_upstream_loss"] is True
     with pytest.raises(SystemExit, match="--nmer-variant sets NMER's variant; add --model nmer"):
         main(["train", "--model", "mmin", "--nmer-variant", "release"])
+
+
+def test_the_selection_script_reads_validation_only() -> None:
+    # benchmarks/nmer_select.py: the selected candidate is the best on validation even where
+    # the test numbers favour another one; the test table and the paired difference follow
+    from benchmarks.nmer_select import CANDIDATES, to_markdown
+
+    def result(val: float, test: float) -> dict[str, Any]:
+        cond = {"wa": test, "ua": test, "f1": test}
+        return {
+            "val": {c: {"wa": val, "ua": val, "f1": val} for c in ("total", "full")},
+            "test": {"total": cond, "full": cond},
+        }
+
+    names = list(CANDIDATES)
+    best_val, best_test = names[1], names[0]
+    results = {
+        n: {s: result(0.7 if n == best_val else 0.5, 0.9 if n == best_test else 0.6)
+            for s in ("1", "2")}
+        for n in names
+    }  # fmt: skip
+    results["baseline (stage-1 teacher, clean)"] = {s: result(0.6, 0.6) for s in ("1", "2")}
+    cfg = {"seeds": [1, 2], "size": 80, "teacher_epochs": 1, "epochs": 1, "lr": 1e-3,
+           "intensity": 100}  # fmt: skip
+    md, selected = to_markdown({"config": cfg, "results": results})
+    assert selected == best_val
+    assert f"| {best_val} **(selected)** | 70.0 ± 0.0 | 70.0 ± 0.0 | 70.0 |" in md
+    assert md.index("Selection on validation") < md.index("Test (read after the selection)")
+    assert "selected minus release, test WA full: 0.0 ± 0.0 points" in md
