@@ -596,3 +596,15 @@ def test_batch_path_waveforms_and_frames_equal_the_per_item_path(
     assert "kinds" not in per_item[0]
     want = collate([per_item[i] for i in range(5)])
     _assert_same_batch(batched.collate([batched[i] for i in range(5)]), want)
+
+
+def test_batch_path_mixes_epochs_and_their_scheduled_levels() -> None:
+    # rows from different epochs get their own scheduled level (a tensor of per-row floats);
+    # one shape, so one call for the four rows
+    items = _mixed_items(4, torch.float32, ragged=False, present=False)
+    kw: dict[str, Any] = {"seed": 6, "schedule": Linear(0.1, 1.0, steps=3)}
+    per_item = NoisyDataset(items, _pipeline(), **kw)
+    batched = NoisyDataset(items, _pipeline(), batch=True, **kw)
+    keys = [(0, 0), (3, 1), (1, 2), (3, 3)]
+    want = pad_collate([per_item[k] for k in keys])
+    _assert_same_batch(batched.collate([batched[k] for k in keys]), want)
