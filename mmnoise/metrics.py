@@ -45,6 +45,7 @@ __all__ = [
     "unweighted_accuracy",
     "wa_from_confusion",
     "weighted_accuracy",
+    "weighted_f1_from_confusion",
 ]
 
 
@@ -138,6 +139,22 @@ def f1_from_confusion(cm: Tensor) -> float:
     """
     tp, support, predicted = _per_class(cm)
     return float(_safe_div(2 * tp, support + predicted).mean()) if tp.numel() else math.nan
+
+
+def weighted_f1_from_confusion(cm: Tensor) -> float:
+    """Return the support-weighted F1 (scikit-learn ``average="weighted"``); NaN when empty.
+
+    The MER2023 / MER2024 challenges' metric (``zeroQiaoba/MERTools``).
+
+    Example:
+        >>> round(weighted_f1_from_confusion(torch.tensor([[1, 1], [0, 2]])), 4)
+        0.7333
+    """
+    tp, support, predicted = _per_class(cm)
+    total = float(support.sum())
+    if total <= 0:
+        return math.nan
+    return float((_safe_div(2 * tp, support + predicted) * support).sum()) / total
 
 
 #: The scores of a confusion matrix by their report names.
@@ -319,11 +336,8 @@ SENTIMENT_METRICS: tuple[str, ...] = (
 
 
 def _binary_weighted_f1(pred: Tensor, target: Tensor) -> float:
-    # scikit-learn f1_score(average="weighted") over the classes {0, 1} seen
-    cm = confusion_matrix(pred.long(), target.long(), num_classes=2).double()
-    support, predicted, tp = cm.sum(1), cm.sum(0), cm.diagonal()
-    f1 = _safe_div(2 * tp, support + predicted)
-    return float((f1 * support).sum() / support.sum()) if float(support.sum()) > 0 else math.nan
+    # scikit-learn f1_score(average="weighted") over the classes {0, 1}
+    return weighted_f1_from_confusion(confusion_matrix(pred.long(), target.long(), num_classes=2))
 
 
 def sentiment_metrics(pred: Tensor, target: Tensor) -> dict[str, float]:

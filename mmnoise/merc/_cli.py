@@ -272,6 +272,11 @@ def list_suites() -> str:
         "lnln-missing (mmnoise.merc.lnln, Python only): LNLN / MMSA per-position missing, text "
         "[UNK] = 100, frames zeroed, rates 0.0-0.9, seeds 1111-1113, MMSA's sentiment metrics"
     )
+    lines.append(
+        "mer-noise-2024 (mmnoise.merc.mernoise, Python only, raw signals): MER2023 / MER2024 "
+        "noise track, speech noise 5-10 dB from your bank, pyramid blur 1 / 2 / 4, JPEG 95; "
+        "weighted F1 (2024), weighted F1 - 0.25 x valence MSE (2023)"
+    )
     return "\n".join(lines)
 
 
