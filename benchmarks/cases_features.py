@@ -185,7 +185,7 @@ def _mask_cases(inp: Inputs) -> list[Case]:
         return build
 
     def mm_missing() -> Thunk:
-        tr = DropModalities(names, ratio=(MISSING_P, MISSING_P), min_present=1)
+        tr = DropModalities(names, fraction=(MISSING_P, MISSING_P), min_present=1)
         g = inp.generator()
         return lambda: tr(sample, level=1.0, generator=g)
 
@@ -212,7 +212,7 @@ def _mask_cases(inp: Inputs) -> list[Case]:
         Case(band, "torch ref", "band compare, where", ref(refs.feature_mask), b, size, kind="ref"),
         Case(band, "torchaudio", "FrequencyMasking(iid_masks=True) on (B, 1, D, T)", ta_mask(True), b, size, sem="~", note="random width <= 20%, masks padding"),
         Case(band, "nlpaug", "FrequencyMaskingAug per example", nlpaug_mask(True), b, size),
-        Case(miss, "mmnoise", "DropModalities(ratio=(0.3, 0.3), min_present=1)", mm_missing, b, size, kind="mmnoise"),
+        Case(miss, "mmnoise", "DropModalities(fraction=(0.3, 0.3), min_present=1)", mm_missing, b, size, kind="mmnoise"),
         Case(miss, "torch ref", "rand(B, M) < p, rescue one, where", ref_missing, b, size, kind="ref"),
     ]  # fmt: skip
 

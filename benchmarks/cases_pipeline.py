@@ -30,7 +30,7 @@ def build_pipeline(names: list[str]) -> MultimodalPipeline:
             ]
             for n in names
         },
-        missing=DropModalities(names, ratio=(0.3, 0.3), min_present=1),
+        missing=DropModalities(names, fraction=(0.3, 0.3), min_present=1),
     )
 
 

@@ -105,7 +105,7 @@ def cases(inp: Inputs) -> list[Case]:
         Case(noise, "mmnoise", "AddGaussianSNR(keys)(sample, level=(B,))", mm("features", "AddGaussianSNR", sample, d["level"], keys=names, snr_db=(20.0, 5.0)), b, size, kind="mmnoise"),
         Case(noise, "torch ref", "randn, masked energies, scale, add", timed(ref_noise), b, size, kind="ref"),
         Case("frame dropout 20%, 3 modalities", "mmnoise", "FrameDropout(fraction=(0.2, 0.2))", mm("features", "FrameDropout", sample, 1.0, keys=names, fraction=r), b, size, kind="mmnoise"),
-        Case("modality missing p=0.3", "mmnoise", "DropModalities(ratio=(0.3, 0.3))", mm("missing", "DropModalities", sample, 1.0, keys=names, ratio=(0.3, 0.3), min_present=1), b, size, kind="mmnoise"),
+        Case("modality missing p=0.3", "mmnoise", "DropModalities(fraction=(0.3, 0.3))", mm("missing", "DropModalities", sample, 1.0, keys=names, fraction=(0.3, 0.3), min_present=1), b, size, kind="mmnoise"),
         Case(pipe, "mmnoise", "MultimodalPipeline(...)(sample, level=(B,))", pipeline(b), b, size, kind="mmnoise"),
         Case(pipe, "torch ref", "4 out-of-place ops per modality", timed(ref_pipeline), b, size, kind="ref"),
         Case("pipeline, 3 modalities, B=1", "mmnoise", "MultimodalPipeline(...)(sample, level=(1,))", pipeline(1), 1, size // b, kind="mmnoise"),

@@ -29,7 +29,7 @@ pipeline = mt.MultimodalPipeline(
         "visual": [mt.FrameDropout(fraction=(0.0, 0.5))],  # drop up to half of the frames
         "text": [mt.TimeMask(fraction=(0.0, 0.5))],  # mask one span of up to half the tokens
     },
-    missing=mt.DropModalities(["audio", "visual", "text"], ratio=(0.0, 0.5)),
+    missing=mt.DropModalities(["audio", "visual", "text"], fraction=(0.0, 0.5)),
 )
 g = torch.Generator().manual_seed(0)  # the only source of randomness
 noisy, record = pipeline.run(batch, level=0.5, generator=g)  # or pipeline(batch, level=...)

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             "visual": [AddGaussianSNR(snr_db=(20.0, -5.0)), FrameDropout(fraction=(0.0, 0.5))],
             "text": [TimeMask(fraction=(0.0, 0.6))],
         },
-        missing=DropModalities(list(NAMES), ratio=(0.0, 0.4)),
+        missing=DropModalities(list(NAMES), fraction=(0.0, 0.4)),
     )
     total_steps = args.epochs * len(loader)
     warm = max(1, total_steps // 10)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     # --8<-- [start:dataset]
     pipeline = MultimodalPipeline(
         {"audio": [AddGaussianSNR(snr_db=(30.0, 0.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
-        missing=DropModalities(list(NAMES), ratio=(0.0, 0.3)),
+        missing=DropModalities(list(NAMES), fraction=(0.0, 0.3)),
     )
     noisy = NoisyDataset(
         SyntheticMER("train", size=args.size),  # any map-style dataset of unbatched dicts

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     loader = DataLoader(data, batch_size=16, sampler=sampler, collate_fn=pad_collate)
     pipeline = MultimodalPipeline(
         {"audio": [AddGaussianSNR(snr_db=(20.0, -5.0))], "text": [TimeMask(fraction=(0.0, 0.5))]},
-        missing=DropModalities(list(NAMES), ratio=(0.0, 0.3)),
+        missing=DropModalities(list(NAMES), fraction=(0.0, 0.3)),
     )
     total_steps = args.epochs * len(loader)  # the same on every rank (DistributedSampler pads)
     noise = BatchNoise(

@@ -159,7 +159,7 @@ def sample_presence_exact(
             "sample_presence_exact: the exact missing rate is a property of the whole batch, so "
             "one example's presence depends on the others and per-example generators cannot make "
             "it batch-independent; pass one torch.Generator, or use the per-example rate "
-            "(DropModalities(ratio=...)) for per-item reproducibility."
+            "(DropModalities(fraction=...)) for per-item reproducibility."
         )
     b, m = rate.shape[0], num_modalities
     dev = rate.device
