@@ -440,14 +440,23 @@ def occlusion(
     top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlusion") * (h - bh + 1))
     left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlusion") * (w - bw + 1))
     top, left = torch.minimum(top.clamp(min=0), h - bh), torch.minimum(left.clamp(min=0), w - bw)
+    if x.dtype == torch.uint8:  # natively: the fill on the [0, 1] scale, as 255 * fill rounded
+        fill = float(round(min(max(fill, 0.0), 1.0) * 255.0))
+    if reads_on_host(x.device) and not x.requires_grad:
+        # a copy, then each frame's box written as a slice: 3-6x faster on the CPU than a
+        # masked pass over every pixel (benchmarks/, 8 x 16 x 3 x 112 x 112 clips)
+        y = x.clone()
+        boxes = torch.stack((top, left, bh, bw)).to(torch.int64).flatten(1).tolist()
+        for i, (r, c, nr, nc) in enumerate(zip(*boxes, strict=True)):
+            if nr and nc:
+                y[i // x.shape[1], i % x.shape[1], :, r : r + nr, c : c + nc] = fill
+        return keep_padding(y, x, lengths, 1)
     rows = torch.arange(h, device=x.device, dtype=a.dtype)[:, None]
     cols = torch.arange(w, device=x.device, dtype=a.dtype)[None, :]
     t_, l_, bh_, bw_ = (v[..., None, None, None] for v in (top, left, bh, bw))
     in_rows = (rows >= t_) & (rows < t_ + bh_)  # (B, T, 1, H, 1)
     in_cols = (cols >= l_) & (cols < l_ + bw_)  # (B, T, 1, 1, W)
     inside = in_rows & in_cols
-    if x.dtype == torch.uint8:  # natively: the fill on the [0, 1] scale, as 255 * fill rounded
-        fill = float(round(min(max(fill, 0.0), 1.0) * 255.0))
     return keep_padding(fill_where(x, inside, fill), x, lengths, 1)
 
 

@@ -493,3 +493,25 @@ def test_uint8_brightness_saturates_without_wrapping() -> None:
 def test_other_integer_frames_are_refused() -> None:
     with pytest.raises(TypeError, match="float or uint8"):
         T.Brightness("v")({"v": torch.zeros(1, 1, 1, 2, 2, dtype=torch.int16)})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_occlusion_box_by_box_equals_the_masked_pass(
+    dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on the CPU each frame's box is written as a slice of a copy; the device path masks
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(3, 4, 3, 16, 12, generator=g) * 255).to(dtype)
+    x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)  # channels-last view
+    params = {
+        "fraction": torch.rand(3, 4, generator=g) * 0.6,
+        "aspect": torch.rand(3, 4, generator=g) + 0.5,
+        "center_y": torch.rand(3, 4, generator=g),
+        "center_x": torch.rand(3, 4, generator=g),
+    }
+    lengths = torch.tensor([4, 2, 1])
+    boxes = F.occlusion(x, fill=0.3, lengths=lengths, **params)
+    before = x.clone()
+    monkeypatch.setattr(F, "reads_on_host", lambda device: False)
+    assert torch.equal(boxes, F.occlusion(x, fill=0.3, lengths=lengths, **params))
+    assert torch.equal(x, before)
