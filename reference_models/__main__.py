@@ -40,7 +40,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import Dataset
@@ -168,7 +168,8 @@ def _add_train(sub: Any) -> None:
         "--preset",
         choices=("quick", "paper"),
         default="quick",
-        help="paper: the IEMOCAP script hyperparameters; quick (default): 10 + 10 epochs, batch 64",
+        help="paper: the IEMOCAP script hyperparameters; quick (default): the demo's recipe, 10 "
+        "+ 10 epochs, batch 64, lr 2e-3, PyTorch's default init",
     )
     t.add_argument("--epochs", type=int, help="stage-2 epochs (half of them decay the LR)")
     t.add_argument("--teacher-epochs", type=int, help="stage-1 epochs")
@@ -503,9 +504,27 @@ def _modalities_of(dataset: Any) -> tuple[str, ...]:
 # train
 
 
-def _fit_config(kind: ModelKind, train: Dataset[Any]) -> ModelConfig:
-    """The paper model config, with modalities, input sizes and class count read from the data."""
+#: the quick preset: the demo's recipe (epochs per stage, batch, lr, PyTorch's default init).
+#: The paper's lr 2e-4 with Kaiming init did not learn the built-in synthetic corpus in 10
+#: epochs (baseline, 2000 items, seed 0: 36 % test WA); lr 2e-3 with Kaiming stayed at chance
+#: (validation WA 29.0 / 25.8 % after epochs 1 / 2); lr 2e-3 with the default init learns
+#: (validation WA 30.0, 56.8, 61.5, 63.5, 66.8, 71.0, 74.3 % after epochs 1 to 7).
+QUICK_EPOCHS, QUICK_BATCH, QUICK_LR = 10, 64, 2e-3
+QUICK_INIT: Literal["default"] = "default"
+
+
+def _fit_config(kind: ModelKind, train: Dataset[Any], preset: str = "paper") -> ModelConfig:
+    """The paper model config, with modalities, input sizes and class count read from the data.
+
+    The quick preset uses PyTorch's default init (:data:`QUICK_INIT`) instead of Kaiming-normal.
+    """
     config = model_config(kind)
+    if preset == "quick":
+        config = dataclasses.replace(config, init=QUICK_INIT)
+        if not isinstance(config, TeacherConfig):
+            config = dataclasses.replace(
+                config, teacher=dataclasses.replace(config.teacher, init=QUICK_INIT)
+            )
     teacher = config if isinstance(config, TeacherConfig) else config.teacher
     modalities = _modalities_of(train)
     first = train[0]
@@ -591,10 +610,16 @@ def _stage_epochs(cfg: StageConfig, n_train: int, min_steps: int | None) -> Stag
 def _train_config(args: argparse.Namespace, kind: ModelKind, n_train: int) -> TrainConfig:
     tc = paper_train_config(kind, seed=args.seed, device=args.device, progress=args.progress)
     if args.preset == "quick":
+        quick: dict[str, Any] = {
+            "epochs": QUICK_EPOCHS,
+            "decay_epochs": QUICK_EPOCHS // 2,
+            "batch_size": QUICK_BATCH,
+            "lr": QUICK_LR,
+        }
         tc = dataclasses.replace(
             tc,
-            teacher=dataclasses.replace(tc.teacher, epochs=10, decay_epochs=5, batch_size=64),
-            student=dataclasses.replace(tc.student, epochs=10, decay_epochs=5, batch_size=64),
+            teacher=dataclasses.replace(tc.teacher, **quick),
+            student=dataclasses.replace(tc.student, **quick),
         )
 
     def stage(s: StageConfig, epochs: int | None) -> StageConfig:
@@ -815,10 +840,10 @@ def _train(args: argparse.Namespace) -> list[TrainedModel]:
     train, val, test = data["train"], data["val"], data["test"]
     n_train = len(train)  # type: ignore[arg-type]
     given = _load_teachers(args.teacher, args)
-    configs = {kind: _fit_config(kind, train) for kind in args.model}
+    configs = {kind: _fit_config(kind, train, args.preset) for kind in args.model}
     if given and args.teacher_epochs is not None:
-        reused = [t.teacher.config for _, t in given]
-        if all(_teacher_of(c) in reused for c in configs.values()):
+        given_cfgs = [t.teacher.config for _, t in given]
+        if all(_teacher_of(c) in given_cfgs for c in configs.values()):
             raise _fail(
                 "train",
                 "--teacher-epochs sets stage 1, but every model of this run reuses a --teacher "
