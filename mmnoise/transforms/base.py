@@ -1,18 +1,19 @@
-"""The one base class of every mmnoise transform and container, and the record they share.
+"""The one base class of every mmnoise transform and container.
 
 A call has two phases. ``draw`` takes every random decision (the ``p`` gate, then
-``make_params``) from the sample's shapes and returns a :class:`Record`; ``apply_record`` is deterministic
-given that record and calls one ``mmnoise.functional`` kernel per entry. ``run`` is the two in a
-row and ``replay`` is ``apply_record`` alone, so a record reproduces its call exactly. Containers
-override ``draw`` and ``apply_record`` to combine their children's records; nothing else is overridden.
-The input sample and its tensors are never modified: every call returns a NEW dict.
+``make_params``) from the sample's shapes and returns a :class:`Record`; ``apply_record`` is
+deterministic given that record and calls one ``mmnoise.functional`` kernel per entry. ``run`` is
+the two in a row and ``replay`` is ``apply_record`` alone, so a record reproduces its call
+exactly. Containers override ``draw`` and ``apply_record`` to combine their children's records as
+child records; nothing else is overridden. Neither the input sample, its tensors nor a record
+passed to ``replay`` is ever modified: every call returns a NEW dict. What lets a call skip work
+lives in :mod:`mmnoise.transforms.hints`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 import torch
@@ -32,34 +33,52 @@ from mmnoise.sample import (
     Levels,
     Sample,
     _check_lengths,
-    as_float32,
     batch_size,
     check_finite_entries,
     check_level,
     check_reserved,
     check_tensor,
-    reads_on_host,
     select_entries,
     time_dim,
 )
-from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, new_record
+from mmnoise.transforms import hints
+from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, as_facts, new_record
 
 __all__ = ["NoiseTransform"]
 
 
-def _outside_autocast(x: Tensor) -> AbstractContextManager[Any]:
-    """Run a kernel outside ``torch.autocast``: it computes in ``x``'s own dtype.
+def _check_op(cls: type[NoiseTransform]) -> None:
+    """Refuse, at class definition, an op the base class could not call; say what to add.
 
-    Autocast would run convolutions (the blurs) in half precision and hand torchaudio's
-    ``lfilter`` half tensors it rejects; a transform keeps its input's dtype instead, and the
-    kernels already compute in float32 wherever half precision is not enough.
+    An op is a public subclass that draws through ``make_params`` (containers, which override
+    ``draw`` and nothing of it, are not). It needs ``accepts``, ``make_params`` and, unless it
+    overrides ``apply_transform``, a ``kernel`` taking what the base passes: ``lengths=``,
+    ``generator=`` when ``make_params`` draws a seed, ``inplace=`` when it ``writes_in_place``.
     """
-    device = x.device.type
-    return (
-        torch.autocast(device, enabled=False)
-        if torch.is_autocast_enabled(device)
-        else nullcontext()
-    )
+    who, base = cls.__name__, NoiseTransform
+    if who.startswith("_"):  # private bases: not constructible
+        return
+    if not cls.accepts:
+        raise TypeError(f"{who}: set the class attribute accepts = frozenset({{...}}), the kinds it "
+                        "corrupts ('waveform', 'frames', 'tokens', 'features').")  # fmt: skip
+    own_params = cls.make_params is not base.make_params
+    if cls.draw is base.draw and not own_params:
+        raise TypeError(f"{who}: define make_params(self, x, level, *, generator) returning its "
+                        "per-example parameters, each (B, ...), as a dict of tensors.")  # fmt: skip
+    if not own_params or cls.apply_transform is not base.apply_transform:
+        return
+    kernel = getattr(cls, "kernel", None)
+    if kernel is None:
+        raise TypeError(f"{who}: set the class attribute kernel = staticmethod(fn), its "
+                        "mmnoise.functional kernel, called as fn(x, **params, lengths=...).")  # fmt: skip
+    takes = inspect.signature(kernel).parameters
+    code = cls.make_params.__code__
+    need = ["lengths"] + ["generator"] * ("draw_seed" in code.co_names or "seed" in code.co_consts)
+    lacks = [n for n in need + ["inplace"] * cls.writes_in_place if n not in takes]
+    if lacks and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):
+        args = ", ".join(f"{n}=None" if n != "inplace" else "inplace=False" for n in lacks)
+        raise TypeError(f"{who}: its kernel {kernel.__name__} must take the keywords the base "
+                        f"passes: add {args} to its signature.")  # fmt: skip
 
 
 class NoiseTransform(nn.Module):
@@ -68,9 +87,10 @@ class NoiseTransform(nn.Module):
     Subclasses set ``accepts`` (the kinds they handle), ``kernel`` (their
     ``mmnoise.functional`` kernel), optionally ``differentiable``, and implement
     ``make_params`` (shapes, device and dtype of ``x`` only: never its values);
-    ``apply_transform`` calls ``kernel(x, **params, **kernel_kwargs())``, with a ``seed``
-    parameter turned into the kernel's ``generator``. Constructor arguments are stored under
-    their own names, which makes ``to_config()`` / ``from_config()`` generic.
+    ``apply_transform`` calls ``kernel(x, **params, **kernel_kwargs(), lengths=lengths)``, with a
+    ``seed`` parameter turned into the kernel's ``generator``. A subclass missing one of these
+    fails at its definition with what to add. Constructor arguments are stored under their own
+    names, which makes ``to_config()`` / ``from_config()`` generic.
 
     Args:
         keys: the sample entries to corrupt (a name or names); None = every entry whose layout
@@ -84,17 +104,17 @@ class NoiseTransform(nn.Module):
     accepts: ClassVar[frozenset[Kind]] = frozenset()
     differentiable: ClassVar[bool] = False
     kernel: ClassVar[Callable[..., Tensor]]
-    #: the kernel takes ``inplace=True``: containers let it write into their own intermediates
+    #: the kernel takes ``inplace=True`` (see :func:`mmnoise.transforms.hints.in_place`)
     writes_in_place: ClassVar[bool] = False
     _kernel_takes_time_dim: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _check_op(cls)
+        kernel = getattr(cls, "kernel", None)  # a staticmethod read on the class: the function
+        cls._kernel_takes_time_dim = kernel is not None and "time_dim" in inspect.signature(
+            kernel).parameters
         TRANSFORMS.register(cls)  # private (_Name) bases are skipped: not constructible
-        kernel = cls.__dict__.get("kernel")
-        if kernel is not None:
-            fn = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
-            cls._kernel_takes_time_dim = "time_dim" in inspect.signature(fn).parameters
 
     def __init__(self, keys: Keys = None, *, p: float = 1.0) -> None:
         super().__init__()
@@ -125,10 +145,9 @@ class NoiseTransform(nn.Module):
         """Return the constant (config) keyword arguments passed to the kernel."""
         return {}
 
-    def apply_transform(
-        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
-        inplace: bool = False, present: Tensor | None = None,
-    ) -> Tensor:  # fmt: skip
+    def apply_transform(self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind,
+                        lengths: Tensor | None, inplace: bool = False,
+                        present: Tensor | None = None) -> Tensor:  # fmt: skip
         """Apply the kernel with fixed params (deterministic; ``x`` is written only if ``inplace``).
 
         ``lengths`` and ``present`` are the sample's reserved entries for ``x`` (or None). The
@@ -144,75 +163,58 @@ class NoiseTransform(nn.Module):
             kwargs["inplace"] = True
         return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
 
-    def entry_updates(
-        self, name: str, x: Tensor, y: Tensor, entry: Entry, *, lengths: Tensor | None,
-        present: Tensor | None,
-    ) -> dict[str, Tensor]:  # fmt: skip
+    def entry_updates(self, name: str, x: Tensor, y: Tensor, entry: Entry, *,
+                      lengths: Tensor | None, present: Tensor | None) -> Mapping[str, Tensor]:  # fmt: skip
         """The one hook for what an op reports beyond its output ``y`` for entry ``name``.
 
-        Each value goes into the record's entry; one named like a reserved entry
-        (``"lengths"``, ``"present"``) is also written, under ``name``, into a NEW
-        ``out[reserved]`` dict (the caller's stays as it was). ``TokenDeletion`` returns the
-        shortened lengths, ``DropModalities`` the new presence. The default reports nothing.
+        A reserved entry (``"lengths"``, ``"present"``) is written, under ``name``, into a NEW
+        ``out[reserved]`` dict (the caller's stays as it was); with ``run(record=True)`` every
+        report also goes into the record's entry. ``TokenDeletion`` returns the shortened
+        lengths, ``DropModalities`` the new presence. Each name must be a field of
+        :class:`~mmnoise.transforms.record.Facts`. The default reports nothing.
         """
         return {}
 
     # -- the two phases --------------------------------------------------------------------
-    def draw_gate(
-        self, level: Levels, batch: int, device: torch.device, generator: Randomness
-    ) -> tuple[Tensor, Tensor]:
-        """Check ``generator`` and ``level``; return (B,) float32 levels and the bool gate U < p.
+    def draw_gate(self, batch: int, device: torch.device, generator: Randomness) -> Tensor:
+        """Check ``generator``; draw the (B,) bool gate U < p: the one gate of every call.
 
         Every transform and container draws its gate first, then its parameters, so a level or
         ``p`` change never shifts the random stream of what follows.
         """
-        who = type(self).__name__
-        rng.check_generator(generator, device, who=who, batch=batch)
-        lv = check_level(level, batch, device, who=who)
-        return lv, rng.rand((batch,), generator=generator, device=device) < self.p
+        rng.check_generator(generator, device, who=type(self).__name__, batch=batch)
+        return rng.rand((batch,), generator=generator, device=device) < self.p
 
-    def draw(
-        self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
-    ) -> Record:
+    def draw(self, sample: Sample, level: Levels, generator: Randomness,
+             keys: Keys = None) -> Record:  # fmt: skip
         """Take every random decision of a call on ``sample`` (its shapes only) as a record."""
-        entries: dict[str, Entry] = {}
+        found: dict[str, Entry] = {}
         for name in self.resolve_keys(sample, keys):
             x = sample[name]
-            lv, gate = self.draw_gate(level, x.shape[0], x.device, generator)
-            params = self.make_params(x, lv, generator=generator)
-            entries[name] = self.new_entry(level, lv, gate, params)
-        return new_record(type(self).__name__, any_applied(sample, entries), keys=entries)
+            lv = check_level(level, x.shape[0], x.device, who=type(self).__name__)
+            gate = self.draw_gate(x.shape[0], x.device, generator)
+            found[name] = self.new_entry(level, lv, gate, self.make_params(x, lv, generator=generator))
+        return new_record(type(self).__name__, any_applied(sample, found), keys=found)
 
-    def new_entry(
-        self, level: Levels, lv: Tensor, gate: Tensor, params: dict[str, Tensor]
-    ) -> Entry:
-        """An :class:`Entry` applied where the ``gate`` passed and the level ``lv`` is above 0.
-
-        What the host knows from a float ``level`` and ``p`` is kept in ``known``: the call then
-        skips the blend (all) or the kernel (none) with no read-back, and a float level above 0
-        leaves the gate as the applied mask (one op fewer).
-        """
-        if not isinstance(level, int | float):
-            return {"params": params, "applied": gate & (lv > 0)}
-        positive = as_float32(level) > 0
+    def new_entry(self, level: Levels, lv: Tensor, gate: Tensor,
+                  params: dict[str, Tensor]) -> Entry:  # fmt: skip
+        """An :class:`Entry` applied where the ``gate`` passed and the level ``lv`` is above 0."""
+        known = hints.known(level, self.p)
+        positive = known != "none" and isinstance(level, int | float)  # then lv > 0 everywhere
         entry: Entry = {"params": params, "applied": gate if positive else gate & (lv > 0)}
-        if self.p <= 0.0 or not positive:
-            entry["known"] = "none"
-        elif self.p >= 1.0:
-            entry["known"] = "all"
+        if known is not None:
+            entry["known"] = known
         return entry
 
-    def apply_record(
-        self, sample: Sample, record: Record, *, owned: frozenset[str] = frozenset(),
-        facts: bool = False,
-    ) -> Sample:  # fmt: skip
-        """Apply ``record`` to ``sample`` (deterministic); ``facts`` adds masks to the record.
+    def apply_record(self, sample: Sample, record: Record, *, owned: frozenset[str] = frozenset(),
+                     facts: bool = False) -> Sample:  # fmt: skip
+        """Apply ``record`` to ``sample`` (deterministic); neither is modified without ``facts``.
 
-        ``owned`` names entries a container made itself in this call: a ``writes_in_place``
-        op may write into them when nothing needs the input afterwards.
+        ``facts`` (``run``'s own record only) writes what happened into ``record``: each entry's
+        ``mask``, the op's reports and ``applied`` narrowed to the examples that changed.
+        ``owned``: see :func:`mmnoise.transforms.hints.owned_entries`.
         """
-        who = type(self).__name__
-        out = dict(sample)
+        who, out = type(self).__name__, dict(sample)
         for name, entry in record["keys"].items():
             x = sample[name]
             kind = check_tensor(x, who=who, name=name, accepts=self.accepts, check_finite=False,
@@ -221,48 +223,39 @@ class NoiseTransform(nn.Module):
             if lengths is not None:
                 lengths = _check_lengths(lengths, x, kind, who=who, name=name)
             present = sample.get(PRESENT, {}).get(name)
-            applied, known = entry["applied"].to(x.device), entry.get("known")
-            if known is None and reads_on_host(x.device):  # a count in host memory: free
-                count = int(applied.sum())
-                known = "all" if count == x.shape[0] else "none" if count == 0 else None
-            if known == "none":
-                y = x
-            else:
-                inplace = (name in owned and known == "all" and not facts
-                           and self.writes_in_place and not x.requires_grad)  # fmt: skip
-                with _outside_autocast(x):
+            applied = entry["applied"].to(x.device)
+            known = hints.resolve_known(entry.get("known"), applied, x)
+            y = x
+            if known != "none":
+                inplace = hints.in_place(self.writes_in_place, name in owned, known, facts, x)
+                with hints.outside_autocast(x):
                     y = self.apply_transform(x, entry["params"], kind=kind, lengths=lengths,
                                              inplace=inplace, present=present)  # fmt: skip
                 y = y if known == "all" else blend(y, x, applied)
             out[name] = y
-            updates = self.entry_updates(name, x, y, entry, lengths=lengths, present=present)
-            for key, value in updates.items():
-                entry[key] = value  # type: ignore[literal-required]
-                if key in RESERVED:  # a new dict: the caller's `lengths` / `present` stay
-                    out[key] = {**out.get(key, {}), name: value}
+            reports = self.entry_updates(name, x, y, entry, lengths=lengths, present=present)
+            for key in RESERVED.intersection(reports):  # a new dict: the caller's stays
+                out[key] = {**out.get(key, {}), name: reports[key]}
             if facts:
+                entry.update(as_facts(reports, who=who))
                 add_facts(entry, x, y, kind)
         if facts:
             record["applied"] = any_applied(sample, record["keys"])
         return out
 
     # -- the calls -------------------------------------------------------------------------
-    def run(
-        self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
-        check_finite: bool = True, record: bool = True,
-    ) -> tuple[Sample, Record]:  # fmt: skip
+    def run(self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
+            check_finite: bool = True, record: bool = True) -> tuple[Sample, Record]:  # fmt: skip
         """Apply the transform and return ``(new_sample, record)``; ``replay(sample, record)``
         reproduces the output exactly. With ``record`` True every entry gets its ``mask`` of
-        changed steps and ``applied`` is exactly "this example's output differs"; without it,
-        the gate and level > 0 (no comparison pass)."""
+        changed steps and the op's reports, and ``applied`` is exactly "this example's output
+        differs"; without it, the draws alone (``applied``: the gate and level > 0)."""
         self._check_call(sample, check_finite)
         rec = self.draw(sample, level, generator)
         return self.apply_record(sample, rec, facts=record), rec
 
-    def forward(
-        self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
-        check_finite: bool = True,
-    ) -> Sample:  # fmt: skip
+    def forward(self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
+                check_finite: bool = True) -> Sample:  # fmt: skip
         """Return a new sample with the transform applied.
 
         Args:
@@ -276,11 +269,14 @@ class NoiseTransform(nn.Module):
         Returns:
             A new dict; entries this transform does not touch are the same objects.
         """
-        return self.run(sample, level=level, generator=generator, check_finite=check_finite,
-                        record=False)[0]  # fmt: skip
+        self._check_call(sample, check_finite)
+        return self.apply_record(sample, self.draw(sample, level, generator))
 
     def replay(self, sample: Sample, record: Record, *, check_finite: bool = True) -> Sample:
-        """Re-apply exactly the corruption described by ``record`` (from ``run``) to ``sample``."""
+        """Re-apply exactly the corruption described by ``record`` (from ``run``) to ``sample``.
+
+        Neither ``sample`` nor ``record`` is modified.
+        """
         self._check_call(sample, check_finite)
         return self.apply_record(sample, record)
 
@@ -290,8 +286,9 @@ class NoiseTransform(nn.Module):
             raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
         check_reserved(sample, who=who)
         names = self.touched_keys(sample)
-        if names:
-            batch_size(sample, names, who=who)
+        if names and batch_size(sample, names, who=who) == 0:
+            raise ValueError(f"{who}: expected a non-empty batch, got 0 examples in {names}; skip "
+                             "empty batches before calling the transform.")  # fmt: skip
         if check_finite:  # every entry the call touches, once, before anything is drawn
             check_finite_entries(sample, names, who=who)
 

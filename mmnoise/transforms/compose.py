@@ -21,28 +21,28 @@ from torch import Tensor, nn
 
 from mmnoise import rng
 from mmnoise.config import check_probability
-from mmnoise.rng import Key, Randomness
+from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
     KINDS_KEY,
     LENGTHS,
     PRESENT,
     Keys,
-    Level,
     Levels,
     Sample,
     batch_size,
     check_level,
     check_tensor,
     modality_names,
-    reads_on_host,
     time_dim,
 )
+from mmnoise.transforms import hints
 from mmnoise.transforms.base import NoiseTransform
+from mmnoise.transforms.hints import owned_entries
 from mmnoise.transforms.missing import DropModalities
 from mmnoise.transforms.record import Record, entries, new_record
 
-__all__ = ["Compose", "MultimodalPipeline", "OneOf", "SomeOf"]
+__all__ = ["Compose", "MultimodalPipeline", "OneOf", "SomeOf", "owned_entries"]
 
 
 def _check_children(transforms: Sequence[NoiseTransform], *, who: str) -> nn.ModuleList:
@@ -73,16 +73,6 @@ def _first_rows(mask: Tensor, count: int) -> Tensor:
     return torch.argsort((~mask).to(torch.uint8), stable=True)[:count]
 
 
-def _subsets(device: torch.device, generator: Randomness) -> bool:
-    """Whether ``OneOf`` / ``SomeOf`` run each child on a sub-batch of its rows here.
-
-    The sub-batch sizes are read on the host: free for CPU data in eager mode, a device sync on
-    CUDA and a graph break under ``torch.compile``; there, and with a :class:`mmnoise.rng.Key`
-    (whose draws must be the same eager and compiled), each child runs on the whole batch.
-    """
-    return reads_on_host(device) and not isinstance(generator, Key)
-
-
 def _take_rows(sample: Sample, names: Sequence[str], rows: Tensor) -> Sample:
     """Return the sub-sample of examples ``rows``: entries ``names`` and their reserved entries."""
     sub: Sample = {n: sample[n].index_select(0, rows) for n in names}
@@ -105,30 +95,6 @@ def _shapes(sample: Sample, names: Sequence[str], count: int) -> Sample:
     sub: Sample = {n: sample[n][:1].expand(count, *sample[n].shape[1:]) for n in names}
     kinds = {n: k for n, k in sample.get(KINDS_KEY, {}).items() if n in sub}
     return {**sub, KINDS_KEY: kinds} if kinds else sub
-
-
-def owned_entries(before: Sample, after: Sample, owned: frozenset[str]) -> frozenset[str]:
-    """Return the entries of ``after`` that a container may write into.
-
-    Those already ``owned``, plus every tensor its own children made in place of a caller's
-    tensor: one that shares no memory with any tensor of ``before`` (a view of the caller's data
-    is never owned).
-    """
-    if torch.compiler.is_compiling():
-        # a compiled graph is functional (inductor plans its own buffers): nothing is written
-        # in place, and storage pointers cannot be traced
-        return owned
-    theirs = {v.untyped_storage().data_ptr() for v in before.values() if isinstance(v, Tensor)}
-    mine = set(owned)
-    for key, new in after.items():
-        if (
-            key not in mine
-            and isinstance(new, Tensor)
-            and isinstance(before.get(key), Tensor)
-            and new.untyped_storage().data_ptr() not in theirs
-        ):
-            mine.add(key)
-    return frozenset(mine)
 
 
 def _reserved_default(sample: Sample, key: str, name: str, like: Tensor, *, who: str) -> Tensor:
@@ -162,13 +128,10 @@ class _Container(NoiseTransform):
         return list(seen)
 
     def _gate(self, sample: Sample, level: Any, generator: Randomness) -> tuple[Tensor, Tensor]:
-        b, device = _batch(sample, who=type(self).__name__)
-        return self.draw_gate(level, b, device, generator)
-
-    def _child_level(self, level: Any, gated: Tensor) -> Level:
-        """The level passed on to the children: the caller's float itself when every example
-        passes the gate (known on the host: p = 1), so that they skip the per-example blend."""
-        return level if self.p >= 1.0 and isinstance(level, float | int) else gated
+        """(B,) levels and the gate (:meth:`NoiseTransform.draw_gate`) of a container's call."""
+        who = type(self).__name__
+        b, device = _batch(sample, who=who)
+        return check_level(level, b, device, who=who), self.draw_gate(b, device, generator)
 
     def _rows(self, record: Record) -> Tensor:
         """(B, N): which examples each child ran on (only for children run on sub-batches)."""
@@ -179,7 +142,7 @@ class _Container(NoiseTransform):
     ) -> dict[str, Record | None]:
         """Let child ``i`` draw for the examples where ``rows[:, i]`` (B, N) is True."""
         named = self._named()
-        if not _subsets(lv.device, generator):
+        if not hints.subsets(lv.device, generator):
             # no read-back: every child draws for the whole batch, at level 0 (an exact
             # identity) on the examples it was not chosen for
             return {n: c.draw(sample, lv * rows[:, i], generator, keys)
@@ -224,7 +187,7 @@ class _Container(NoiseTransform):
             count = rec["applied"].shape[0]
             if count == b:
                 out = child.apply_record(out, rec, owned=owned, facts=facts)
-                owned = owned_entries(sample, out, owned)
+                owned = hints.owned_entries(sample, out, owned)
                 continue
             rows = self._rows(record) if rows is None else rows
             idx, names = _first_rows(rows[:, i], count), entries(rec)
@@ -250,7 +213,7 @@ class _Container(NoiseTransform):
                         base = torch.as_tensor(base)
                         full[n] = base.index_copy(0, idx.to(base.device), v.to(base))
                     out[key] = full
-            owned = owned_entries(sample, out, owned)
+            owned = hints.owned_entries(sample, out, owned)
         return out
 
 
@@ -286,7 +249,7 @@ class Compose(_Container):
         self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
     ) -> Record:
         lv, gate = self._gate(sample, level, generator)
-        child_lv, keys = self._child_level(level, lv * gate), keys or self.keys
+        child_lv, keys = hints.child_level(level, self.p, lv * gate), keys or self.keys
         children = {n: c.draw(sample, child_lv, generator, keys) for n, c in self._named()}
         return new_record(type(self).__name__, gate, children=children)
 
@@ -536,8 +499,7 @@ class MultimodalPipeline(_Container):
                 f"({names}, 'noise' for all of them, and 'missing')."
             )
         b, device = _batch(sample, who=who)
-        rng.check_generator(generator, device, who=who, batch=b)
-        gate = rng.rand((b,), generator=generator, device=device) < self.p
+        gate = self.draw_gate(b, device, generator)
         base = rng.draw_seed(generator, device)
         children: dict[str, Record | None] = {}
         for i, (name, child) in enumerate(self._named()):
@@ -551,5 +513,5 @@ class MultimodalPipeline(_Container):
             # one stream per modality (shared: the same one), the missing step its own
             part = -1 if name == "missing" else 0 if self.shared else i + 1
             g = rng.generator_from_seed(base, device, part)
-            children[name] = child.draw(sample, self._child_level(lv, gated), g)
+            children[name] = child.draw(sample, hints.child_level(lv, self.p, gated), g)
         return new_record(who, gate, params={"seed": base}, children=children)

@@ -29,12 +29,14 @@ from mmnoise.functional import missing as M
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
+    KINDS_KEY,
     PRESENT,
     Keys,
     Kind,
     Levels,
     Sample,
     check_level,
+    compatible_kinds,
     presence_patterns,
     time_dim,
 )
@@ -97,8 +99,9 @@ class DropModalities(NoiseTransform):
     transform as ``fill``, a corrupted copy of itself: NMER's "incomplete" condition is
     ``fill=NMERNoise(...)`` (:class:`~mmnoise.transforms.nmer.NMERNoise`), for short
     ``fill="nmer"`` (Gaussian) or ``"nmer_impulse"``, noise intensity T = round(100 * level).
-    The fill runs at the examples' levels with the drop's own generator, on float modalities
-    (others get zeros); its record is the child ``"fill"`` of the drop's record.
+    The fill runs at the examples' levels with the drop's own generator, on the modalities it
+    accepts (others get zeros: NMER's noise takes no frames, no fill takes tokens); its record
+    is the child ``"fill"`` of the drop's record.
     ``fill="noise"`` is the older fixed-step variant (MER-C v1's
     ``nmer_fill``): a DDPM-noised copy at diffusion step ``ceil(level * 100) - 1`` of the
     100-step schedule, not NMER's random step. Entries already missing
@@ -309,18 +312,24 @@ class DropModalities(NoiseTransform):
                     f"{frames} live; pass a fill in [0, 1] (0.0: black frames), or drop the "
                     "frames with a second DropModalities."
                 )
-        lv, gate = self.draw_gate(level, ref.shape[0], ref.device, generator)
+        lv = check_level(level, ref.shape[0], ref.device, who=type(self).__name__)
+        gate = self.draw_gate(ref.shape[0], ref.device, generator)
         params = self.make_params(ref, lv, generator=generator)
         found = {n: self.new_entry(level, lv, gate, {"keep": params["keep"][:, i]})
                  for i, n in enumerate(names)}  # fmt: skip
         # one drop decision for all the modalities: every entry has the same applied mask
         record = new_record(type(self).__name__, found[names[0]]["applied"], params=params,
                             keys=found)  # fmt: skip
-        floats = [n for n in names if sample[n].is_floating_point()]
-        if self._filler is not None and floats:
+        fill = self._filler
+        # the modalities the fill accepts (NMER's noise: no frames) get it; the others zeros
+        kinds = sample.get(KINDS_KEY, {})
+        fills = [] if fill is None else [
+            n for n in names if (kinds[n] in fill.accepts if n in kinds
+                                 else compatible_kinds(sample[n]) & fill.accepts)]  # fmt: skip
+        if fill is not None and fills:
             # the fill draws in turn from the drop's own stream, one modality after the other
             g = rng.generator_from_seed(params["seed"], ref.device)
-            record["children"]["fill"] = self._filler.draw(sample, lv, g, floats)
+            record["children"]["fill"] = fill.draw(sample, lv, g, fills)
         return record
 
     def apply_record(
@@ -332,14 +341,18 @@ class DropModalities(NoiseTransform):
         if child is None or self._filler is None:
             return super().apply_record(sample, record, owned=owned, facts=facts)
         noised = self._filler.apply_record(sample, child, facts=facts)
-        inner: Record = {**record, "keys": {
+        # the fill's output goes to the kernel as a param of a copy of the entry; the facts the
+        # copy gets are then written into ``record`` (only ``run``'s own: ``facts``)
+        inner: dict[str, Entry] = {
             n: {**e, "params": {**e["params"], "fill": noised[n]}} if n in child["keys"] else e
-            for n, e in record["keys"].items()}}  # fmt: skip
-        out = super().apply_record(sample, inner, owned=owned, facts=facts)
-        if facts:  # the facts go into the caller's record (``run``'s own)
-            record["applied"] = inner["applied"]
-            for n, e in inner["keys"].items():
-                record["keys"][n].update({k: v for k, v in e.items() if k != "params"})  # type: ignore[typeddict-item]
+            for n, e in record["keys"].items()
+        }
+        copy: Record = {**record, "keys": inner}
+        out = super().apply_record(sample, copy, owned=owned, facts=facts)
+        if facts:
+            record["applied"] = copy["applied"]
+            for n, e in inner.items():
+                record["keys"][n] = {**e, "params": record["keys"][n]["params"]}
         return out
 
     def apply_transform(

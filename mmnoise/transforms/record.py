@@ -7,24 +7,48 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, NotRequired, Required, TypedDict, cast
 
 import torch
 from torch import Tensor
 
 from mmnoise.sample import Kind, Sample, modality_names, time_dim
+from mmnoise.transforms.hints import Known
 
-__all__ = ["Entry", "Record", "add_facts", "any_applied", "changed_mask", "entries", "new_record"]
+__all__ = [
+    "Entry", "Facts", "Record", "add_facts", "any_applied", "as_facts", "changed_mask", "entries",
+    "new_record",
+]  # fmt: skip
 
 
-class Entry(TypedDict):
-    """What one op did to one sample entry: its draws and, after ``apply_record``, the facts.
+class Facts(TypedDict, total=False):
+    """What an op reports beyond its output (:meth:`NoiseTransform.entry_updates`).
 
-    ``params`` and ``applied`` come from ``draw``; ``known`` is what the host knows of
-    ``applied`` without reading it (a float level and ``p`` of 0 or 1: ``"all"`` / ``"none"``).
-    ``mask`` (B, T), the steps that changed, is added by ``run(..., record=True)``, which then
-    narrows ``applied`` to the examples that changed; an op's :meth:`NoiseTransform.entry_updates`
-    adds its own facts (``lengths``, ``present``, ``snr_reached``).
+    ``lengths`` (B,): the new valid lengths (``TokenDeletion``); ``present`` (B,) bool: the new
+    presence and ``mask`` (B,) bool: the examples dropped (``DropModalities``); ``snr_reached``
+    (B,) bool: False where recorded noise was silent (``AddNoiseBank``, ``AddBabble``).
+
+    Example:
+        >>> from mmnoise.transforms import TokenDeletion
+        >>> _, rec = TokenDeletion("t", fraction=(0.5, 0.5)).run({"t": torch.arange(1, 9)[None]})
+        >>> sorted(rec["keys"]["t"])  # the facts of run(): lengths (reported) and mask
+        ['applied', 'lengths', 'mask', 'params']
+    """
+
+    lengths: Tensor
+    present: Tensor
+    mask: Tensor
+    snr_reached: Tensor
+
+
+class Entry(Facts):
+    """What one op did to one sample entry: its draws and, after ``run``, the facts.
+
+    ``params`` and ``applied`` come from ``draw``; ``known`` is a speed hint (what the host
+    knows of ``applied`` without reading it, see :mod:`mmnoise.transforms.hints`).
+    ``run(..., record=True)`` adds the facts: ``mask`` (B, T), the steps that changed (unless
+    the op reports its own), the op's reports (:class:`Facts`), and ``applied`` narrowed to the
+    examples that changed (``known`` is then dropped). ``replay`` never writes into a record.
 
     Example:
         >>> from mmnoise.transforms import Gain
@@ -33,10 +57,9 @@ class Entry(TypedDict):
         (['applied', 'mask', 'params'], tensor([True, True]))
     """
 
-    params: dict[str, Tensor]
-    applied: Tensor
-    known: NotRequired[Literal["all", "none"]]
-    mask: NotRequired[Tensor]
+    params: Required[dict[str, Tensor]]
+    applied: Required[Tensor]
+    known: NotRequired[Known]
 
 
 class Record(TypedDict):
@@ -99,6 +122,24 @@ def add_facts(entry: Entry, x: Tensor, y: Tensor, kind: Kind) -> None:
         entry["mask"] = mask = changed_mask(x, y, kind)
     entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
     entry.pop("known", None)
+
+
+def as_facts(reports: Mapping[str, Tensor], *, who: str) -> Entry:
+    """``reports`` (an op's ``entry_updates``), each name checked to be a field of :class:`Facts`.
+
+    Example:
+        >>> as_facts({"level": torch.ones(1)}, who="Demo")
+        Traceback (most recent call last):
+        ...
+        TypeError: Demo.entry_updates reported ['level'], which mmnoise.transforms.record.Facts does not declare; report one of ['lengths', 'mask', 'present', 'snr_reached'] or declare the field there.
+    """
+    unknown = sorted(set(reports) - set(Facts.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"{who}.entry_updates reported {unknown}, which mmnoise.transforms.record.Facts does "
+            f"not declare; report one of {sorted(Facts.__annotations__)} or declare the field there."
+        )
+    return cast(Entry, reports)  # a partial entry: Facts' fields only
 
 
 def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:

@@ -21,6 +21,7 @@ from mmnoise.transforms.record import changed_mask
 from tests.contract.case import Case
 from tests.contract.edge import edge_batches, level_vectors
 from tests.contract.table import ALL_CASES
+from tests.records import assert_declared, frozen_record
 from tests.strategies import DEVICES, as_on_cuda, batches, levels, seeds
 
 KEY = "m"
@@ -100,8 +101,11 @@ def test_core_contract(
     # seeded determinism
     again = t(sample, level=level, generator=_gen(seed, device))[KEY]
     assert torch.equal(again, y)
-    # exact replay from the record
+    # exact replay from the record, which it leaves as it was; every field is declared
+    frozen = frozen_record(rec)
     assert torch.equal(t.replay(sample, rec)[KEY], y)
+    assert frozen_record(rec) == frozen
+    assert_declared(rec)
     # class == functional: the kernel called with the recorded params gives the same output
     kwargs = dict(rec["keys"][KEY]["params"])
     if "seed" in kwargs:
