@@ -167,6 +167,7 @@ def cases(inp: Inputs) -> list[Case]:
         snr = torch.randint(5, 11, (b,), generator=g, device=x.device).to(x.dtype)
         return lambda: refs.mer_noise_mix(x, noise, snr)
 
+    codec = "lossy codec (per-clip bitrate)"
     stretch, pitch, mer = (
         "time stretch (per-clip rate)",
         "pitch shift (per-clip semitones)",
@@ -207,6 +208,8 @@ def cases(inp: Inputs) -> list[Case]:
         Case(pitch, "mmnoise", "PitchShift(semitones=(0, 4)), level=(B,)", mm("waveform", "PitchShift", lv), b, size, kind="mmnoise"),
         Case(pitch, "torch-audiomentations", "PitchShift(-4, 4)", ta_aug("PitchShift", min_transpose_semitones=-4.0, max_transpose_semitones=4.0), b, size, sem="~", note="transposes by ratios of small ints"),
         Case(pitch, "audiomentations", "PitchShift(-4, 4) per clip", am_aug("PitchShift", min_semitones=-4.0, max_semitones=4.0), b, size, sem="~"),
+        Case(codec, "mmnoise", "PerceptualCodec(kbps=(64, 8)), level=(B,)", mm("waveform", "PerceptualCodec", lv), b, size, kind="mmnoise", note="torch emulation"),
+        Case(codec, "audiomentations", "Mp3Compression(8-64 kbit/s) per clip", am_aug("Mp3Compression", min_bitrate=8, max_bitrate=64), b, size, sem="~", note="a real MP3 encoder"),
         Case(mer, "mmnoise", "MERNoiseMix(bank=bank)", mm("waveform", "MERNoiseMix", 1.0, bank=d["bank"]), b, size, kind="mmnoise"),
         Case(mer, "torch ref", "RMS scale, add, int16 guard (batched)", torch_mer, b, size, kind="ref", note="noise rows pre-read"),
     ]  # fmt: skip

@@ -182,7 +182,10 @@ def _build(cls: type[NoiseTransform], kind: Kind) -> NoiseTransform | None:
             continue
         if param.default is inspect.Parameter.empty and name not in supplied:
             return None
-    return cls(**supplied)
+    try:
+        return cls(**supplied)
+    except RuntimeError:  # needs what this machine lacks (FFmpegCodec without FFmpeg)
+        return None
 
 
 def available_transforms(kind: Kind) -> dict[str, NoiseTransform]:

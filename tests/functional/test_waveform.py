@@ -645,3 +645,47 @@ def test_old_ratio_names_warn_and_give_the_same_output() -> None:
         z = W.spec_augment(f, **kw, time_width_ratio=start, freq_width_ratio=start)
     assert torch.equal(z, W.spec_augment(f, **kw, time_width_fraction=start,
                                          freq_width_fraction=start))  # fmt: skip
+
+
+# -- lossy codecs ------------------------------------------------------------------------------
+def test_perceptual_codec_band_limits_and_degrades_with_the_bitrate() -> None:
+    x = _noise((1, 1, 8000), 4)
+    snr, above = [], []
+    for kbps in (8.0, 16.0, 32.0, 64.0):
+        y = W.perceptual_codec(x, kbps=torch.tensor([kbps]))
+        snr.append(float(10 * torch.log10(x.pow(2).sum() / (y - x).pow(2).sum())))
+        above.append(float(_band_energy(y, 250 * kbps + 100, SR) / _band_energy(y, 0, SR)))
+    assert snr == sorted(snr) and snr[0] < 10 < 40 < snr[-1]  # white noise: 8 kbit/s keeps 2 kHz
+    assert max(above[:2]) < 1e-3  # nothing left above the band limit (8 and 16 kbit/s)
+
+
+@pytest.mark.parametrize("kbps", [8.0, 12.0, 16.0, 24.0])
+def test_perceptual_codec_in_band_snr_follows_the_bitrate(kbps: float) -> None:
+    # the stated map: about 1.5 dB of SNR per kbit/s inside the kept band (white noise)
+    x = _noise((1, 1, 8000), 5)
+    y = W.perceptual_codec(x, kbps=torch.tensor([kbps]))
+    f = torch.fft.rfftfreq(8000, 1 / SR)
+
+    def band(v: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft(torch.fft.rfft(v[0, 0]) * (f <= 0.9 * 250 * kbps), n=8000)
+
+    snr = 10 * torch.log10(band(x).pow(2).sum() / (band(y) - band(x)).pow(2).sum())
+    assert abs(float(snr) - 1.5 * kbps) < 1.5
+
+
+def test_ffmpeg_codec_says_what_is_missing() -> None:
+    # torchaudio >= 2.9 has no torchaudio.io (this environment): the error names it and the way out
+    from mmnoise.transforms.waveform import FFmpegCodec
+
+    pytest.importorskip("torchaudio")
+    try:
+        import torchaudio.io  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match=r"FFmpegCodec: .*torchaudio\.io.*PerceptualCodec"):
+            FFmpegCodec("a")
+        with pytest.raises(RuntimeError, match=r"ffmpeg_codec: .*FFmpeg"):
+            W.ffmpeg_codec(torch.zeros(1, 1, 8), kbps=torch.tensor([32.0]))
+    else:  # where FFmpeg is there: a real round trip keeps shape, dtype and padding
+        x = _noise((2, 1, 16000), 6) * 0.1
+        y = FFmpegCodec("a", kbps=(32.0, 32.0))({"a": x, "lengths": {"a": torch.tensor([16000, 9000])}})["a"]
+        assert y.shape == x.shape and torch.equal(y[1, :, 9000:], x[1, :, 9000:])
