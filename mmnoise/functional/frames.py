@@ -79,14 +79,19 @@ def _via_float(fn: Callable[Concatenate[Tensor, _P], Tensor]) -> Callable[Concat
     def wrapper(x: Tensor, /, *args: _P.args, **kwargs: _P.kwargs) -> Tensor:
         if x.dtype != torch.uint8:
             return fn(x, *args, **kwargs)
-        return _to_uint8(fn(x.to(torch.float32).div_(255.0), *args, **kwargs))
+        return _to_uint8(fn(torch.div(x, 255.0), *args, **kwargs))  # float32, in one pass
 
     return wrapper
 
 
 def _to_uint8(y: Tensor) -> Tensor:
-    """Float frames in [0, 1] as uint8 in [0, 255], rounded to nearest (``y * 255``, rounded)."""
-    return torch.mul(y, 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+    """Float frames in [0, 1] as uint8 in [0, 255]: ``255 y`` rounded to nearest, halves up.
+
+    Two passes: ``0.5 + 255 y`` in one, then the cast, which truncates (the values are >= 0.5 and
+    at most 255.5 plus a few ulps, so truncation rounds and stays in range).
+    """
+    half = torch.full((), 0.5, dtype=y.dtype, device=y.device)
+    return torch.add(half, y, alpha=255.0).to(torch.uint8)
 
 
 def _bcast(p: Tensor) -> Tensor:
