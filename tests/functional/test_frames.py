@@ -515,3 +515,17 @@ def test_occlusion_box_by_box_equals_the_masked_pass(
     monkeypatch.setattr(F, "reads_on_host", lambda device: False)
     assert torch.equal(boxes, F.occlusion(x, fill=0.3, lengths=lengths, **params))
     assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("case", FRAME_CASES, ids=lambda c: c.id)
+def test_uint8_frames_on_the_device_path_equal_the_host_path(case: object) -> None:
+    from tests.strategies import as_on_cuda
+
+    t = case.build("v")  # type: ignore[attr-defined]
+    x = _u8_clip(3, (2, 2, 3, 16, 12), channels_last=True)
+    sample = {"v": x, "lengths": {"v": torch.tensor([2, 1])}}
+    level = torch.tensor([0.5, 1.0])
+    want = t(sample, level=level, generator=torch.Generator().manual_seed(5))["v"]
+    with as_on_cuda():  # every module decides as on CUDA: no host reads, branchless kernels
+        got = t(sample, level=level, generator=torch.Generator().manual_seed(5))["v"]
+    assert got.dtype == torch.uint8 and torch.equal(got, want)
