@@ -17,6 +17,7 @@ from mmnoise.deprecation import renamed_args
 from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     accurate,
+    blend,
     broadcast_steps,
     fill_boxes,
     fill_where,
@@ -127,7 +128,8 @@ def _add_at_snr(
             norms_are_safe(torch.stack([nx, nn]))
             and float(bounds.amax()) < torch.finfo(x.dtype).max
         ):
-            return _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+            y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+            return _keep_valid(y, x, valid, time_dim)
     # near the top or the bottom of the range, and always where nothing is read back (compiled,
     # or off the CPU: no data-dependent branch): unit-norm noise, and the signal's peak applied
     # last, so that only a result that truly overflows does (and is then saturated). The plain
@@ -149,9 +151,15 @@ def _add_at_snr(
     # one pass: the noise times its O(1) relative scale, then the peak
     unit = noise * _per_step(torch.where(ok, nxn * amp / nn_safe, 0.0), x, valid, time_dim)
     if not plain and torch.is_grad_enabled() and x.requires_grad:
-        return saturate(x + scale_values(unit, pk), x.dtype)
+        return _keep_valid(saturate(x + scale_values(unit, pk), x.dtype), x, valid, time_dim)
     # unit is a fresh buffer, but one with a graph of its own (plain) must not be written into
-    return saturate(_add_scaled(x, unit, pk, owned=not plain), x.dtype)
+    y = saturate(_add_scaled(x, unit, pk, owned=not plain), x.dtype)
+    return _keep_valid(y, x, valid, time_dim)
+
+
+def _keep_valid(y: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
+    """``y`` with its padding restored bit for bit: ``x + 0 * n`` turns a padding -0.0 into 0.0."""
+    return y if valid is None else blend(y, x, valid, time_dim=time_dim)
 
 
 def _per_step(scale: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:
