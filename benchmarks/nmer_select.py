@@ -135,7 +135,7 @@ def run_selection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _score(res: dict[str, Any]) -> float:
-    return (res["val"]["total"]["ua"] + res["val"]["full"]["ua"]) / 2
+    return (float(res["val"]["total"]["ua"]) + float(res["val"]["full"]["ua"])) / 2
 
 
 def to_markdown(report: dict[str, Any]) -> tuple[str, str]:
