@@ -1,5 +1,6 @@
-"""Kernels for raw waveforms (B, C, L): real-noise banks, babble, filters, codec, reverb,
-clipping, packet loss and speed perturbation; plus SpecAugment on spectrogram features (B, T, F).
+"""Kernels for raw waveforms (B, C, L): real-noise banks, babble, the MER2023 / 2024 noise mix,
+FFT filters, codecs, reverb, clipping, packet loss, speed, tempo and pitch; plus SpecAugment on
+spectrogram features (B, T, F).
 
 Every kernel is pure: per-example parameters are explicit (B, ...) tensors, randomness comes only
 from ``generator``, inputs are never modified, and samples past ``lengths`` (counted along the
@@ -738,6 +739,15 @@ def ffmpeg_codec(
 
     Raises:
         RuntimeError: FFmpeg is not reachable through ``torchaudio.io``.
+
+    Example:
+        >>> x = torch.randn(1, 1, 16000) * 0.1
+        >>> try:
+        ...     y = ffmpeg_codec(x, kbps=torch.tensor([32.0]))
+        ... except RuntimeError:  # no FFmpeg through torchaudio.io on this machine
+        ...     y = x
+        >>> y.shape
+        torch.Size([1, 1, 16000])
     """
     effector = _audio_effector()
     from torchaudio.io import CodecConfig
@@ -1054,6 +1064,11 @@ def _stretch_spec(spec: Tensor, rate: Tensor, frames: int, hop: int, n_fft: int)
 
 def time_stretch_lengths(x: Tensor, *, rate: Tensor, lengths: Tensor | None = None) -> Tensor:
     """Return the valid lengths after :func:`time_stretch`: ``round(n / rate)``, at most ``n``.
+
+    Args:
+        x: the waveform before the stretch (its size gives ``n`` where ``lengths`` is None).
+        rate: (B,) tempo factor.
+        lengths: (B,) valid samples before the stretch.
 
     Shape:
         x: (B, C, L); rate, lengths: (B,). Output: (B,) int64.

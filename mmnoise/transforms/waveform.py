@@ -1,5 +1,6 @@
-"""Waveform transforms (B, C, L): recorded noise, babble, filters, codec, reverb, clipping,
-packet loss, speed perturbation; and SpecAugment for spectrogram features (B, T, F).
+"""Waveform transforms (B, C, L): recorded noise, babble, the MER2023 / 2024 noise mix, filters,
+codecs, reverb, clipping, packet loss, speed, tempo and pitch; and SpecAugment for spectrogram
+features (B, T, F).
 
 Every class maps ``level`` in [0, 1] linearly onto a ``(weak, strong)`` range in the unit its
 argument names; level 0 is an exact identity (the example is not touched at all). White and
@@ -713,6 +714,14 @@ class FFmpegCodec(NoiseTransform):
     Raises:
         RuntimeError: FFmpeg is not reachable through ``torchaudio.io``.
         ValueError: a bitrate <= 0, an unknown codec or a bad sample rate.
+
+    Example:
+        >>> try:
+        ...     t = FFmpegCodec("a", codec="opus")
+        ... except RuntimeError:  # no FFmpeg through torchaudio.io: the torch emulation
+        ...     t = PerceptualCodec("a")
+        >>> t({"a": torch.zeros(1, 1, 16000)})["a"].shape
+        torch.Size([1, 1, 16000])
     """
 
     accepts = _WAVE
