@@ -37,7 +37,16 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from mmnoise.rng import PerExample, Randomness, derive_seed, make_generator
-from mmnoise.sample import KINDS_KEY, LENGTHS, PRESENT, RESERVED, Kind, Sample, time_dim
+from mmnoise.sample import (
+    KINDS_KEY,
+    LENGTHS,
+    PRESENT,
+    RESERVED,
+    Kind,
+    Sample,
+    check_level_value,
+    time_dim,
+)
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels
 
 __all__ = ["BatchNoise", "CleanItem", "EpochSampler", "NoisyDataset", "item_kinds", "pad_collate"]
@@ -171,13 +180,8 @@ def _check_mode(level_mode: Any, std: float, who: str) -> None:
 
 
 def _check_constant_level(level: Any, who: str) -> float:
-    ok = isinstance(level, numbers.Real) and not isinstance(level, bool)
-    if not ok or not 0.0 <= float(level) <= 1.0:
-        raise ValueError(
-            f"{who}: expected level as a float in [0, 1], got {level!r}; use schedule= for a "
-            "level that changes."
-        )
-    return float(level)
+    fix = "pass level as a float in [0, 1], or schedule= for a level that changes."
+    return check_level_value(level, who=who, fix=fix)
 
 
 def _draw_one(

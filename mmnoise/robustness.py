@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix, read_predictions
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.sample import Sample, condition_name, presence_patterns
+from mmnoise.sample import Sample, check_level_value, condition_name, presence_patterns
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.features import AddGaussianSNR
 from mmnoise.transforms.missing import DropModalities
@@ -686,11 +686,13 @@ class RobustnessGrid:
         self.missing_fill: Any = (
             float(missing_fill) if isinstance(missing_fill, int | float) else missing_fill
         )
-        if missing_level is not None and not 0.0 <= float(missing_level) <= 1.0:
-            raise ValueError(
-                f"{who}: expected missing_level in [0, 1] or None, got {missing_level!r}."
+        self.missing_level = (
+            None
+            if missing_level is None
+            else check_level_value(
+                missing_level, who=who, name="missing_level", fix="pass a float or None."
             )
-        self.missing_level = None if missing_level is None else float(missing_level)
+        )
         specs = {"gaussian": AddGaussianSNR} if families is None else families
         if not isinstance(specs, Mapping) or not specs:
             raise ValueError(
@@ -878,8 +880,10 @@ class RobustnessGrid:
 def _check_levels(levels: Sequence[float], *, who: str) -> tuple[float, ...]:
     if isinstance(levels, str) or not isinstance(levels, Sequence) or not levels:
         raise ValueError(f"{who}: expected levels as a non-empty list of floats, got {levels!r}.")
-    out = tuple(float(v) for v in levels)
-    if any(not 0.0 <= v <= 1.0 for v in out) or any(a >= b for a, b in itertools.pairwise(out)):
+    fix = "levels are strictly increasing severities, the first the clean anchor (normally 0)."
+    out = tuple(check_level_value(v, who=who, name=f"levels[{i}]", fix=fix)
+                for i, v in enumerate(levels))  # fmt: skip
+    if any(a >= b for a, b in itertools.pairwise(out)):
         raise ValueError(
             f"{who}: expected strictly increasing levels in [0, 1] (the first is the clean "
             f"anchor, normally 0), got {list(levels)}."

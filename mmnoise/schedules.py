@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import SCHEDULES, decode, encode
-from mmnoise.sample import check_level
+from mmnoise.sample import check_level, check_level_value
 
 __all__ = [
     "Chain",
@@ -56,22 +56,6 @@ LevelMode: TypeAlias = Literal["fixed", "uniform", "normal"]
 # ----------------------------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_level(value: Any, *, who: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{who}: expected {name} as a float in [0, 1], got {type(value).__name__}; "
-            "pass a plain number."
-        )
-    v = float(value)
-    if not (0.0 <= v <= 1.0):
-        raise ValueError(
-            f"{who}: expected {name} in [0, 1], got {value!r}; levels are severities between 0 "
-            "(clean) and 1 (strongest); physical units come from the transform's (weak, strong) "
-            "range."
-        )
-    return v
 
 
 def _check_positive(value: Any, *, who: str, name: str) -> float:
@@ -192,7 +176,7 @@ class Constant(Schedule):
     level: float
 
     def __post_init__(self) -> None:
-        _set(self, "level", _check_level(self.level, who="Constant", name="level"))
+        _set(self, "level", check_level_value(self.level, who="Constant", name="level"))
 
     def _value(self, step: float) -> float:
         return self.level
@@ -207,8 +191,8 @@ class _Ramp(Schedule):
 
     def __post_init__(self) -> None:
         who = type(self).__name__
-        _set(self, "start", _check_level(self.start, who=who, name="start"))
-        _set(self, "end", _check_level(self.end, who=who, name="end"))
+        _set(self, "start", check_level_value(self.start, who=who, name="start"))
+        _set(self, "end", check_level_value(self.end, who=who, name="end"))
         _set(self, "steps", _check_positive(self.steps, who=who, name="steps"))
 
     def _shape(self, t: float) -> float:
@@ -323,7 +307,7 @@ class Step(Schedule):
     milestones: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        levels = tuple(_check_level(v, who="Step", name="levels[i]") for v in self.levels)
+        levels = tuple(check_level_value(v, who="Step", name="levels[i]") for v in self.levels)
         miles = tuple(_check_positive(m, who="Step", name="milestones[i]") for m in self.milestones)
         if len(levels) != len(miles) + 1:
             raise ValueError(
@@ -368,8 +352,8 @@ class Cyclic(Schedule):
     shape: Literal["triangle", "cosine"] = "triangle"
 
     def __post_init__(self) -> None:
-        _set(self, "low", _check_level(self.low, who="Cyclic", name="low"))
-        _set(self, "high", _check_level(self.high, who="Cyclic", name="high"))
+        _set(self, "low", check_level_value(self.low, who="Cyclic", name="low"))
+        _set(self, "high", check_level_value(self.high, who="Cyclic", name="high"))
         _set(self, "period", _check_positive(self.period, who="Cyclic", name="period"))
         if self.shape not in ("triangle", "cosine"):
             raise ValueError(f"Cyclic: expected shape 'triangle' or 'cosine', got {self.shape!r}.")
@@ -465,7 +449,7 @@ class WarmUp(Schedule):
                 f"WarmUp: expected a Schedule to wrap, got {type(self.schedule).__name__}."
             )
         _set(self, "steps", _check_positive(self.steps, who="WarmUp", name="steps"))
-        _set(self, "start", _check_level(self.start, who="WarmUp", name="start"))
+        _set(self, "start", check_level_value(self.start, who="WarmUp", name="start"))
 
     def _value(self, step: float) -> float:
         if step >= self.steps:
@@ -687,11 +671,11 @@ class Plateau(_Configurable):
         threshold: float = 0.0,
         cooldown: int = 0,
     ) -> None:
-        lo = _check_level(bounds[0], who="Plateau", name="bounds[0]")
-        hi = _check_level(bounds[1], who="Plateau", name="bounds[1]")
+        lo = check_level_value(bounds[0], who="Plateau", name="bounds[0]")
+        hi = check_level_value(bounds[1], who="Plateau", name="bounds[1]")
         if lo > hi:
             raise ValueError(f"Plateau: expected bounds (low, high) with low <= high, got {bounds}")
-        lvl = _check_level(level, who="Plateau", name="level")
+        lvl = check_level_value(level, who="Plateau", name="level")
         if not lo <= lvl <= hi:
             raise ValueError(f"Plateau: expected level inside bounds {bounds}, got {level}.")
         if mode not in ("max", "min"):
@@ -776,7 +760,7 @@ class Plateau(_Configurable):
                 f"Plateau.load_state_dict: missing {missing} in the state; pass the dict made by "
                 "Plateau.state_dict()."
             )
-        level = _check_level(state["level"], who="Plateau.load_state_dict", name="level")
+        level = check_level_value(state["level"], who="Plateau.load_state_dict", name="level")
         if not self.bounds[0] <= level <= self.bounds[1]:
             raise ValueError(
                 f"Plateau.load_state_dict: saved level {level} is outside bounds {self.bounds}; "

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mmnoise.data import NoisyDataset
+from mmnoise.robustness import RobustnessGrid
 from mmnoise.sample import (
     MMIN_CONDITIONS,
+    check_level,
+    check_level_value,
     check_sample,
     condition_name,
     presence_from_matrix,
@@ -16,6 +22,7 @@ from mmnoise.sample import (
     presence_patterns,
     valid_mask,
 )
+from mmnoise.schedules import Linear
 
 NAMES = ("audio", "visual", "text")
 
@@ -91,3 +98,28 @@ def test_presence_patterns_are_the_nonempty_proper_subsets(m: int) -> None:
 def test_valid_mask_marks_prefixes() -> None:
     m = valid_mask(torch.tensor([2, 0, 3]), 3, batch=3, device=torch.device("cpu"))
     assert m.sum(dim=1).tolist() == [2, 0, 3]
+
+
+def _noisy_dataset(level: float) -> object:
+    return NoisyDataset([{}], lambda s, **k: s, seed=0, level=level)  # type: ignore[arg-type]
+
+
+_LEVEL_CALLERS: dict[str, Callable[[float], object]] = {
+    "transform": lambda v: check_level(v, 2, torch.device("cpu"), who="Gain"),
+    "schedule": lambda v: Linear(v, 0.0, steps=3),
+    "NoisyDataset": _noisy_dataset,
+    "RobustnessGrid": lambda v: RobustnessGrid(levels=(0.0, v)),
+    "missing_level": lambda v: RobustnessGrid(missing_level=v),
+}
+
+
+@pytest.mark.parametrize("caller", sorted(_LEVEL_CALLERS))
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_every_level_given_as_a_number_goes_through_the_one_check(caller: str, bad: float) -> None:
+    # one function, one message: "<who>: expected <name> in [0, 1], got <value>; <fix>"
+    pattern = r"^\w+: expected [\w\[\]]+ in \[0, 1\], got (1\.5|-0\.1|nan); "
+    with pytest.raises(ValueError, match=pattern):
+        _LEVEL_CALLERS[caller](bad)
+    with pytest.raises(TypeError, match=r"expected start as a float in \[0, 1\], got bool"):
+        check_level_value(True, who="demo", name="start")
+    assert check_level_value(1, who="demo") == 1.0
