@@ -529,3 +529,59 @@ def test_uint8_frames_on_the_device_path_equal_the_host_path(case: object) -> No
     with as_on_cuda():  # every module decides as on CUDA: no host reads, branchless kernels
         got = t(sample, level=level, generator=torch.Generator().manual_seed(5))["v"]
     assert got.dtype == torch.uint8 and torch.equal(got, want)
+
+
+@st.composite
+def _u8_batches(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor | None, object]:
+    """uint8 clips as users hold them: edge values, layouts and lengths, and a level."""
+    b, t = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    shape = (b, t, draw(st.sampled_from([1, 3])), draw(st.sampled_from([1, 8, 12])), 8)
+    pattern = draw(st.sampled_from(["random", "zeros", "full", "mid"]))
+    fill = {"zeros": 0, "full": 255, "mid": 128}.get(pattern)
+    x = (
+        _u8_clip(draw(st.integers(0, 2**31 - 1)), shape, False)
+        if fill is None
+        else torch.full(shape, fill, dtype=torch.uint8)
+    )
+    layout = draw(st.sampled_from(["contiguous", "channels_last", "strided"]))
+    if layout == "channels_last":
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    elif layout == "strided":
+        wide = torch.zeros(*shape[:-1], 2 * shape[-1], dtype=torch.uint8)
+        wide[..., ::2] = x
+        x = wide[..., ::2]
+    lengths = draw(st.none() | st.lists(st.integers(1, t), min_size=b, max_size=b))
+    level = draw(
+        st.sampled_from([0.0, 0.5, 1.0])
+        | st.lists(st.sampled_from([0.0, 0.3, 1.0]), min_size=b, max_size=b).map(torch.tensor)
+    )
+    return x, None if lengths is None else torch.tensor(lengths), level
+
+
+@pytest.mark.parametrize("case", FRAME_CASES, ids=lambda c: c.id)
+@settings(max_examples=6, deadline=None)
+@given(batch=_u8_batches(), seed=seeds)
+def test_uint8_edge_batches_keep_the_contract(
+    case: object, batch: tuple[torch.Tensor, torch.Tensor | None, object], seed: int
+) -> None:
+    x, lengths, level = batch
+    t = case.build("v")  # type: ignore[attr-defined]
+    sample: dict[str, object] = {"v": x}
+    if lengths is not None:
+        sample["lengths"] = {"v": lengths}
+    before = x.clone()
+    out, rec = t.run(sample, level=level, generator=torch.Generator().manual_seed(seed))
+    y = out["v"]
+    assert y.dtype == torch.uint8 and y.shape == x.shape and torch.equal(x, before)
+    changed = (y != x).flatten(1).any(dim=1)
+    assert torch.equal(rec["keys"]["v"]["applied"], changed)
+    positive = torch.as_tensor(level, dtype=torch.float32).expand(x.shape[0]) > 0
+    assert not bool((changed & ~positive).any())  # level 0 is an exact identity
+    if lengths is not None:
+        pad = torch.arange(x.shape[1])[None, :] >= lengths[:, None]
+        assert torch.equal(y[pad], x[pad])
+    assert torch.equal(t.replay(sample, rec)["v"], y)
+    floats = {**sample, "v": x.float() / 255}
+    want = F._to_uint8(t.replay(floats, rec)["v"])
+    diff = int((y.int() - want.int()).abs().max())
+    assert diff <= _U8_TOLERANCE.get(type(t).__name__, 0), diff
