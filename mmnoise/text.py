@@ -20,6 +20,7 @@ import torch
 
 from mmnoise.config import check_range
 from mmnoise.rng import derive_seed, make_generator
+from mmnoise.sample import check_level_value
 
 __all__ = ["asr_noise"]
 
@@ -184,6 +185,7 @@ def asr_noise(
         The noisy string, or a list of noisy strings for a sequence input.
 
     Raises:
+        TypeError: level is not a number.
         ValueError: level outside [0, 1], bad ``wer`` or ``mix``.
         TypeError: ``texts`` is not a string or a sequence of strings.
 
@@ -195,8 +197,7 @@ def asr_noise(
         ['hello there']
     """
     who = "asr_noise"
-    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1:
-        raise ValueError(f"{who}: expected level in [0, 1], got {level!r}.")
+    level = check_level_value(level, who=who)
     rates = check_range(wer, who=who, name="wer", lo=0.0, hi=1.0)
     weights = tuple(float(m) for m in mix)
     if len(weights) != 3 or min(weights) < 0 or sum(weights) <= 0:

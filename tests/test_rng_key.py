@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from mmnoise import rng
-from mmnoise.functional import _fastrand as R
 from mmnoise.rng import Key, _mulhilo, _philox4x32, _unit
 
 M = 0xFFFFFFFF
@@ -157,9 +156,9 @@ def test_fold_in_with_a_tensor_gives_per_example_keys() -> None:
         lambda s, k: rng.rand(s, generator=k),
         lambda s, k: rng.randn(s, generator=k),
         lambda s, k: rng.randint(0, 1000, s, generator=k),
-        lambda s, k: R.randn(s, generator=k),
-        lambda s, k: R.normal_(torch.empty(s), generator=k),
-        lambda s, k: R.uniform_(torch.empty(s), generator=k),
+        lambda s, k: rng.randn_chunked(s, generator=k),
+        lambda s, k: rng.normal_(torch.empty(s), generator=k),
+        lambda s, k: rng.uniform_(torch.empty(s), generator=k),
     ],
 )
 def test_per_example_row_is_the_batch_of_one_draw(
@@ -179,12 +178,12 @@ def test_per_example_row_is_the_batch_of_one_draw(
 
 
 def test_fastrand_key_fills_equal_rng_draws_for_large_fields() -> None:
-    shape = (2, R.CHUNK + 7)  # beyond one chunk: the Key path has no chunking
-    assert torch.equal(R.randn(shape, generator=Key(4)), rng.randn(shape, generator=Key(4)))
-    assert torch.equal(R.rand(shape, generator=Key(4)), rng.rand(shape, generator=Key(4)))
+    shape = (2, rng.CHUNK + 7)  # beyond one chunk: the Key path has no chunking
+    assert torch.equal(rng.randn_chunked(shape, generator=Key(4)), rng.randn(shape, generator=Key(4)))
+    assert torch.equal(rng.rand_chunked(shape, generator=Key(4)), rng.rand(shape, generator=Key(4)))
     out = torch.empty(shape, dtype=torch.float64)
     assert torch.equal(
-        R.uniform_(out, generator=Key(4)), rng.rand(shape, generator=Key(4), dtype=torch.float64)
+        rng.uniform_(out, generator=Key(4)), rng.rand(shape, generator=Key(4), dtype=torch.float64)
     )
 
 
@@ -215,7 +214,7 @@ def test_key_paths_never_read_a_device_value_on_the_host(read_backs: list[str]) 
         rng.rand(shape, generator=key)
         rng.randn(shape, generator=key, dtype=torch.bfloat16)
         rng.randint(0, 5, shape, generator=key)
-        R.normal_(torch.empty(shape), generator=key)
+        rng.normal_(torch.empty(shape), generator=key)
         seed = rng.draw_seed(key, key.device)
         child = rng.generator_from_seed(seed, key.device, 0, 3)
         assert isinstance(child, Key)

@@ -14,7 +14,6 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.deprecation import renamed_args
-from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import (
     accurate,
     blend,
@@ -211,9 +210,9 @@ def add_gaussian_snr(
         >>> torch.allclose(snr, torch.tensor([10.0, 0.0]), atol=1e-3)
         True
     """
-    # the draw bounds this kernel on the CPU: _fastrand spreads it over threads (same field for
-    # any thread count), and the fresh buffer then receives the result
-    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    # the draw bounds this kernel on the CPU: rng.randn_chunked spreads it over threads (same
+    # field for any thread count), and the fresh buffer then receives the result
+    noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return _add_at_snr(x, noise, snr_db, lengths, time_dim, owned=True, noise_in_range=True)
 
 
@@ -251,7 +250,7 @@ def add_colored_snr(
         >>> bool((y - x).abs().sum() > 0)
         True
     """
-    white = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    white = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     n = x.shape[time_dim]
     spectrum = torch.fft.rfft(white, dim=time_dim)
     freqs = torch.fft.rfftfreq(n, device=x.device).to(x.dtype)
@@ -293,7 +292,7 @@ def impulse_noise(
         True
     """
     mean, std = valid_moments(x, lengths, time_dim)
-    u = _fastrand.rand(x.shape, generator=generator, device=x.device)
+    u = rng.rand_chunked(x.shape, generator=generator, device=x.device)
     valid = step_mask(x, lengths, time_dim)
     if valid is not None:
         u.masked_fill_(~valid, 2.0)  # padding is never hit

@@ -4,7 +4,8 @@ Each kernel folds time into the batch, (B, T, C, H, W) -> (B*T, C, H, W), and re
 (B,) parameters over its T frames, so a clip is corrupted as a whole (one blur, one JPEG quality,
 one occluder), as real video is; a (B, T) parameter gives each frame its own value instead. Noise
 fields are always drawn fresh for every frame: sensor noise is not frozen across a clip (drawn
-with ``_fastrand``, the package's parallel chunked generator, as in the feature kernels).
+with :func:`mmnoise.rng.randn_chunked`, the package's parallel chunked generator, as in the
+feature kernels).
 
 Every kernel is pure: parameters are explicit tensors, randomness comes only from ``generator``,
 inputs are never modified, frames past ``lengths`` come back unchanged, outputs stay in [0, 1],
@@ -25,8 +26,8 @@ from typing import Any, Concatenate, ParamSpec
 import torch
 from torch import Tensor
 
+from mmnoise import rng
 from mmnoise.deprecation import module_aliases, renamed_args
-from mmnoise.functional import _fastrand
 from mmnoise.functional._shape import accurate, fill_where, keep_padding
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
@@ -167,7 +168,7 @@ def gaussian_noise(
         (True, True)
     """
     s = _per_frame(std, x, name="std", who="gaussian_noise")
-    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)  # fused: one pass, one allocation
     return _finish(y, x, lengths)
 
@@ -207,7 +208,7 @@ def shot_noise(
         True
     """
     s = _per_frame(std, x, name="std", who="shot_noise")
-    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     noise = noise * x.clamp(min=0.0).sqrt()
     y = torch.addcmul(x, _bcast(s), noise).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
@@ -661,7 +662,7 @@ def low_light(
 
     dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
     dark = dark.reshape(x.shape)
-    noise = _fastrand.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = torch.addcmul(dark, _bcast(s), noise * dark.sqrt()).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
 

@@ -1,4 +1,4 @@
-"""Statistical quality and determinism of the chunked parallel random fields (_fastrand).
+"""Statistical quality and determinism of the chunked parallel random fields (mmnoise.rng).
 
 Bounds are 5 standard errors of the statistic under the null hypothesis (iid N(0, 1) or
 U[0, 1)), so a correct generator fails a test with probability below ~1e-6 per check, while a
@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchaudio.functional as AF
 
-from mmnoise.functional import _fastrand as R
+from mmnoise import rng as R
 from mmnoise.functional import features as F
 
 C = R.CHUNK
@@ -34,27 +34,27 @@ def threads() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def field() -> torch.Tensor:
     # 32 chunks plus a ragged tail: the chunked path, with the tail chunk shorter than CHUNK
-    return R.randn((32 * C + 777,), generator=_g(3), dtype=torch.float64)
+    return R.randn_chunked((32 * C + 777,), generator=_g(3), dtype=torch.float64)
 
 
 def test_field_does_not_depend_on_the_number_of_threads() -> None:
     shape = (5, C + 1001)  # 5 chunks and a tail, not aligned to rows
-    fields = [R.randn(shape, generator=_g(1), workers=w) for w in (1, 2, 3, 7)]
+    fields = [R.randn_chunked(shape, generator=_g(1), workers=w) for w in (1, 2, 3, 7)]
     assert all(torch.equal(fields[0], f) for f in fields[1:])
-    uniform = [R.rand(shape, generator=_g(1), workers=w) for w in (1, 4)]
+    uniform = [R.rand_chunked(shape, generator=_g(1), workers=w) for w in (1, 4)]
     assert torch.equal(uniform[0], uniform[1])
 
 
 def test_same_generator_state_same_field_and_the_generator_advances() -> None:
     g = _g(5)
-    a, b = R.randn((3 * C,), generator=g), R.randn((3 * C,), generator=g)
-    assert torch.equal(a, R.randn((3 * C,), generator=_g(5)))
+    a, b = R.randn_chunked((3 * C,), generator=g), R.randn_chunked((3 * C,), generator=g)
+    assert torch.equal(a, R.randn_chunked((3 * C,), generator=_g(5)))
     assert not torch.equal(a, b)
 
 
 def test_small_fields_are_exactly_torch_draws() -> None:
-    assert torch.equal(R.randn((7, 9), generator=_g(2)), torch.randn(7, 9, generator=_g(2)))
-    assert torch.equal(R.rand((C,), generator=_g(2)), torch.rand(C, generator=_g(2)))
+    assert torch.equal(R.randn_chunked((7, 9), generator=_g(2)), torch.randn(7, 9, generator=_g(2)))
+    assert torch.equal(R.rand_chunked((C,), generator=_g(2)), torch.rand(C, generator=_g(2)))
 
 
 def test_gaussian_moments(field: torch.Tensor) -> None:
@@ -73,7 +73,7 @@ def test_gaussian_moments(field: torch.Tensor) -> None:
 
 
 def test_uniform_moments_and_range() -> None:
-    u = R.rand((16 * C,), generator=_g(4), dtype=torch.float64)
+    u = R.rand_chunked((16 * C,), generator=_g(4), dtype=torch.float64)
     n = u.numel()
     assert bool((u >= 0).all()) and bool((u < 1).all())
     assert abs(u.mean().item() - 0.5) < 5 * math.sqrt(1 / 12 / n)
@@ -89,7 +89,7 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_no_correlation_between_examples() -> None:
     # a (B, T, D) feature batch: examples must be independent of each other
-    x = R.randn((24, 50, 1300), generator=_g(6), dtype=torch.float64).reshape(24, -1)
+    x = R.randn_chunked((24, 50, 1300), generator=_g(6), dtype=torch.float64).reshape(24, -1)
     z = (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True)
     corr = z @ z.T / z.shape[1]
     off = corr[~torch.eye(24, dtype=torch.bool)]
@@ -178,3 +178,12 @@ def test_impulse_signs_are_balanced_with_one_draw() -> None:
     total = hit.sum().item()
     assert abs(total / x.numel() - 0.2) < 5 * math.sqrt(0.16 / x.numel())
     assert abs(up / total - 0.5) < 5 * math.sqrt(0.25 / total)
+
+
+def test_the_old_module_path_still_gives_the_same_functions() -> None:
+    # one randomness module (mmnoise.rng); mmnoise.functional._fastrand re-exports it
+    from mmnoise.functional import _fastrand
+
+    assert _fastrand.randn is R.randn_chunked and _fastrand.rand is R.rand_chunked
+    assert _fastrand.normal_ is R.normal_ and _fastrand.uniform_ is R.uniform_
+    assert _fastrand.CHUNK == R.CHUNK and _fastrand.chunk_seeds is R.chunk_seeds
