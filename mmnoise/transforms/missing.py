@@ -67,8 +67,19 @@ class _StepNoise(NoiseTransform):
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         step = (torch.ceil(level * 100) - 1).clamp(0, 99).long()
-        eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        dtype = x.dtype if x.is_floating_point() else torch.float32  # uint8 frames: as x / 255
+        eps = rng.randn(x.shape, generator=generator, device=x.device, dtype=dtype)
         return {"alpha_bar": self._alpha_bars.to(x.device)[step], "eps": eps}
+
+    def apply_transform(
+        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
+        inplace: bool = False, present: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """uint8 frames are noised as ``x / 255`` (float): the drop rounds the copy once."""
+        if x.dtype == torch.uint8:
+            x, inplace = torch.div(x, 255.0), False
+        return super().apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace,
+                                       present=present)  # fmt: skip
 
     def draw(
         self, sample: Sample, level: Levels, generator: Randomness, keys: Keys = None
@@ -361,7 +372,7 @@ class DropModalities(NoiseTransform):
     ) -> Tensor:  # fmt: skip
         """Fill the valid steps of the examples dropped: not kept, and present on input."""
         fill: float | Tensor = params.get("fill", self.fill if isinstance(self.fill, float) else 0.0)
-        if kind == "frames" and isinstance(fill, Tensor):
+        if kind == "frames" and isinstance(fill, Tensor) and fill.is_floating_point():
             fill = fill.clamp(0.0, 1.0)  # frames live in [0, 1]; so does their noised copy
         return M.drop_modalities(x, present=self._kept(params, present, x), fill=fill,
                                  lengths=lengths, time_dim=time_dim(kind), inplace=inplace)  # fmt: skip
