@@ -320,15 +320,21 @@ def _nmer_record(config: ModelConfig) -> dict[str, Any]:
     """Which NMER made a result: its variant name (or "custom") and every switch."""
     if not isinstance(config, NMERConfig):
         return {}
-    return {"nmer_variant": config.variant_name, "nmer_switches": config.switches()}
+    return {
+        "nmer_variant": config.variant_name,
+        "nmer_switches": config.switches(),
+        "nmer_kl_scale": config.kl_scale,  # kl_weight None means another scale per release
+    }
 
 
 def _check_recorded(rc: ReproduceConfig, run: Run, path: Path) -> None:
     """Refuse to reuse a finished NMER result that another NMER configuration made."""
     if run.kind != "nmer":
         return
-    want = _nmer_config(rc, run.variant or "default").switches()
-    got = json.loads(path.read_text()).get("nmer_switches")
+    config = _nmer_config(rc, run.variant or "default")
+    want = {**config.switches(), "kl_scale": config.kl_scale}
+    saved = json.loads(path.read_text())
+    got = {**saved.get("nmer_switches", {}), "kl_scale": saved.get("nmer_kl_scale")}
     if got != want:
         raise ValueError(
             f"reproduce: {path} was made by NMER switches {got}, this command asks for {want} "
@@ -509,7 +515,8 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{cpu}, torch {torch.__version__}, {n} thread{'' if n == 1 else 's'}"
 
 
 def _cell(stat: dict[str, float]) -> str:

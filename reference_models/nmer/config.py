@@ -17,7 +17,8 @@ Variant = Literal["default", "release", "mrcn1"]
 #: (docs/reference-models.md, "NMER variants"). The dataclass defaults are the ``"default"`` row.
 VARIANTS: dict[str, dict[str, Any]] = {
     # the package default: the residual classifier input of MRCN_1, the release's reconstruction
-    # target, an unbounded decoder, KL batch mean x 0.1, z = mu in evaluation
+    # target, an unbounded decoder, KL batch mean x 0.01, z = mu in evaluation; chosen on
+    # validation by benchmarks/nmer_select.py (docs/reference-models.md)
     "default": {
         "classifier_input": "residual",
         "reconstruction_target": "reconstruction",
@@ -113,10 +114,9 @@ class NMERConfig:
     # (default and release: MSE(x̂, t)) or "residual" (MRCN_1: MSE(x̂ + s, t), the VAE learns
     # the correction of the student's own embeddings)
     reconstruction_target: Literal["reconstruction", "residual"] = "reconstruction"
-    # classifier: hidden sizes, dropout, BatchNorm (script: 0.1, BN on). Dropout 0.3 by default:
-    # with the residual input the classifier sees the embeddings directly and overfits at 0.1
-    # (full-condition test WA at IEMOCAP size, demo recipe, seeds 0 / 1 / 2: 86.9 with 0.3,
-    # 86.5 with 0.1, baseline 86.7; docs/reference-models.md)
+    # classifier: hidden sizes, dropout, BatchNorm (script: 0.1, BN on). Dropout 0.3 by default,
+    # chosen with the residual input and KL x 0.01 on validation over five seeds
+    # (benchmarks/nmer_select.py; docs/reference-models.md)
     cls_layers: tuple[int, ...] = (128, 128)
     cls_dropout: float = 0.3
     cls_batch_norm: bool = True
@@ -126,9 +126,11 @@ class NMERConfig:
     reconstruction_weight: float = 1.0
     # the KL term: "batchmean" (default: summed over the latent, averaged over the batch, so
     # independent of the batch size) or "sum" over batch and latent (upstream, exactly: with
-    # kl_weight left at None it is weighted 1). kl_weight None = 0.1 for "batchmean" (a beta-VAE
-    # weight; research/seed_models.md section 11), 1 for "sum". Upstream's summed KL dominates
-    # the loss on small corpora and NMER then stays at chance (docs/reference-models.md).
+    # kl_weight left at None it is weighted 1). kl_weight None = 0.01 for "batchmean" (a beta-VAE
+    # weight, chosen on validation; 0.1 until issue 27: research/seed_models.md section 11), 1
+    # for "sum". At batch B, batch mean x 0.01 is the sum x 0.01 / B (1/12800 at batch 128).
+    # Upstream's summed KL dominates the loss on small corpora and NMER then stays at chance
+    # (docs/reference-models.md).
     kl_reduction: Literal["sum", "batchmean"] = "batchmean"
     kl_weight: float | None = None
     # weight init of Linear / Conv layers: "kaiming" (upstream: Kaiming-normal, zero bias) or
@@ -273,15 +275,15 @@ class NMERConfig:
 
     @property
     def kl_scale(self) -> float:
-        """The KL weight in use: ``kl_weight``, or 0.1 (batchmean) / 1 (sum, upstream) if None.
+        """The KL weight in use: ``kl_weight``, or 0.01 (batchmean) / 1 (sum, upstream) if None.
 
         Example:
             >>> NMERConfig().kl_scale, NMERConfig(kl_reduction="sum").kl_scale
-            (0.1, 1.0)
+            (0.01, 1.0)
         """
         if self.kl_weight is not None:
             return float(self.kl_weight)
-        return 1.0 if self.kl_reduction == "sum" else 0.1
+        return 1.0 if self.kl_reduction == "sum" else 0.01
 
     @property
     def token_dim(self) -> int:

@@ -60,9 +60,9 @@ def nmer_loss(
     total = ce_weight * CE + invariant_weight * MSE(H, H^T) + reconstruction_weight * MSE(r, t)
     + ``config.kl_scale`` * KL, with r = x̂ (``reconstruction_target="reconstruction"``: default
     and release) or x̂ + s (``"residual"``: MRCN_1) and KL = -1/2 sum (1 + log sigma^2 - mu^2 -
-    sigma^2) summed over the latent and averaged (``batchmean``, default, weight 0.1) or summed
+    sigma^2) summed over the latent and averaged (``batchmean``, default, weight 0.01) or summed
     (``sum``, release and MRCN_1, weight 1) over the batch. At batch B the default's KL factor
-    is the summed KL x 0.1 / B: x 1/1280 at the preset batch 128, against x 1 upstream.
+    is the summed KL x 0.01 / B: x 1/12800 at the preset batch 128, against x 1 upstream.
 
     Shape:
         labels: (B,) int64.
