@@ -37,6 +37,7 @@ from mmnoise.functional._shape import (
     valid_steps,
     writes_boxes,
 )
+from mmnoise.functional.frames import _to_uint8
 from mmnoise.rng import Randomness
 from mmnoise.sample import reads_on_host
 
@@ -53,6 +54,25 @@ __all__ = [
     "time_mask",
     "time_shift",
 ]
+
+
+def frame_fill(x: Tensor, fill: float, *, who: str) -> float:
+    """The value a mask writes for ``fill``: as given on float input; on uint8 frames ``fill`` is
+    an intensity in [0, 1] (the float path's scale), written as ``255 * fill`` rounded as the
+    float path's output is (halves up), and a fill outside [0, 1] is refused there.
+
+    Example:
+        >>> frame_fill(torch.zeros(1, 1, 1, 1, 1, dtype=torch.uint8), 0.5, who="time_mask")
+        128.0
+    """
+    if x.dtype != torch.uint8:
+        return fill
+    if not 0.0 <= fill <= 1.0:
+        raise ValueError(
+            f"{who}: fill={fill} is outside [0, 1], the intensity scale of frames (uint8 frames "
+            "are written 255 * fill, rounded); pass a fill in [0, 1] (0.0: black, 1.0: white)."
+        )
+    return float(_to_uint8(torch.tensor(float(fill), dtype=torch.float32)))
 
 
 @accurate
@@ -363,7 +383,8 @@ def frame_dropout(
     Args:
         x: input of any kind.
         fraction: (B,) fraction of valid steps dropped, in [0, 1]; per-step probability.
-        fill: value written into dropped steps.
+        fill: value written into dropped steps (uint8 frames: an intensity in [0, 1], written as
+            ``255 * fill`` rounded).
         generator: source of the drop decisions.
         lengths: (B,) valid steps; padding is never dropped.
         time_dim: the axis of steps.
@@ -376,6 +397,7 @@ def frame_dropout(
         >>> frame_dropout(torch.ones(1, 3, 2), fraction=torch.tensor([1.0])).sum().item()
         0.0
     """
+    fill = frame_fill(x, fill, who="frame_dropout")
     u = rng.rand((x.shape[0], x.shape[time_dim]), generator=generator, device=x.device)
     drop = u < fraction.to(x.device)[:, None]
     valid = valid_steps(x, lengths, time_dim)
@@ -406,7 +428,8 @@ def time_mask(
         x: input of any kind.
         start: (B,) start position as a fraction in [0, 1).
         width_fraction: (B,) span width as a fraction of the valid length, in [0, 1].
-        fill: value written into the span.
+        fill: value written into the span (uint8 frames: an intensity in [0, 1], written as
+            ``255 * fill`` rounded).
         lengths: (B,) valid steps along ``time_dim``.
         time_dim: the axis of steps.
         inplace: write into ``x`` instead of a new tensor (only for a tensor you own).
@@ -419,6 +442,7 @@ def time_mask(
         ...           width_fraction=torch.tensor([0.5])).flatten()
         tensor([0., 0., 1., 1.])
     """
+    fill = frame_fill(x, fill, who="time_mask")
     lo, hi = span_bounds(full_lengths(x, lengths, time_dim), start, width_fraction)
     # no fill_boxes here: the span's keep-mask multiply (one pass, both threads) measured faster
     # in place than a span box per example on every shape tried (0.09-0.84x)

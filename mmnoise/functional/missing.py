@@ -16,6 +16,8 @@ from mmnoise.functional._shape import (
     valid_steps,
     writes_boxes,
 )
+from mmnoise.functional.features import frame_fill
+from mmnoise.functional.frames import _to_uint8
 from mmnoise.rng import Randomness
 
 __all__ = ["drop_modalities", "feature_missing", "sample_presence", "sample_presence_exact"]
@@ -39,7 +41,10 @@ def drop_modalities(
     Args:
         x: any modality tensor.
         present: (B,) bool, False where the modality is missing.
-        fill: value, or tensor shaped like ``x``, used for missing examples.
+        fill: value, or tensor shaped like ``x``, used for missing examples. On uint8 frames a
+            value is an intensity in [0, 1] written as ``255 * fill`` rounded (outside [0, 1]:
+            refused), and a float tensor is read as frames in [0, 1] (clamped) and rounded once,
+            as the float path's output is.
         lengths: (B,) valid steps along ``time_dim`` (None: every step is valid).
         time_dim: the axis ``lengths`` counts (2 for waveforms, 1 otherwise).
         inplace: write into ``x`` instead of a new tensor (only for a tensor you own): only the
@@ -55,6 +60,11 @@ def drop_modalities(
         ...                 lengths=torch.tensor([2])).flatten()
         tensor([0., 0., 1.])
     """
+    if x.dtype == torch.uint8:  # frames as decoded: the fill on the [0, 1] scale, rounded once
+        if not isinstance(fill, Tensor):
+            fill = frame_fill(x, fill, who="drop_modalities")
+        elif fill.is_floating_point():
+            fill = _to_uint8(fill.clamp(0.0, 1.0))
     gone = ~present.to(device=x.device, dtype=torch.bool)
     tensor_fill = isinstance(fill, Tensor) and fill.ndim > 0
     if lengths is not None and inplace and not tensor_fill and writes_boxes(x):

@@ -6,7 +6,7 @@ argument names; level 0 is an exact identity (the example is not touched at all)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -43,6 +43,16 @@ def _check_fraction(
 ) -> tuple[float, float]:
     """A (weak, strong) pair of fractions, each in [0, 1]."""
     return check_range(value, who=who, name=name, lo=0.0, hi=1.0)
+
+
+def _check_frames_fill(fill: float, kind: Kind, *, who: str) -> None:
+    """Frames live in [0, 1] (uint8 frames: ``255 * fill`` rounded), so must a fill written there."""
+    if kind == "frames" and not 0.0 <= fill <= 1.0:
+        raise ValueError(
+            f"{who}: fill={fill} is outside [0, 1], where frames live (uint8 frames get "
+            "255 * fill, rounded); pass a fill in [0, 1] (0.0: black frames), or use a second "
+            "transform with its own fill for the frames."
+        )
 
 
 class AddGaussianSNR(NoiseTransform):
@@ -203,7 +213,8 @@ class FrameDropout(NoiseTransform):
         keys: entries to corrupt.
         fraction: (weak, strong) fraction of valid steps dropped, in [0, 1]; per-step
             probability.
-        fill: value of a dropped step.
+        fill: value of a dropped step (frames: an intensity in [0, 1]; uint8 frames get
+            ``255 * fill`` rounded).
         p: per-example probability.
 
     Shape:
@@ -237,6 +248,15 @@ class FrameDropout(NoiseTransform):
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
 
+    def apply_transform(
+        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
+        inplace: bool = False, present: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The kernel, once ``fill`` is checked against the kind (frames: in [0, 1])."""
+        _check_frames_fill(self.fill, kind, who=type(self).__name__)
+        return super().apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace,
+                                       present=present)  # fmt: skip
+
 
 @renamed_args(ratio="fraction")
 class TimeMask(NoiseTransform):
@@ -249,7 +269,8 @@ class TimeMask(NoiseTransform):
         keys: entries to corrupt.
         fraction: (weak, strong) fraction of the valid steps masked (the span's width), in
             [0, 1].
-        fill: value written into the span.
+        fill: value written into the span (frames: an intensity in [0, 1]; uint8 frames get
+            ``255 * fill`` rounded).
         p: per-example probability.
 
     Shape:
@@ -283,6 +304,15 @@ class TimeMask(NoiseTransform):
 
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
+
+    def apply_transform(
+        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
+        inplace: bool = False, present: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The kernel, once ``fill`` is checked against the kind (frames: in [0, 1])."""
+        _check_frames_fill(self.fill, kind, who=type(self).__name__)
+        return super().apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace,
+                                       present=present)  # fmt: skip
 
 
 @renamed_args(ratio="fraction")
