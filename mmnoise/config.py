@@ -1,7 +1,7 @@
 """One registry and one serialiser for everything that round-trips through a plain dict.
 
-Also the checks of config values every transform shares (:func:`check_range`,
-:func:`check_probability`) and the one level-to-range mapping (:func:`lerp`).
+(The checks of ranges and probabilities and the level-to-range mapping, ``check_range``,
+``check_probability`` and ``lerp``, live in :mod:`mmnoise.levels`.)
 
 Transforms, containers and pipelines (:mod:`mmnoise.transforms`) and schedules
 (:mod:`mmnoise.schedules`) write ``to_config()``: a JSON-able dict whose ``"type"`` is the class
@@ -22,24 +22,24 @@ Example:
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
+
+# moved to mmnoise.levels (level and range checks); importable from here as before
+from mmnoise.levels import check_probability as check_probability
+from mmnoise.levels import check_range as check_range
+from mmnoise.levels import lerp as lerp
 
 __all__ = [
     "SCHEDULES",
     "TRANSFORMS",
     "Registry",
-    "check_probability",
-    "check_range",
     "constructor_config",
     "decode",
     "encode",
     "from_config",
-    "lerp",
 ]
 
 
@@ -210,66 +210,3 @@ def from_config(config: Mapping[str, Any]) -> Any:
         f"from_config: unknown type {kind!r}; known transforms and schedules: {known}. Build the "
         "config with to_config()."
     )
-
-
-def check_probability(value: float, *, who: str, name: str = "p") -> float:
-    """Return ``value`` as a float after checking it lies in [0, 1].
-
-    Example:
-        >>> check_probability(1, who="demo")
-        1.0
-    """
-    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(
-            f"{who}: expected {name} in [0, 1], got {value!r}; use 0 to disable, 1 to always apply."
-        )
-    return float(value)
-
-
-def check_range(
-    value: Sequence[float], *, who: str, name: str, lo: float | None = None, hi: float | None = None
-) -> tuple[float, float]:
-    """Return a ``(weak, strong)`` pair of floats after checking its form and bounds.
-
-    Example:
-        >>> check_range([0, 20], who="demo", name="snr_db")
-        (0.0, 20.0)
-    """
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
-        hint = (
-            f"; for a fixed value pass {name}=({float(value)}, {float(value)})"
-            if isinstance(value, int | float) and not isinstance(value, bool)
-            else ""
-        )
-        raise ValueError(
-            f"{who}: expected {name} as a (weak, strong) pair of numbers (the values at level 0 "
-            f"and level 1), got {value!r}{hint}."
-        )
-    pair = (float(value[0]), float(value[1]))
-    if not all(math.isfinite(v) for v in pair):
-        raise ValueError(
-            f"{who}: expected {name} as finite numbers, got {value!r}; a NaN or infinite "
-            "setting makes every output non-finite (for no corruption use level 0 or p=0)."
-        )
-    for v in pair:
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"{who}: expected {name} values in [{lo}, {hi}], got {value!r}.")
-    return pair
-
-
-def lerp(level: Tensor, value_range: tuple[float, float]) -> Tensor:
-    """Map per-example levels in [0, 1] onto a ``(weak, strong)`` range, linearly.
-
-    Example:
-        >>> import torch
-        >>> lerp(torch.tensor([0.0, 0.5, 1.0]), (30.0, -10.0))
-        tensor([ 30.,  10., -10.])
-    """
-    weak, strong = value_range
-    # one op where the range allows it (a fixed value, or a range from 0), else one temporary:
-    # the same values as w + (s - w) l
-    if weak == strong:
-        return torch.full_like(level, weak)
-    if weak == 0:
-        return level * strong
-    return (level * (strong - weak)).add_(weak)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from mmnoise.levels import check_level_value
 from mmnoise.rng import PerExample, Randomness, derive_seed, make_generator
 from mmnoise.sample import (
     KINDS_KEY,
@@ -44,7 +45,6 @@ from mmnoise.sample import (
     RESERVED,
     Kind,
     Sample,
-    check_level_value,
     time_dim,
 )
 from mmnoise.schedules import LevelMode, LevelSchedule, sample_levels

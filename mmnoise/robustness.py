@@ -31,9 +31,10 @@ from typing import Any, Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
+from mmnoise.levels import check_level_value
 from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix, read_predictions
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.sample import Sample, check_level_value, condition_name, presence_patterns
+from mmnoise.sample import Sample, condition_name, presence_patterns
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.features import AddGaussianSNR
 from mmnoise.transforms.missing import DropModalities

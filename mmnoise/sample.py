@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
-import struct
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor
+
+# moved to mmnoise.levels (the module that owns levels); importable from here as before
+from mmnoise.levels import as_float32 as as_float32
+from mmnoise.levels import check_level_value as check_level_value
 
 __all__ = [
     "ALL_KINDS",
@@ -41,12 +43,10 @@ __all__ = [
     "Level",
     "Levels",
     "Sample",
-    "as_float32",
     "batch_size",
     "check_bounds",
     "check_finite_entries",
     "check_level",
-    "check_level_value",
     "check_reserved",
     "check_sample",
     "check_tensor",
@@ -629,58 +629,3 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
         fix="map your schedule output into [0, 1] (a NaN is not a level).",
     )
     return lv
-
-
-def check_level_value(value: object, *, who: str, name: str = "level", fix: str = "") -> float:
-    """Return ``value`` as a float after checking it is a level in [0, 1]: THE level check.
-
-    Every level given as a number goes through here: a transform's ``level`` (through
-    :func:`check_level`, which also takes (B,) tensors), a schedule's endpoints and state,
-    ``NoisyDataset(level=...)`` and ``RobustnessGrid(levels=..., missing_level=...)``.
-
-    Args:
-        value: the level, a real number (a bool is refused).
-        who: the caller, named in errors.
-        name: the argument's name, named in errors.
-        fix: how to fix a value outside [0, 1], added to the error.
-
-    Raises:
-        TypeError: ``value`` is not a real number.
-        ValueError: ``value`` is outside [0, 1] or NaN.
-
-    Example:
-        >>> check_level_value(0.25, who="demo")
-        0.25
-        >>> check_level_value(1.5, who="demo", name="start")
-        Traceback (most recent call last):
-        ...
-        ValueError: demo: expected start in [0, 1], got 1.5; pass start as a float in [0, 1]: 0 is clean, 1 the strongest noise (physical units come from each transform's (weak, strong) range).
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{who}: expected {name} as a float in [0, 1], got {type(value).__name__}; pass a "
-            "plain number."
-        )
-    v = float(value)
-    if not 0.0 <= v <= 1.0:  # NaN fails too
-        raise ValueError(
-            f"{who}: expected {name} in [0, 1], got {value!r}; "
-            + (fix or f"pass {name} as a float in [0, 1]: 0 is clean, 1 the strongest noise "
-               "(physical units come from each transform's (weak, strong) range).")
-        )  # fmt: skip
-    return v
-
-
-def as_float32(value: float) -> float:
-    """Return a Python number rounded to float32, the dtype levels are computed in.
-
-    A positive level too small for float32 (``1e-50``) is 0 there; rounding it once, here, makes
-    the gate, the parameters, the record and ``replay`` agree that it is an identity.
-
-    Example:
-        >>> as_float32(1e-50), as_float32(0.5)
-        (0.0, 0.5)
-    """
-    # struct's functions, not a compiled struct.Struct: dynamo traces these and not its methods
-    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
-    return rounded

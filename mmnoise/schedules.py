@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import SCHEDULES, decode, encode
-from mmnoise.sample import check_level, check_level_value
+from mmnoise.levels import check_level_value
+from mmnoise.sample import check_level
 
 __all__ = [
     "Chain",

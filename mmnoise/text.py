@@ -18,9 +18,8 @@ from typing import overload
 
 import torch
 
-from mmnoise.config import check_range
+from mmnoise.levels import check_level_value, check_range
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.sample import check_level_value
 
 __all__ = ["asr_noise"]
 

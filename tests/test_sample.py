@@ -9,12 +9,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mmnoise import config, levels, sample
 from mmnoise.data import NoisyDataset
+from mmnoise.levels import check_level_value
 from mmnoise.robustness import RobustnessGrid
 from mmnoise.sample import (
     MMIN_CONDITIONS,
     check_level,
-    check_level_value,
     check_sample,
     condition_name,
     presence_from_matrix,
@@ -123,3 +124,10 @@ def test_every_level_given_as_a_number_goes_through_the_one_check(caller: str, b
     with pytest.raises(TypeError, match=r"expected start as a float in \[0, 1\], got bool"):
         check_level_value(True, who="demo", name="start")
     assert check_level_value(1, who="demo") == 1.0
+
+
+def test_level_helpers_live_in_levels_and_keep_their_old_import_paths() -> None:
+    assert sample.check_level_value is levels.check_level_value
+    assert sample.as_float32 is levels.as_float32
+    assert config.check_range is levels.check_range and config.lerp is levels.lerp
+    assert config.check_probability is levels.check_probability
