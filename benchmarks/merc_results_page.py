@@ -28,6 +28,14 @@ def _p(v: float) -> str:
     return "-" if v is None or math.isnan(v) else f"{100 * v:.1f}"
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _fam(sc: dict, name: str) -> dict:
+    return sc["families"].get(name, {})
+
+
 def _ci(band: list[float] | None) -> str:
     return "" if not band or math.isnan(band[0]) else f" [{_p(band[0])}, {_p(band[1])}]"
 
@@ -48,7 +56,7 @@ def main(root: str) -> int:
     row("clean, all modalities", [_p(sc[m]["conditions"]["full"]["WA"]) for m in MODELS])
     row(
         "clean, MMIN's six conditions pooled",
-        [_p(sc[m]["conditions"]["mmin_pooled"]["WA"]) for m in MODELS],
+        [_p(sc[m]["conditions"].get("mmin_pooled", {}).get("WA", math.nan)) for m in MODELS],
     )
     row(
         "mCE (test corruption families)",
@@ -65,18 +73,15 @@ def main(root: str) -> int:
     ]
     row(
         "mean area under the WA-severity curve",
-        [_p(sum(sc[m]["families"][f]["auc"] for f in tests) / len(tests)) for m in MODELS],
+        [_p(_mean([_fam(sc[m], f).get("auc", math.nan) for f in tests])) for m in MODELS],
     )
     row(
         "area under WA over the effective eta",
-        [f"{100 * sc[m]['missing_rate_auc']:.1f}" for m in MODELS],
+        [_p(sc[m].get("missing_rate_auc", math.nan)) for m in MODELS],
     )
     row(
         "NMER fill, mean WA over conditions x severities",
-        [
-            _p(sum(sum(v) for v in sc[m]["nmer_fill"].values()) / (5 * len(sc[m]["nmer_fill"])))
-            for m in MODELS
-        ],
+        [_p(_mean([x for v in sc[m]["nmer_fill"].values() for x in v])) for m in MODELS],
     )
     tests_all = [
         f.name
@@ -152,7 +157,8 @@ def main(root: str) -> int:
         row(
             f"`{f.name}`{tag}",
             [
-                f"{_p(sc[m]['families'][f.name]['ce'])} / {_p(sc[m]['families'][f.name]['wa'][5])}"
+                f"{_p(_fam(sc[m], f.name).get('ce', math.nan))} / "
+                f"{_p(_fam(sc[m], f.name).get('wa', [math.nan] * 6)[5])}"
                 for m in MODELS
             ],
         )
@@ -166,7 +172,8 @@ def main(root: str) -> int:
     for i, r in enumerate(sc["baseline"]["missing_rate"]):
         vals = []
         for m in MODELS:
-            x = sc[m]["missing_rate"][i]
+            rows = sc[m]["missing_rate"]
+            x = rows[i] if i < len(rows) else {"WA": math.nan, "UA": math.nan, "F1": math.nan}
             vals.append(f"{_p(x['WA'])} / {_p(x['UA'])} / {_p(x['F1'])}")
         eff = r.get("eta_effective", r["eta"])
         out.append(
@@ -174,7 +181,7 @@ def main(root: str) -> int:
         )
     out += ["", "### MMIN conditions, clean (WA %)", "", head, sep]
     for c in sc["baseline"]["conditions"]:
-        row(c, [_p(sc[m]["conditions"][c]["WA"]) for m in MODELS])
+        row(c, [_p(sc[m]["conditions"].get(c, {}).get("WA", math.nan)) for m in MODELS])
     out += [
         "",
         "### NMER noise fill (WA %, mean over the six conditions)",
@@ -183,10 +190,7 @@ def main(root: str) -> int:
         "|---" * (len(MODELS) + 1) + "|",
     ]
     for s, t in enumerate(suite.nmer_fill["severities"]):
-        vals = [
-            _p(sum(v[s] for v in sc[m]["nmer_fill"].values()) / len(sc[m]["nmer_fill"]))
-            for m in MODELS
-        ]
+        vals = [_p(_mean([v[s] for v in sc[m]["nmer_fill"].values()])) for m in MODELS]
         out.append(f"| {t} | " + " | ".join(vals) + " |")
     out += ["", "### Speed", "", "| | " + " | ".join(NAMES[m] for m in MODELS) + " |", sep]
     tm = {m: cards[m]["timing"] for m in MODELS}
@@ -195,7 +199,7 @@ def main(root: str) -> int:
     row(
         "share of corrupting",
         [
-            f"{100 * tm[m]['corrupt_s'] / (tm[m]['corrupt_s'] + tm[m]['predict_s']):.0f} %"
+            f"{100 * tm[m]['corrupt_s'] / max(1e-9, tm[m]['corrupt_s'] + tm[m]['predict_s']):.0f} %"
             for m in MODELS
         ],
     )
