@@ -575,12 +575,13 @@ def _variant_table(rc: ReproduceConfig) -> list[str]:
     lines = [
         "## NMER variants of this run",
         "",
-        "| variant | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
-        "|---|" + "---|" * len(keys),
+        "| variant | " + " | ".join(k.replace("_", " ") for k in keys) + " | KL scale |",
+        "|---|" + "---|" * (len(keys) + 1),
     ]
     for variant in rc.nmer_variants:
         cfg = _nmer_config(rc, variant)
         cells = [str(v) for v in cfg.switches().values()]
+        cells.append(f"{cfg.kl_scale:g}")  # kl_weight None: the reduction's own weight
         lines.append(f"| {variant} ({cfg.variant_name}) | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -96,6 +96,7 @@ def test_tiny_reproduce_runs_every_nmer_variant(tmp_path: Path) -> None:
         assert result["nmer_switches"] == NMERConfig.variant(variant).switches()
     md = (out / "results.md").read_text()
     assert "| release (release) | reconstruction | reconstruction | sigmoid |" in md
+    assert "| False | 0.01 |" in md and "| True | 1 |" in md  # the KL scale in use
     assert "| nmer (mrcn1) | gaussian |" in md
     # the deprecated loss-only flag is dispatched and recorded, with a warning naming the variant
     with pytest.warns(DeprecationWarning, match="--nmer-variant release"):
