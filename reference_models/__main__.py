@@ -204,7 +204,7 @@ def _add_train(sub: Any) -> None:
     t.add_argument(
         "--nmer-kl",
         choices=("batchmean", "sum"),
-        help="NMER's KL term: batchmean x 0.1 (default) or sum x 1 (upstream, exactly)",
+        help="NMER's KL term: batchmean x 0.01 (default) or sum x 1 (upstream, exactly)",
     )
     t.add_argument(
         "--nmer-variant",
