@@ -20,29 +20,12 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise import rng
+from mmnoise import sample as S
 from mmnoise.config import TRANSFORMS, check_probability, constructor_config
 from mmnoise.functional._shape import blend
 from mmnoise.rng import Randomness
-from mmnoise.sample import (
-    KINDS_KEY,
-    LENGTHS,
-    PRESENT,
-    RESERVED,
-    Keys,
-    Kind,
-    Levels,
-    Sample,
-    _check_lengths,
-    batch_size,
-    check_finite_entries,
-    check_level,
-    check_reserved,
-    check_tensor,
-    select_entries,
-    time_dim,
-)
 from mmnoise.transforms import hints
-from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, as_facts, new_record
+from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, new_record
 
 __all__ = ["NoiseTransform"]
 
@@ -101,7 +84,7 @@ class NoiseTransform(nn.Module):
         Each corrupted entry keeps its shape, dtype and device.
     """
 
-    accepts: ClassVar[frozenset[Kind]] = frozenset()
+    accepts: ClassVar[frozenset[S.Kind]] = frozenset()
     differentiable: ClassVar[bool] = False
     kernel: ClassVar[Callable[..., Tensor]]
     #: the kernel takes ``inplace=True`` (see :func:`mmnoise.transforms.hints.in_place`)
@@ -116,7 +99,7 @@ class NoiseTransform(nn.Module):
             kernel).parameters
         TRANSFORMS.register(cls)  # private (_Name) bases are skipped: not constructible
 
-    def __init__(self, keys: Keys = None, *, p: float = 1.0) -> None:
+    def __init__(self, keys: S.Keys = None, *, p: float = 1.0) -> None:
         super().__init__()
         who = type(self).__name__
         if keys is not None and not isinstance(keys, str):
@@ -145,7 +128,7 @@ class NoiseTransform(nn.Module):
         """Return the constant (config) keyword arguments passed to the kernel."""
         return {}
 
-    def apply_transform(self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind,
+    def apply_transform(self, x: Tensor, params: Mapping[str, Tensor], *, kind: S.Kind,
                         lengths: Tensor | None, inplace: bool = False,
                         present: Tensor | None = None) -> Tensor:  # fmt: skip
         """Apply the kernel with fixed params (deterministic; ``x`` is written only if ``inplace``).
@@ -158,7 +141,7 @@ class NoiseTransform(nn.Module):
         if "seed" in kwargs:
             kwargs["generator"] = rng.kernel_generator(kwargs.pop("seed"), x.device)
         if self._kernel_takes_time_dim:
-            kwargs["time_dim"] = time_dim(kind)
+            kwargs["time_dim"] = S.time_dim(kind)
         if inplace:
             kwargs["inplace"] = True
         return type(self).kernel(x, **kwargs, **self.kernel_kwargs(), lengths=lengths)
@@ -185,18 +168,18 @@ class NoiseTransform(nn.Module):
         rng.check_generator(generator, device, who=type(self).__name__, batch=batch)
         return rng.rand((batch,), generator=generator, device=device) < self.p
 
-    def draw(self, sample: Sample, level: Levels, generator: Randomness,
-             keys: Keys = None) -> Record:  # fmt: skip
+    def draw(self, sample: S.Sample, level: S.Levels, generator: Randomness,
+             keys: S.Keys = None) -> Record:  # fmt: skip
         """Take every random decision of a call on ``sample`` (its shapes only) as a record."""
         found: dict[str, Entry] = {}
         for name in self.resolve_keys(sample, keys):
             x = sample[name]
-            lv = check_level(level, x.shape[0], x.device, who=type(self).__name__)
+            lv = S.check_level(level, x.shape[0], x.device, who=type(self).__name__)
             gate = self.draw_gate(x.shape[0], x.device, generator)
             found[name] = self.new_entry(level, lv, gate, self.make_params(x, lv, generator=generator))
         return new_record(type(self).__name__, any_applied(sample, found), keys=found)
 
-    def new_entry(self, level: Levels, lv: Tensor, gate: Tensor,
+    def new_entry(self, level: S.Levels, lv: Tensor, gate: Tensor,
                   params: dict[str, Tensor]) -> Entry:  # fmt: skip
         """An :class:`Entry` applied where the ``gate`` passed and the level ``lv`` is above 0."""
         known = hints.known(level, self.p)
@@ -206,8 +189,8 @@ class NoiseTransform(nn.Module):
             entry["known"] = known
         return entry
 
-    def apply_record(self, sample: Sample, record: Record, *, owned: frozenset[str] = frozenset(),
-                     facts: bool = False) -> Sample:  # fmt: skip
+    def apply_record(self, sample: S.Sample, record: Record, *, owned: frozenset[str] = frozenset(),
+                     facts: bool = False) -> S.Sample:  # fmt: skip
         """Apply ``record`` to ``sample`` (deterministic); neither is modified without ``facts``.
 
         ``facts`` (``run``'s own record only) writes what happened into ``record``: each entry's
@@ -217,13 +200,14 @@ class NoiseTransform(nn.Module):
         who, out = type(self).__name__, dict(sample)
         for name, entry in record["keys"].items():
             x = sample[name]
-            kind = check_tensor(x, who=who, name=name, accepts=self.accepts, check_finite=False,
-                                declared=sample.get(KINDS_KEY, {}).get(name))  # fmt: skip
-            lengths = sample.get(LENGTHS, {}).get(name)
+            kind = S.check_tensor(x, who=who, name=name, accepts=self.accepts, check_finite=False,
+                                declared=sample.get(S.KINDS_KEY, {}).get(name))  # fmt: skip
+            lengths = sample.get(S.LENGTHS, {}).get(name)
             if lengths is not None:
-                lengths = _check_lengths(lengths, x, kind, who=who, name=name)
-            present = sample.get(PRESENT, {}).get(name)
-            applied = entry["applied"].to(x.device)
+                lengths = S._check_lengths(lengths, x, kind, who=who, name=name)
+            present = sample.get(S.PRESENT, {}).get(name)
+            applied = entry["applied"]
+            applied = applied if applied.device == x.device else applied.to(x.device)
             known = hints.resolve_known(entry.get("known"), applied, x)
             y = x
             if known != "none":
@@ -234,18 +218,17 @@ class NoiseTransform(nn.Module):
                 y = y if known == "all" else blend(y, x, applied)
             out[name] = y
             reports = self.entry_updates(name, x, y, entry, lengths=lengths, present=present)
-            for key in RESERVED.intersection(reports):  # a new dict: the caller's stays
+            for key in S.RESERVED.intersection(reports):  # a new dict: the caller's stays
                 out[key] = {**out.get(key, {}), name: reports[key]}
             if facts:
-                entry.update(as_facts(reports, who=who))
-                add_facts(entry, x, y, kind)
+                add_facts(entry, x, y, kind, reports, who=who)
         if facts:
             record["applied"] = any_applied(sample, record["keys"])
         return out
 
     # -- the calls -------------------------------------------------------------------------
-    def run(self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
-            check_finite: bool = True, record: bool = True) -> tuple[Sample, Record]:  # fmt: skip
+    def run(self, sample: S.Sample, *, level: S.Levels = 1.0, generator: Randomness = None,
+            check_finite: bool = True, record: bool = True) -> tuple[S.Sample, Record]:  # fmt: skip
         """Apply the transform and return ``(new_sample, record)``; ``replay(sample, record)``
         reproduces the output exactly. With ``record`` True every entry gets its ``mask`` of
         changed steps and the op's reports, and ``applied`` is exactly "this example's output
@@ -254,8 +237,8 @@ class NoiseTransform(nn.Module):
         rec = self.draw(sample, level, generator)
         return self.apply_record(sample, rec, facts=record), rec
 
-    def forward(self, sample: Sample, *, level: Levels = 1.0, generator: Randomness = None,
-                check_finite: bool = True) -> Sample:  # fmt: skip
+    def forward(self, sample: S.Sample, *, level: S.Levels = 1.0, generator: Randomness = None,
+                check_finite: bool = True) -> S.Sample:  # fmt: skip
         """Return a new sample with the transform applied.
 
         Args:
@@ -272,7 +255,7 @@ class NoiseTransform(nn.Module):
         self._check_call(sample, check_finite)
         return self.apply_record(sample, self.draw(sample, level, generator))
 
-    def replay(self, sample: Sample, record: Record, *, check_finite: bool = True) -> Sample:
+    def replay(self, sample: S.Sample, record: Record, *, check_finite: bool = True) -> S.Sample:
         """Re-apply exactly the corruption described by ``record`` (from ``run``) to ``sample``.
 
         Neither ``sample`` nor ``record`` is modified.
@@ -280,25 +263,25 @@ class NoiseTransform(nn.Module):
         self._check_call(sample, check_finite)
         return self.apply_record(sample, record)
 
-    def _check_call(self, sample: Sample, check_finite: bool) -> None:
+    def _check_call(self, sample: S.Sample, check_finite: bool) -> None:
         who = type(self).__name__
         if not isinstance(sample, Mapping):
             raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
-        check_reserved(sample, who=who)
+        S.check_reserved(sample, who=who)
         names = self.touched_keys(sample)
-        if names and batch_size(sample, names, who=who) == 0:
+        if names and S.batch_size(sample, names, who=who) == 0:
             raise ValueError(f"{who}: expected a non-empty batch, got 0 examples in {names}; skip "
                              "empty batches before calling the transform.")  # fmt: skip
         if check_finite:  # every entry the call touches, once, before anything is drawn
-            check_finite_entries(sample, names, who=who)
+            S.check_finite_entries(sample, names, who=who)
 
     # -- keys ------------------------------------------------------------------------------
-    def resolve_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
+    def resolve_keys(self, sample: S.Sample, keys: S.Keys = None) -> list[str]:
         """Return the sample entries a call corrupts (``keys`` or this op's own), checked."""
         chosen = keys if keys is not None else self.keys
-        return select_entries(sample, chosen, self.accepts, who=type(self).__name__)
+        return S.select_entries(sample, chosen, self.accepts, who=type(self).__name__)
 
-    def touched_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
+    def touched_keys(self, sample: S.Sample, keys: S.Keys = None) -> list[str]:
         """Return the entries a call with these ``keys`` reads and may change."""
         return self.resolve_keys(sample, keys)
 
@@ -308,10 +291,8 @@ class NoiseTransform(nn.Module):
         return constructor_config(self)
 
     def extra_repr(self) -> str:
-        def simple(v: Any) -> bool:
-            return not isinstance(v, dict | list) or (
-                isinstance(v, list) and all(not isinstance(i, dict | list) for i in v)
-            )
+        def simple(v: Any) -> bool:  # a scalar, or a list of scalars
+            nested = isinstance(v, list) and any(isinstance(i, dict | list) for i in v)
+            return not isinstance(v, dict) and not nested
 
-        config = self.to_config()
-        return ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "type" and simple(v))
+        return ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "type" and simple(v))

@@ -116,7 +116,7 @@ class _Container(NoiseTransform):
     def _named(self) -> list[tuple[str, NoiseTransform]]:
         """The children in order, under the names their records are kept by."""
         return [
-            (n, t) for n, t in self.transforms.named_children() if isinstance(t, NoiseTransform)
+            (n, t) for n, t in self.transforms._modules.items() if isinstance(t, NoiseTransform)
         ]
 
     def touched_keys(self, sample: Sample, keys: Keys = None) -> list[str]:
@@ -473,7 +473,7 @@ class MultimodalPipeline(_Container):
         return touched
 
     def _compose_items(self) -> list[tuple[str, Compose]]:
-        return [(n, c) for n, c in self.transforms.named_children() if isinstance(c, Compose)]
+        return [(n, c) for n, c in self.transforms._modules.items() if isinstance(c, Compose)]
 
     def _named(self) -> list[tuple[str, NoiseTransform]]:
         items: list[tuple[str, NoiseTransform]] = list(self._compose_items())

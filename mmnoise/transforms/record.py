@@ -16,7 +16,7 @@ from mmnoise.sample import Kind, Sample, modality_names, time_dim
 from mmnoise.transforms.hints import Known
 
 __all__ = [
-    "Entry", "Facts", "Record", "add_facts", "any_applied", "as_facts", "changed_mask", "entries",
+    "Entry", "Facts", "Record", "add_facts", "any_applied", "changed_mask", "entries",
     "new_record",
 ]  # fmt: skip
 
@@ -102,33 +102,24 @@ def changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
     return diff.reshape(diff.shape[0], diff.shape[1], -1).any(dim=2)
 
 
-def add_facts(entry: Entry, x: Tensor, y: Tensor, kind: Kind) -> None:
+def add_facts(entry: Entry, x: Tensor, y: Tensor, kind: Kind,
+              reports: Mapping[str, Tensor], *, who: str) -> None:  # fmt: skip
     """Write into ``entry`` what its op did to ``x`` (giving ``y``): the facts of ``run``.
 
-    ``mask`` (B, T) is the steps that changed unless the op reported its own, and ``applied``
-    narrows to the examples that changed: a draw that left an example as it was is not applied.
+    ``reports`` (the op's :meth:`~mmnoise.transforms.NoiseTransform.entry_updates`) must name
+    fields of :class:`Facts`. ``mask`` (B, T) is the steps that changed unless the op reported
+    its own, and ``applied`` narrows to the examples that changed: a draw that left an example
+    as it was is not applied.
 
     Example:
         >>> e = {"params": {}, "applied": torch.tensor([True, True]), "known": "all"}
         >>> x = torch.zeros(2, 3, 1)
         >>> y = x.clone()
         >>> y[0, 2] = 1.0  # example 0 changed at step 2, example 1 drew nothing visible
-        >>> add_facts(e, x, y, "features")
+        >>> add_facts(e, x, y, "features", {}, who="Demo")
         >>> e["applied"], e["mask"][0], "known" in e
         (tensor([ True, False]), tensor([False, False,  True]), False)
-    """
-    mask = entry.get("mask")
-    if mask is None:
-        entry["mask"] = mask = changed_mask(x, y, kind)
-    entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
-    entry.pop("known", None)
-
-
-def as_facts(reports: Mapping[str, Tensor], *, who: str) -> Entry:
-    """``reports`` (an op's ``entry_updates``), each name checked to be a field of :class:`Facts`.
-
-    Example:
-        >>> as_facts({"level": torch.ones(1)}, who="Demo")
+        >>> add_facts(e, x, y, "features", {"level": torch.ones(2)}, who="Demo")
         Traceback (most recent call last):
         ...
         TypeError: Demo.entry_updates reported ['level'], which mmnoise.transforms.record.Facts does not declare; report one of ['lengths', 'mask', 'present', 'snr_reached'] or declare the field there.
@@ -139,7 +130,12 @@ def as_facts(reports: Mapping[str, Tensor], *, who: str) -> Entry:
             f"{who}.entry_updates reported {unknown}, which mmnoise.transforms.record.Facts does "
             f"not declare; report one of {sorted(Facts.__annotations__)} or declare the field there."
         )
-    return cast(Entry, reports)  # a partial entry: Facts' fields only
+    entry.update(cast(Entry, reports))  # a partial entry: Facts' fields only
+    mask = entry.get("mask")
+    if mask is None:
+        entry["mask"] = mask = changed_mask(x, y, kind)
+    entry["applied"] = entry["applied"] & mask.reshape(mask.shape[0], -1).any(dim=1)
+    entry.pop("known", None)
 
 
 def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:
@@ -149,13 +145,8 @@ def new_record(kind: str, applied: Tensor, **parts: Any) -> Record:
         >>> sorted(new_record("Demo", torch.ones(2, dtype=torch.bool)))
         ['applied', 'children', 'keys', 'params', 'type']
     """
-    return {
-        "type": kind,
-        "applied": applied,
-        "params": parts.get("params", {}),
-        "keys": parts.get("keys", {}),
-        "children": parts.get("children", {}),
-    }
+    return {"type": kind, "applied": applied, "params": parts.get("params", {}),
+            "keys": parts.get("keys", {}), "children": parts.get("children", {})}  # fmt: skip
 
 
 def entries(record: Record) -> list[str]:
