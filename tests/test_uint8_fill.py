@@ -121,3 +121,23 @@ def test_the_kernels_refuse_a_fill_outside_the_unit_interval_on_uint8(kernel: ob
     x = torch.zeros(1, 2, 1, 1, 1, dtype=torch.uint8)
     with pytest.raises(ValueError, match=r"fill=2.0 is outside \[0, 1\]"):
         kernel(x)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.3, 0.5, 1.0])
+def test_occlusion_uint8_fill_rounds_as_the_float_path(fill: float) -> None:
+    # 0.3 * 255 = 76.5: the float path's output rounds halves up (77), as every uint8 frame op
+    from mmnoise.functional import occlusion
+
+    x = torch.randint(0, 256, (2, 3, 3, 8, 8), generator=torch.Generator().manual_seed(0)).to(
+        torch.uint8
+    )
+    args = {
+        "fraction": torch.full((2,), 0.5),
+        "aspect": torch.ones(2),
+        "center_y": torch.full((2,), 0.5),
+        "center_x": torch.full((2,), 0.5),
+    }
+    got = occlusion(x, fill=fill, **args)
+    want = torch.add(torch.full((), 0.5), occlusion(x / 255.0, fill=fill, **args), alpha=255.0)
+    assert got.dtype == torch.uint8
+    assert torch.equal(got, want.to(torch.uint8))

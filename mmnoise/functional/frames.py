@@ -446,8 +446,10 @@ def occlusion(
     top = torch.floor(_per_frame(center_y, x, name="center_y", who="occlusion") * (h - bh + 1))
     left = torch.floor(_per_frame(center_x, x, name="center_x", who="occlusion") * (w - bw + 1))
     top, left = torch.minimum(top.clamp(min=0), h - bh), torch.minimum(left.clamp(min=0), w - bw)
-    if x.dtype == torch.uint8:  # natively: the fill on the [0, 1] scale, as 255 * fill rounded
-        fill = float(round(min(max(fill, 0.0), 1.0) * 255.0))
+    if x.dtype == torch.uint8:  # natively: the fill on the [0, 1] scale, rounded as the float
+        # path's output is (halves up; Python's round() would round 76.5 to even, 76)
+        clamped = torch.tensor(min(max(fill, 0.0), 1.0), dtype=torch.float32)
+        fill = float(_to_uint8(clamped))
     if reads_on_host(x.device) and not x.requires_grad:
         # a copy, then each frame's box written as a slice: 3-6x faster on the CPU than a
         # masked pass over every pixel (benchmarks/, 8 x 16 x 3 x 112 x 112 clips)
