@@ -43,8 +43,6 @@ _CASES = [
 ]
 
 
-# strict: XPASS fails, so the marker goes as soon as record.changed_mask compares signed zeros
-@pytest.mark.xfail(strict=True, reason="needs changed_mask to tell -0.0 from 0.0 (record.py)")
 @pytest.mark.parametrize(("t", "dtype"), _CASES)
 @pytest.mark.parametrize("ragged", [False, True])
 def test_replay_is_bitwise_equal_to_run(t: NoiseTransform, dtype: torch.dtype, ragged: bool) -> None:

@@ -6,6 +6,7 @@ Batch-first, no Python loop over the batch, never in-place on inputs; padded ste
 
 from mmnoise.deprecation import module_aliases
 from mmnoise.functional import frames as _frames
+from mmnoise.functional import missing as _missing
 from mmnoise.functional import tokens as _tokens
 from mmnoise.functional.diffusion import (
     BetaSchedule,
@@ -41,7 +42,7 @@ from mmnoise.functional.frames import (
     resolution_drop,
     shot_noise,
 )
-from mmnoise.functional.missing import drop_modality, sample_presence
+from mmnoise.functional.missing import drop_modalities, sample_presence
 from mmnoise.functional.tokens import (
     adjacent_swap,
     lengths_after_deletion,
@@ -90,7 +91,7 @@ __all__ = [
     "contrast",
     "defocus_blur",
     "diffusion_noise",
-    "drop_modality",
+    "drop_modalities",
     "feature_mask",
     "frame_dropout",
     "frame_freeze",
@@ -131,4 +132,4 @@ __all__ = [
 ]
 
 # renamed kernels: the old names warn, for one release
-__getattr__ = module_aliases(__name__, {**_tokens._RENAMED, **_frames._RENAMED})
+__getattr__ = module_aliases(__name__, {**_tokens._RENAMED, **_frames._RENAMED, **_missing._RENAMED})

@@ -96,6 +96,8 @@ def changed_mask(x: Tensor, y: Tensor, kind: Kind) -> Tensor:
         tensor([[False,  True, False]])
     """
     diff = x != y
+    if x.is_floating_point():  # -0.0 == 0.0, but a replay must give the same bits
+        diff = diff | (torch.signbit(x) != torch.signbit(y))
     if kind == "tokens":
         return diff
     diff = diff.movedim(time_dim(kind), 1)
