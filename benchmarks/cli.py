@@ -29,7 +29,7 @@ from benchmarks.harness import Case, Row, Settings, copy_bandwidth, machine, run
 from benchmarks.inputs import Inputs, Shapes
 from benchmarks.report import GroupResult, summary, write
 
-#: glibc settings under which freed large blocks stay in the heap (research/perf_baselines.md).
+#: glibc settings under which freed large blocks stay in the heap (benchmarks/README.md Pitfalls).
 HIGH_MMAP = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
 
 

@@ -1,6 +1,6 @@
 """Timing machinery: cases, round-robin repeats, statistics, copy bandwidth, machine description.
 
-Method (research/perf_baselines.md, "Setup and method"): per case one timed first call, one
+Method (benchmarks/README.md, "Method"): per case one timed first call, one
 warm-up call, one calibration call that sets the inner loop count so that one repeat lasts at
 least ``target_s``; then the repeats run round-robin over every case of a group, so a burst from a
 neighbour process lands on one repeat of many cases instead of on every repeat of one case.

@@ -785,7 +785,7 @@ def check_generator(
 #
 # Why: on the CPU, ``Tensor.normal_`` and ``uniform_`` are single-threaded (one Mersenne Twister
 # behind a lock) and run at ~0.35-0.45 G numbers/s, about 4 % of memory bandwidth, so they bound
-# every additive-noise transform (research/perf_baselines.md, section E). Here a large field is cut
+# every additive-noise transform (benchmarks/README.md, "Pitfalls"). Here a large field is cut
 # into fixed chunks of ``CHUNK`` elements; chunk ``i`` is filled by its own ``torch.Generator`` seeded
 # from (one seed drawn from the caller's generator, ``i``), and the chunks are spread over a thread
 # pool (torch releases the GIL inside ``normal_``). A chunk also fits in the L2 cache, so the uniform

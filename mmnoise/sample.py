@@ -93,7 +93,7 @@ _LAYOUT: dict[Kind, str] = {
 }
 
 #: The six MMIN evaluation conditions over (audio, visual, text), in the upstream order
-#: azz, zvz, zzl, avz, azl, zvl (research/seed_models.md section 0.4).
+#: azz, zvz, zzl, avz, azl, zvl (as AIM3-RUC/MMIN, the code of Zhao, Li, Jin, ACL 2021).
 MMIN_CONDITIONS: tuple[tuple[bool, bool, bool], ...] = (
     (True, False, False),
     (False, True, False),

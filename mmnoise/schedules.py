@@ -3,7 +3,7 @@
 A schedule maps a training step (an optimiser step for the batch path, an epoch for
 :class:`mmnoise.data.NoisyDataset`) to a severity ``level`` in [0, 1]. Schedules never reach into
 transforms and transforms never read the step: the training loop asks the schedule for a level
-and hands it to the pipeline (DESIGN.md section 1).
+and hands it to the pipeline (docs/concepts/schedules.md).
 
 Pure schedules are frozen dataclasses: calling one twice with the same step gives the same level,
 so a resumed run only needs the step to continue the same curriculum. Each has ``to_config()``

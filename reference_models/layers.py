@@ -1,9 +1,11 @@
-"""Building blocks shared by MMIN, IF-MMIN and NMER (research/seed_models.md sections 2.3-2.4, 3-5).
+"""Building blocks shared by MMIN, IF-MMIN and NMER.
 
 Everything here is a small, stateless-in-config ``nn.Module`` or a pure function: the modality
 encoders (LSTM + max-pool for audio / visual, TextCNN for text), the MLP classifier, the shared
 ("invariant") encoder, the cascade residual autoencoder used by MMIN and IF-MMIN, and the two
-distances the losses need (CMD and the Gaussian KL).
+distances the losses need (CMD and the Gaussian KL). They follow the upstream code, which the
+three models share: AIM3-RUC/MMIN (Zhao, Li, Jin, ACL 2021), copied by ZhuoYulang/IF-MMIN (Zuo,
+Liu et al., ICASSP 2023) and WooyoohL/Noise-robust_MER (NMER: Fan et al., arXiv 2311.16114).
 """
 
 from __future__ import annotations
@@ -212,7 +214,8 @@ class SharedEncoder(nn.Module):
     """Map a modality embedding into the modality-invariant space (IF-MMIN's ``S``).
 
     Two Linear + LeakyReLU(0.01) layers, one network shared by every modality (the default
-    variant of research/seed_models.md section 4.1). Applied to the last axis.
+    variant of IF-MMIN's stage-1 ``utt_shared`` model, ZhuoYulang/IF-MMIN). Applied to the last
+    axis.
 
     Args:
         size: embedding size (in = out).
@@ -246,7 +249,7 @@ def _mlp(sizes: Sequence[int], act: type[nn.Module]) -> nn.Sequential:
 
 
 class ResidualAE(nn.Module):
-    """Cascade residual autoencoder: MMIN's CRA and IF-MMIN's IF-IM (research/seed_models.md 3.2, 4.2).
+    """Cascade residual autoencoder: MMIN's CRA and IF-MMIN's IF-IM (upstream ``ResidualAE``).
 
     Block k has an encoder ``Enc_k`` (Linear + LeakyReLU down to the latent size, no activation on
     the last layer) and a decoder ``Dec_k`` (Linear + ReLU back up). A transition MLP maps the final
@@ -324,7 +327,7 @@ def cmd(x: Tensor, y: Tensor, *, moments: int = 5) -> Tensor:
 
     CMD_K(X, Y) = ||E[X] - E[Y]||_2 + sum_{k=2..K} ||E[(X - E X)^k] - E[(Y - E Y)^k]||_2, with the
     expectations over the batch, per dimension. This is the DSN / MISA / IF-MMIN variant, without
-    the 1/|b - a|^k range normalisation of the original paper (research/seed_models.md 4.1).
+    the 1/|b - a|^k range normalisation of the original paper (as ZhuoYulang/IF-MMIN's code).
 
     Args:
         x: first batch.
@@ -366,7 +369,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 def kaiming_init_(module: nn.Module) -> nn.Module:
     """Initialise every Linear / Conv weight with Kaiming-normal (fan_in) and zero its bias.
 
-    The upstream ``init_type=kaiming`` default (research/seed_models.md 2.5); LSTM, LayerNorm and
+    The upstream ``init_type=kaiming`` default (AIM3-RUC/MMIN and its copies); LSTM, LayerNorm and
     attention in-projections keep PyTorch's defaults. Modifies ``module`` in place and returns it.
 
     Example:

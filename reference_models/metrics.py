@@ -1,4 +1,4 @@
-"""WA / UA / macro-F1, per missing condition and pooled (research/seed_models.md sections 0.5, 2.6).
+"""WA / UA / macro-F1, per missing condition and pooled, as AIM3-RUC/MMIN (there: issue #7).
 
 The implementation is :mod:`mmnoise.metrics` (one for the whole project, shared with the
 robustness harness); these names are re-exported here for the reference models' users.

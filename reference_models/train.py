@@ -1,6 +1,7 @@
 """Two-stage training and evaluation of the reference models (beside them, not inside).
 
-The recipe of research/seed_models.md sections 2.5-2.7, 3-5, with the upstream bugs fixed:
+The recipe of the upstream code (AIM3-RUC/MMIN, ZhuoYulang/IF-MMIN, WooyoohL/Noise-robust_MER),
+with its bugs fixed:
 
 1. **Stage 1**: a full-modality teacher (``reference_models.teacher.Teacher``) on clean data.
 2. **Stage 2**: the student (MMIN, IF-MMIN or NMER) is initialised from the teacher's encoders
@@ -113,7 +114,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
-    """Optimisation of one stage (research/seed_models.md 2.5).
+    """Optimisation of one stage (as upstream AIM3-RUC/MMIN and its copies).
 
     Example:
         >>> [round(StageConfig(epochs=4, decay_epochs=2).lr_factor(e), 4) for e in range(4)]
@@ -253,7 +254,7 @@ def model_config(kind: ModelKind) -> ModelConfig:
 
 
 def paper_train_config(kind: ModelKind, **overrides: Any) -> TrainConfig:
-    """Return the IEMOCAP script hyperparameters of ``kind`` (research/seed_models.md section 6).
+    """Return the IEMOCAP script hyperparameters of ``kind`` (the upstream repositories' scripts).
 
     MMIN / baseline: stage 1 20 epochs (10 + 10), batch 128; stage 2 60 (30 + 30). IF-MMIN:
     stage 1 batch 64; stage 2 40 (20 + 20). NMER: stage 1 batch 64; stage 2 80 (40 + 40); its

@@ -1,6 +1,6 @@
 """NMER's noise scheduler against a direct computation of the upstream formula.
 
-Upstream (``NoiseScheduler`` in the NMER authors' ``Domiss.py``, research/seed_models.md 5.1):
+Upstream (``NoiseScheduler`` in ``Domiss.py`` of the NMER authors' WooyoohL/Noise-robust_MER):
 betas = linspace(sqrt(0.01), sqrt(0.5), T) ** 2, abar = cumprod(1 - betas), t ~ U{0..T-1} once
 per batch, x̃ = sqrt(abar_t) x + sqrt(1 - abar_t) eps, eps Gaussian or sign(N(0, 1)) kept where
 U > 0.7. The reference values below are computed here from that formula, not by the library.

@@ -1,6 +1,7 @@
 """Loader for the MMIN / IF-MMIN / NMER feature layout of IEMOCAP (and MSP-IMPROV).
 
-The three codebases share one on-disk layout (research/seed_models.md section 2.1)::
+The three codebases (AIM3-RUC/MMIN, ZhuoYulang/IF-MMIN, WooyoohL/Noise-robust_MER) share one
+on-disk layout::
 
     {root_features}/A/{a_type}.h5            # flat: one (frames, 130) dataset per utterance id
     {root_features}/A/{a_type}_mean_std.h5   # groups "1".."10", each with "mean" (D,), "std" (D,)

@@ -3,7 +3,8 @@
 NMER (Fan et al., arXiv 2311.16114) corrupts a modality with the DDPM forward process
 $x_t = \\sqrt{\\bar\\alpha_t}\\,x + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$ (Ho et al. 2020, eq. 4),
 $\\bar\\alpha_t = \\prod_{s \\le t} (1 - \\beta_s)$, with $\\varepsilon$ Gaussian or "impulse"
-(sign of a Gaussian on a random 30 % of entries, zero elsewhere); research/seed_models.md section 0.9.
+(sign of a Gaussian on a random 30 % of entries, zero elsewhere), as the authors'
+``NoiseScheduler`` in ``Domiss.py`` (WooyoohL/Noise-robust_MER).
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def nmer_alpha_bar(
 ) -> Tensor:
     """Return abar_t of a beta schedule rebuilt over ``intensity`` steps, per example.
 
-    NMER's noise scheduler (``NoiseScheduler`` in the authors' ``Domiss.py``, research/
-    seed_models.md section 5.1) builds its betas over T = ``num_time_steps`` steps, the "noise
+    NMER's noise scheduler (``NoiseScheduler`` in the authors' ``Domiss.py``,
+    WooyoohL/Noise-robust_MER) builds its betas over T = ``num_time_steps`` steps, the "noise
     intensity": ``scaled_linear`` is beta_s = (sqrt(beta_start) + s / (T - 1) * (sqrt(beta_end)
     - sqrt(beta_start)))^2, s = 0 .. T - 1 (``linear``: the same without the square roots), and
     abar_t = prod_{s <= t} (1 - beta_s). Each example may have its own T and t; the product runs

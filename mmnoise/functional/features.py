@@ -193,7 +193,8 @@ def _add_scaled(x: Tensor, noise: Tensor, scale: Tensor, *, owned: bool) -> Tens
     """Return ``x + scale * noise`` in one pass, written into ``noise`` when the kernel owns it.
 
     Writing into the fresh noise buffer saves a full-size allocation, which for batches above
-    glibc's 32 MiB mmap threshold means page faults on every call (research/perf_baselines.md).
+    glibc's 32 MiB mmap threshold means page faults on every call (benchmarks/README.md,
+    "Pitfalls").
     Autograd cannot record ``out=`` ops, so a graph-recording call allocates.
     """
     if owned and not (torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)):

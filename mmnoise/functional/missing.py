@@ -35,7 +35,7 @@ def drop_modalities(
     """Replace the examples whose modality is absent by ``fill`` (a value or a same-shape tensor).
 
     MMIN / IF-MMIN zero a missing modality's whole sequence; NMER passes a noised copy as
-    ``fill`` instead (research/seed_models.md section 0.4). Padding (steps at or past
+    ``fill`` instead (Fan et al., arXiv 2311.16114). Padding (steps at or past
     ``lengths`` along ``time_dim``) keeps its values, as everywhere in mmnoise.
 
     Args:

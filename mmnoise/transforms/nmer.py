@@ -45,7 +45,7 @@ def intensity_level(intensity: float, *, strong: float = 100.0) -> float:
 class NMERNoise(NoiseTransform):
     """NMER's noise scheduler: ``sqrt(abar_t) x + sqrt(1 - abar_t) eps``, betas rebuilt over T.
 
-    As the authors' ``NoiseScheduler`` (research/seed_models.md section 5.1): the betas follow
+    As the authors' ``NoiseScheduler`` (``Domiss.py``, WooyoohL/Noise-robust_MER): the betas follow
     a ``scaled_linear`` schedule from ``beta[0]`` to ``beta[1]`` (0.01 to 0.5) over T steps,
     T being the **noise intensity** (the paper plots 20, 40, 60, 80, 100); the step
     t ~ U{0, ..., T - 1} is drawn **once per call** (one t for the batch, per modality: upstream)

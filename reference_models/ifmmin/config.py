@@ -1,4 +1,4 @@
-"""IF-MMIN config (Zuo, Liu et al., ICASSP 2023; research/seed_models.md section 4)."""
+"""IF-MMIN config (Zuo, Liu et al., ICASSP 2023, arXiv 2210.15359; upstream ZhuoYulang/IF-MMIN)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class IFMMINConfig:
     # number of IF-IM blocks
     n_blocks: int = 5
     # IF-IM recurrence: "ifim" = current code and paper text (blocks chained, each fed the previous
-    # output + H); "ifim_2022" = the original release (blocks not chained); section 5.3
+    # output + H); "ifim_2022" = the original release (blocks not chained; ZhuoYulang/IF-MMIN
+    # before its 2024-09-04 rewrite after IF-MMIN issue #2)
     recurrence: Literal["ifim", "ifim_2022"] = "ifim"
     # student classifier hidden sizes (reads the concatenated block latents)
     cls_layers: tuple[int, ...] = (128, 128)
@@ -41,7 +42,8 @@ class IFMMINConfig:
     # imagination target, as MMINConfig.imagination_target
     imagination_target: ImaginationTarget = "missing_only"
     # loss weights: CE, imagination MSE, invariant MSE (100 is the intended value; the released
-    # script's --consistent_weight flag is rejected by its parser, section 4.2)
+    # script's --consistent_weight flag is rejected by its parser: ``CAP_IFMMIN.sh`` in
+    # ZhuoYulang/IF-MMIN)
     ce_weight: float = 1.0
     imagination_weight: float = 1.0
     invariant_weight: float = 100.0

@@ -1,4 +1,4 @@
-"""IF-MMIN loss: CE + imagination MSE + invariant MSE (research/seed_models.md section 4.2)."""
+"""IF-MMIN loss: CE + imagination MSE + invariant MSE (Zuo, Liu et al., ICASSP 2023)."""
 
 from __future__ import annotations
 

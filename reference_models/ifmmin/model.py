@@ -32,7 +32,7 @@ class IFMMINOutput:
 
 
 class IFMMIN(nn.Module):
-    """Invariant-feature missing modality imagination network (research/seed_models.md 4.2).
+    """Invariant-feature missing modality imagination network (Zuo, Liu et al., ICASSP 2023).
 
     h = [E_m(x_m)], H = [S(E_m(x_m))]; (ĥ, c) = IF-IM(h, H) with every block fed the previous
     block's output plus H; logits = C(c). Missing modalities are expected as zeros.

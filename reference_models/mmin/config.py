@@ -1,4 +1,4 @@
-"""MMIN config (Zhao, Li, Jin, ACL 2021; research/seed_models.md section 3)."""
+"""MMIN config (Zhao, Li, Jin, ACL 2021; upstream AIM3-RUC/MMIN, branch master)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MMIN loss: CE + forward imagination MSE + cycle MSE (research/seed_models.md section 3.2, step 7)."""
+"""MMIN loss: CE + forward imagination MSE + cycle MSE (Zhao, Li, Jin, ACL 2021; AIM3-RUC/MMIN)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def missing_only(
     """Return a new batch in which the *present* modalities are zeroed and the missing ones kept.
 
     This is the teacher input of MMIN / IF-MMIN's imagination target: (1 - m) * x
-    (research/seed_models.md 3.2, step 6). A modality without a ``present`` entry counts as
+    (upstream ``mmin_model.py``, AIM3-RUC/MMIN). A modality without a ``present`` entry counts as
     present (so it is zeroed).
 
     Shape:

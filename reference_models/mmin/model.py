@@ -32,7 +32,7 @@ class MMINOutput:
 
 
 class MMIN(nn.Module):
-    """Missing Modality Imagination Network (research/seed_models.md section 3.2).
+    """Missing Modality Imagination Network (Zhao, Li, Jin, ACL 2021).
 
     h = [E_m(x_m)] over modalities; (ĥ, c) = CRA(h); logits = C(c); h̃ = CRA'(ĥ) (cycle). A missing
     modality is expected as zeros (the data pipeline zeroes it); ``present`` is only used for the

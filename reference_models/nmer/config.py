@@ -1,4 +1,4 @@
-"""NMER config (Fan, Zuo, Liu, Lian, Gao, arXiv 2311.16114; research/seed_models.md section 5)."""
+"""NMER config (Fan, Zuo, Liu, Lian, Gao, arXiv 2311.16114; upstream WooyoohL/Noise-robust_MER)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class NMERConfig:
     """
 
     # stage-1 teacher: separate invariant / specific encoders, shared S, CMD (the UNet
-    # diffusion term of the release is left out, section 5.2)
+    # diffusion term of the release's ``utt_shared_002`` in WooyoohL/Noise-robust_MER is left out)
     teacher: TeacherConfig = field(default_factory=_nmer_teacher)
     # what the VAE encoder attends over: "modalities" = the M modality tokens [s_m || H_m] of each
     # sample (the fix); "batch" = upstream, one 2ME-d token per sample, attention across the batch
@@ -127,8 +127,9 @@ class NMERConfig:
     # the KL term: "batchmean" (default: summed over the latent, averaged over the batch, so
     # independent of the batch size) or "sum" over batch and latent (upstream, exactly: with
     # kl_weight left at None it is weighted 1). kl_weight None = 0.01 for "batchmean" (a beta-VAE
-    # weight, chosen on validation; 0.1 until issue 27: research/seed_models.md section 11), 1
-    # for "sum". At batch B, batch mean x 0.01 is the sum x 0.01 / B (1/12800 at batch 128).
+    # weight, chosen on validation; 0.1 until issue 27: docs/reference-models.md, "Choosing NMER's
+    # default on validation"), 1 for "sum". At batch B, batch mean x 0.01 is the sum x 0.01 / B
+    # (1/12800 at batch 128).
     # Upstream's summed KL dominates the loss on small corpora and NMER then stays at chance
     # (docs/reference-models.md).
     kl_reduction: Literal["sum", "batchmean"] = "batchmean"

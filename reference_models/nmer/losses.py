@@ -1,4 +1,4 @@
-"""NMER loss: CE + invariant MSE + VAE (reconstruction MSE + KL) (research/seed_models.md 5.3)."""
+"""NMER loss: CE + invariant MSE + VAE (reconstruction MSE + KL) (Fan et al., arXiv 2311.16114)."""
 
 from __future__ import annotations
 

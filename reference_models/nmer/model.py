@@ -100,7 +100,7 @@ class ConditionalVAE(nn.Module):
 
 
 class NMER(nn.Module):
-    """Noise-robust MER with a conditional VAE joint representation (research/seed_models.md 5.3).
+    """Noise-robust MER with a conditional VAE joint representation (Fan et al., arXiv 2311.16114).
 
     s = [E^spec_m(x̃_m)], H = [S(E^inv_m(x̃_m))]; (x̂, mu, log sigma^2) = :class:`ConditionalVAE`
     (s, H); logits = C(x̂ + s) (``classifier_input="residual"``, the default, as the pre-release

@@ -14,7 +14,7 @@ EncoderType = Literal["lstm", "textcnn"]
 
 @dataclass(frozen=True, kw_only=True)
 class BackboneConfig:
-    """Modality names, input sizes and encoder sizes (research/seed_models.md section 2.3).
+    """Modality names, input sizes and encoder sizes (as upstream AIM3-RUC/MMIN).
 
     Example:
         >>> BackboneConfig().embedding_dim
@@ -69,9 +69,11 @@ class BackboneConfig:
 class TeacherConfig:
     """Stage-1 full-modality model: MMIN's ``utt_fusion`` or, with ``invariant``, ``utt_shared``.
 
-    The defaults are MMIN's fusion teacher (research/seed_models.md 3.1); IF-MMIN sets
-    ``invariant=True`` (section 4.1), NMER also ``separate_invariant_encoders=True`` and dropout
-    0.2 (section 5.2; its auxiliary UNet diffusion loss is left out).
+    The defaults are MMIN's fusion teacher (``utt_fusion`` in AIM3-RUC/MMIN); IF-MMIN sets
+    ``invariant=True`` (``utt_shared`` in ZhuoYulang/IF-MMIN), NMER also
+    ``separate_invariant_encoders=True`` and dropout 0.2 (``utt_shared_002`` in
+    WooyoohL/Noise-robust_MER, script ``scripts/fix/CAP_utt_shared_002.sh``; its auxiliary UNet
+    diffusion loss is left out).
 
     Example:
         >>> TeacherConfig(invariant=True).classifier_input_dim

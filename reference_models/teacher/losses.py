@@ -16,7 +16,7 @@ __all__ = ["pairwise_cmd", "teacher_loss"]
 
 
 def pairwise_cmd(invariant: Tensor, *, moments: int = 5) -> Tensor:
-    """Mean CMD over every pair of modalities' invariant features (IF-MMIN stage 1, section 4.1).
+    """Mean CMD over every pair of modalities' invariant features (IF-MMIN stage 1, ICASSP 2023).
 
     Shape:
         invariant: (B, M, E). Output: () scalar (0 when M < 2).

@@ -166,8 +166,9 @@ class TeacherOutput:
 class Teacher(nn.Module):
     """Stage-1 full-modality model: encoders + classifier (+ shared encoder S for IF-MMIN / NMER).
 
-    The classifier reads [specific] (MMIN ``utt_fusion``, research/seed_models.md 3.1) or
-    [specific || invariant] (``utt_shared``, section 4.1). Also the ``baseline`` model.
+    The classifier reads [specific] (MMIN's ``utt_fusion``, AIM3-RUC/MMIN) or
+    [specific || invariant] (IF-MMIN's ``utt_shared``, ZhuoYulang/IF-MMIN). Also the ``baseline``
+    model.
 
     Args:
         config: the teacher config.

@@ -168,7 +168,7 @@ def test_residual_ae_blocks_have_the_spec_layout() -> None:
     assert [(m.in_features, m.out_features) for m in enc] == [(384, 256), (256, 128), (128, 64)]
     assert [(m.in_features, m.out_features) for m in dec] == [(64, 128), (128, 256), (256, 384)]
     assert not isinstance(ae.encoders[0][-1], nn.LeakyReLU)  # no activation on the latent
-    assert sum(p.numel() for p in ae.parameters()) == 1_694_400  # research/seed_models.md 3.2
+    assert sum(p.numel() for p in ae.parameters()) == 1_694_400  # MMIN's CRA, AIM3-RUC/MMIN
 
 
 def test_residual_ae_ifim_needs_condition() -> None:
@@ -177,7 +177,7 @@ def test_residual_ae_ifim_needs_condition() -> None:
 
 
 def test_encoder_parameter_counts_match_upstream() -> None:
-    # research/seed_models.md 2.3: A 133,120; V 241,664; L 1,622,528
+    # upstream LSTMEncoder / TextCNN (AIM3-RUC/MMIN): A 133,120; V 241,664; L 1,622,528
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(LSTMEncoder(130, 128)) == 133_120
     assert count(LSTMEncoder(342, 128)) == 241_664

@@ -251,8 +251,8 @@ def test_teacher_loss_adds_weighted_cmd() -> None:
 
 
 def test_paper_default_sizes() -> None:
-    # research/seed_models.md: MMIN stage 1 about 2.064 M, stage 2 about 5.444 M parameters;
-    # IF-MMIN stage 2 about 3.78 M
+    # the upstream models' sizes (AIM3-RUC/MMIN, ZhuoYulang/IF-MMIN): MMIN stage 1 about 2.064 M,
+    # stage 2 about 5.444 M parameters; IF-MMIN stage 2 about 3.78 M
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert round(count(Teacher(TeacherConfig())) / 1e6, 3) == 2.064
     assert round(count(MMIN(MMINConfig())) / 1e6, 2) == 5.44
