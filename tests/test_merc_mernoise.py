@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,3 +83,47 @@ def test_benchmark_records_the_bank_and_scores_the_challenge_metrics() -> None:
     for part in ("clean", "noisy"):
         s = res[part]
         assert s["mer2023"] == pytest.approx(s["weighted_f1"] - 0.25 * s["valence_mse"])
+
+
+def test_load_noise_bank_reads_a_folder_of_wav_files_in_path_order(tmp_path: Path) -> None:
+    import wave
+
+    from mmnoise.merc.mernoise import load_noise_bank
+
+    g = torch.Generator().manual_seed(0)
+    tones = {}
+    for name, rate, channels, seconds in [("b/two.wav", 8000, 2, 2.5), ("a.wav", 16000, 1, 0.5)]:
+        pcm = (torch.rand(int(rate * seconds) * channels, generator=g) * 2000 - 1000).to(torch.int16)
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        with wave.open(str(tmp_path / name), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm.numpy().astype("<i2").tobytes())
+        tones[name] = pcm.float().reshape(-1, channels).mean(dim=1) / 32768.0
+    bank = load_noise_bank(tmp_path, sample_rate=16000, segment_s=1.0)
+    # a.wav (0.5 s) is one zero-padded row, first by path; b/two.wav (2.5 s at 8 kHz, stereo ->
+    # mono, resampled to 16 kHz) gives two full rows, its last half second dropped
+    assert bank.shape == (3, 16000) and bank.dtype == torch.float32
+    assert torch.equal(bank[0, :8000], tones["a.wav"]) and bank[0, 8000:].eq(0).all()
+    import torchaudio.functional as AF
+
+    resampled = AF.resample(tones["b/two.wav"], 8000, 16000)
+    assert torch.allclose(bank[1:], resampled[:32000].reshape(2, 16000), atol=1e-6)
+    assert bank_digest(bank) == bank_digest(load_noise_bank(tmp_path, segment_s=1.0))
+
+
+def test_load_noise_bank_refuses_an_empty_folder_and_other_sample_widths(tmp_path: Path) -> None:
+    import wave
+
+    from mmnoise.merc.mernoise import load_noise_bank
+
+    with pytest.raises(ValueError, match=r"load_noise_bank: expected \.wav noise recordings"):
+        load_noise_bank(tmp_path)
+    with wave.open(str(tmp_path / "x.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(16000)
+        w.writeframes(bytes(160))
+    with pytest.raises(ValueError, match="expected 16-bit PCM"):
+        load_noise_bank(tmp_path)

@@ -25,9 +25,12 @@ added to the waveform and the blur to the pixels before any feature extractor.
 from __future__ import annotations
 
 import hashlib
+import wave
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,6 +44,7 @@ __all__ = [
     "JPEG_QUALITY",
     "SUITE",
     "bank_digest",
+    "load_noise_bank",
     "mer_noise_benchmark",
     "mer_noise_items",
 ]
@@ -49,6 +53,69 @@ __all__ = [
 SUITE = "mer-noise-2024"
 #: the re-encoding's JPEG quality (OpenCV's default)
 JPEG_QUALITY = 95
+
+
+def load_noise_bank(
+    folder: str | Path, *, sample_rate: int = 16_000, segment_s: float = 10.0
+) -> Tensor:
+    """Read a folder of noise recordings (MUSAN's speech part, say) as an (N, L) noise bank.
+
+    Every ``*.wav`` file under ``folder`` (sorted by path, so the bank and its
+    :func:`bank_digest` do not depend on the file system's order) is read as 16-bit PCM (the
+    standard library's :mod:`wave`: no extra dependency), mixed down to mono, resampled to
+    ``sample_rate`` (``torchaudio.functional.resample``) and cut into rows of ``segment_s``
+    seconds; a file's last partial row is zero-padded only when the file is shorter than one
+    row. :class:`~mmnoise.transforms.waveform.MERNoiseMix` joins rows until they outlast a clip,
+    as the organisers' script joins noise files.
+
+    Args:
+        folder: the folder to search (recursively).
+        sample_rate: the bank's rate in Hz (the noise track's audio is 16 kHz mono).
+        segment_s: row length in seconds.
+
+    Returns:
+        The (N, L) float32 bank, ``L = round(segment_s * sample_rate)``.
+
+    Raises:
+        ValueError: no ``.wav`` file under ``folder``, or a file that is not 16-bit PCM.
+
+    Example:
+        >>> import tempfile, wave
+        >>> d = tempfile.mkdtemp()
+        >>> with wave.open(f"{d}/n.wav", "wb") as w:
+        ...     w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+        ...     w.writeframes(bytes(2 * 24000))
+        >>> load_noise_bank(d, segment_s=1.0).shape
+        torch.Size([1, 16000])
+    """
+    import torchaudio.functional as AF  # torchaudio is imported only where a bank is read
+
+    files = sorted(Path(folder).rglob("*.wav"))
+    if not files:
+        raise ValueError(
+            f"load_noise_bank: expected .wav noise recordings under {str(folder)!r}, found none; "
+            "pass the folder that holds them (MUSAN's speech/ for the MER noise track) or build "
+            "an (N, L) bank tensor yourself."
+        )
+    size = round(segment_s * sample_rate)
+    rows: list[Tensor] = []
+    for path in files:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise ValueError(
+                    f"load_noise_bank: expected 16-bit PCM .wav files, got "
+                    f"{8 * w.getsampwidth()}-bit in {str(path)!r}; convert it (sox in.wav -b 16 "
+                    "out.wav) or pass a bank tensor."
+                )
+            channels, rate = w.getnchannels(), w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        x = torch.from_numpy(pcm.astype(np.float32) / 32768.0).reshape(-1, channels).mean(dim=1)
+        if rate != sample_rate:
+            x = AF.resample(x, rate, sample_rate)
+        if x.numel() < size:
+            x = torch.nn.functional.pad(x, (0, size - x.numel()))
+        rows.extend(x[: x.numel() // size * size].reshape(-1, size))
+    return torch.stack(rows)
 
 
 def bank_digest(bank: Tensor) -> str:
