@@ -7,7 +7,7 @@ argument names; level 0 is an exact identity (the example is not touched at all)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -53,6 +53,17 @@ def _check_frames_fill(fill: float, kind: Kind, *, who: str) -> None:
             "255 * fill, rounded); pass a fill in [0, 1] (0.0: black frames), or use a second "
             "transform with its own fill for the frames."
         )
+
+
+def _apply_with_frames_fill(
+    self: Any, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
+    inplace: bool = False, present: Tensor | None = None,
+) -> Tensor:  # fmt: skip
+    """``apply_transform`` of the masks that write a ``fill``: the kernel, once ``fill`` is
+    checked against the kind (frames: in [0, 1]). One function for every such class."""
+    _check_frames_fill(self.fill, kind, who=type(self).__name__)
+    return NoiseTransform.apply_transform(self, x, params, kind=kind, lengths=lengths,
+                                          inplace=inplace, present=present)  # fmt: skip
 
 
 class AddGaussianSNR(NoiseTransform):
@@ -248,14 +259,7 @@ class FrameDropout(NoiseTransform):
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
 
-    def apply_transform(
-        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
-        inplace: bool = False, present: Tensor | None = None,
-    ) -> Tensor:  # fmt: skip
-        """The kernel, once ``fill`` is checked against the kind (frames: in [0, 1])."""
-        _check_frames_fill(self.fill, kind, who=type(self).__name__)
-        return super().apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace,
-                                       present=present)  # fmt: skip
+    apply_transform = _apply_with_frames_fill
 
 
 @renamed_args(ratio="fraction")
@@ -305,14 +309,7 @@ class TimeMask(NoiseTransform):
     def kernel_kwargs(self) -> dict[str, float]:
         return {"fill": self.fill}
 
-    def apply_transform(
-        self, x: Tensor, params: Mapping[str, Tensor], *, kind: Kind, lengths: Tensor | None,
-        inplace: bool = False, present: Tensor | None = None,
-    ) -> Tensor:  # fmt: skip
-        """The kernel, once ``fill`` is checked against the kind (frames: in [0, 1])."""
-        _check_frames_fill(self.fill, kind, who=type(self).__name__)
-        return super().apply_transform(x, params, kind=kind, lengths=lengths, inplace=inplace,
-                                       present=present)  # fmt: skip
+    apply_transform = _apply_with_frames_fill
 
 
 @renamed_args(ratio="fraction")
