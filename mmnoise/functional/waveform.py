@@ -11,7 +11,13 @@ time shift) live in :mod:`mmnoise.functional.features`.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -37,7 +43,6 @@ from mmnoise.functional._shape import (
 )
 from mmnoise.functional.features import add_noise_snr
 from mmnoise.rng import Randomness
-from mmnoise.sample import check_bounds, reads_on_host
 
 __all__ = [
     "add_noise_bank",
@@ -690,22 +695,105 @@ def perceptual_codec(
     return keep_padding(saturate(scale_values(y, peak), x.dtype), x, lengths, _T)
 
 
-def _audio_effector() -> type:
-    """Return ``torchaudio.io.AudioEffector``, or raise naming what is missing."""
-    try:
-        from torchaudio.io import AudioEffector
-    except ImportError as e:  # torchaudio >= 2.9 has no torchaudio.io; older ones need FFmpeg
-        import torchaudio
+#: what :func:`ffmpeg_codec` calls each codec: (FFmpeg encoder, container, file suffix)
+_FFMPEG_CODECS = {"mp3": ("libmp3lame", "mp3", "mp3"), "opus": ("libopus", "ogg", "ogg")}
 
+#: the round trip of one clip: (clip (n, C) float32 on the CPU, sample rate, codec, bit/s) ->
+#: the decoded (m, C) float32 samples
+_RoundTrip = Callable[[Tensor, int, str, int], Tensor]
+
+
+def _ffmpeg_exe() -> str | None:
+    """Return the ``ffmpeg`` executable to run: imageio-ffmpeg's, else one on PATH, else None.
+
+    The one bundled by the ``imageio-ffmpeg`` package (``pip install mmnoise[codec]``) comes
+    first: its build is known to carry libmp3lame and libopus, which a system FFmpeg may lack
+    (``IMAGEIO_FFMPEG_EXE`` points it at another executable).
+    """
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return shutil.which("ffmpeg")
+    try:
+        exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:  # a platform without a bundled binary and none on PATH
+        return shutil.which("ffmpeg")
+    return exe
+
+
+def _run_ffmpeg(args: list[str], data: bytes | None, *, what: str) -> bytes:
+    """Run ``ffmpeg`` with ``args``, ``data`` on its stdin; return its stdout or raise saying why."""
+    done = subprocess.run(
+        [args[0], "-hide_banner", "-nostats", "-loglevel", "error", *args[1:]],
+        input=data,
+        stdin=subprocess.DEVNULL if data is None else None,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
         raise RuntimeError(
-            "ffmpeg_codec: a real MP3 / Opus round trip needs FFmpeg through "
-            f"torchaudio.io.AudioEffector, which this torchaudio ({torchaudio.__version__}) does "
-            f"not provide ({e}). Install a torchaudio with torchaudio.io (2.1-2.8) and the "
-            "FFmpeg 4-7 shared libraries, or use PerceptualCodec / perceptual_codec, the torch "
-            "emulation that runs everywhere."
-        ) from e
-    effector: type = AudioEffector
-    return effector
+            f"ffmpeg_codec: {args[0]} failed to {what} (exit {done.returncode}): "
+            f"{done.stderr.decode(errors='replace').strip()[-400:]}. Check that this FFmpeg "
+            "has the encoder (ffmpeg -encoders: libmp3lame, libopus) and takes this sample rate "
+            "(MP3: 8-48 kHz), or install mmnoise[codec] for imageio-ffmpeg's build."
+        )
+    return done.stdout
+
+
+def _ffmpeg_round_trip(exe: str, clip: Tensor, sample_rate: int, codec: str, bps: int) -> Tensor:
+    """Encode ``clip`` (n, C) with the ``ffmpeg`` executable ``exe`` and decode it back.
+
+    Raw float32 PCM goes in and out through pipes; the coded bytes go through a temporary file,
+    because FFmpeg writes MP3's gapless header (the LAME tag: encoder delay and padding) only
+    to seekable output. The decoder then drops the delay and padding the stream states (MP3:
+    that tag; Opus: the Ogg pre-skip), so the samples come back aligned and at their length.
+    """
+    encoder, container, suffix = _FFMPEG_CODECS[codec]
+    channels = clip.shape[1]
+    pcm = ["-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels)]
+    with tempfile.TemporaryDirectory(prefix="mmnoise-codec-") as tmp:
+        coded = os.path.join(tmp, f"clip.{suffix}")
+        _run_ffmpeg(
+            [exe, *pcm, "-i", "pipe:0", "-c:a", encoder, "-b:a", str(bps), "-f", container, coded],
+            clip.contiguous().numpy().tobytes(),
+            what=f"encode {channels} channel(s) at {sample_rate} Hz with {encoder} at {bps} bit/s",
+        )
+        out = _run_ffmpeg([exe, "-i", coded, *pcm, "pipe:1"], None, what=f"decode {coded}")
+    return torch.frombuffer(bytearray(out), dtype=torch.float32).reshape(-1, channels)
+
+
+def _torchaudio_round_trip(clip: Tensor, sample_rate: int, codec: str, bps: int) -> Tensor:
+    """Encode and decode ``clip`` (n, C) through ``torchaudio.io.AudioEffector`` (2.1-2.8)."""
+    from torchaudio.io import AudioEffector, CodecConfig
+
+    encoder, container, _ = _FFMPEG_CODECS[codec]
+    config = CodecConfig(bit_rate=bps)
+    out: Tensor = AudioEffector(format=container, encoder=encoder, codec_config=config).apply(
+        clip, sample_rate
+    )
+    return out
+
+
+def _codec_backend(who: str) -> _RoundTrip:
+    """Return how :func:`ffmpeg_codec` reaches FFmpeg, or raise naming what to install.
+
+    ``torchaudio.io`` where this torchaudio has it (2.1-2.8 with the FFmpeg libraries), else
+    an ``ffmpeg`` executable (:func:`_ffmpeg_exe`) through pipes.
+    """
+    try:
+        import torchaudio.io  # noqa: F401
+    except ImportError:
+        exe = _ffmpeg_exe()
+        if exe is None:
+            raise RuntimeError(
+                f"{who}: a real MP3 / Opus round trip needs FFmpeg, and none is reachable: this "
+                "torchaudio has no torchaudio.io, imageio-ffmpeg is not installed and there is "
+                "no ffmpeg on PATH. Install mmnoise[codec] (imageio-ffmpeg, a bundled ffmpeg "
+                "executable) or put an ffmpeg with libmp3lame / libopus on PATH; or use "
+                "PerceptualCodec / perceptual_codec, the torch emulation that runs everywhere."
+            ) from None
+        return functools.partial(_ffmpeg_round_trip, exe)
+    return _torchaudio_round_trip
 
 
 def ffmpeg_codec(
@@ -718,18 +806,25 @@ def ffmpeg_codec(
 ) -> Tensor:
     """Encode and decode each example with a real codec through FFmpeg, on the CPU.
 
-    Each example's valid samples (channels last) go through
-    ``torchaudio.io.AudioEffector(format=..., codec_config=CodecConfig(bit_rate=kbps * 1000))``
-    (libmp3lame for ``"mp3"``, libopus in an Ogg container for ``"opus"``) and come back cut or
-    zero-padded to their length (an encoder's delay is not compensated). A loop over the batch
-    with host reads: a CPU op for datasets and evaluation, not for the device path.
+    Each example's valid samples (float32, channels interleaved, full scale 1.0) are encoded at
+    ``kbps`` (libmp3lame for ``"mp3"``; libopus in an Ogg container for ``"opus"``) and decoded
+    back to float32 at ``sample_rate``. FFmpeg is reached through ``torchaudio.io`` where this
+    torchaudio has it, else through an ``ffmpeg`` executable (imageio-ffmpeg's, installed by
+    ``mmnoise[codec]``, or one on PATH) with pipes for the samples and a temporary file for the
+    coded bytes. Codec delay: the decoder drops the encoder delay and padding the stream
+    states (MP3: the LAME gapless tag; Opus: the Ogg pre-skip), so the output lines up with the
+    input (a click comes back at lag 0, tested); any length left over is cut or zero-filled at
+    the end (the ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz
+    (FFmpeg resamples in and out); MP3 takes 8-48 kHz. Mono and stereo are coded as such; more
+    channels are coded one by one. A loop over the batch with host reads: a CPU op for datasets and evaluation, not for
+    the device path; not differentiable.
 
     Args:
         x: float waveform.
-        kbps: (B,) bitrate in kbit/s.
+        kbps: (B,) bitrate in kbit/s (MP3 8-320, Opus 6-510; the encoder rounds to what it has).
         codec: ``"mp3"`` or ``"opus"``.
         sample_rate: sampling rate in Hz.
-        lengths: (B,) valid samples; padding keeps its values.
+        lengths: (B,) valid samples; padding is never read and keeps its values.
 
     Shape:
         x: (B, C, L); kbps, lengths: (B,). Output: (B, C, L).
@@ -738,31 +833,35 @@ def ffmpeg_codec(
         The decoded waveform, in ``x``'s dtype and device.
 
     Raises:
-        RuntimeError: FFmpeg is not reachable through ``torchaudio.io``.
+        RuntimeError: no FFmpeg is reachable, or FFmpeg failed (its message included).
 
     Example:
         >>> x = torch.randn(1, 1, 16000) * 0.1
         >>> try:
         ...     y = ffmpeg_codec(x, kbps=torch.tensor([32.0]))
-        ... except RuntimeError:  # no FFmpeg through torchaudio.io on this machine
+        ... except RuntimeError:  # no FFmpeg on this machine: pip install mmnoise[codec]
         ...     y = x
         >>> y.shape
         torch.Size([1, 1, 16000])
     """
-    effector = _audio_effector()
-    from torchaudio.io import CodecConfig
-
-    fmt, name = {"mp3": ("mp3", None), "opus": ("ogg", "libopus")}[codec]
+    if codec not in _FFMPEG_CODECS:
+        raise ValueError(f"ffmpeg_codec: expected codec 'mp3' or 'opus', got {codec!r}.")
+    round_trip = _codec_backend("ffmpeg_codec")
+    c = x.shape[1]
+    # mono and stereo are coded as such (joint stereo included); more channels one by one
+    groups = [slice(0, c)] if c <= 2 else [slice(j, j + 1) for j in range(c)]
     n = full_lengths(x, lengths, _T).tolist()
-    rates = kbps.tolist()
+    bps = torch.round(kbps.detach().double() * 1000).long().tolist()
     y = x.detach().clone()
     for i in range(x.shape[0]):
-        clip = x[i, :, : n[i]].detach().float().cpu().T.contiguous()
-        config = CodecConfig(bit_rate=int(rates[i] * 1000))
-        out = effector(format=fmt, encoder=name, codec_config=config).apply(clip, sample_rate)
-        m = min(out.shape[0], n[i])
-        decoded = torch.zeros(n[i], x.shape[1])
-        decoded[:m] = out[:m]
+        if n[i] == 0:
+            continue
+        clip = x[i, :, : n[i]].detach().to(device="cpu", dtype=torch.float32).T
+        decoded = torch.zeros(n[i], c)
+        for g in groups:
+            out = round_trip(clip[:, g].contiguous(), sample_rate, codec, int(bps[i]))
+            m = min(out.shape[0], n[i])
+            decoded[:m, g] = out[:m]
         y[i, :, : n[i]] = decoded.T.to(device=x.device, dtype=x.dtype)
     return y
 

@@ -692,14 +692,16 @@ class PerceptualCodec(NoiseTransform):
 
 
 class FFmpegCodec(NoiseTransform):
-    """A real MP3 or Opus round trip through FFmpeg (``torchaudio.io``), on the CPU.
+    """A real MP3 or Opus round trip through FFmpeg, on the CPU.
 
-    :func:`mmnoise.functional.waveform.ffmpeg_codec`, one example at a time. Level mapping:
-    ``kbps = weak + level * (strong - weak)`` (default 64 down to 16 kbit/s). It needs
-    ``torchaudio.io.AudioEffector`` (torchaudio 2.1-2.8 with the FFmpeg libraries): without it,
-    construction raises a ``RuntimeError`` that names what is missing. Not exported from
-    :mod:`mmnoise.transforms` nor in the contract table: it reads values on the host and runs
-    only where FFmpeg is installed; :class:`PerceptualCodec` is the portable emulation.
+    :func:`mmnoise.functional.waveform.ffmpeg_codec`, one example at a time: the artefacts of
+    the real encoders (libmp3lame, libopus), with the codec's delay removed so the output lines
+    up with the input. Level mapping: ``kbps = weak + level * (strong - weak)`` (default 64
+    down to 16 kbit/s). It needs FFmpeg: ``pip install mmnoise[codec]`` (imageio-ffmpeg's
+    bundled executable), an ``ffmpeg`` on PATH, or ``torchaudio.io`` (torchaudio 2.1-2.8);
+    without any, construction raises a ``RuntimeError`` that names them. Not exported from
+    :mod:`mmnoise.transforms` nor in the contract table: it reads values on the host, runs
+    subprocesses and is not differentiable; :class:`PerceptualCodec` is the portable emulation.
 
     Args:
         keys: entries to corrupt.
@@ -712,13 +714,13 @@ class FFmpegCodec(NoiseTransform):
         (B, C, L) waveforms; output keeps shape, dtype and device.
 
     Raises:
-        RuntimeError: FFmpeg is not reachable through ``torchaudio.io``.
+        RuntimeError: no FFmpeg is reachable.
         ValueError: a bitrate <= 0, an unknown codec or a bad sample rate.
 
     Example:
         >>> try:
         ...     t = FFmpegCodec("a", codec="opus")
-        ... except RuntimeError:  # no FFmpeg through torchaudio.io: the torch emulation
+        ... except RuntimeError:  # no FFmpeg here (pip install mmnoise[codec]): the emulation
         ...     t = PerceptualCodec("a")
         >>> t({"a": torch.zeros(1, 1, 16000)})["a"].shape
         torch.Size([1, 1, 16000])
@@ -743,10 +745,7 @@ class FFmpegCodec(NoiseTransform):
         self.kbps = check_range(kbps, who=who, name="kbps", lo=1e-3)
         self.codec = codec
         self.sample_rate = _check_rate(sample_rate, who=who)
-        try:
-            W._audio_effector()
-        except RuntimeError as e:
-            raise RuntimeError(f"{who}: {e}") from e
+        W._codec_backend(who)
 
     def make_params(self, x: Tensor, level: Tensor, *, generator: Randomness) -> dict[str, Tensor]:
         return {"kbps": lerp(level, self.kbps)}
