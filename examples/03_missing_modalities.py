@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 
 from mmnoise.data import BatchNoise, pad_collate
 from mmnoise.datasets import SyntheticMER
+from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.rng import make_generator
-from mmnoise.sample import condition_name, presence_patterns
 from mmnoise.transforms import DropModalities
 
 NAMES = ("audio", "visual", "text")

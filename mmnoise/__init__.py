@@ -7,14 +7,14 @@ Trainer integrations (Lightning, Hugging Face) live in :mod:`mmnoise.integration
 
 from mmnoise import config, datasets, functional, metrics, rng, sample, schedules, transforms
 from mmnoise.data import BatchNoise, EpochSampler, NoisyDataset, pad_collate
-from mmnoise.sample import (
+from mmnoise.presence import (
     MMIN_CONDITIONS,
-    check_sample,
     condition_name,
     presence_from_matrix,
     presence_matrix,
     presence_patterns,
 )
+from mmnoise.sample import check_sample
 from mmnoise.transforms import *  # noqa: F403
 from mmnoise.transforms import __all__ as _transform_names
 

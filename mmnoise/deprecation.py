@@ -10,6 +10,8 @@ spelling for one release. Two helpers cover every case:
   MER-C suite file).
 - :func:`module_aliases`: a module ``__getattr__`` that returns a renamed function or class
   under its old name, with the warning.
+- :func:`moved_names`: a module ``__getattr__`` that returns a name moved to another module
+  (same name, new home), with the warning naming the new import path.
 
 Example:
     >>> import warnings
@@ -28,11 +30,12 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["REMOVAL", "module_aliases", "rename_config_args", "renamed_args"]
+__all__ = ["REMOVAL", "module_aliases", "moved_names", "rename_config_args", "renamed_args"]
 
 #: the release in which the old names stop working
 REMOVAL = "0.2"
@@ -153,6 +156,40 @@ def module_aliases(module: str, aliases: Mapping[str, Any]) -> Callable[[str], A
                 stacklevel=2,
             )
             return new
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def moved_names(module: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` serving names moved to another module, with a warning.
+
+    The new module is imported on first access, so it may itself import the old one.
+
+    Args:
+        module: the old module's ``__name__`` (named in the messages).
+        moves: ``{name: new_module}``: where each name lives now, under the same name.
+
+    Example:
+        >>> getattr_ = moved_names("pkg", {"sqrt": "math"})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     getattr_("sqrt")(4.0)
+        2.0
+        >>> print(caught[0].message)
+        pkg.sqrt is deprecated and will be removed in 0.2: use math.sqrt instead.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in moves:
+            new = moves[name]
+            warnings.warn(
+                f"{module}.{name} is deprecated and will be removed in {REMOVAL}: use "
+                f"{new}.{name} instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(importlib.import_module(new), name)
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__

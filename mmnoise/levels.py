@@ -2,8 +2,8 @@
 
 A level is a severity in [0, 1] (0: clean, an exact identity; 1: the strongest noise), a float or
 a (B,) tensor of per-example levels. Every level given as a number is checked by
-:func:`check_level_value` (transforms through :func:`mmnoise.sample.check_level`, which also
-takes tensors; schedules; ``NoisyDataset``; ``RobustnessGrid``; ``asr_noise``), rounded once to
+:func:`check_level_value` (transforms through :func:`check_level`, which also takes (B,)
+tensors; schedules; ``NoisyDataset``; ``RobustnessGrid``; ``asr_noise``), rounded once to
 float32 by :func:`as_float32`, and mapped onto a transform's ``(weak, strong)`` range in its
 physical unit by :func:`lerp`, a range checked by :func:`check_range`. :func:`check_probability`
 checks a ``p``, the other number in [0, 1] every transform takes.
@@ -19,7 +19,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["as_float32", "check_level_value", "check_probability", "check_range", "lerp"]
+from mmnoise.device import check_bounds
+
+__all__ = [
+    "as_float32",
+    "check_level",
+    "check_level_value",
+    "check_probability",
+    "check_range",
+    "lerp",
+]
 
 
 def check_level_value(value: object, *, who: str, name: str = "level", fix: str = "") -> float:
@@ -60,6 +69,45 @@ def check_level_value(value: object, *, who: str, name: str = "level", fix: str 
                "(physical units come from each transform's (weak, strong) range).")
         )  # fmt: skip
     return v
+
+
+def check_level(level: object, batch: int, device: torch.device, *, who: str) -> Tensor:
+    """Return ``level`` as a (B,) float32 tensor on ``device`` after checking it lies in [0, 1].
+
+    Args:
+        level: a float, a 0-d tensor, or a (B,) tensor of per-example severities.
+        batch: the batch size B.
+        device: where the result lives.
+        who: the caller, named in errors.
+
+    Example:
+        >>> check_level(0.5, 2, torch.device("cpu"), who="demo")
+        tensor([0.5000, 0.5000])
+    """
+    if isinstance(level, bool) or not isinstance(level, int | float | Tensor):
+        raise TypeError(
+            f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
+        )
+    if not isinstance(level, Tensor):  # a number: checked on the host, no tensor reduction
+        if not 0.0 <= level <= 1.0:  # the hot path compares only; the error is the one check's
+            check_level_value(level, who=who, fix="map your schedule output into [0, 1].")
+        return torch.full((batch,), as_float32(level), dtype=torch.float32, device=device)
+    lv = torch.as_tensor(level, dtype=torch.float32).to(device)
+    if lv.ndim == 0:
+        lv = lv.expand(batch)
+    if lv.shape != (batch,):
+        raise ValueError(
+            f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
+            f"shape {tuple(lv.shape)}."
+        )
+    check_bounds(
+        lv,
+        0.0,
+        1.0,
+        expected=f"{who}: expected level in [0, 1]",
+        fix="map your schedule output into [0, 1] (a NaN is not a level).",
+    )
+    return lv
 
 
 def as_float32(value: float) -> float:

@@ -33,8 +33,9 @@ from torch import Tensor, nn
 
 from mmnoise.levels import check_level_value
 from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix, read_predictions
+from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.sample import Sample, condition_name, presence_patterns
+from mmnoise.sample import Sample
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.features import AddGaussianSNR
 from mmnoise.transforms.missing import DropModalities

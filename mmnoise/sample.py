@@ -15,28 +15,29 @@ float tensors are read as features); ``"lengths"`` maps a modality name to a (B,
 the time axis (padding is never corrupted and never counted in noise statistics); ``"present"``
 maps a modality name to a (B,) bool tensor (False = the modality is missing for that example).
 Every other key (labels, ids) passes through untouched.
+
+This module holds the format and its checks only: presence matrices and conditions live in
+:mod:`mmnoise.presence`, level checks in :mod:`mmnoise.levels`, and the host-or-device rule every
+check follows in :mod:`mmnoise.device`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import torch
 from torch import Tensor
 
-# moved to mmnoise.levels (the module that owns levels); importable from here as before
-from mmnoise.levels import as_float32 as as_float32
-from mmnoise.levels import check_level_value as check_level_value
+from mmnoise import device as _device
+from mmnoise.deprecation import moved_names
 
 __all__ = [
     "ALL_KINDS",
     "KINDS",
     "KINDS_KEY",
     "LENGTHS",
-    "MMIN_CONDITIONS",
     "PRESENT",
     "Keys",
     "Kind",
@@ -44,20 +45,12 @@ __all__ = [
     "Levels",
     "Sample",
     "batch_size",
-    "check_bounds",
     "check_finite_entries",
-    "check_level",
     "check_reserved",
     "check_sample",
     "check_tensor",
     "compatible_kinds",
-    "condition_name",
-    "device_check",
     "modality_names",
-    "presence_from_matrix",
-    "presence_matrix",
-    "presence_patterns",
-    "reads_on_host",
     "select_entries",
     "time_dim",
     "valid_mask",
@@ -91,18 +84,6 @@ _LAYOUT: dict[Kind, str] = {
     "tokens": "int64 (B, T)",
     "features": "float (B, T, D)",
 }
-
-#: The six MMIN evaluation conditions over (audio, visual, text), in the upstream order
-#: azz, zvz, zzl, avz, azl, zvl (as AIM3-RUC/MMIN, the code of Zhao, Li, Jin, ACL 2021).
-MMIN_CONDITIONS: tuple[tuple[bool, bool, bool], ...] = (
-    (True, False, False),
-    (False, True, False),
-    (False, False, True),
-    (True, True, False),
-    (True, False, True),
-    (False, True, True),
-)
-
 
 def time_dim(kind: Kind) -> int:
     """Return the axis along which ``lengths`` counts for a kind (2 for waveform, else 1).
@@ -250,85 +231,11 @@ def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
             )
 
 
-def reads_on_host(device: torch.device) -> bool:
-    """Whether a check on data on ``device`` may read its verdict on the host here and now.
-
-    True only for CPU data outside ``torch.compile``: the value is already in host memory, so
-    reading it costs no device sync and gives a clear Python error. On CUDA (a read would stall
-    the host until the device catches up) and inside a compiled region (a read breaks the graph)
-    checks become device assertions instead (:func:`device_check`).
-
-    Example:
-        >>> reads_on_host(torch.device("cpu"))
-        True
-    """
-    return device.type == "cpu" and not torch.compiler.is_compiling()
-
-
-def device_check(ok: Tensor, message: str) -> None:
-    """Raise ``ValueError(message)`` unless the 0-d bool tensor ``ok`` is True, without a sync.
-
-    Where :func:`reads_on_host` holds, ``ok`` is read on the host and a failure raises a
-    ``ValueError`` at once (:func:`check_bounds` reads the offending range there instead of a
-    tensor verdict). Elsewhere it is ``torch._assert_async(ok, message)``: no device-to-host
-    read-back and no graph break. On CUDA a failure then surfaces at a later kernel launch as a
-    device-side assertion, which leaves the CUDA context unusable (the process must restart):
-    it keeps the guarantee (bad data never passes silently) at the price of a late, blunt error.
-    Pass ``check_finite=False`` to a transform to skip the finite check instead.
-
-    Example:
-        >>> device_check(torch.tensor(True), "never raised")
-    """
-    if reads_on_host(ok.device):
-        if not bool(ok):
-            raise ValueError(message)
-    else:
-        torch._assert_async(ok, message)
-
-
-def check_bounds(
-    values: Tensor,
-    low: float,
-    high: float,
-    *,
-    expected: str,
-    fix: str,
-    open_low: bool = False,
-    open_high: bool = False,
-    got: str = "values in [{low}, {high}]",
-) -> None:
-    """Raise ``ValueError`` unless every value lies between ``low`` and ``high`` (a NaN does not).
-
-    The bounds are inclusive unless ``open_low`` / ``open_high``. Where :func:`reads_on_host`
-    holds, one ``aminmax`` is read as two host numbers and compared in Python (no tensor
-    comparisons), and the error says ``f"{expected}, got {got}; {fix}"`` with the extremes
-    filled in; elsewhere the comparison is a :func:`device_check` with ``f"{expected}; {fix}"``.
-
-    Example:
-        >>> check_bounds(torch.tensor([2, 9]), 1, 5, expected="demo: expected 1 <= n <= 5",
-        ...              fix="shorten them.", got="min {low}, max {high}")
-        Traceback (most recent call last):
-        ...
-        ValueError: demo: expected 1 <= n <= 5, got min 2, max 9; shorten them.
-    """
-    if reads_on_host(values.device):
-        low_t, high_t = torch.aminmax(values.detach() if values.requires_grad else values)
-        lo, hi = low_t.item(), high_t.item()
-        above = lo > low if open_low else lo >= low
-        below = hi < high if open_high else hi <= high
-        if not (above and below):
-            raise ValueError(f"{expected}, got {got.format(low=lo, high=hi)}; {fix}")
-        return
-    above_t = values > low if open_low else values >= low
-    below_t = values < high if open_high else values <= high
-    device_check((above_t & below_t).all(), f"{expected}; {fix}")
-
-
 def check_finite_entries(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> None:
     """Reject NaN / Inf in the float tensors ``sample[name]`` (one reduction pass each).
 
     On the CPU the verdict is read at once; on other devices and under ``torch.compile`` it is a
-    device assertion (:func:`device_check`): no sync.
+    device assertion (:func:`mmnoise.device.device_check`): no sync.
 
     Example:
         >>> check_finite_entries({"a": torch.zeros(1, 2)}, ["a"], who="demo")
@@ -350,10 +257,10 @@ def _check_finite(x: Tensor, message: str) -> None:
     no bool temporary); it can also overflow on huge finite values, so a non-finite sum is
     confirmed by min / max. Read on the host, the sum is one number checked in Python and the
     second pass runs only when it is not finite; elsewhere min / max alone, one pass, go into a
-    :func:`device_check` (no branch, no sync).
+    :func:`mmnoise.device.device_check` (no branch, no sync).
     """
     x = x.detach()  # a check, not part of any graph
-    if reads_on_host(x.device):
+    if _device.reads_on_host(x.device):
         if not math.isfinite(float(x.sum())) and not all(
             math.isfinite(float(v)) for v in torch.aminmax(x)
         ):
@@ -361,7 +268,7 @@ def _check_finite(x: Tensor, message: str) -> None:
         return
     # without a branch a sum would only be queued beside min / max, which decide alone (they
     # propagate NaN and show +-Inf)
-    device_check(torch.isfinite(torch.stack(torch.aminmax(x))).all(), message)
+    _device.device_check(torch.isfinite(torch.stack(torch.aminmax(x))).all(), message)
 
 
 def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:
@@ -437,7 +344,7 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
             "move the whole sample with the same .to(device)."
         )
-    check_bounds(
+    _device.check_bounds(
         lengths,
         1,
         x.shape[dim],
@@ -519,113 +426,21 @@ def valid_mask(lengths: Tensor | None, size: int, *, batch: int, device: torch.d
     return steps[None, :] < lengths[:, None]
 
 
-def presence_matrix(sample: Mapping[str, Any], order: Sequence[str]) -> Tensor:
-    """Return the (B, M) bool presence matrix of ``sample`` for modalities ``order``.
-
-    A modality without an entry in ``sample["present"]`` counts as present.
-
-    Example:
-        >>> s = {"a": torch.zeros(2, 1, 1), "v": torch.zeros(2, 1, 1),
-        ...      "present": {"v": torch.tensor([True, False])}}
-        >>> presence_matrix(s, ("a", "v"))
-        tensor([[ True,  True],
-                [ True, False]])
-    """
-    for name in order:
-        if name not in sample:
-            raise KeyError(
-                f"presence_matrix: modality {name!r} is not in the sample (keys: {sorted(sample)})."
-            )
-    b = batch_size(sample, list(order), who="presence_matrix")
-    present = sample.get(PRESENT, {})
-    cols = [
-        present[n].to(torch.bool)
-        if n in present
-        else torch.ones(b, dtype=torch.bool, device=sample[n].device)
-        for n in order
-    ]
-    return torch.stack(cols, dim=1)
-
-
-def presence_from_matrix(matrix: Tensor, order: Sequence[str]) -> dict[str, Tensor]:
-    """Turn a (B, M) bool matrix back into a ``present`` dict keyed by name.
-
-    Example:
-        >>> presence_from_matrix(torch.tensor([[True, False]]), ("a", "v"))
-        {'a': tensor([True]), 'v': tensor([False])}
-    """
-    if matrix.ndim != 2 or matrix.shape[1] != len(order):
-        raise ValueError(
-            f"presence_from_matrix: expected a (B, {len(order)}) matrix for {list(order)}, got "
-            f"shape {tuple(matrix.shape)}."
-        )
-    return {name: matrix[:, i].to(torch.bool) for i, name in enumerate(order)}
-
-
-def presence_patterns(
-    names: Sequence[str], *, include_full: bool = False
-) -> Iterator[dict[str, bool]]:
-    """Enumerate the non-empty presence patterns over ``names``.
-
-    Without ``include_full`` these are the proper non-empty subsets: for three modalities the six
-    MMIN conditions, singletons first, in the upstream order (azz, zvz, zzl, avz, azl, zvl).
-
-    Example:
-        >>> [condition_name(p) for p in presence_patterns(("a", "v", "l"))]
-        ['azz', 'zvz', 'zzl', 'avz', 'azl', 'zvl']
-    """
-    m = len(names)
-    for r in range(1, m + 1):
-        if r == m and not include_full:
-            continue
-        for combo in itertools.combinations(range(m), r):
-            yield {n: i in combo for i, n in enumerate(names)}
-
-
-def condition_name(pattern: Mapping[str, bool]) -> str:
-    """Name a presence pattern the upstream way: initial letter if present, ``z`` if missing.
-
-    Example:
-        >>> condition_name({"audio": True, "visual": False, "text": True})
-        'azt'
-    """
-    return "".join(n[0] if on else "z" for n, on in pattern.items())
-
-
-def check_level(level: object, batch: int, device: torch.device, *, who: str) -> Tensor:
-    """Return ``level`` as a (B,) float32 tensor on ``device`` after checking it lies in [0, 1].
-
-    Args:
-        level: a float, a 0-d tensor, or a (B,) tensor of per-example severities.
-        batch: the batch size B.
-        device: where the result lives.
-        who: the caller, named in errors.
-
-    Example:
-        >>> check_level(0.5, 2, torch.device("cpu"), who="demo")
-        tensor([0.5000, 0.5000])
-    """
-    if isinstance(level, bool) or not isinstance(level, int | float | Tensor):
-        raise TypeError(
-            f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
-        )
-    if not isinstance(level, Tensor):  # a number: checked on the host, no tensor reduction
-        if not 0.0 <= level <= 1.0:  # the hot path compares only; the error is the one check's
-            check_level_value(level, who=who, fix="map your schedule output into [0, 1].")
-        return torch.full((batch,), as_float32(level), dtype=torch.float32, device=device)
-    lv = torch.as_tensor(level, dtype=torch.float32).to(device)
-    if lv.ndim == 0:
-        lv = lv.expand(batch)
-    if lv.shape != (batch,):
-        raise ValueError(
-            f"{who}: expected level as a float or a ({batch},) tensor (one per example), got "
-            f"shape {tuple(lv.shape)}."
-        )
-    check_bounds(
-        lv,
-        0.0,
-        1.0,
-        expected=f"{who}: expected level in [0, 1]",
-        fix="map your schedule output into [0, 1] (a NaN is not a level).",
-    )
-    return lv
+# moved out for one release (0.1): the old import paths warn and give the same objects
+__getattr__ = moved_names(
+    __name__,
+    {
+        **dict.fromkeys(("as_float32", "check_level", "check_level_value"), "mmnoise.levels"),
+        **dict.fromkeys(("check_bounds", "device_check", "reads_on_host"), "mmnoise.device"),
+        **dict.fromkeys(
+            (
+                "MMIN_CONDITIONS",
+                "condition_name",
+                "presence_from_matrix",
+                "presence_matrix",
+                "presence_patterns",
+            ),
+            "mmnoise.presence",
+        ),
+    },
+)

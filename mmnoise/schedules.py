@@ -29,8 +29,7 @@ import torch
 from torch import Tensor
 
 from mmnoise.config import SCHEDULES, decode, encode
-from mmnoise.levels import check_level_value
-from mmnoise.sample import check_level
+from mmnoise.levels import check_level, check_level_value
 
 __all__ = [
     "Chain",

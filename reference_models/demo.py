@@ -49,8 +49,9 @@ from torch.utils.data import Dataset
 
 from mmnoise.data import pad_collate
 from mmnoise.datasets import SyntheticMER
+from mmnoise.presence import presence_patterns
 from mmnoise.robustness import RobustnessGrid, RobustnessResult, compare_markdown, save_heatmap
-from mmnoise.sample import Sample, presence_patterns
+from mmnoise.sample import Sample
 from mmnoise.schedules import Linear, PerModality
 from mmnoise.transforms.compose import MultimodalPipeline, OneOf
 from mmnoise.transforms.features import AddGaussianSNR, ImpulseNoise, TimeMask

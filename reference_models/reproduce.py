@@ -49,7 +49,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
-from mmnoise.sample import condition_name, presence_patterns
+from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
 from reference_models.mmin import MMINConfig

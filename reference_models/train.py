@@ -47,8 +47,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mmnoise.data import BatchNoise, pad_collate
+from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.rng import derive_seed, make_generator
-from mmnoise.sample import condition_name, presence_patterns
 from mmnoise.schedules import LevelMode, sample_levels
 from mmnoise.transforms.missing import DropModalities
 from reference_models import _checks, ifmmin, mmin, nmer

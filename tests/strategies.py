@@ -19,13 +19,13 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def as_on_cuda() -> Iterator[None]:
     """Make every mmnoise module decide as it does on CUDA: never read a device value.
 
-    Each module's copy of :func:`mmnoise.sample.reads_on_host` answers False, so CPU data takes
+    Each module's copy of :func:`mmnoise.device.reads_on_host` answers False, so CPU data takes
     the device path (device assertions, branchless kernels, whole-batch containers).
     """
     patched = [
         (module, module.reads_on_host)
         for name, module in list(sys.modules.items())
-        if name.startswith("mmnoise") and hasattr(module, "reads_on_host")
+        if name.startswith("mmnoise") and "reads_on_host" in vars(module)
     ]
     for module, _ in patched:
         module.reads_on_host = lambda device: False

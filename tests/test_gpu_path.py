@@ -2,7 +2,7 @@
 
 On CUDA a read of a device value on the host (``.item()``, ``bool(t)``, a boolean-mask index)
 stalls the host until the device catches up. mmnoise decides where such reads are allowed in one
-place, :func:`mmnoise.sample.reads_on_host` (CPU data outside ``torch.compile``: the value is
+place, :func:`mmnoise.device.reads_on_host` (CPU data outside ``torch.compile``: the value is
 already in host memory). Here every module's copy of that decision is made to answer as it does
 on CUDA, and every public transform and container runs with a :class:`mmnoise.rng.Key` (the
 randomness a compiled graph or a CUDA device uses without reads) while every host read-back of a

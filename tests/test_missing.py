@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mmnoise as mm
-from mmnoise.sample import presence_matrix
+from mmnoise.presence import presence_matrix
 
 
 def _s(b: int, m: int, seed: int = 0) -> dict[str, object]:

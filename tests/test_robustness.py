@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from mmnoise.presence import presence_patterns
 from mmnoise.robustness import (
     RobustnessGrid,
     RobustnessResult,
@@ -18,7 +19,6 @@ from mmnoise.robustness import (
     evaluate_robustness,
     save_heatmap,
 )
-from mmnoise.sample import presence_patterns
 from mmnoise.transforms.compose import MultimodalPipeline
 from mmnoise.transforms.features import AddGaussianSNR, FrameDropout, Gain, ImpulseNoise
 

@@ -9,20 +9,18 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmnoise import config, levels, sample
+from mmnoise import config, device, levels, presence, sample
 from mmnoise.data import NoisyDataset
-from mmnoise.levels import check_level_value
-from mmnoise.robustness import RobustnessGrid
-from mmnoise.sample import (
+from mmnoise.levels import check_level, check_level_value
+from mmnoise.presence import (
     MMIN_CONDITIONS,
-    check_level,
-    check_sample,
     condition_name,
     presence_from_matrix,
     presence_matrix,
     presence_patterns,
-    valid_mask,
 )
+from mmnoise.robustness import RobustnessGrid
+from mmnoise.sample import check_sample, valid_mask
 from mmnoise.schedules import Linear
 
 NAMES = ("audio", "visual", "text")
@@ -126,8 +124,45 @@ def test_every_level_given_as_a_number_goes_through_the_one_check(caller: str, b
     assert check_level_value(1, who="demo") == 1.0
 
 
-def test_level_helpers_live_in_levels_and_keep_their_old_import_paths() -> None:
-    assert sample.check_level_value is levels.check_level_value
-    assert sample.as_float32 is levels.as_float32
+_MOVED_OUT_OF_SAMPLE = {
+    **dict.fromkeys(("as_float32", "check_level", "check_level_value"), levels),
+    **dict.fromkeys(("check_bounds", "device_check", "reads_on_host"), device),
+    **dict.fromkeys(
+        ("MMIN_CONDITIONS", "condition_name", "presence_from_matrix", "presence_matrix",
+         "presence_patterns"),
+        presence,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MOVED_OUT_OF_SAMPLE))
+def test_names_moved_out_of_sample_keep_their_old_import_path_with_a_warning(name: str) -> None:
+    new = _MOVED_OUT_OF_SAMPLE[name]
+    assert name not in vars(sample) and name not in sample.__all__  # only the alias is left
+    message = (
+        rf"^mmnoise\.sample\.{name} is deprecated and will be removed in 0\.2: use "
+        rf"{new.__name__.replace('.', '[.]')}\.{name} instead\.$"
+    )
+    with pytest.warns(DeprecationWarning, match=message):
+        old = getattr(sample, name)
+    assert old is getattr(new, name)
+    with pytest.warns(DeprecationWarning, match=message):
+        exec(f"from mmnoise.sample import {name}", {})  # the import statement warns too
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        sample.nothing  # noqa: B018
+
+
+def test_importing_mmnoise_and_its_modules_warns_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import mmnoise, mmnoise.presence, mmnoise.device, mmnoise.levels, mmnoise.robustness, "
+        "mmnoise.merc, reference_models"
+    )
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+def test_level_helpers_live_in_levels() -> None:
     assert config.check_range is levels.check_range and config.lerp is levels.lerp
     assert config.check_probability is levels.check_probability

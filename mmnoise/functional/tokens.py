@@ -18,9 +18,9 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.deprecation import module_aliases, renamed_args
+from mmnoise.device import reads_on_host
 from mmnoise.functional._shape import full_lengths, span_bounds, step_index, valid_steps
 from mmnoise.rng import Randomness
-from mmnoise.sample import reads_on_host
 
 __all__ = [
     "adjacent_swap",

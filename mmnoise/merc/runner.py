@@ -41,7 +41,8 @@ from mmnoise.merc.corrupt import (
 )
 from mmnoise.merc.suite import Family, Suite
 from mmnoise.metrics import confusion_matrix, read_predictions
-from mmnoise.sample import PRESENT, Kind, Sample, condition_name, presence_patterns
+from mmnoise.presence import condition_name, presence_patterns
+from mmnoise.sample import PRESENT, Kind, Sample
 
 __all__ = [
     "CARD_FORMAT",

@@ -23,6 +23,7 @@ from mmnoise import rng
 from mmnoise import sample as S
 from mmnoise.config import TRANSFORMS, check_probability, constructor_config
 from mmnoise.functional._shape import blend
+from mmnoise.levels import check_level
 from mmnoise.rng import Randomness
 from mmnoise.transforms import hints
 from mmnoise.transforms.record import Entry, Record, add_facts, any_applied, new_record
@@ -174,7 +175,7 @@ class NoiseTransform(nn.Module):
         found: dict[str, Entry] = {}
         for name in self.resolve_keys(sample, keys):
             x = sample[name]
-            lv = S.check_level(level, x.shape[0], x.device, who=type(self).__name__)
+            lv = check_level(level, x.shape[0], x.device, who=type(self).__name__)
             gate = self.draw_gate(x.shape[0], x.device, generator)
             found[name] = self.new_entry(level, lv, gate, self.make_params(x, lv, generator=generator))
         return new_record(type(self).__name__, any_applied(sample, found), keys=found)

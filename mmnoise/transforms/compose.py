@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from mmnoise import rng
 from mmnoise.config import check_probability
+from mmnoise.levels import check_level
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
@@ -31,7 +32,6 @@ from mmnoise.sample import (
     Levels,
     Sample,
     batch_size,
-    check_level,
     check_tensor,
     modality_names,
     time_dim,

@@ -37,8 +37,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from mmnoise.device import reads_on_host
+from mmnoise.levels import as_float32
 from mmnoise.rng import Key, Randomness
-from mmnoise.sample import Level, Levels, as_float32, reads_on_host
+from mmnoise.sample import Level, Levels
 
 __all__ = [
     "Known",

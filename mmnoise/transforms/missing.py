@@ -26,6 +26,8 @@ from mmnoise.config import check_range, lerp
 from mmnoise.deprecation import renamed_args
 from mmnoise.functional import diffusion as D
 from mmnoise.functional import missing as M
+from mmnoise.levels import check_level
+from mmnoise.presence import presence_patterns
 from mmnoise.rng import Randomness
 from mmnoise.sample import (
     ALL_KINDS,
@@ -35,9 +37,7 @@ from mmnoise.sample import (
     Kind,
     Levels,
     Sample,
-    check_level,
     compatible_kinds,
-    presence_patterns,
     time_dim,
 )
 from mmnoise.transforms.base import NoiseTransform

@@ -28,10 +28,11 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.config import check_range, constructor_config, lerp
 from mmnoise.deprecation import renamed_args
+from mmnoise.device import reads_on_host
 from mmnoise.functional import waveform as W
 from mmnoise.functional._shape import full_lengths, valid_norm, valid_steps
 from mmnoise.rng import Randomness
-from mmnoise.sample import LENGTHS, Keys, Kind, reads_on_host
+from mmnoise.sample import LENGTHS, Keys, Kind
 from mmnoise.transforms.base import NoiseTransform
 from mmnoise.transforms.record import Entry
 

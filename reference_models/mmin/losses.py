@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmnoise.sample import PRESENT, presence_matrix
+from mmnoise.presence import presence_matrix
+from mmnoise.sample import PRESENT
 from reference_models.mmin.config import MMINConfig
 from reference_models.mmin.model import MMINOutput
 from reference_models.teacher.model import Teacher

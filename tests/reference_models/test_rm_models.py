@@ -10,7 +10,7 @@ import torch
 from rm_helpers import MODALITIES, make_batch, tiny_backbone, tiny_config, tiny_teacher
 from torch import nn
 
-from mmnoise.sample import presence_patterns
+from mmnoise.presence import presence_patterns
 from reference_models.ifmmin import IFMMIN, IFMMINConfig, ifmmin_loss
 from reference_models.ifmmin import teacher_targets as ifmmin_targets
 from reference_models.mmin import MMIN, MMINConfig, missing_only, mmin_loss
