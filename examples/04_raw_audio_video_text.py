@@ -7,7 +7,7 @@ gets its own noise: a distant talker in a reverberant room with babble in the ba
 blurred and partly occluded face in low light, and an ASR-like transcript with masked and
 deleted words (which shortens ``lengths``). ``shared=True`` gives every modality the same random
 draws, so time-based corruptions line up across modalities. String-level typos, before
-tokenisation, come from :func:`mmnoise.text.asr_noise`.
+tokenisation, come from :func:`mmnoise.transcripts.asr_noise`.
 
 Run: ``python examples/04_raw_audio_video_text.py`` (``--tiny`` for the smallest sizes).
 """
@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from mmnoise.text import asr_noise
+from mmnoise.transcripts import asr_noise
 from mmnoise.transforms import MultimodalPipeline
 from mmnoise.transforms.frames import GaussianBlur, LowLight, Occlusion
 from mmnoise.transforms.tokens import TokenDeletion, TokenMask

@@ -12,6 +12,8 @@ spelling for one release. Two helpers cover every case:
   under its old name, with the warning.
 - :func:`moved_names`: a module ``__getattr__`` that returns a name moved to another module
   (same name, new home), with the warning naming the new import path.
+- :func:`moved_module`: the warning a renamed module's old path gives when imported (the old
+  module is then a two-line shim re-exporting the new one).
 
 Example:
     >>> import warnings
@@ -35,7 +37,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["REMOVAL", "module_aliases", "moved_names", "rename_config_args", "renamed_args"]
+__all__ = [
+    "REMOVAL",
+    "module_aliases",
+    "moved_module",
+    "moved_names",
+    "rename_config_args",
+    "renamed_args",
+]
 
 #: the release in which the old names stop working
 REMOVAL = "0.2"
@@ -193,3 +202,25 @@ def moved_names(module: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def moved_module(old: str, new: str) -> None:
+    """Warn that module ``old`` was renamed ``new``; call it at the top of the old module's shim.
+
+    Python imports a module once, so the warning is given at the first import of the old path
+    (pointing at the importing line).
+
+    Example:
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     moved_module("pkg.old", "pkg.new")
+        >>> print(caught[0].message)
+        pkg.old is deprecated and will be removed in 0.2: import pkg.new instead.
+    """
+    # stacklevel 3: past this function and the shim's module body to the importing line (the
+    # import machinery's own frames are skipped by the warnings module)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in {REMOVAL}: import {new} instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )

@@ -223,3 +223,19 @@ def test_frozen_merc_suite_builds_with_the_new_names_and_no_warning() -> None:
         v = fam.severities[2]
         new = "shift_fraction" if fam.param == "shift_ratio" else "fraction"
         assert getattr(t, new) == (v, v), fam.name
+
+
+def test_old_text_module_warns_naming_transcripts_and_gives_the_same_function() -> None:
+    import sys
+
+    import mmnoise.transcripts
+
+    sys.modules.pop("mmnoise.text", None)  # a module warns at its first import only
+    with pytest.warns(DeprecationWarning, match=r"^mmnoise\.text is deprecated .* import "
+                      r"mmnoise\.transcripts instead\.$") as caught:  # fmt: skip
+        import mmnoise.text as old
+    assert caught[0].filename == __file__  # the warning points at the importing line
+    assert old.asr_noise is mmnoise.transcripts.asr_noise
+    assert old.asr_noise(["to be or not"], level=1.0, seed=3) == mmnoise.transcripts.asr_noise(
+        ["to be or not"], level=1.0, seed=3
+    )

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmnoise.functional import tokens as F
-from mmnoise.text import asr_noise
+from mmnoise.transcripts import asr_noise
 from mmnoise.transforms import tokens as T
 from mmnoise.transforms.compose import Compose
 
@@ -231,7 +231,7 @@ def test_token_errors_are_clear() -> None:
         T.TokenMask()  # type: ignore[call-arg]
 
 
-# ---- the string-level helper (mmnoise.text) -------------------------------------------------
+# ---- the string-level helper (mmnoise.transcripts) -------------------------------------------
 
 TEXT = (
     "I really did not expect that to happen today and honestly their phone was ringing "
