@@ -26,6 +26,7 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.deprecation import renamed_args
+from mmnoise.device import check_bounds, reads_on_host
 from mmnoise.functional._shape import (
     accurate,
     broadcast_steps,
