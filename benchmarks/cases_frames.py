@@ -12,7 +12,17 @@ Then video as decoded: the same clips as uint8, (B, T, C, H, W) views of the alb
 own (B, T, H, W, C) arrays (``torchvision.io``'s THWC layout), through mmnoise's uint8 path
 against albumentations' uint8 path at the same shapes and parameter ranges, and the MER2024
 pyramid blur (rate 2 or 4 per clip) against ``cv2.pyrDown`` / ``cv2.pyrUp`` per frame (the
-organisers' own function: the same uint8 output, bit for bit).
+organisers' own function: the same uint8 output, bit for bit). mmnoise runs that pyramid through
+OpenCV's own functions on the CPU when OpenCV is installed (as it is wherever albumentations is);
+its torch fallback has a row of its own.
+
+Threads: OpenCV (under albumentations too) gets the torch thread count of the run
+(``cv2.setNumThreads(torch.get_num_threads())``), so every row has the same thread budget.
+
+Same semantics (``=``) on the uint8 rows means the same per-clip parameter distribution, shapes
+and threads: the occlusion rows draw square boxes of 10 % (35 x 35 px at 112 x 112, as
+albumentations' 0.316 x 0.316 holes and kornia's ``ratio=(1, 1)``); brightness shifts by
+U(-0.2, 0.2) x 255 per clip, saturated. ``~`` rows differ as their notes say.
 """
 
 from __future__ import annotations
@@ -103,10 +113,14 @@ def cases(inp: Inputs) -> list[Case]:
         q = (90.0 - 80.0 * lv).repeat_interleave(t)
         return lambda: KE.jpeg_codec_differentiable(x.reshape(b * t, c, h, w), q).reshape(x.shape)
 
+    def same_threads(cv2: Any) -> None:
+        cv2.setNumThreads(torch.get_num_threads())  # the torch rows' thread budget
+
     def alb(make: Any, per_frame: bool = False) -> Any:
         def build() -> Thunk:
             inp.cpu_only("albumentations")
             A = need("albumentations")
+            same_threads(need("cv2", "opencv"))
             aug = A.Compose([make(A)])
             clips = d["u8"]
             if per_frame:
@@ -160,6 +174,7 @@ def cases(inp: Inputs) -> list[Case]:
     def cv2_pyramid() -> Thunk:
         inp.cpu_only("opencv")
         cv2 = need("cv2", "opencv")
+        same_threads(cv2)
         clips = d["u8"]
         rates = [1 + int(v >= 0.5) for v in lv.tolist()]  # 1 or 2 rounds, as level (B,) gives
 
@@ -172,6 +187,23 @@ def cases(inp: Inputs) -> list[Case]:
 
         return lambda: [[blur(f, k) for f in clip] for clip, k in zip(clips, rates, strict=True)]
 
+    def mm8_torch_pyramid() -> Thunk:
+        # mmnoise's pyramid as it runs where OpenCV is not installed
+        from mmnoise.functional import frames as FF
+
+        tr = mmnoise_class("frames", "PyramidBlur")(KEY)
+        g = inp.generator()
+
+        def call() -> Any:
+            found = FF._opencv
+            FF._opencv = lambda: None
+            try:
+                return tr(sample8, level=lv_pyr, generator=g)
+            finally:
+                FF._opencv = found
+
+        return call
+
     def ref8(fn: Any) -> Any:
         # the float reference on x8 / 255, rounded back: what a user without a uint8 path writes
         def build() -> Thunk:
@@ -182,6 +214,7 @@ def cases(inp: Inputs) -> list[Case]:
 
     u8 = " (uint8 clips)"
     pyr = "MER2024 pyramid blur, rate 2-4 per clip (uint8 clips)"
+    pyr_torch = "MER2024 pyramid blur, torch fallback (uint8 clips)"
     lv_pyr = 0.5 + 0.5 * lv  # rate 2 (level < 0.75) or 4: one or two rounds
     size8 = 2 * nbytes(x8)
     return [
@@ -194,7 +227,7 @@ def cases(inp: Inputs) -> list[Case]:
         Case(blur, "torch ref", f"separable depthwise conv, k={ksize}", lambda: lambda: refs.gaussian_blur(x, sigma_blur, ksize), b, size, kind="ref"),
         Case(blur, "kornia", f"filters.gaussian_blur2d, sigma per frame, k={ksize}", kornia_blur, b, size),
         Case(blur, "albumentations", "GaussianBlur per clip (uint8)", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="uint8"),
-        Case(occ, "mmnoise", "Occlusion(fraction=(0.1, 0.1))", mm("Occlusion", 1.0, fraction=(0.1, 0.1)), b, size, kind="mmnoise"),
+        Case(occ, "mmnoise", "Occlusion(fraction=(0.1, 0.1), aspect=(1, 1))", mm("Occlusion", 1.0, fraction=(0.1, 0.1), aspect=(1.0, 1.0)), b, size, kind="mmnoise"),
         Case(occ, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x, 0.1, g)), b, size, kind="ref"),
         Case(occ, "kornia", "VideoSequential(RandomErasing(scale=(0.1, 0.1)))", kornia_video(lambda K: K.RandomErasing(scale=(0.1, 0.1), ratio=(1.0, 1.0), p=1.0)), b, size),
         Case(occ, "albumentations", "CoarseDropout per clip (uint8)", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8, sem="~", note="uint8"),
@@ -209,18 +242,19 @@ def cases(inp: Inputs) -> list[Case]:
         Case(one, "torch ref", "each child on its own quarter of the clips (the chosen children's cost)", each_on_its_share, b, size, kind="ref"),
         Case(noise + u8, "mmnoise", "GaussianNoise(std=(0.05, 0.2)) on uint8, level=(B,)", mm8("GaussianNoise", lv, std=(0.05, 0.2)), b, size8, kind="mmnoise"),
         Case(noise + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: refs.frame_noise(x, sigma_noise, g)), b, size8, kind="ref"),
-        Case(noise + u8, "albumentations", "GaussNoise per frame", alb(lambda A: A.GaussNoise(std_range=(0.05, 0.2), p=1.0), per_frame=True), b, size_u8, sem="~", note="std per frame"),
+        Case(noise + u8, "albumentations", "GaussNoise per frame", alb(lambda A: A.GaussNoise(std_range=(0.05, 0.2), p=1.0), per_frame=True), b, size_u8, sem="~", note="std drawn per frame, not per clip (per clip, albumentations repeats one noise field on every frame)"),
         Case(blur + u8, "mmnoise", "GaussianBlur(sigma_px=(0.5, 2)) on uint8, level=(B,)", mm8("GaussianBlur", lv, sigma_px=(0.5, 2.0)), b, size8, kind="mmnoise"),
         Case(blur + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: refs.gaussian_blur(x, sigma_blur, ksize)), b, size8, kind="ref"),
-        Case(blur + u8, "albumentations", "GaussianBlur per clip", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="kernel side from sigma"),
-        Case(occ + u8, "mmnoise", "Occlusion(fraction=(0.1, 0.1)) on uint8", mm8("Occlusion", 1.0, fraction=(0.1, 0.1)), b, size8, kind="mmnoise"),
+        Case(blur + u8, "albumentations", "GaussianBlur per clip", alb(lambda A: A.GaussianBlur(sigma_limit=(0.5, 2.0), p=1.0)), b, size_u8, sem="~", note="OpenCV's fixed-point uint8 taps, kernel side from each sigma (mmnoise: float taps, one side for the batch, rounded once)"),
+        Case(occ + u8, "mmnoise", "Occlusion(fraction=(0.1, 0.1), aspect=(1, 1)) on uint8", mm8("Occlusion", 1.0, fraction=(0.1, 0.1), aspect=(1.0, 1.0)), b, size8, kind="mmnoise"),
         Case(occ + u8, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x8, 0.1, g)), b, size8, kind="ref"),
         Case(occ + u8, "albumentations", "CoarseDropout per clip", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8),
         Case(bright + u8, "mmnoise", "Brightness(delta=(0, 0.2)) on uint8, level=(B,)", mm8("Brightness", lv, delta=(0.0, 0.2)), b, size8, kind="mmnoise"),
         Case(bright + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: (x + (0.4 * lv - 0.2)[:, None, None, None, None]).clamp(0, 1)), b, size8, kind="ref"),
         Case(bright + u8, "albumentations", "RandomBrightnessContrast per clip", alb(lambda A: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.0, p=1.0)), b, size_u8),
         Case(jpeg + u8, "mmnoise", "JPEG(quality=(90, 10)) on uint8, level=(B,)", mm8("JPEG", lv, quality=(90.0, 10.0)), b, size8, kind="mmnoise"),
-        Case(jpeg + u8, "albumentations", "ImageCompression per clip", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="libjpeg; mmnoise: kornia's differentiable codec"),
+        Case(jpeg + u8, "albumentations", "ImageCompression per clip", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="real libjpeg (integer DCT, true rounding); mmnoise: kornia's differentiable emulation (float DCT, soft rounding), not the same output"),
         Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise"),
-        Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8),
+        Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8, note="mmnoise calls these same functions on the CPU"),
+        Case(pyr_torch, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, OpenCV not installed", mm8_torch_pyramid, b, size8, kind="mmnoise", note="torch fallback: banded matrix products (compare the opencv row above)"),
     ]  # fmt: skip

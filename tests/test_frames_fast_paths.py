@@ -46,7 +46,9 @@ def _per_frame(draw: st.DrawFn, x: torch.Tensor, values: st.SearchStrategy[float
     b, t = x.shape[:2]
     if draw(st.booleans()):
         return torch.tensor(draw(st.lists(values, min_size=b, max_size=b)))
-    return torch.tensor(draw(st.lists(st.lists(values, min_size=t, max_size=t), min_size=b, max_size=b)))
+    return torch.tensor(
+        draw(st.lists(st.lists(values, min_size=t, max_size=t), min_size=b, max_size=b))
+    )
 
 
 def _general(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +58,9 @@ def _general(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
-def test_brightness_fast_path_equals_the_general_path(dtype: torch.dtype, data: st.DataObject) -> None:
+def test_brightness_fast_path_equals_the_general_path(
+    dtype: torch.dtype, data: st.DataObject
+) -> None:
     x = data.draw(_clips(dtype))
     # shifts of 0 and +-1 (the extremes), ties at half-steps of 1 / 255 and ordinary values
     values = st.sampled_from([0.0, 1.0, -1.0, 0.5 / 255, -2.5 / 255, 0.2, -0.13])
@@ -74,7 +78,9 @@ def test_brightness_fast_path_equals_the_general_path(dtype: torch.dtype, data: 
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
-def test_occlusion_fast_path_equals_the_general_path(dtype: torch.dtype, data: st.DataObject) -> None:
+def test_occlusion_fast_path_equals_the_general_path(
+    dtype: torch.dtype, data: st.DataObject
+) -> None:
     x = data.draw(_clips(dtype))
     unit = st.sampled_from([0.0, 0.3, 0.5, 0.99, 1.0])
     params = {
@@ -94,7 +100,49 @@ def test_occlusion_fast_path_equals_the_general_path(dtype: torch.dtype, data: s
     assert torch.equal(x, before)
 
 
-@pytest.mark.parametrize("cls", [T.Brightness, T.Occlusion])
+@pytest.mark.parametrize("kernel", [F.gaussian_noise, F.shot_noise])
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_noise_fast_path_equals_the_general_path(
+    kernel: object, dtype: torch.dtype, data: st.DataObject
+) -> None:
+    # on the host the frames take the noise field's contiguous layout (and uint8 frames a
+    # faster cast); elementwise values do not depend on the layout
+    x = data.draw(_clips(dtype))
+    std = _per_frame(data.draw, x, st.sampled_from([0.0, 0.05, 0.2, 1.0]))
+    lengths = data.draw(st.none() | st.just(torch.randint(1, x.shape[1] + 1, (x.shape[0],))))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    before = x.clone()
+
+    def run() -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return kernel(x, std=std, generator=g, lengths=lengths)  # type: ignore[operator]
+
+    fast = run()
+    with pytest.MonkeyPatch.context() as m:
+        _general(m)
+        slow = run()
+    assert fast.dtype == slow.dtype == dtype and torch.equal(fast, slow)
+    assert torch.equal(x, before)
+
+
+def test_noise_fast_path_on_a_decoded_clip_equals_the_general_path() -> None:
+    # a full-size channels-last clip: the vectorised loops (not only their scalar tails) run
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 64, 64, 3), dtype=torch.uint8, generator=g)
+    x = x.permute(0, 1, 4, 2, 3)
+    std = torch.tensor([0.05, 0.2])
+    fast = F.gaussian_noise(x, std=std, generator=torch.Generator().manual_seed(1))
+    with pytest.MonkeyPatch.context() as m:
+        _general(m)
+        slow = F.gaussian_noise(x, std=std, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fast, slow)
+
+
+@pytest.mark.parametrize(
+    "cls", [T.Brightness, T.Occlusion, T.GaussianNoise, T.GaussianBlur, T.PyramidBlur]
+)
 @pytest.mark.parametrize("shape", [(1, 1, 3, 5, 4), (4, 3, 3, 6, 5)])
 def test_transforms_at_levels_mixing_0_and_1_match_the_general_path(
     cls: type, shape: tuple[int, ...]
@@ -109,3 +157,64 @@ def test_transforms_at_levels_mixing_0_and_1_match_the_general_path(
         got = t({"v": x}, level=level, generator=torch.Generator().manual_seed(2))["v"]
     assert torch.equal(got, want)
     assert torch.equal(want[level == 0], x[level == 0])  # level 0 is an exact identity
+
+
+class _TorchPyramid:
+    """A stand-in for OpenCV built from the torch path's own stages (uint8 numpy in and out), so
+    that the frame-by-frame OpenCV loop is checked where OpenCV is not installed."""
+
+    @staticmethod
+    def _run(f: object, stage: object) -> object:
+        import numpy as np
+
+        a = torch.from_numpy(np.asarray(f))
+        chw = (a[None] if a.ndim == 2 else a.permute(2, 0, 1)).float()[None]
+        y = stage(chw).to(torch.uint8)[0].permute(1, 2, 0)  # type: ignore[operator]
+        return (y[..., 0] if a.ndim == 2 else y).numpy()
+
+    def pyrDown(self, f: object) -> object:  # OpenCV's name
+        return self._run(f, lambda x: F._pyr_down(x, True))
+
+    def pyrUp(self, f: object, dst: object = None, dstsize: tuple[int, int] = (0, 0)) -> object:
+        y = self._run(f, lambda x: F._pyr_up(x, (dstsize[1], dstsize[0]), True))
+        if dst is None:
+            return y
+        dst[...] = y.reshape(dst.shape)  # type: ignore[index, attr-defined]
+        return dst
+
+
+def _opencv_modules() -> list[object]:
+    try:
+        import cv2
+    except ImportError:
+        return [_TorchPyramid()]
+    return [_TorchPyramid(), cv2]
+
+
+@pytest.mark.parametrize("cv2", _opencv_modules(), ids=lambda m: type(m).__name__)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_uint8_pyramid_through_opencv_equals_the_torch_path(
+    cv2: object, data: st.DataObject
+) -> None:
+    x = data.draw(_clips(torch.uint8))
+    rounds = _per_frame(data.draw, x, st.sampled_from([0.0, 1.0, 2.0, 3.0]))
+    max_rounds = data.draw(st.sampled_from([None, 2]))
+    lengths = data.draw(st.none() | st.just(torch.randint(1, x.shape[1] + 1, (x.shape[0],))))
+    before = x.clone()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(F, "_opencv", lambda: cv2)
+        fast = F.pyramid_blur(x, rounds=rounds, max_rounds=max_rounds, lengths=lengths)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(F, "_opencv", lambda: None)
+        slow = F.pyramid_blur(x, rounds=rounds, max_rounds=max_rounds, lengths=lengths)
+    assert fast.dtype == torch.uint8 and torch.equal(fast, slow)
+    assert torch.equal(x, before)
+
+
+def test_uint8_pyramid_leaves_opencv_alone_off_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the device / compile path never reads the rounds on the host nor calls OpenCV
+    _general(monkeypatch)
+    monkeypatch.setattr(F, "_opencv", lambda: pytest.fail("OpenCV called off the host"))
+    x = torch.randint(0, 256, (1, 2, 3, 8, 8), dtype=torch.uint8)
+    assert F.pyramid_blur(x, rounds=torch.tensor([1]), max_rounds=1).shape == x.shape
