@@ -11,6 +11,7 @@ time shift) live in :mod:`mmnoise.functional.features`.
 
 from __future__ import annotations
 
+import cmath
 import functools
 import math
 import os
@@ -134,19 +135,26 @@ def _fft_filter(
     order: int,
     lengths: Tensor | None,
     who: str,
+    pad: Literal["tail", "double"] = "tail",
 ) -> Tensor:
     """Filter each example of (B, C, L) ``x`` in the frequency domain, one response per example.
 
     The product of the Butterworth magnitudes of ``bands`` (``(kind, cutoff)`` pairs, each
     cutoff a (B,) tensor or a number) multiplies the rFFT of the valid samples (padding zeroed),
-    zero-padded to a 5-smooth length >= 2 L so that the circular convolution does not wrap the
+    zero-padded (:func:`_fft_size`) so that the circular convolution does not wrap the
     response's tails back into the clip; the filter is zero-phase (no delay, no phase
     distortion), and the valid part never reads padding. It runs on ``x`` divided by its
-    per-example peak (a sum over L values near the dtype's largest overflows) and is scaled back.
+    per-example peak (a sum over L values near the dtype's largest overflows) and is scaled
+    back. Without gradients the scaled clip is written straight into the zero-padded FFT input
+    and the gain multiplies the spectrum in place (no more full-size buffers than the FFTs'),
+    with the values of the plain path. ``pad="double"`` keeps the FFT at the size for ``2 L``
+    whatever the cutoffs (see :func:`_fft_size`).
     """
     _check_order(order, who=who)
-    n = x.shape[_T]
+    b, c, n = x.shape
     n_fft = _next_fast_len(2 * n)
+    if pad == "tail":
+        n_fft = _fft_size(n, bands, sample_rate=sample_rate, order=order, like=x)
     gain = _butterworth_gain(bands[0][1], kind=bands[0][0], sample_rate=sample_rate,
                              order=order, n_fft=n_fft, like=x)  # fmt: skip
     for kind, cutoff in bands[1:]:
@@ -156,11 +164,65 @@ def _fft_filter(
     valid = step_mask(x, lengths, _T)
     xv = x if valid is None else torch.where(valid, x, 0.0)
     peak = per_example(peak_scale(xv), x)
-    # linear in x: the peak scaling is done in value only (see scale_values)
-    spec = torch.fft.rfft(scale_values(xv, peak, divide=True), n=n_fft, dim=_T)
-    y = torch.fft.irfft(spec * gain[:, None, :], n=n_fft, dim=_T)[..., :n]
+    # a real gain times the (re, im) pairs: the values of the complex product, without its
+    # promotion of the gain to complex
+    gain = gain[:, None, :, None]
+    if torch.is_grad_enabled() and (x.requires_grad or gain.requires_grad):
+        # linear in x: the peak scaling is done in value only (see scale_values)
+        spec = torch.fft.rfft(scale_values(xv, peak, divide=True), n=n_fft, dim=_T)
+        spec = torch.view_as_complex(torch.view_as_real(spec) * gain)
+    else:
+        padded = x.new_zeros(b, c, n_fft)
+        padded[..., :n].copy_(xv).div_(peak)
+        spec = torch.fft.rfft(padded, dim=_T)
+        torch.view_as_real(spec).mul_(gain)
+    y = torch.fft.irfft(spec, n=n_fft, dim=_T)[..., :n]
     y = saturate(scale_values(y, peak), x.dtype)
     return keep_padding(y, x, lengths, _T)
+
+
+#: how far a filter's response has decayed where :func:`_fft_size` lets the FFT wrap it: e^-39,
+#: below 1e-17 of its scale (under float64 rounding)
+_TAIL_NEPERS = math.log(1e17)
+
+
+def _fft_size(
+    n: int,
+    bands: list[tuple[Literal["lowpass", "highpass"], Tensor | float]],
+    *,
+    sample_rate: int,
+    order: int,
+    like: Tensor,
+) -> int:
+    """Return the FFT size of :func:`_fft_filter` for ``n`` samples: ``n`` plus the response's
+    tail, rounded up to a 5-smooth size, and never above the one for ``2 n``.
+
+    The zero-phase response ``|H|`` of a Butterworth of order N is analytic in a strip around
+    the real frequency axis, so its impulse response decays as ``exp(-a |t|)``, ``a`` the
+    distance of its nearest singularity: ``tan(w / 2) = tan(w_c / 2) e^{i pi / (2 N)}`` (the
+    low-pass and the high-pass alike; the nearest for cutoffs near 0 Hz or near Nyquist).
+    ``39 / a`` samples out it is below 1e-17 of its size, so padding the clip by that much
+    wraps nothing above float64 rounding back into it, where ``2 n`` bounds it for any cutoff:
+    the output is the one at ``2 n`` to rounding (tested), at a quarter to half the FFT work.
+    Cutoffs given as tensors are read on the host (CPU data outside ``torch.compile``);
+    elsewhere the size is the one for ``2 n``.
+    """
+    full = _next_fast_len(2 * n)
+    hz: list[float] = []
+    for _, cut in bands:
+        if isinstance(cut, Tensor):
+            if not reads_on_host(like.device) or cut.numel() == 0:
+                return full
+            hz += [float(v) for v in torch.aminmax(cut.detach().double())]
+        else:
+            hz.append(float(cut))
+    if not all(0.0 < f < sample_rate / 2 for f in hz):  # NaN too: the gain says what is wrong
+        return full
+    # the decay rate is largest mid-band: the slowest of a range of cutoffs is at one of its ends
+    tilt = cmath.exp(0.5j * math.pi / order)
+    decay = min((2 * cmath.atan(math.tan(math.pi * f / sample_rate) * tilt)).imag for f in hz)
+    tail = math.ceil(_TAIL_NEPERS / decay)
+    return full if tail >= n else min(full, _next_fast_len(n + tail))
 
 
 def _read_pool(
@@ -616,8 +678,10 @@ def codec(
         bands.append(("lowpass", float(high_hz)))
     y = x
     if bands:
+        # at the 2 L size, as before the size followed the cutoffs: a rounding change flips
+        # mu-law steps, and MER-C's golden values pin this op's output
         y = _fft_filter(x, bands, sample_rate=sample_rate, order=order, lengths=lengths,
-                        who="codec")  # fmt: skip
+                        who="codec", pad="double")  # fmt: skip
     return keep_padding(mu_law(y, bits=bits, lengths=lengths), x, lengths, _T)
 
 
