@@ -15,15 +15,17 @@ never imports a model, it only calls ``predict(batch) -> logits``.
 
 The result (:class:`RobustnessResult`) keeps one confusion matrix per cell, from which it derives
 WA (accuracy), UA (macro recall) and macro-F1, MultiBench's relative and effective robustness,
-a markdown table, a JSON file and a heatmap PNG.
+a markdown table, a JSON file and a heatmap PNG. The loop over cells is
+:func:`mmnoise.evaluation.evaluate_cells`, the one MER-C's runner uses too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -31,8 +33,9 @@ from typing import Any, Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
+from mmnoise.evaluation import PredictionReader, evaluate_cells
 from mmnoise.levels import check_level_value
-from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix, read_predictions
+from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix
 from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.rng import derive_seed, make_generator
 from mmnoise.sample import Sample
@@ -63,6 +66,8 @@ FamilySpec: TypeAlias = nn.Module | Callable[[tuple[str, ...]], Any]
 #: The metrics the harness can report, computed from a confusion matrix.
 METRICS: tuple[str, ...] = ("WA", "UA", "F1")
 _FULL, _POOLED = "full", "pooled"
+#: a grid cell: (pattern, family, level) indices into the confusion counts
+_CellKey: TypeAlias = tuple[int, int, int]
 _FORMAT = "mmnoise.robustness/1"
 
 
@@ -795,36 +800,50 @@ class RobustnessGrid:
         """
         who = "RobustnessGrid.evaluate"
         dev = torch.device(device) if device is not None else None
-        p, f, lv = len(self.patterns), len(self.families), len(self.levels)
-        counts: Tensor | None = None
-        n_examples = 0
-        dev_type = "cpu"
-        with torch.no_grad():
+        reader = PredictionReader(predict, num_classes=self.num_classes, who=who)
+        shape = (len(self.patterns), len(self.families), len(self.levels))
+        counts: list[Tensor] = []  # the (P, F, L, C, C) counts, once the classes are known
+        seen = {"examples": 0}
+        dev_type = ["cpu"]
+
+        def groups() -> Iterator[Callable[[], Iterator[tuple[_CellKey, tuple[Sample, Tensor]]]]]:
+            # the loader is read once: every (family, level) group of a batch, then the next
             for b_idx, raw in enumerate(loader):
                 if not isinstance(raw, Mapping):
                     raise TypeError(f"{who}: expected batches as dicts, got {type(raw).__name__}.")
                 batch = _to_device(raw, dev) if dev is not None else dict(raw)
                 labels = self._labels(batch, who)
                 b_dev = _first_device(batch)
-                dev_type = b_dev.type
-                n_examples += int(labels.shape[0])
+                dev_type[0] = b_dev.type
+                seen["examples"] += int(labels.shape[0])
                 for j, fam in enumerate(self.families):
                     for k, level in enumerate(self.levels):
-                        g = make_generator(self.cell_seed(fam, level, b_idx), b_dev)
-                        noisy = self._noise(batch, fam, level, g)
-                        for i, drop in enumerate(self._drops):
-                            preds, c = self._predict(
-                                predict, self._drop(drop, noisy, g, level), labels
-                            )
-                            if counts is None:
-                                counts = torch.zeros(p, f, lv, c, c, dtype=torch.int64)
-                            if c != counts.shape[-1]:
-                                raise ValueError(
-                                    f"{who}: predict returned {c} classes, earlier "
-                                    f"{counts.shape[-1]}; keep the output size fixed."
-                                )
-                            counts[i, j, k] += confusion_matrix(preds, labels, num_classes=c).cpu()
-        if counts is None:
+                        yield functools.partial(
+                            self._cells, batch, labels, b_dev, b_idx, (j, fam), (k, level)
+                        )
+
+        def score(key: _CellKey, inputs: tuple[Sample, Tensor], preds: Tensor, _: float) -> None:
+            labels, c = inputs[1], reader.num_classes
+            assert c is not None  # classification always knows its classes
+            top, low = int(max(int(preds.max()), int(labels.max()))), int(labels.min())
+            if top >= c or low < 0:
+                raise ValueError(
+                    f"{who}: expected class indices in [0, {c}), got up to {top}; check "
+                    "num_classes and the labels."
+                )
+            if not counts:
+                counts.append(torch.zeros(*shape, c, c, dtype=torch.int64))
+            cm = confusion_matrix(preds.to(labels.device), labels, num_classes=c)
+            counts[0][key] += cm.cpu()
+
+        with torch.no_grad():
+            evaluate_cells(
+                groups(),
+                reader=reader,
+                batches=lambda inputs: [(inputs[0], int(inputs[1].shape[0]))],
+                score=score,
+            )
+        if not counts:
             raise ValueError(f"{who}: the loader yielded no batches; pass the test loader.")
         configs = {
             name: fam.to_config()
@@ -837,10 +856,10 @@ class RobustnessGrid:
             levels=self.levels,
             patterns=self.patterns,
             metrics=self.metrics,
-            confusion=counts,
+            confusion=counts[0],
             seed=self.seed,
-            num_examples=n_examples,
-            device=dev_type,
+            num_examples=seen["examples"],
+            device=dev_type[0],
             family_configs=configs,
         )
 
@@ -864,19 +883,21 @@ class RobustnessGrid:
             )
         return labels.long()
 
-    def _predict(self, predict: Predict, sample: Sample, labels: Tensor) -> tuple[Tensor, int]:
-        who = "RobustnessGrid.evaluate"
-        preds, c = read_predictions(
-            predict(sample), batch=int(labels.shape[0]), num_classes=self.num_classes, who=who
-        )
-        assert c is not None  # classification always knows its classes
-        top, low = int(max(int(preds.max()), int(labels.max()))), int(labels.min())
-        if top >= c or low < 0:
-            raise ValueError(
-                f"{who}: expected class indices in [0, {c}), got up to {top}; check "
-                "num_classes and the labels."
-            )
-        return preds.to(labels.device), c
+    def _cells(
+        self,
+        batch: Sample,
+        labels: Tensor,
+        device: torch.device,
+        batch_index: int,
+        family: tuple[int, str],
+        level: tuple[int, float],
+    ) -> Iterator[tuple[_CellKey, tuple[Sample, Tensor]]]:
+        """The cells of one batch under one (family, level): noise once, then each pattern."""
+        (j, fam), (k, lv) = family, level
+        g = make_generator(self.cell_seed(fam, lv, batch_index), device)
+        noisy = self._noise(batch, fam, lv, g)
+        for i, drop in enumerate(self._drops):  # built one after another: one noisy copy at a time
+            yield (i, j, k), (self._drop(drop, noisy, g, lv), labels)
 
 
 def _check_levels(levels: Sequence[float], *, who: str) -> tuple[float, ...]:

@@ -15,10 +15,14 @@ Every cell also keeps the per-item predictions (for bootstrap confidence interva
 (:func:`cell_digest`), and the card records the labels and the software versions, so two labs
 can check that they scored the same bytes. A suite with ``per_modality`` (``mer-c-v2``) adds
 the cells ``family@modality/severity/full``: the family on that modality alone.
+
+The loop over cells (corrupt a group once, predict each cell, read the outputs, score) is
+:func:`mmnoise.evaluation.evaluate_cells`, the one the robustness grid runs too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise.data import pad_collate
+from mmnoise.evaluation import PredictionReader, evaluate_cells
 from mmnoise.merc.corrupt import (
     CONDITION_FULL,
     apply_condition,
@@ -40,7 +45,7 @@ from mmnoise.merc.corrupt import (
     nmer_fill_items,
 )
 from mmnoise.merc.suite import Family, Suite
-from mmnoise.metrics import confusion_matrix, read_predictions
+from mmnoise.metrics import confusion_matrix
 from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.sample import PRESENT, Kind, Sample
 
@@ -155,9 +160,20 @@ def _progress(total: int, enabled: bool) -> Any:
     return tqdm(total=total, desc="MER-C cells", unit="cell")
 
 
-def _batches(items: Sequence[Sample], size: int, kinds: Mapping[str, Kind]) -> Iterator[Sample]:
+def _batches(
+    items: Sequence[Sample], size: int, kinds: Mapping[str, Kind]
+) -> Iterator[tuple[Sample, int]]:
     for i in range(0, len(items), size):
-        yield pad_collate(items[i : i + size], kinds=kinds)
+        batch = pad_collate(items[i : i + size], kinds=kinds)
+        yield batch, len(batch[next(iter(kinds))])
+
+
+#: a cell: (family or protocol, severity or eta index, condition)
+_Cell = tuple[str, int, str]
+
+
+def _key(cell: _Cell) -> str:
+    return "/".join(map(str, cell))
 
 
 def plan_cells(
@@ -333,9 +349,9 @@ def run_benchmark(
     bar = _progress(sum(len(p[2]) for p in plan), progress)
     if bar is not None:
         bar.update(sum(len(p[2]) for p in plan) - sum(len(p[2]) for p in todo))
-    t_run = time.perf_counter()
-    for family, sev, conds in todo:
-        t0 = time.perf_counter()
+    reader = PredictionReader(predict, num_classes=card["num_classes"], task=task, who=who)
+
+    def corrupt(family: str, sev: int, conds: list[str]) -> list[tuple[_Cell, list[Sample]]]:
         if family == "missing_rate":
             eta = suite.missing_rate[sev]
             pats = missing_patterns(suite, [str(it["id"]) for it in items], eta, modalities)
@@ -352,32 +368,43 @@ def run_benchmark(
                 fam, only = _family_of(suite, family)
                 base = corrupt_items(items, suite, fam, sev, kinds=kinds, only=only)
             variants = {c: [apply_condition(it, conditions[c]) for it in base] for c in conds}
-        card["timing"]["corrupt_s"] += time.perf_counter() - t0
-        for cond, noisy in variants.items():
-            key = f"{family}/{sev}/{cond}"
-            if key in card["cells"]:
-                continue
-            digest = cell_digest(noisy, items, modalities)
-            t1 = time.perf_counter()
-            preds = _predictions(predict, noisy, batch_size, kinds, card, task, who)
-            dt = time.perf_counter() - t1
-            card["timing"]["predict_s"] += dt
-            cell: dict[str, Any] = {"predict_s": round(dt, 4), "digest": digest}
-            if task == "classification":
-                c = int(card["num_classes"])
-                cell["confusion"] = confusion_matrix(preds, labels_all, num_classes=c).tolist()
-                cell["pred"] = preds.tolist()
-            else:
-                cell["pred"] = [round(v, 6) for v in preds.tolist()]
-            if family == "missing_rate":
-                cell["eta"] = suite.missing_rate[sev]
-                cell["eta_effective"] = suite.effective_eta(cell["eta"], len(modalities))
-                cell["realised_missing_rate"] = _realised(noisy, modalities)
-            card["cells"][key] = cell
-            if bar is not None:
-                bar.update(1)
+        return [((family, sev, cond), noisy) for cond, noisy in variants.items()]
+
+    def score(cell_id: _Cell, noisy: list[Sample], preds: Tensor, dt: float) -> None:
+        family, sev, _ = cell_id
+        cell: dict[str, Any] = {
+            "predict_s": round(dt, 4),
+            "digest": cell_digest(noisy, items, modalities),
+        }
+        if task == "classification":
+            card["num_classes"] = reader.num_classes
+            c = int(card["num_classes"])
+            cell["confusion"] = confusion_matrix(preds, labels_all, num_classes=c).tolist()
+            cell["pred"] = preds.tolist()
+        else:
+            cell["pred"] = [round(v, 6) for v in preds.tolist()]
+        if family == "missing_rate":
+            cell["eta"] = suite.missing_rate[sev]
+            cell["eta_effective"] = suite.effective_eta(cell["eta"], len(modalities))
+            cell["realised_missing_rate"] = _realised(noisy, modalities)
+        card["cells"][_key(cell_id)] = cell
+        if bar is not None:
+            bar.update(1)
+
+    def save() -> None:
         if path is not None:
             _write_atomic(path, json.dumps(card) + "\n")
+
+    t_run = time.perf_counter()
+    evaluate_cells(
+        [functools.partial(corrupt, *p) for p in todo],
+        reader=reader,
+        batches=lambda noisy: _batches(noisy, batch_size, kinds),
+        score=score,
+        done=lambda cell_id: _key(cell_id) in card["cells"],
+        after_group=save,
+        timing=card["timing"],
+    )
     if bar is not None:
         bar.close()
     card["timing"]["last_run_s"] = time.perf_counter() - t_run
@@ -402,25 +429,3 @@ def _write_atomic(path: Path, text: str) -> None:
 def _realised(items: Sequence[Sample], modalities: Sequence[str]) -> float:
     gone = sum(not bool(it["present"][m]) for it in items for m in modalities)
     return gone / (len(items) * len(modalities))
-
-
-def _predictions(
-    predict: Predict,
-    items: Sequence[Sample],
-    batch_size: int,
-    kinds: Mapping[str, Kind],
-    card: dict[str, Any],
-    task: str,
-    who: str,
-) -> Tensor:
-    preds = []
-    with torch.no_grad():
-        for batch in _batches(items, batch_size, kinds):
-            n = len(batch[next(iter(kinds))])
-            got, c = read_predictions(
-                predict(batch), batch=n, num_classes=card["num_classes"], task=task, who=who
-            )
-            if task == "classification":
-                card["num_classes"] = c
-            preds.append(got)
-    return torch.cat(preds)
