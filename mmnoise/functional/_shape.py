@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec
 
 import torch
 from torch import Tensor
 
-from mmnoise.sample import reads_on_host, valid_mask
+from mmnoise.device import reads_on_host
+from mmnoise.sample import valid_mask
 
 _P = ParamSpec("_P")
 #: dtypes too narrow for energies, filters and FFTs: kernels compute in float32 for them
@@ -291,11 +292,15 @@ def safe_sqrt(v: Tensor) -> Tensor:
     return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def valid_norm(x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool = True) -> Tensor:
+def valid_norm(
+    x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool = True, by_step: bool = False
+) -> Tensor:
     """Return the per-example L2 norm over the valid steps of ``x``, (B,), without over- or underflow.
 
     ``valid`` is the (B, T) mask of :func:`valid_steps` (None: every step), built once by a
-    caller that takes several norms over the same steps.
+    caller that takes several norms over the same steps. ``by_step`` (with ``valid`` None):
+    the norm of a caller whose lengths are all the padded size (:func:`all_steps_valid`), summed
+    step by step as with a mask, so the same bits as an all-True ``valid``, without the select.
 
     One ``vector_norm`` pass. Squares overflow near the dtype's largest finite value (Inf) and
     underflow below ``sqrt(finfo.tiny)`` (0, or a norm that lost its digits); where the plain
@@ -307,17 +312,18 @@ def valid_norm(x: Tensor, valid: Tensor | None, time_dim: int, *, rescue: bool =
     b = x.shape[0]
 
     def norm(v: Tensor) -> Tensor:
-        if valid is None:
+        if valid is None and not by_step:
             n: Tensor = torch.linalg.vector_norm(v.reshape(b, -1), dim=1)
             return n
+        energy = step_energy(v, time_dim)
         # a select, not a product: Inf energy on padding times 0 would be NaN
-        return safe_sqrt(torch.where(valid, step_energy(v, time_dim), 0.0).sum(dim=1))
+        return safe_sqrt((energy if valid is None else torch.where(valid, energy, 0.0)).sum(dim=1))
 
     if not rescue:
         return norm(x)
     if reads_on_host(x.device):
         plain = norm(x)
-        if norms_are_safe(plain):
+        if norms_are_safe([plain]):
             return plain
     # no read-back (compiled, or off the CPU): the rescaled norm only, no plain pass first
     peak = peak_scale(x)
@@ -338,20 +344,46 @@ def peak_scale(x: Tensor) -> Tensor:
     return torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
-def norms_are_safe(norms: Tensor) -> bool:
-    """Whether every plain L2 norm in ``norms`` can be trusted, read on the host: each at least
-    ``sqrt(finfo.tiny)`` (no underflow of the squares) and below the largest finite value.
+def norms_are_safe(norms: Sequence[Tensor], below_max: Sequence[Tensor] = ()) -> bool:
+    """Whether every plain L2 norm in ``norms`` ((B,) each) can be trusted, read on the host:
+    each at least ``sqrt(finfo.tiny)`` (no underflow of the squares) and below the largest
+    finite value; and every value in ``below_max`` (bounds of a result) below that value too.
 
-    One ``aminmax`` and two host numbers (a NaN makes both NaN and fails), for CPU data outside
-    ``torch.compile`` (see :func:`mmnoise.sample.reads_on_host`).
+    One read-back for all of them (a NaN fails): a few values are read as they are, more as one
+    ``aminmax`` and one ``amax``. For CPU data outside ``torch.compile`` (see
+    :func:`mmnoise.device.reads_on_host`); every tensor has the dtype of the first.
 
     Example:
-        >>> norms_are_safe(torch.tensor([1.0, 2.0])), norms_are_safe(torch.tensor([1.0, 1e-30]))
+        >>> one, tiny = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1e-30])
+        >>> norms_are_safe([one]), norms_are_safe([tiny]), norms_are_safe([one], [one * 3e38])
+        (True, False, False)
+    """
+    info = torch.finfo(norms[0].dtype)
+    low, top = info.tiny**0.5, info.max
+    parts = (*norms, *below_max)
+    flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).detach()
+    k = sum(v.numel() for v in norms)
+    if flat.numel() <= 64:
+        values = flat.tolist()
+        return all(low <= v < top for v in values[:k]) and all(v < top for v in values[k:])
+    lo, hi = (float(v) for v in torch.aminmax(flat[:k]))
+    return lo >= low and hi < top and (k == flat.numel() or float(flat[k:].amax()) < top)
+
+
+def all_steps_valid(lengths: Tensor | None, size: int) -> bool:
+    """Whether every length is at least the padded ``size`` (no padding), read on the host.
+
+    For CPU data outside ``torch.compile`` only (see :func:`mmnoise.device.reads_on_host`): a
+    kernel then skips its valid-step mask and the copy of the padding, the same values.
+
+    Example:
+        >>> all_steps_valid(torch.tensor([3, 3]), 3), all_steps_valid(torch.tensor([3, 2]), 3)
         (True, False)
     """
-    low, high = (float(v) for v in torch.aminmax(norms.detach()))
-    info = torch.finfo(norms.dtype)
-    return low >= info.tiny**0.5 and high < info.max
+    # a few lengths are read as they are (one read), more through one reduction
+    return lengths is not None and (
+        min(lengths.tolist()) if lengths.shape[0] <= 16 else int(lengths.min())
+    ) >= size
 
 
 def valid_extrema(x: Tensor, lengths: Tensor | None, time_dim: int) -> tuple[Tensor, Tensor]:

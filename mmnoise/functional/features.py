@@ -14,8 +14,10 @@ from torch import Tensor
 
 from mmnoise import rng
 from mmnoise.deprecation import renamed_args
+from mmnoise.device import reads_on_host
 from mmnoise.functional._shape import (
     accurate,
+    all_steps_valid,
     blend,
     broadcast_steps,
     fill_boxes,
@@ -39,7 +41,6 @@ from mmnoise.functional._shape import (
 )
 from mmnoise.functional.frames import _to_uint8
 from mmnoise.rng import Randomness
-from mmnoise.sample import reads_on_host
 
 __all__ = [
     "add_colored_snr",
@@ -126,29 +127,14 @@ def _add_at_snr(
     ``noise_in_range``: the noise's plain norm cannot over- or underflow (white noise the
     kernel drew), so it is taken without a rescue.
     """
-    b = x.shape[0]
-    valid = valid_steps(x, lengths, time_dim)
-    snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype).expand(b)
+    snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype)
+    snr = snr if snr.shape == x.shape[:1] else snr.expand(x.shape[0])
     amp = torch.pow(10.0, -snr / 20.0)
     if reads_on_host(x.device):
-        # plain norms (Inf where they overflow): one read-back below checks everything at once
-        nx = valid_norm(x, valid, time_dim, rescue=False)
-        nn = valid_norm(noise, valid, time_dim, rescue=False)
-        ok = (nx > 0) & (nn > 0)
-        # the denominators stay positive so that where() never routes a NaN gradient
-        nn_safe = torch.where(ok, nn, 1.0)
-        ratio = torch.where(ok, nx / nn_safe * amp, 0.0)
-        # the plain path is exact when no norm over- or underflowed and the result cannot
-        # overflow (x's norm times 1 + amp, and the noise's scaled norm, stay below the largest
-        # finite value); an all-zero example also takes the careful path (its norm of 0 may be
-        # an underflow). Host numbers from two reductions, not a tensor op per test.
-        bounds = torch.stack([nx * (1 + amp), nn * ratio]).detach()
-        if (
-            norms_are_safe(torch.stack([nx, nn]))
-            and float(bounds.amax()) < torch.finfo(x.dtype).max
-        ):
-            y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
-            return _keep_valid(y, x, valid, time_dim)
+        y = _add_plain(x, noise, amp, lengths, time_dim, owned=owned)
+        if y is not None:
+            return y
+    valid = valid_steps(x, lengths, time_dim)
     # near the top or the bottom of the range, and always where nothing is read back (compiled,
     # or off the CPU: no data-dependent branch): unit-norm noise, and the signal's peak applied
     # last, so that only a result that truly overflows does (and is then saturated). The plain
@@ -174,6 +160,50 @@ def _add_at_snr(
     # unit is a fresh buffer, but one with a graph of its own (plain) must not be written into
     y = saturate(_add_scaled(x, unit, pk, owned=not plain), x.dtype)
     return _keep_valid(y, x, valid, time_dim)
+
+
+def _add_plain(
+    x: Tensor, noise: Tensor, amp: Tensor, lengths: Tensor | None, time_dim: int, *, owned: bool
+) -> Tensor | None:
+    """``x + ||x|| / ||n|| * amp * noise`` from the plain norms (CPU, eager), or None when that
+    is not exact and the careful path of :func:`_add_at_snr` must run.
+
+    With every length at the padded size there is no mask to apply and no padding to copy back;
+    the norms are still summed step by step (``by_step``), the same bits as with a mask. Not
+    while autograd records: a per-example scale would sum its gradient in another order.
+    """
+    graph = torch.is_grad_enabled() and (x.requires_grad or noise.requires_grad)
+    full = not graph and all_steps_valid(lengths, x.shape[time_dim])
+    valid = None if full else valid_steps(x, lengths, time_dim)
+    nx = valid_norm(x, valid, time_dim, rescue=False, by_step=full)
+    nn = valid_norm(noise, valid, time_dim, rescue=False, by_step=full)
+    ratio = nx / nn * amp  # used only where both norms are safe, so above 0
+    if not _plain_is_exact(nx, nn, amp, ratio):
+        return None
+    y = _add_scaled(x, noise, _per_step(ratio, x, valid, time_dim), owned=owned)
+    return _keep_valid(y, x, valid, time_dim)
+
+
+def _plain_is_exact(nx: Tensor, nn: Tensor, amp: Tensor, ratio: Tensor) -> bool:
+    """Whether the plain path is exact, read on the host: no norm over- or underflowed (an
+    all-zero example fails too: its norm of 0 may be an underflow) and the result cannot
+    overflow (``nx * (1 + amp)``, a bound of ``|x + a n|``, and ``nn * ratio`` stay below the
+    largest finite value).
+
+    One read of the (B,) norms and ``amp``: the bounds are taken in double precision with a
+    margin of 2x, and only near the limit in the dtype itself (a second read), as the result is.
+    """
+    top = torch.finfo(nx.dtype).max
+    b = nx.shape[0]
+    if 3 * b > 192:  # many examples: reductions on the tensors rather than Python numbers
+        return norms_are_safe([nx, nn], [nx * (1 + amp), nn * ratio])
+    values = torch.cat([nx, nn, amp]).tolist()
+    low = torch.finfo(nx.dtype).tiny ** 0.5
+    if not all(low <= v < top for v in values[: 2 * b]):  # a NaN fails
+        return False
+    if all(n * (1 + a) < top / 2 for n, a in zip(values[:b], values[2 * b :], strict=True)):
+        return True  # nn * ratio is nx * amp, rounded: the same bound
+    return norms_are_safe([nx, nn], [nx * (1 + amp), nn * ratio])
 
 
 def _keep_valid(y: Tensor, x: Tensor, valid: Tensor | None, time_dim: int) -> Tensor:

@@ -186,3 +186,23 @@ def test_add_noise_snr_leaves_silent_examples_silent() -> None:
     x = torch.zeros(2, 5, 3)
     y = F.add_gaussian_snr(x, snr_db=torch.tensor([0.0, 10.0]), generator=torch.Generator())
     assert torch.equal(y, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("time_dim", [1, 2])
+def test_snr_with_full_lengths_sums_energies_step_by_step(dtype: torch.dtype, time_dim: int) -> None:
+    # lengths that cover every step skip the mask and the padding copy on the CPU, but keep
+    # the masked path's numbers: the norms summed step by step, not one flat vector_norm
+    x = torch.randn(3, 7, 9, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    snr = torch.tensor([5.0, -3.0, 20.0])
+    lengths = torch.full((3,), x.shape[time_dim])
+    y = F.add_gaussian_snr(x, snr_db=snr, generator=torch.Generator().manual_seed(1),
+                           lengths=lengths, time_dim=time_dim)  # fmt: skip
+    n = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    other = 3 - time_dim
+
+    def norm(v: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(v, dim=other).square().sum(dim=1).sqrt()
+
+    a = norm(x) / norm(n) * torch.pow(10.0, -snr.to(dtype) / 20.0)
+    assert torch.equal(y, torch.addcmul(x, n, a[:, None, None]))
