@@ -3,8 +3,9 @@
 One sample = one clip. Per-example parameters: SNR ~ U(5, 20) dB; low-pass cutoff U(500, 4000)
 Hz (2nd-order Butterworth); band-pass edges from (50-300 Hz, 7000-3400 Hz); reverb = full wet
 convolution with one of 8 synthetic room responses (0.3 s) per clip, rescaled to the dry energy.
-The references filter in the FFT domain (zero-phase, same magnitude response as mmnoise's causal
-biquads) and convolve at a 5-smooth FFT size.
+The references filter in the FFT domain at the clip's length (zero-phase, the magnitude response of
+torchaudio's causal biquads, as mmnoise's filters) and convolve at a 5-smooth FFT size. The MP3
+rows code each clip at its own bitrate with a real encoder (FFmpeg's libmp3lame / LAME).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torchaudio.functional as AF
 from torch import Tensor
 
 from benchmarks import refs
-from benchmarks.harness import Case, Thunk
+from benchmarks.harness import Case, MissingPeer, Thunk
 from benchmarks.inputs import Inputs, mmnoise_class, nbytes, need
 
 KEY = "speech"
@@ -167,7 +168,16 @@ def cases(inp: Inputs) -> list[Case]:
         snr = torch.randint(5, 11, (b,), generator=g, device=x.device).to(x.dtype)
         return lambda: refs.mer_noise_mix(x, noise, snr)
 
+    def ffmpeg_codec() -> Thunk:
+        try:
+            t = mmnoise_class("waveform", "FFmpegCodec")(KEY, kbps=(64.0, 8.0))
+        except RuntimeError as e:  # no FFmpeg reachable: the row says so
+            raise MissingPeer(f"FFmpegCodec: no FFmpeg ({e})") from e
+        g = inp.generator()
+        return lambda: t(sample, level=lv, generator=g)
+
     codec = "lossy codec (per-clip bitrate)"
+    mp3 = "real MP3 round trip (per-clip bitrate)"
     stretch, pitch, mer = (
         "time stretch (per-clip rate)",
         "pitch shift (per-clip semitones)",
@@ -210,6 +220,8 @@ def cases(inp: Inputs) -> list[Case]:
         Case(pitch, "audiomentations", "PitchShift(-4, 4) per clip", am_aug("PitchShift", min_semitones=-4.0, max_semitones=4.0), b, size, sem="~"),
         Case(codec, "mmnoise", "PerceptualCodec(kbps=(64, 8)), level=(B,)", mm("waveform", "PerceptualCodec", lv), b, size, kind="mmnoise", note="torch emulation"),
         Case(codec, "audiomentations", "Mp3Compression(8-64 kbit/s) per clip", am_aug("Mp3Compression", min_bitrate=8, max_bitrate=64), b, size, sem="~", note="a real MP3 encoder"),
+        Case(mp3, "mmnoise", "FFmpegCodec(kbps=(64, 8)), level=(B,)", ffmpeg_codec, b, size, kind="mmnoise", note="ffmpeg subprocess per clip (CPU)"),
+        Case(mp3, "audiomentations", "Mp3Compression(8-64 kbit/s) per clip", am_aug("Mp3Compression", min_bitrate=8, max_bitrate=64), b, size, note="fast-mp3-augment (LAME in process)"),
         Case(mer, "mmnoise", "MERNoiseMix(bank=bank)", mm("waveform", "MERNoiseMix", 1.0, bank=d["bank"]), b, size, kind="mmnoise"),
         Case(mer, "torch ref", "RMS scale, add, int16 guard (batched)", torch_mer, b, size, kind="ref", note="noise rows pre-read"),
     ]  # fmt: skip

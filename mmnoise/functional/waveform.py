@@ -12,6 +12,7 @@ time shift) live in :mod:`mmnoise.functional.features`.
 from __future__ import annotations
 
 import cmath
+import concurrent.futures
 import functools
 import math
 import os
@@ -878,11 +879,12 @@ def ffmpeg_codec(
     ``mmnoise[codec]``, or one on PATH) with pipes for the samples and a temporary file for the
     coded bytes. Codec delay: the decoder drops the encoder delay and padding the stream
     states (MP3: the LAME gapless tag; Opus: the Ogg pre-skip), so the output lines up with the
-    input (a click comes back at lag 0, tested); any length left over is cut or zero-filled at
+    input (noise comes back at lag 0, tested); any length left over is cut or zero-filled at
     the end (the ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz
     (FFmpeg resamples in and out); MP3 takes 8-48 kHz. Mono and stereo are coded as such; more
-    channels are coded one by one. A loop over the batch with host reads: a CPU op for datasets and evaluation, not for
-    the device path; not differentiable.
+    channels are coded one by one. Examples (and channel groups) run in threads, one FFmpeg
+    process each, up to one per CPU. Host reads and subprocesses: a CPU op for datasets and
+    evaluation, not for the device path; not differentiable.
 
     Args:
         x: float waveform.
@@ -917,17 +919,24 @@ def ffmpeg_codec(
     groups = [slice(0, c)] if c <= 2 else [slice(j, j + 1) for j in range(c)]
     n = full_lengths(x, lengths, _T).tolist()
     bps = torch.round(kbps.detach().double() * 1000).long().tolist()
+    host = x.detach().to(device="cpu", dtype=torch.float32)
+    jobs = [(i, g) for i in range(x.shape[0]) if n[i] > 0 for g in groups]
+
+    def run(job: tuple[int, slice]) -> Tensor:
+        i, g = job
+        return round_trip(host[i, g, : n[i]].T.contiguous(), sample_rate, codec, int(bps[i]))
+
+    # each job waits on its own FFmpeg process: threads overlap them (one per CPU at most)
+    threaded = isinstance(round_trip, functools.partial)
+    workers = min(len(jobs), os.cpu_count() or 1) if threaded else 1
+    with concurrent.futures.ThreadPoolExecutor(max(workers, 1)) as pool:
+        outs = list(pool.map(run, jobs))
     y = x.detach().clone()
-    for i in range(x.shape[0]):
-        if n[i] == 0:
-            continue
-        clip = x[i, :, : n[i]].detach().to(device="cpu", dtype=torch.float32).T
-        decoded = torch.zeros(n[i], c)
-        for g in groups:
-            out = round_trip(clip[:, g].contiguous(), sample_rate, codec, int(bps[i]))
-            m = min(out.shape[0], n[i])
-            decoded[:m, g] = out[:m]
-        y[i, :, : n[i]] = decoded.T.to(device=x.device, dtype=x.dtype)
+    for (i, g), out in zip(jobs, outs, strict=True):
+        decoded = torch.zeros(n[i], out.shape[1])
+        m = min(out.shape[0], n[i])
+        decoded[:m] = out[:m]  # the codec's length, cut or zero-filled at the end to the clip's
+        y[i, g, : n[i]] = decoded.T.to(device=x.device, dtype=x.dtype)
     return y
 
 

@@ -120,3 +120,13 @@ def test_the_transform_maps_level_to_bitrate_and_level_zero_is_identity() -> Non
     assert float(_level_db(y[1], 6000.0) - _level_db(x[1], 6000.0)) < -40.0
     opus = from_config(FFmpegCodec("a", codec="opus", kbps=(32.0, 8.0)).to_config())
     assert isinstance(opus, FFmpegCodec) and (opus.codec, opus.kbps) == ("opus", (32.0, 8.0))
+
+
+@needs_ffmpeg
+def test_each_example_is_coded_on_its_own() -> None:
+    # examples run in parallel processes: one coded in a batch equals it coded alone
+    x = 0.1 * torch.randn(3, 2, 8000, generator=torch.Generator().manual_seed(1))
+    kbps = torch.tensor([24.0, 48.0, 96.0])
+    y = W.ffmpeg_codec(x, kbps=kbps, codec="opus")
+    alone = W.ffmpeg_codec(x[1:2], kbps=kbps[1:2], codec="opus")
+    assert torch.equal(y[1:2], alone)
