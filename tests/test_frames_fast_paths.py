@@ -29,9 +29,13 @@ def _clips(draw: st.DrawFn, dtype: torch.dtype) -> torch.Tensor:
     x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
     x[0, 0] = draw(st.sampled_from([0, 255]))  # saturated frames
     x = x if dtype == torch.uint8 else (x.double() / 255).to(dtype)
-    layout = draw(st.sampled_from(["contiguous", "channels_last", "strided", "expanded"]))
+    layout = draw(
+        st.sampled_from(["contiguous", "channels_last", "time_major", "strided", "expanded"])
+    )
     if layout == "channels_last":  # torchvision.io's THWC memory seen as (B, T, C, H, W)
         x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    elif layout == "time_major":  # dense, but B and T not adjacent in memory
+        x = x.transpose(0, 1).contiguous().transpose(0, 1)
     elif layout == "strided":
         wide = torch.zeros(*shape[:-1], 2 * shape[-1], dtype=dtype)
         wide[..., ::2] = x
