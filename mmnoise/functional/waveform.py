@@ -843,22 +843,23 @@ def _torchaudio_round_trip(clip: Tensor, sample_rate: int, codec: str, bps: int)
 def _codec_backend(who: str) -> _RoundTrip:
     """Return how :func:`ffmpeg_codec` reaches FFmpeg, or raise naming what to install.
 
-    ``torchaudio.io`` where this torchaudio has it (2.1-2.8 with the FFmpeg libraries), else
-    an ``ffmpeg`` executable (:func:`_ffmpeg_exe`) through pipes.
+    An ``ffmpeg`` executable (:func:`_ffmpeg_exe`) through pipes first: the tested path, which
+    removes the codec's delay; else ``torchaudio.io`` where this torchaudio has it (2.1-2.8
+    with the FFmpeg libraries).
     """
+    exe = _ffmpeg_exe()
+    if exe is not None:
+        return functools.partial(_ffmpeg_round_trip, exe)
     try:
         import torchaudio.io  # noqa: F401
     except ImportError:
-        exe = _ffmpeg_exe()
-        if exe is None:
-            raise RuntimeError(
-                f"{who}: a real MP3 / Opus round trip needs FFmpeg, and none is reachable: this "
-                "torchaudio has no torchaudio.io, imageio-ffmpeg is not installed and there is "
-                "no ffmpeg on PATH. Install mmnoise[codec] (imageio-ffmpeg, a bundled ffmpeg "
-                "executable) or put an ffmpeg with libmp3lame / libopus on PATH; or use "
-                "PerceptualCodec / perceptual_codec, the torch emulation that runs everywhere."
-            ) from None
-        return functools.partial(_ffmpeg_round_trip, exe)
+        raise RuntimeError(
+            f"{who}: a real MP3 / Opus round trip needs FFmpeg, and none is reachable: "
+            "imageio-ffmpeg is not installed, there is no ffmpeg on PATH and this torchaudio "
+            "has no torchaudio.io. Install mmnoise[codec] (imageio-ffmpeg, a bundled ffmpeg "
+            "executable) or put an ffmpeg with libmp3lame / libopus on PATH; or use "
+            "PerceptualCodec / perceptual_codec, the torch emulation that runs everywhere."
+        ) from None
     return _torchaudio_round_trip
 
 
@@ -874,10 +875,10 @@ def ffmpeg_codec(
 
     Each example's valid samples (float32, channels interleaved, full scale 1.0) are encoded at
     ``kbps`` (libmp3lame for ``"mp3"``; libopus in an Ogg container for ``"opus"``) and decoded
-    back to float32 at ``sample_rate``. FFmpeg is reached through ``torchaudio.io`` where this
-    torchaudio has it, else through an ``ffmpeg`` executable (imageio-ffmpeg's, installed by
-    ``mmnoise[codec]``, or one on PATH) with pipes for the samples and a temporary file for the
-    coded bytes. Codec delay: the decoder drops the encoder delay and padding the stream
+    back to float32 at ``sample_rate``. FFmpeg is reached through an ``ffmpeg`` executable
+    (imageio-ffmpeg's, installed by ``mmnoise[codec]``, or one on PATH) with pipes for the
+    samples and a temporary file for the coded bytes; without one, through ``torchaudio.io``
+    where this torchaudio has it (2.1-2.8). Codec delay: the decoder drops the encoder delay and padding the stream
     states (MP3: the LAME gapless tag; Opus: the Ogg pre-skip), so the output lines up with the
     input (noise comes back at lag 0, tested); any length left over is cut or zero-filled at
     the end (the ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz
