@@ -551,6 +551,8 @@ def rand(
         ...             torch.rand(2, 3, generator=make_generator(1)))
         True
     """
+    if generator is None or type(generator) is torch.Generator:  # the common case, direct
+        return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
     if isinstance(generator, Key):
         return _key_rand(generator, shape, device, dtype)
     return _draw(partial(torch.rand, device=device, dtype=dtype), shape, generator, "rand")
@@ -710,7 +712,7 @@ def kernel_generator(
     """
     if seed.dtype != torch.int64 or seed.ndim != 0:
         return generator_from_seed(seed, device)
-    dev = torch.device(device)
+    dev = device if isinstance(device, torch.device) else torch.device(device)
     cache: dict[torch.device, torch.Generator] = _SCRATCH.__dict__.setdefault("generators", {})
     g = cache.get(dev)
     if g is None:
