@@ -764,9 +764,12 @@ def perceptual_codec(
 #: what :func:`ffmpeg_codec` calls each codec: (FFmpeg encoder, container, file suffix)
 _FFMPEG_CODECS = {"mp3": ("libmp3lame", "mp3", "mp3"), "opus": ("libopus", "ogg", "ogg")}
 
-#: the round trip of one clip: (clip (n, C) float32 on the CPU, sample rate, codec, bit/s) ->
-#: the decoded (m, C) float32 samples
-_RoundTrip = Callable[[Tensor, int, str, int], Tensor]
+#: the round trip of some clips: (clips, each (n, C) float32 on the CPU, sample rate, codec,
+#: bit/s of each) -> the decoded (m, C) float32 samples of each
+_RoundTrip = Callable[[list[Tensor], int, str, list[int]], list[Tensor]]
+
+#: clips one FFmpeg process codes at most (each holds an input and an output file open)
+_FFMPEG_CHUNK = 64
 
 
 def _ffmpeg_exe() -> str | None:
@@ -787,12 +790,11 @@ def _ffmpeg_exe() -> str | None:
     return exe
 
 
-def _run_ffmpeg(args: list[str], data: bytes | None, *, what: str) -> bytes:
-    """Run ``ffmpeg`` with ``args``, ``data`` on its stdin; return its stdout or raise saying why."""
+def _run_ffmpeg(args: list[str], *, what: str) -> None:
+    """Run ``ffmpeg`` with ``args``, or raise saying what failed and why."""
     done = subprocess.run(
-        [args[0], "-hide_banner", "-nostats", "-loglevel", "error", *args[1:]],
-        input=data,
-        stdin=subprocess.DEVNULL if data is None else None,
+        [args[0], "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y", *args[1:]],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         check=False,
     )
@@ -803,41 +805,63 @@ def _run_ffmpeg(args: list[str], data: bytes | None, *, what: str) -> bytes:
             "has the encoder (ffmpeg -encoders: libmp3lame, libopus) and takes this sample rate "
             "(MP3: 8-48 kHz), or install mmnoise[codec] for imageio-ffmpeg's build."
         )
-    return done.stdout
 
 
-def _ffmpeg_round_trip(exe: str, clip: Tensor, sample_rate: int, codec: str, bps: int) -> Tensor:
-    """Encode ``clip`` (n, C) with the ``ffmpeg`` executable ``exe`` and decode it back.
+def _ffmpeg_round_trip(
+    exe: str, clips: list[Tensor], sample_rate: int, codec: str, bps: list[int]
+) -> list[Tensor]:
+    """Encode each of ``clips`` ((n, C) each) with the ``ffmpeg`` executable ``exe``, decode it.
 
-    Raw float32 PCM goes in and out through pipes; the coded bytes go through a temporary file,
-    because FFmpeg writes MP3's gapless header (the LAME tag: encoder delay and padding) only
-    to seekable output. The decoder then drops the delay and padding the stream states (MP3:
-    that tag; Opus: the Ogg pre-skip), so the samples come back aligned and at their length.
+    One process encodes them all (one input and one output per clip, each at its own bitrate)
+    and one decodes them all, through raw float32 files and coded files in a temporary folder:
+    FFmpeg writes MP3's gapless header (the LAME tag: encoder delay and padding) only to a
+    seekable file. The decoder then drops the delay and padding the stream states (MP3: that
+    tag; Opus: the Ogg pre-skip), so the samples come back aligned and at their length.
     """
     encoder, container, suffix = _FFMPEG_CODECS[codec]
-    channels = clip.shape[1]
-    pcm = ["-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels)]
+
+    def pcm(clip: Tensor) -> list[str]:
+        return ["-f", "f32le", "-ar", str(sample_rate), "-ac", str(clip.shape[1])]
+
     with tempfile.TemporaryDirectory(prefix="mmnoise-codec-") as tmp:
-        coded = os.path.join(tmp, f"clip.{suffix}")
+        raw, coded, decoded = ([os.path.join(tmp, f"{k}.{ext}") for k in range(len(clips))]
+                               for ext in ("in.f32", suffix, "out.f32"))  # fmt: skip
+        encode, decode = [exe], [exe]
+        for k, clip in enumerate(clips):
+            clip.contiguous().numpy().tofile(raw[k])
+            encode += [*pcm(clip), "-i", raw[k]]
+            decode += ["-i", coded[k]]
+        for k, clip in enumerate(clips):
+            encode += ["-map", f"{k}:a", "-c:a", encoder, "-b:a", str(bps[k]), "-f", container,
+                       coded[k]]  # fmt: skip
+            decode += ["-map", f"{k}:a", *pcm(clip), decoded[k]]
+        channels = sorted({clip.shape[1] for clip in clips})
         _run_ffmpeg(
-            [exe, *pcm, "-i", "pipe:0", "-c:a", encoder, "-b:a", str(bps), "-f", container, coded],
-            clip.contiguous().numpy().tobytes(),
-            what=f"encode {channels} channel(s) at {sample_rate} Hz with {encoder} at {bps} bit/s",
+            encode,
+            what=f"encode {len(clips)} clip(s) of {channels} channel(s) at {sample_rate} Hz "
+            f"with {encoder} at {min(bps)}-{max(bps)} bit/s",
         )
-        out = _run_ffmpeg([exe, "-i", coded, *pcm, "pipe:1"], None, what=f"decode {coded}")
-    return torch.frombuffer(bytearray(out), dtype=torch.float32).reshape(-1, channels)
+        _run_ffmpeg(decode, what=f"decode {len(clips)} {container} file(s)")
+        return [
+            torch.from_file(path, size=os.path.getsize(path) // 4, dtype=torch.float32)
+            .reshape(-1, clip.shape[1])
+            .clone()
+            for path, clip in zip(decoded, clips, strict=True)
+        ]
 
 
-def _torchaudio_round_trip(clip: Tensor, sample_rate: int, codec: str, bps: int) -> Tensor:
-    """Encode and decode ``clip`` (n, C) through ``torchaudio.io.AudioEffector`` (2.1-2.8)."""
+def _torchaudio_round_trip(
+    clips: list[Tensor], sample_rate: int, codec: str, bps: list[int]
+) -> list[Tensor]:
+    """Encode and decode each of ``clips`` through ``torchaudio.io.AudioEffector`` (2.1-2.8)."""
     from torchaudio.io import AudioEffector, CodecConfig
 
     encoder, container, _ = _FFMPEG_CODECS[codec]
-    config = CodecConfig(bit_rate=bps)
-    out: Tensor = AudioEffector(format=container, encoder=encoder, codec_config=config).apply(
-        clip, sample_rate
-    )
-    return out
+    return [
+        AudioEffector(format=container, encoder=encoder, codec_config=CodecConfig(bit_rate=b))
+        .apply(clip, sample_rate)
+        for clip, b in zip(clips, bps, strict=True)
+    ]
 
 
 def _codec_backend(who: str) -> _RoundTrip:
@@ -876,16 +900,18 @@ def ffmpeg_codec(
     Each example's valid samples (float32, channels interleaved, full scale 1.0) are encoded at
     ``kbps`` (libmp3lame for ``"mp3"``; libopus in an Ogg container for ``"opus"``) and decoded
     back to float32 at ``sample_rate``. FFmpeg is reached through an ``ffmpeg`` executable
-    (imageio-ffmpeg's, installed by ``mmnoise[codec]``, or one on PATH) with pipes for the
-    samples and a temporary file for the coded bytes; without one, through ``torchaudio.io``
-    where this torchaudio has it (2.1-2.8). Codec delay: the decoder drops the encoder delay and padding the stream
-    states (MP3: the LAME gapless tag; Opus: the Ogg pre-skip), so the output lines up with the
-    input (noise comes back at lag 0, tested); any length left over is cut or zero-filled at
-    the end (the ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz
-    (FFmpeg resamples in and out); MP3 takes 8-48 kHz. Mono and stereo are coded as such; more
-    channels are coded one by one. Examples (and channel groups) run in threads, one FFmpeg
-    process each, up to one per CPU. Host reads and subprocesses: a CPU op for datasets and
-    evaluation, not for the device path; not differentiable.
+    (imageio-ffmpeg's, installed by ``mmnoise[codec]``, or one on PATH): the clips are split
+    into a chunk per CPU (64 clips at most), and each chunk is encoded by one process and
+    decoded by another (one stream per clip, each at its own bitrate), through files in a
+    temporary folder, in threads. Without one, ``torchaudio.io`` is used where this torchaudio
+    has it (2.1-2.8), one clip at a time. Codec delay: the decoder drops the encoder delay and
+    padding the stream states (MP3: the LAME gapless tag; Opus: the Ogg pre-skip), so the
+    output lines up with the input (noise comes back at lag 0, tested); any length left over
+    is cut or zero-filled at the end (the ``torchaudio.io`` path does not compensate the
+    delay). Opus codes at 48 kHz (FFmpeg resamples in and out); MP3 takes 8-48 kHz. Mono and
+    stereo are coded as such; more channels are coded one by one. Host reads and
+    subprocesses: a CPU op for datasets and evaluation, not for the device path; not
+    differentiable.
 
     Args:
         x: float waveform.
@@ -923,15 +949,19 @@ def ffmpeg_codec(
     host = x.detach().to(device="cpu", dtype=torch.float32)
     jobs = [(i, g) for i in range(x.shape[0]) if n[i] > 0 for g in groups]
 
-    def run(job: tuple[int, slice]) -> Tensor:
-        i, g = job
-        return round_trip(host[i, g, : n[i]].T.contiguous(), sample_rate, codec, int(bps[i]))
+    def run(chunk: list[tuple[int, slice]]) -> list[Tensor]:
+        clips = [host[i, g, : n[i]].T.contiguous() for i, g in chunk]
+        return round_trip(clips, sample_rate, codec, [int(bps[i]) for i, _ in chunk])
 
-    # each job waits on its own FFmpeg process: threads overlap them (one per CPU at most)
-    threaded = isinstance(round_trip, functools.partial)
-    workers = min(len(jobs), os.cpu_count() or 1) if threaded else 1
-    with concurrent.futures.ThreadPoolExecutor(max(workers, 1)) as pool:
-        outs = list(pool.map(run, jobs))
+    # with the executable: a chunk per CPU (at most _FFMPEG_CHUNK clips), in threads that each
+    # wait on their own two FFmpeg processes
+    parts = min(len(jobs), os.cpu_count() or 1)
+    size = max(1, min(-(-len(jobs) // max(parts, 1)), _FFMPEG_CHUNK))
+    if not isinstance(round_trip, functools.partial):
+        parts, size = 1, max(1, len(jobs))
+    chunks = [jobs[k : k + size] for k in range(0, len(jobs), size)]
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(parts, len(chunks)))) as pool:
+        outs = [out for part in pool.map(run, chunks) for out in part]
     y = x.detach().clone()
     for (i, g), out in zip(jobs, outs, strict=True):
         decoded = torch.zeros(n[i], out.shape[1])

@@ -695,9 +695,9 @@ class PerceptualCodec(NoiseTransform):
 class FFmpegCodec(NoiseTransform):
     """A real MP3 or Opus round trip through FFmpeg, on the CPU.
 
-    :func:`mmnoise.functional.waveform.ffmpeg_codec`, one example at a time: the artefacts of
-    the real encoders (libmp3lame, libopus), with the codec's delay removed so the output lines
-    up with the input. Level mapping: ``kbps = weak + level * (strong - weak)`` (default 64
+    :func:`mmnoise.functional.waveform.ffmpeg_codec`, each example at its own bitrate: the
+    artefacts of the real encoders (libmp3lame, libopus), with the codec's delay removed so
+    the output lines up with the input. Level mapping: ``kbps = weak + level * (strong - weak)`` (default 64
     down to 16 kbit/s). It needs FFmpeg: ``pip install mmnoise[codec]`` (imageio-ffmpeg's
     bundled executable), an ``ffmpeg`` on PATH, or ``torchaudio.io`` (torchaudio 2.1-2.8);
     without any, construction raises a ``RuntimeError`` that names them. Not exported from
