@@ -220,7 +220,7 @@ def cases(inp: Inputs) -> list[Case]:
         Case(pitch, "audiomentations", "PitchShift(-4, 4) per clip", am_aug("PitchShift", min_semitones=-4.0, max_semitones=4.0), b, size, sem="~"),
         Case(codec, "mmnoise", "PerceptualCodec(kbps=(64, 8)), level=(B,)", mm("waveform", "PerceptualCodec", lv), b, size, kind="mmnoise", note="torch emulation"),
         Case(codec, "audiomentations", "Mp3Compression(8-64 kbit/s) per clip", am_aug("Mp3Compression", min_bitrate=8, max_bitrate=64), b, size, sem="~", note="a real MP3 encoder"),
-        Case(mp3, "mmnoise", "FFmpegCodec(kbps=(64, 8)), level=(B,)", ffmpeg_codec, b, size, kind="mmnoise", note="ffmpeg subprocess per clip (CPU)"),
+        Case(mp3, "mmnoise", "FFmpegCodec(kbps=(64, 8)), level=(B,)", ffmpeg_codec, b, size, kind="mmnoise", note="ffmpeg executable, 2 processes per chunk of clips (CPU)"),
         Case(mp3, "audiomentations", "Mp3Compression(8-64 kbit/s) per clip", am_aug("Mp3Compression", min_bitrate=8, max_bitrate=64), b, size, note="fast-mp3-augment (LAME in process)"),
         Case(mer, "mmnoise", "MERNoiseMix(bank=bank)", mm("waveform", "MERNoiseMix", 1.0, bank=d["bank"]), b, size, kind="mmnoise"),
         Case(mer, "torch ref", "RMS scale, add, int16 guard (batched)", torch_mer, b, size, kind="ref", note="noise rows pre-read"),
