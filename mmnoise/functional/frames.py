@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -414,6 +415,17 @@ def defocus_blur(
 _GRAIN = 32768
 
 
+def _copy_on_this_thread(x: Tensor) -> Tensor:
+    """``x.clone()`` (same values and layout) copied by numpy on the calling thread, where numpy
+    has the dtype (not bfloat16): the copy is memory-bound, and waking the intra-op thread pool
+    for it waits for a free core on a busy machine (milliseconds, ``benchmarks/``)."""
+    y = torch.empty_like(x)
+    if x.dtype == torch.bfloat16:
+        return y.copy_(x)
+    np.copyto(y.numpy(), x.numpy())
+    return y
+
+
 @renamed_args(area_ratio="fraction")
 def occlusion(
     x: Tensor,
@@ -476,7 +488,7 @@ def occlusion(
         # box: 3-6x faster on the CPU than a masked pass over every pixel (benchmarks/). A run
         # holds at most _GRAIN elements, so that its fill runs on this thread: a larger one
         # would wake the intra-op pool, which waits for a free core on a busy machine
-        y = x.clone()
+        y = _copy_on_this_thread(x)
         boxes = torch.stack((top, left, bh, bw), dim=-1).to(torch.int64).tolist()  # (B, T, 4)
         for yb, row in zip(y.unbind(0), boxes, strict=True):
             t0 = 0
