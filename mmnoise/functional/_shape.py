@@ -404,6 +404,28 @@ def valid_steps(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | No
     return valid_mask(lengths.to(x.device), x.shape[time_dim], batch=x.shape[0], device=x.device)
 
 
+def valid_steps_or_none(x: Tensor, lengths: Tensor | None, time_dim: int) -> Tensor | None:
+    """:func:`valid_steps`, or None where a few lengths read on the host cover every step.
+
+    For a kernel whose output is the same with an all-True mask and with none (token ids: a
+    valid step only narrows what may be edited). The read is one ``tolist`` of at most 16
+    lengths (the per-item path), for CPU data outside ``torch.compile`` only; larger batches,
+    other devices and compiled code build the mask as before.
+
+    Example:
+        >>> valid_steps_or_none(torch.zeros(1, 3), torch.tensor([3]), 1) is None
+        True
+    """
+    if (
+        lengths is not None
+        and lengths.shape[0] <= 16
+        and reads_on_host(x.device)
+        and min(lengths.tolist()) >= x.shape[time_dim]
+    ):
+        return None
+    return valid_steps(x, lengths, time_dim)
+
+
 def step_energy(x: Tensor, time_dim: int) -> Tensor:
     """Return the (B, T) sum of squares of each step over every other non-batch axis.
 

@@ -19,7 +19,12 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.device import reads_on_host
-from mmnoise.functional._shape import full_lengths, span_bounds, step_index, valid_steps
+from mmnoise.functional._shape import (
+    full_lengths,
+    span_bounds,
+    step_index,
+    valid_steps_or_none,
+)
 from mmnoise.rng import Randomness
 
 __all__ = [
@@ -102,7 +107,7 @@ def token_mask(
     _check_tokens(x, "token_mask")
     # few ops: at 128 x 64 ids each costs about as much as its arithmetic (benchmarks/)
     hit = _hits(x, fraction, generator)
-    hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    hit &= _editable(x, valid_steps_or_none(x, lengths, 1), pad_id, special_ids)
     return x.masked_fill(hit, mask_id)
 
 
@@ -158,7 +163,7 @@ def random_token_replace(
             f"pad_id={pad_id} and special_ids={tuple(special_ids)}; give the real vocabulary size."
         )
     hit = _hits(x, fraction, generator)
-    hit &= _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    hit &= _editable(x, valid_steps_or_none(x, lengths, 1), pad_id, special_ids)
     # allowed id of rank k = k + #{excluded e_j with e_j - j <= k} (e sorted): one comparison
     # with a host int per distinct bound e_j - j, none for bounds <= 0 (every k passes them, so
     # their shift is drawn in: randint(s, s + count) = s + randint(0, count), the same values),
@@ -216,7 +221,7 @@ def adjacent_swap(
     _check_tokens(x, "adjacent_swap")
     offset = rng.randint(0, 2, (x.shape[0], 1), generator=generator, device=x.device)
     hit = _hits(x, fraction, generator)
-    ok = _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    ok = _editable(x, valid_steps_or_none(x, lengths, 1), pad_id, special_ids)
     steps = torch.arange(x.shape[1], device=x.device)
     # first[:, i]: tokens i and i + 1 swap (i at the example's pair parity, both editable, hit);
     # (B, T - 1) for the left tokens, as the last token starts no pair
@@ -241,7 +246,7 @@ def _delete_keep(
 ) -> tuple[Tensor, Tensor | None]:
     """Return the (B, T) mask of tokens kept by a deletion and the (B, T) valid mask (None:
     all valid)."""
-    valid = valid_steps(x, lengths, 1)
+    valid = valid_steps_or_none(x, lengths, 1)
     drop = _hits(x, fraction, generator)
     drop &= _editable(x, valid, pad_id, special_ids)
     keep = ~drop if valid is None else valid ^ drop  # drop lies inside valid
@@ -408,7 +413,7 @@ def span_mask(
     lo, hi = span_bounds(full_lengths(x, lengths, 1), start, width_fraction)
     steps = step_index(x, 1)
     inside = (steps >= lo[:, None]) & (steps < hi[:, None])
-    hit = inside & _editable(x, valid_steps(x, lengths, 1), pad_id, special_ids)
+    hit = inside & _editable(x, valid_steps_or_none(x, lengths, 1), pad_id, special_ids)
     return x.masked_fill(hit, mask_id)
 
 

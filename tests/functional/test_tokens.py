@@ -296,3 +296,20 @@ def test_frame_dropout_is_the_embedding_dropout() -> None:
     kept = (out == emb).all(dim=-1)
     assert bool((zeroed | kept).all()) and bool(zeroed.any())
     assert not bool((zeroed & (torch.arange(12)[None, :] >= lengths[:, None])).any())
+
+
+@pytest.mark.parametrize("b", [1, 3, 20])
+def test_token_kernels_with_full_lengths_equal_no_lengths(b: int) -> None:
+    # full lengths skip the valid mask on the host (few examples) or build it: the same ids
+    x = torch.randint(5, 50, (b, 9), generator=torch.Generator().manual_seed(b))
+    x[:, 0] = 1
+    frac, full = torch.full((b,), 0.5), torch.full((b,), 9)
+    kernels = {
+        "mask": lambda **k: F.token_mask(x, fraction=frac, mask_id=3, special_ids=(1,), **k),
+        "replace": lambda **k: F.random_token_replace(x, fraction=frac, vocab_size=50, **k),
+        "swap": lambda **k: F.adjacent_swap(x, fraction=frac, special_ids=(1,), **k),
+        "delete": lambda **k: F.token_deletion(x, fraction=frac, special_ids=(1,), **k),
+    }
+    for name, fn in kernels.items():
+        a = fn(generator=torch.Generator().manual_seed(0), lengths=full)
+        assert torch.equal(a, fn(generator=torch.Generator().manual_seed(0))), name
