@@ -124,8 +124,11 @@ def _butterworth_gain(
     )
     cut = torch.as_tensor(cutoff_hz, device=like.device, dtype=like.dtype).expand(b)
     half = torch.arange(n_fft // 2 + 1, device=like.device, dtype=like.dtype) * (math.pi / n_fft)
-    d = 2.0 * (_log_tan_half(cut * (math.pi / sample_rate))[:, None] - _log_tan_half(half))
-    return torch.sigmoid(d * (order if kind == "lowpass" else -order)).sqrt()
+    d = _log_tan_half(cut * (math.pi / sample_rate))[:, None] - _log_tan_half(half)
+    slope = 2.0 * (order if kind == "lowpass" else -order)  # 2 N d, exactly as 2 d times N
+    if d.requires_grad:
+        return torch.sigmoid(d * slope).sqrt()
+    return d.mul_(slope).sigmoid_().sqrt_()  # (B, F): no more buffers than the one
 
 
 def _fft_filter(
