@@ -222,3 +222,45 @@ def test_uint8_pyramid_leaves_opencv_alone_off_the_host(monkeypatch: pytest.Monk
     monkeypatch.setattr(F, "_opencv", lambda: pytest.fail("OpenCV called off the host"))
     x = torch.randint(0, 256, (1, 2, 3, 8, 8), dtype=torch.uint8)
     assert F.pyramid_blur(x, rounds=torch.tensor([1]), max_rounds=1).shape == x.shape
+
+
+@pytest.mark.parametrize("with_opencv", [False, True])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "time_major", "strided"])
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_uint8_brightness_host_paths_equal_the_general_path(
+    with_opencv: bool, layout: str, per_frame: bool
+) -> None:
+    # frames large enough for OpenCV's saturating add (blocks of 64 values and more); without
+    # OpenCV the host path is the maximum / minimum passes
+    opencv = F._opencv() if with_opencv else None
+    if with_opencv and opencv is None:
+        opencv = _SaturatingAdd()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (3, 4, 3, 8, 10), dtype=torch.uint8, generator=g)
+    if layout == "channels_last":
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    elif layout == "time_major":
+        x = x.transpose(0, 1).contiguous().transpose(0, 1)
+    elif layout == "strided":
+        x = x[..., ::2]
+    shape = (3, 4) if per_frame else (3,)
+    delta = (torch.rand(shape, generator=g) * 2 - 1).round(decimals=2)
+    delta[0] = 0.0
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(F, "_opencv", lambda: opencv)
+        fast = F.brightness(x, delta=delta)
+    with pytest.MonkeyPatch.context() as m:
+        _general(m)
+        slow = F.brightness(x, delta=delta)
+    assert torch.equal(fast, slow)
+
+
+class _SaturatingAdd:
+    """A stand-in for ``cv2.add`` (uint8 plus an integer, saturated) where OpenCV is missing."""
+
+    @staticmethod
+    def add(src: object, shift: int, dst: object) -> object:
+        import numpy as np
+
+        np.copyto(dst, np.clip(np.asarray(src).astype(np.int16) + shift, 0, 255))  # type: ignore[call-overload]
+        return dst

@@ -637,18 +637,67 @@ def _brightness_uint8(x: Tensor, s: Tensor) -> Tensor:
 
 
 def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
-    """:func:`_brightness_uint8` with uint8 bounds as ``maximum`` / ``minimum`` (CPU, eager).
+    """:func:`_brightness_uint8` on the CPU (eager): OpenCV's saturating add where installed,
+    else uint8 bounds as ``maximum`` / ``minimum``; the same values either way.
 
-    The same values in three vectorised passes: ``clamp`` with broadcast tensor bounds takes a
-    scalar loop on the CPU (about 20x slower at one thread, ``benchmarks/``), while
-    ``maximum`` / ``minimum`` with the same broadcast bounds and the in-place shift do not.
-    Three whole-tensor ops, not a loop over clips: on a busy machine each op that wakes the
-    intra-op thread pool waits for a free core, and per-clip ops would wake it once per clip.
+    ``cv2.add(frames, s)`` is ``x + s`` saturated to [0, 255], exact for an integer ``s``, in one
+    vectorised pass on the calling thread, a clip (or a frame, where a clip's shift varies) at
+    a time over its memory block. Without OpenCV, or for frames that are not dense blocks
+    (strided or expanded views), three whole-tensor passes: ``clamp`` with broadcast tensor
+    bounds takes a scalar loop on the CPU (about 20x slower at one thread, ``benchmarks/``),
+    ``maximum`` / ``minimum`` with the same bounds and the in-place shift do not.
     """
+    cv2 = _opencv()
+    if cv2 is not None:
+        y = torch.empty_like(x)  # the same strides as a dense x
+        blocks = _shift_blocks(x, y, s.to(torch.int64).tolist())
+        if blocks is not None and all(cv2.add(a, v, dst=b) is b for a, b, v in blocks):
+            return y  # (the check: OpenCV wrote into y, not into an array of its own)
     lo, hi = s.neg().clamp(min=0.0), 255.0 - s.clamp(min=0.0)
     b = _bcast(torch.stack((lo, hi, s.remainder(256.0))).to(torch.uint8))  # (3, B, T, 1, 1, 1)
     y = torch.maximum(x, b[0])
     return torch.minimum(y, b[1], out=y).add_(b[2])
+
+
+def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[Any, Any, int]] | None:
+    """(source, destination, shift) numpy views of the memory of each clip of ``x`` / ``y``, or
+    of each frame where a clip's shift varies; None unless every block is dense in both."""
+    out = []
+    for xb, yb, row in zip(x.unbind(0), y.unbind(0), shifts, strict=True):
+        clip = _block(xb, yb) if all(v == row[0] for v in row) else None
+        if clip is not None:
+            out.append((*clip, row[0]))
+            continue
+        for xt, yt, v in zip(xb.unbind(0), yb.unbind(0), row, strict=True):
+            frame = _block(xt, yt)
+            if frame is None:
+                return None
+            out.append((*frame, v))
+    return out
+
+
+def _block(x: Tensor, y: Tensor) -> tuple[Any, Any] | None:
+    """The memory of ``x`` and ``y`` as 1-D numpy arrays, element for element, or None."""
+    src, dst = _memory(x), _memory(y)
+    # OpenCV reads an array of up to 4 values as a scalar: small blocks stay in torch
+    if src is None or dst is None or _steps(x) != _steps(y) or src.size < 64:
+        return None
+    return src, dst
+
+
+def _steps(t: Tensor) -> list[int]:
+    return [st for st, n in zip(t.stride(), t.shape, strict=True) if n != 1]
+
+
+def _memory(t: Tensor) -> Any:
+    """The memory of a dense tensor (no gaps, no overlap, any order of its axes) as a 1-D numpy
+    array in memory order, or None."""
+    need = 1
+    for st, n in sorted((st, n) for st, n in zip(t.stride(), t.shape, strict=True) if n != 1):
+        if st != need:
+            return None
+        need *= n
+    return torch.as_strided(t, (t.numel(),), (1,)).numpy()
 
 
 @_via_float
