@@ -944,7 +944,7 @@ def pyramid_blur(
     stage rounded (``(s + 128) >> 8`` down, ``(s + 32) >> 6`` up); float frames are not rounded
     between stages (as OpenCV on float32 images). On the CPU (eager) with OpenCV installed, uint8
     frames run through ``cv2.pyrDown`` / ``cv2.pyrUp`` themselves, frame by frame: the same bits,
-    about 30x faster than the torch path's matrix products there.
+    10-30x faster than the torch path's matrix products there.
 
     Args:
         x: frames in [0, 1] (float) or [0, 255] (uint8).
@@ -993,7 +993,7 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     (CPU, eager; the frames as (H, W, C) numpy views, the last stage written into the output).
 
     OpenCV's uint8 pyramid is the definition that the torch path reproduces bit for bit, and
-    its fixed-point SIMD stages are 30x faster than the torch path's matrix products on the CPU
+    its fixed-point SIMD stages are 10-30x faster than the torch path's matrix products on the CPU
     (``benchmarks/``). The result is the torch path's, bit for bit (tested).
     """
     b, t, c, h, w = x.shape
