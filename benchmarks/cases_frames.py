@@ -12,9 +12,10 @@ Then video as decoded: the same clips as uint8, (B, T, C, H, W) views of the alb
 own (B, T, H, W, C) arrays (``torchvision.io``'s THWC layout), through mmnoise's uint8 path
 against albumentations' uint8 path at the same shapes and parameter ranges, and the MER2024
 pyramid blur (rate 2 or 4 per clip) against ``cv2.pyrDown`` / ``cv2.pyrUp`` per frame (the
-organisers' own function: the same uint8 output, bit for bit). mmnoise runs that pyramid through
-OpenCV's own functions on the CPU when OpenCV is installed (as it is wherever albumentations is);
-its torch fallback has a row of its own.
+organisers' own function: the same uint8 output, bit for bit). mmnoise runs that pyramid, and
+uint8 brightness (``cv2.add``, saturating), through OpenCV's own functions on the CPU when OpenCV
+is installed (as it is wherever albumentations is; same bits as its torch paths); the torch
+pyramid has a row of its own.
 
 Threads: OpenCV (under albumentations too) gets the torch thread count of the run
 (``cv2.setNumThreads(torch.get_num_threads())``), so every row has the same thread budget.
@@ -249,12 +250,12 @@ def cases(inp: Inputs) -> list[Case]:
         Case(occ + u8, "mmnoise", "Occlusion(fraction=(0.1, 0.1), aspect=(1, 1)) on uint8", mm8("Occlusion", 1.0, fraction=(0.1, 0.1), aspect=(1.0, 1.0)), b, size8, kind="mmnoise"),
         Case(occ + u8, "torch ref", "one box per clip by broadcast compares", with_g(lambda g: refs.erase_box(x8, 0.1, g)), b, size8, kind="ref"),
         Case(occ + u8, "albumentations", "CoarseDropout per clip", alb(lambda A: A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.316, 0.316), hole_width_range=(0.316, 0.316), p=1.0)), b, size_u8),
-        Case(bright + u8, "mmnoise", "Brightness(delta=(0, 0.2)) on uint8, level=(B,)", mm8("Brightness", lv, delta=(0.0, 0.2)), b, size8, kind="mmnoise"),
+        Case(bright + u8, "mmnoise", "Brightness(delta=(0, 0.2)) on uint8, level=(B,)", mm8("Brightness", lv, delta=(0.0, 0.2)), b, size8, kind="mmnoise", note="cv2.add per clip inside (OpenCV installed)"),
         Case(bright + u8, "torch ref", "float ref on x / 255, rounded back", ref8(lambda x, g: (x + (0.4 * lv - 0.2)[:, None, None, None, None]).clamp(0, 1)), b, size8, kind="ref"),
         Case(bright + u8, "albumentations", "RandomBrightnessContrast per clip", alb(lambda A: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.0, p=1.0)), b, size_u8),
         Case(jpeg + u8, "mmnoise", "JPEG(quality=(90, 10)) on uint8, level=(B,)", mm8("JPEG", lv, quality=(90.0, 10.0)), b, size8, kind="mmnoise"),
         Case(jpeg + u8, "albumentations", "ImageCompression per clip", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="real libjpeg (integer DCT, true rounding); mmnoise: kornia's differentiable emulation (float DCT, soft rounding), not the same output"),
-        Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise"),
+        Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise", note="cv2.pyrDown / pyrUp per frame inside (OpenCV installed)"),
         Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8, note="mmnoise calls these same functions on the CPU"),
         Case(pyr_torch, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, OpenCV not installed", mm8_torch_pyramid, b, size8, kind="mmnoise", note="torch fallback: banded matrix products (compare the opencv row above)"),
     ]  # fmt: skip
