@@ -1044,6 +1044,10 @@ def randn_chunked(
     """
     if isinstance(generator, Key):  # a fresh tensor straight from the stream, no copy
         return randn(shape, generator=generator, device=device, dtype=dtype)
+    small = dtype.is_floating_point and math.prod(shape) <= CHUNK
+    if small and (generator is None or isinstance(generator, torch.Generator)):
+        # one field from the caller's generator: torch.randn is empty + normal_ in one call
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
     out = torch.empty(tuple(shape), device=device, dtype=dtype)
     return normal_(out, generator=generator, workers=workers)
 

@@ -129,7 +129,7 @@ def _add_at_snr(
     """
     snr = torch.as_tensor(snr_db, device=x.device, dtype=x.dtype)
     snr = snr if snr.shape == x.shape[:1] else snr.expand(x.shape[0])
-    amp = torch.pow(10.0, -snr / 20.0)
+    amp = torch.pow(10.0, snr / -20.0)  # the bits of -snr / 20 (the sign is exact), one op
     if reads_on_host(x.device):
         y = _add_plain(x, noise, amp, lengths, time_dim, owned=owned)
         if y is not None:
