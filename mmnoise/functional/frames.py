@@ -1000,18 +1000,22 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     src = x.reshape(b * t, c, h, w).permute(0, 2, 3, 1).contiguous().numpy()  # THWC: no copy
     out = torch.empty(b * t, h, w, c, dtype=torch.uint8)
     dst = out.numpy()
+    # (width, height) of each level, as OpenCV takes sizes: pyrDown halves rounding up; every
+    # frame has the same, so the sizes are worked out once, not per frame
+    sizes = [(w, h)]
+    for _ in range(top):
+        sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+    down, up = cv2.pyrDown, cv2.pyrUp
     for i, k in enumerate(r.to(torch.int64).tolist()):
         f = src[i]
         if not 1 <= k <= top:
             dst[i] = f
             continue
-        sizes = []
         for _ in range(k):
-            sizes.append((f.shape[1], f.shape[0]))  # (width, height), as OpenCV takes sizes
-            f = cv2.pyrDown(f)
-        for size in reversed(sizes[1:]):
-            f = cv2.pyrUp(f, dstsize=size)
-        cv2.pyrUp(f, dst=dst[i], dstsize=sizes[0])
+            f = down(f)
+        for j in range(k - 1, 0, -1):
+            f = up(f, dstsize=sizes[j])
+        up(f, dst=dst[i], dstsize=sizes[0])
     return out.permute(0, 3, 1, 2).reshape(x.shape)  # a (B, T, C, H, W) view of THWC memory
 
 
