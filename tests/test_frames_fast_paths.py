@@ -262,5 +262,5 @@ class _SaturatingAdd:
     def add(src: object, shift: int, dst: object) -> object:
         import numpy as np
 
-        np.copyto(dst, np.clip(np.asarray(src).astype(np.int16) + shift, 0, 255))  # type: ignore[call-overload]
+        np.copyto(dst, np.clip(np.asarray(src).astype(np.int16) + shift, 0, 255), casting="unsafe")  # type: ignore[call-overload]
         return dst
