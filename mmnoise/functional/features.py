@@ -187,22 +187,29 @@ def _add_plain(
 def _plain_is_exact(nx: Tensor, nn: Tensor, amp: Tensor, ratio: Tensor) -> bool:
     """Whether the plain path is exact, read on the host: no norm over- or underflowed (an
     all-zero example fails too: its norm of 0 may be an underflow) and the result cannot
-    overflow (``nx * (1 + amp)``, a bound of ``|x + a n|``, and ``nn * ratio`` stay below the
-    largest finite value).
+    overflow (``nx * (1 + amp)``, a bound of ``|x + a n|``, ``nn * ratio`` and the scale
+    ``ratio = nx / nn * amp`` itself stay below the largest finite value).
 
     One read of the (B,) norms and ``amp``: the bounds are taken in double precision with a
     margin of 2x, and only near the limit in the dtype itself (a second read), as the result is.
     """
     top = torch.finfo(nx.dtype).max
     b = nx.shape[0]
-    if 3 * b > 192:  # many examples: reductions on the tensors rather than Python numbers
+    if b > 64:  # many examples: reductions on the tensors rather than Python numbers
         return norms_are_safe([nx, nn], [nx * (1 + amp), nn * ratio])
     values = torch.cat([nx, nn, amp]).tolist()
     low = torch.finfo(nx.dtype).tiny ** 0.5
     if not all(low <= v < top for v in values[: 2 * b]):  # a NaN fails
         return False
-    if all(n * (1 + a) < top / 2 for n, a in zip(values[:b], values[2 * b :], strict=True)):
-        return True  # nn * ratio is nx * amp, rounded: the same bound
+    # nn * ratio is nx * amp, rounded: the same bound; but ratio = nx / nn * amp is formed in
+    # the dtype, and nx / nn overflows where a huge signal meets a small noise norm (Inf, then
+    # NaN downstream), so the quotient and the ratio are bounded too
+    xs, ns, amps = values[:b], values[b : 2 * b], values[2 * b :]
+    if all(
+        vx * (1 + a) < top / 2 and vx / vn < top / 2 and vx / vn * a < top / 2
+        for vx, vn, a in zip(xs, ns, amps, strict=True)
+    ):
+        return True
     return norms_are_safe([nx, nn], [nx * (1 + amp), nn * ratio])
 
 

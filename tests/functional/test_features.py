@@ -206,3 +206,22 @@ def test_snr_with_full_lengths_sums_energies_step_by_step(dtype: torch.dtype, ti
 
     a = norm(x) / norm(n) * torch.pow(10.0, -snr.to(dtype) / 20.0)
     assert torch.equal(y, torch.addcmul(x, n, a[:, None, None]))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("length", [1, 2])
+def test_snr_with_a_huge_signal_and_a_small_noise_norm_stays_finite(
+    dtype: torch.dtype, length: int
+) -> None:
+    # ||x|| / ||n|| overflows the dtype although the mix x + a n does not: the plain path must
+    # not take the overflowed scale (Inf, then NaN in MERNoiseMix's rescale); found by the
+    # contract suite on a bfloat16 8.5e37 waveform and a noise sample of 0.12
+    top = torch.finfo(dtype).max
+    x = torch.tensor([[[0.25 * top, -0.125 * top]]]).to(dtype)[..., :length]
+    n = torch.tensor([[[0.12, -0.06]]]).to(dtype)[..., :length]  # proportional to x
+    snr = torch.tensor([5.0])
+    y = F.add_noise_snr(x, n, snr_db=snr, time_dim=2)
+    assert bool(torch.isfinite(y).all())
+    # the noise has the signal's shape here, so y = x (1 + 10 ** (-snr / 20)) exactly in reals
+    want = x.double() * (1 + 10 ** (-5.0 / 20))
+    assert torch.allclose(y.double(), want, rtol=2 * torch.finfo(dtype).eps, atol=0.0)
