@@ -52,18 +52,24 @@ REMOVAL = "0.2"
 _C = TypeVar("_C", bound=Callable[..., Any])
 
 
+def _warn(old: str, new: str, *, stacklevel: int, verb: str = "use") -> None:
+    """The one deprecation message: ``old`` goes in :data:`REMOVAL`, ``verb new`` instead.
+
+    ``stacklevel`` counts from the caller of this function, as ``warnings.warn``'s would."""
+    warnings.warn(
+        f"{old} is deprecated and will be removed in {REMOVAL}: {verb} {new} instead.",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def _rename(who: str, old_to_new: Mapping[str, str], kwargs: dict[str, Any]) -> None:
     """Move each old keyword of ``kwargs`` to its new name, with the warning (in place)."""
     for old, new in old_to_new.items():
         if old in kwargs:
             if new in kwargs:
                 raise TypeError(f"{who}: got both {old}= (deprecated) and {new}=; pass only {new}=")
-            warnings.warn(
-                f"{who}({old}=...) is deprecated and will be removed in {REMOVAL}: use "
-                f"{who}({new}=...) instead.",
-                DeprecationWarning,
-                stacklevel=3,
-            )
+            _warn(f"{who}({old}=...)", f"{who}({new}=...)", stacklevel=3)
             kwargs[new] = kwargs.pop(old)
 
 
@@ -158,12 +164,7 @@ def module_aliases(module: str, aliases: Mapping[str, Any]) -> Callable[[str], A
     def __getattr__(name: str) -> Any:
         if name in aliases:
             new = aliases[name]
-            warnings.warn(
-                f"{module}.{name} is deprecated and will be removed in {REMOVAL}: use "
-                f"{module}.{new.__name__} instead.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            _warn(f"{module}.{name}", f"{module}.{new.__name__}", stacklevel=2)
             return new
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
@@ -192,12 +193,7 @@ def moved_names(module: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         if name in moves:
             new = moves[name]
-            warnings.warn(
-                f"{module}.{name} is deprecated and will be removed in {REMOVAL}: use "
-                f"{new}.{name} instead.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            _warn(f"{module}.{name}", f"{new}.{name}", stacklevel=2)
             return getattr(importlib.import_module(new), name)
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
@@ -219,8 +215,4 @@ def moved_module(old: str, new: str) -> None:
     """
     # stacklevel 3: past this function and the shim's module body to the importing line (the
     # import machinery's own frames are skipped by the warnings module)
-    warnings.warn(
-        f"{old} is deprecated and will be removed in {REMOVAL}: import {new} instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    _warn(old, new, verb="import", stacklevel=3)

@@ -67,8 +67,8 @@ def check_bounds(
     """Raise ``ValueError`` unless every value lies between ``low`` and ``high`` (a NaN does not).
 
     The bounds are inclusive unless ``open_low`` / ``open_high``. Where :func:`reads_on_host`
-    holds, one ``aminmax`` is read as two host numbers and compared in Python (no tensor
-    comparisons), and the error says ``f"{expected}, got {got}; {fix}"`` with the extremes
+    holds, the extremes are read as host numbers (:func:`_extremes`: up to 256 values at once,
+    more through one ``aminmax``) and compared in Python (no tensor comparisons), and the error says ``f"{expected}, got {got}; {fix}"`` with the extremes
     filled in; elsewhere the comparison is a :func:`device_check` with ``f"{expected}; {fix}"``.
 
     Example:

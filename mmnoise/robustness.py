@@ -802,11 +802,12 @@ class RobustnessGrid:
         dev = torch.device(device) if device is not None else None
         reader = PredictionReader(predict, num_classes=self.num_classes, who=who)
         shape = (len(self.patterns), len(self.families), len(self.levels))
-        counts: list[Tensor] = []  # the (P, F, L, C, C) counts, once the classes are known
-        seen = {"examples": 0}
-        dev_type = ["cpu"]
+        counts: Tensor | None = None  # the (P, F, L, C, C) counts, once the classes are known
+        n_examples = 0
+        dev_type = "cpu"
 
         def groups() -> Iterator[Callable[[], Iterator[tuple[_CellKey, tuple[Sample, Tensor]]]]]:
+            nonlocal n_examples, dev_type
             # the loader is read once: every (family, level) group of a batch, then the next
             for b_idx, raw in enumerate(loader):
                 if not isinstance(raw, Mapping):
@@ -814,8 +815,8 @@ class RobustnessGrid:
                 batch = _to_device(raw, dev) if dev is not None else dict(raw)
                 labels = self._labels(batch, who)
                 b_dev = _first_device(batch)
-                dev_type[0] = b_dev.type
-                seen["examples"] += int(labels.shape[0])
+                dev_type = b_dev.type
+                n_examples += int(labels.shape[0])
                 for j, fam in enumerate(self.families):
                     for k, level in enumerate(self.levels):
                         yield functools.partial(
@@ -823,6 +824,7 @@ class RobustnessGrid:
                         )
 
         def score(key: _CellKey, inputs: tuple[Sample, Tensor], preds: Tensor, _: float) -> None:
+            nonlocal counts
             labels, c = inputs[1], reader.num_classes
             assert c is not None  # classification always knows its classes
             top, low = int(max(int(preds.max()), int(labels.max()))), int(labels.min())
@@ -831,10 +833,10 @@ class RobustnessGrid:
                     f"{who}: expected class indices in [0, {c}), got up to {top}; check "
                     "num_classes and the labels."
                 )
-            if not counts:
-                counts.append(torch.zeros(*shape, c, c, dtype=torch.int64))
+            if counts is None:
+                counts = torch.zeros(*shape, c, c, dtype=torch.int64)
             cm = confusion_matrix(preds.to(labels.device), labels, num_classes=c)
-            counts[0][key] += cm.cpu()
+            counts[key] += cm.cpu()
 
         with torch.no_grad():
             evaluate_cells(
@@ -843,7 +845,7 @@ class RobustnessGrid:
                 batches=lambda inputs: [(inputs[0], int(inputs[1].shape[0]))],
                 score=score,
             )
-        if not counts:
+        if counts is None:
             raise ValueError(f"{who}: the loader yielded no batches; pass the test loader.")
         configs = {
             name: fam.to_config()
@@ -856,10 +858,10 @@ class RobustnessGrid:
             levels=self.levels,
             patterns=self.patterns,
             metrics=self.metrics,
-            confusion=counts[0],
+            confusion=counts,
             seed=self.seed,
-            num_examples=seen["examples"],
-            device=dev_type[0],
+            num_examples=n_examples,
+            device=dev_type,
             family_configs=configs,
         )
 

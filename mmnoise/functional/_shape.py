@@ -420,7 +420,7 @@ def valid_steps_or_none(x: Tensor, lengths: Tensor | None, time_dim: int) -> Ten
         lengths is not None
         and lengths.shape[0] <= 16
         and reads_on_host(x.device)
-        and min(lengths.tolist()) >= x.shape[time_dim]
+        and all_steps_valid(lengths, x.shape[time_dim])
     ):
         return None
     return valid_steps(x, lengths, time_dim)

@@ -631,9 +631,16 @@ def _brightness_uint8(x: Tensor, s: Tensor) -> Tensor:
     added modulo 256 (as uint8: ``s mod 256``) without wrapping. ``s = round(255 d)``: the float
     path rounds ``255 (x / 255 + d)`` instead; the two agree but at exact half-steps (within 1).
     """
+    lo, hi, shift = _shift_bounds(s)
+    return torch.clamp(x, lo, hi).add_(shift)
+
+
+def _shift_bounds(s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The uint8 bounds [max(-s, 0), 255 - max(s, 0)] and the shift ``s mod 256`` of the integer
+    shifts ``s`` (B, T), each broadcast over the frames' (C, H, W)."""
     lo, hi = s.neg().clamp(min=0.0), 255.0 - s.clamp(min=0.0)
     b = _bcast(torch.stack((lo, hi, s.remainder(256.0))).to(torch.uint8))  # (3, B, T, 1, 1, 1)
-    return torch.clamp(x, b[0], b[1]).add_(b[2])
+    return b[0], b[1], b[2]
 
 
 def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
@@ -653,10 +660,9 @@ def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
         blocks = _shift_blocks(x, y, s.to(torch.int64).tolist())
         if blocks is not None and all(cv2.add(a, v, dst=b) is b for a, b, v in blocks):
             return y  # (the check: OpenCV wrote into y, not into an array of its own)
-    lo, hi = s.neg().clamp(min=0.0), 255.0 - s.clamp(min=0.0)
-    b = _bcast(torch.stack((lo, hi, s.remainder(256.0))).to(torch.uint8))  # (3, B, T, 1, 1, 1)
-    y = torch.maximum(x, b[0])
-    return torch.minimum(y, b[1], out=y).add_(b[2])
+    lo, hi, shift = _shift_bounds(s)
+    y = torch.maximum(x, lo)
+    return torch.minimum(y, hi, out=y).add_(shift)
 
 
 def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[Any, Any, int]] | None:
@@ -979,8 +985,12 @@ def pyramid_blur(
     return _finish((y if u8 else _unit(y)).to(x.dtype), x, lengths)
 
 
+@functools.cache
 def _opencv() -> Any:
-    """OpenCV's module when it is installed (an optional speed-up of uint8 pyramids), else None."""
+    """OpenCV's module when it is installed (an optional speed-up of uint8 frame ops), else None.
+
+    Looked up once: a failed import searches the whole path again on every call (tens of
+    microseconds per call of a uint8 op where OpenCV is not installed)."""
     try:
         import cv2
     except ImportError:
@@ -997,7 +1007,8 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     (``benchmarks/``). The result is the torch path's, bit for bit (tested).
     """
     b, t, c, h, w = x.shape
-    src = x.reshape(b * t, c, h, w).permute(0, 2, 3, 1).contiguous().numpy()  # THWC: no copy
+    # (B T, H, W, C): no copy for a view of THWC memory (video as decoded), one copy otherwise
+    src = x.reshape(b * t, c, h, w).permute(0, 2, 3, 1).contiguous().numpy()
     out = torch.empty(b * t, h, w, c, dtype=torch.uint8)
     dst = out.numpy()
     # (width, height) of each level, as OpenCV takes sizes: pyrDown halves rounding up; every
