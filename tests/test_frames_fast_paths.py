@@ -9,6 +9,14 @@ forced by making the kernel module decide as off the CPU.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -167,6 +175,14 @@ class _TorchPyramid:
     """A stand-in for OpenCV built from the torch path's own stages (uint8 numpy in and out), so
     that the frame-by-frame OpenCV loop is checked where OpenCV is not installed."""
 
+    threads = 8  # OpenCV's own thread count (getNumThreads / setNumThreads)
+
+    def getNumThreads(self) -> int:  # OpenCV's name
+        return self.threads
+
+    def setNumThreads(self, n: int) -> None:  # OpenCV's name
+        self.threads = n
+
     @staticmethod
     def _run(f: object, stage: object) -> object:
         import numpy as np
@@ -214,6 +230,137 @@ def test_uint8_pyramid_through_opencv_equals_the_torch_path(
         slow = F.pyramid_blur(x, rounds=rounds, max_rounds=max_rounds, lengths=lengths)
     assert fast.dtype == torch.uint8 and torch.equal(fast, slow)
     assert torch.equal(x, before)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pyramid_case(seed: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 frames (THWC memory, as decoded) and (B, T) rounds 0-2 varying within clips."""
+    g = torch.Generator().manual_seed(seed)
+    b, t, c, h, w = shape
+    x = torch.randint(0, 256, (b, t, h, w, c), dtype=torch.uint8, generator=g)
+    return x.permute(0, 1, 4, 2, 3), torch.randint(0, 3, (b, t), generator=g).float()
+
+
+@pytest.mark.parametrize("cv2", _opencv_modules(), ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_uint8_pyramid_on_several_threads_equals_the_torch_path(cv2: object, threads: int) -> None:
+    # frames spread over torch.get_num_threads() workers: the same bits as one thread
+    x, rounds = _pyramid_case(5, (3, 5, 3, 11, 14))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(F, "_opencv", lambda: None)
+        slow = F.pyramid_blur(x, rounds=rounds)
+    with pytest.MonkeyPatch.context() as m, _torch_threads(threads):
+        m.setattr(F, "_opencv", lambda: cv2)
+        fast = F.pyramid_blur(x, rounds=rounds)
+    assert torch.equal(fast, slow)
+
+
+class _Recorder(_TorchPyramid):
+    """The stand-in, noting OpenCV's thread count at every pyrDown and failing at call ``fail``."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.seen: list[int] = []
+        self.calls = itertools.count(1)
+        self.fail = fail
+
+    def pyrDown(self, f: object) -> object:  # OpenCV's name
+        self.seen.append(self.threads)
+        if next(self.calls) == self.fail:
+            raise RuntimeError("pyrDown failed")
+        return super().pyrDown(f)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_uint8_pyramid_sets_opencv_threads_for_the_call_and_restores_them(threads: int) -> None:
+    # OpenCV's pool gets the budget's share per worker (1 with more frames than threads)
+    x, rounds = _pyramid_case(6, (2, 4, 3, 9, 8))
+    cv2 = _Recorder()
+    with pytest.MonkeyPatch.context() as m, _torch_threads(threads):
+        m.setattr(F, "_opencv", lambda: cv2)
+        F.pyramid_blur(x, rounds=rounds.clamp(min=1))
+        assert cv2.seen and set(cv2.seen) == {1} and cv2.threads == 8
+        one = _Recorder()  # one frame: one worker, which gets the whole budget
+        m.setattr(F, "_opencv", lambda: one)
+        F.pyramid_blur(x[:1, :1], rounds=torch.ones(1))
+        assert one.seen == [threads] and one.threads == 8
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_uint8_pyramid_restores_opencv_threads_after_an_error(threads: int) -> None:
+    x, rounds = _pyramid_case(7, (2, 4, 3, 9, 8))
+    cv2 = _Recorder(fail=3)
+    with pytest.MonkeyPatch.context() as m, _torch_threads(threads):
+        m.setattr(F, "_opencv", lambda: cv2)
+        with pytest.raises(RuntimeError, match="pyrDown failed"):
+            F.pyramid_blur(x, rounds=rounds.clamp(min=1))
+    assert cv2.threads == 8
+
+
+def test_uint8_pyramid_leaves_the_real_opencv_thread_count_as_it_was() -> None:
+    cv2 = pytest.importorskip("cv2")  # the stand-in's count is checked above
+    before = cv2.getNumThreads()
+    x, rounds = _pyramid_case(8, (2, 3, 3, 10, 12))
+    try:
+        cv2.setNumThreads(3)
+        with _torch_threads(2):
+            F.pyramid_blur(x, rounds=rounds)
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
+class _NumpyPyramid(_TorchPyramid):
+    """A numpy stand-in (not OpenCV's values): the stages without torch, whose multi-threaded
+    matrix products can hang in a forked child (why DataLoader workers run on one thread)."""
+
+    def pyrDown(self, f: object) -> object:  # OpenCV's name
+        return np.ascontiguousarray(np.asarray(f)[::2, ::2])
+
+    def pyrUp(self, f: object, dst: object = None, dstsize: tuple[int, int] = (0, 0)) -> object:
+        y = np.asarray(f).repeat(2, 0).repeat(2, 1)[: dstsize[1], : dstsize[0]]
+        if dst is None:
+            return y
+        dst[...] = y  # type: ignore[index]
+        return dst
+
+
+def _fork_safe_modules() -> list[object]:
+    return [_NumpyPyramid(), *_opencv_modules()[1:]]
+
+
+def _blur_in_child(conn: Any, cv2: object, x: torch.Tensor, rounds: torch.Tensor) -> None:
+    torch.set_num_threads(2)
+    F._opencv = lambda: cv2  # type: ignore[assignment]  # this process only
+    conn.send(F.pyramid_blur(x, rounds=rounds).tolist())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is how DataLoader workers start on Linux")
+@pytest.mark.parametrize("cv2", _fork_safe_modules(), ids=lambda m: type(m).__name__)
+def test_uint8_pyramid_threads_work_in_a_forked_child(cv2: object) -> None:
+    # a forked child (a DataLoader worker) inherits the parent's pool object but not its threads
+    x, rounds = _pyramid_case(9, (2, 3, 3, 10, 12))
+    with pytest.MonkeyPatch.context() as m, _torch_threads(2):
+        m.setattr(F, "_opencv", lambda: cv2)
+        want = F.pyramid_blur(x, rounds=rounds)  # the parent's pool is running now
+        ctx = multiprocessing.get_context("fork")
+        ours, theirs = ctx.Pipe()
+        child = ctx.Process(target=_blur_in_child, args=(theirs, cv2, x, rounds))
+        child.start()
+        got = ours.recv() if ours.poll(60) else None
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert got is not None, "the forked child hung"
+    assert torch.equal(torch.tensor(got, dtype=torch.uint8), want)
 
 
 def test_uint8_pyramid_leaves_opencv_alone_off_the_host(monkeypatch: pytest.MonkeyPatch) -> None:

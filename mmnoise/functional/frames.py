@@ -18,9 +18,12 @@ loads the whole library (about 0.2 s), which ``import mmnoise`` should not pay f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
@@ -1005,6 +1008,14 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     OpenCV's uint8 pyramid is the definition that the torch path reproduces bit for bit, and
     its fixed-point SIMD stages are 10-30x faster than the torch path's matrix products on the CPU
     (``benchmarks/``). The result is the torch path's, bit for bit (tested).
+
+    Threads: the frames are spread over ``torch.get_num_threads()`` workers (the calling thread
+    and the thread pool that :mod:`mmnoise.rng` fills noise fields with; OpenCV releases the
+    GIL), each claiming the next frame from a shared counter, and OpenCV's own pool is set to
+    the budget's share per worker (1 when there are at least as many frames as threads) for the
+    duration of the call (:class:`_OpenCVThreads`). At video frame sizes, frames in parallel
+    beat OpenCV's threads inside each frame (a 112 x 112 stage is tens of microseconds of work:
+    ``benchmarks/``). One worker, as a DataLoader worker has, is the plain loop.
     """
     b, t, c, h, w = x.shape
     # (B T, H, W, C): no copy for a view of THWC memory (video as decoded), one copy otherwise
@@ -1017,17 +1028,104 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     for _ in range(top):
         sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
     down, up = cv2.pyrDown, cv2.pyrUp
-    for i, k in enumerate(r.to(torch.int64).tolist()):
-        f = src[i]
+    ks = r.to(torch.int64).tolist()
+
+    def frame(i: int) -> None:
+        k, f = ks[i], src[i]
         if not 1 <= k <= top:
             dst[i] = f
-            continue
+            return
         for _ in range(k):
             f = down(f)
         for j in range(k - 1, 0, -1):
             f = up(f, dstsize=sizes[j])
         up(f, dst=dst[i], dstsize=sizes[0])
+
+    workers = max(1, min(torch.get_num_threads(), len(ks)))
+    with _opencv_threads(cv2, torch.get_num_threads() // workers):
+        if workers == 1:
+            for i in range(len(ks)):
+                frame(i)
+        else:
+            _claimed(frame, len(ks), workers)
     return out.permute(0, 3, 1, 2).reshape(x.shape)  # a (B, T, C, H, W) view of THWC memory
+
+
+def _claimed(job: Callable[[int], None], count: int, workers: int) -> None:
+    """Run ``job(i)`` for i in [0, ``count``) on ``workers`` threads (the caller's and the pool's).
+
+    Each thread claims the next index from a shared counter, so that a thread descheduled on a
+    shared machine holds back no fixed run of jobs; which thread runs a job never changes its
+    result. The first error of any thread is raised once every thread has stopped.
+    """
+    lock = threading.Lock()
+    pending = iter(range(count))
+
+    def work() -> None:
+        while True:
+            with lock:
+                i = next(pending, count)
+            if i == count:
+                return
+            try:
+                job(i)
+            except BaseException:
+                with lock:  # the other threads stop at their next claim
+                    for _ in pending:
+                        pass
+                raise
+
+    futures = [rng._get_pool(workers - 1).submit(work) for _ in range(workers - 1)]
+    try:
+        work()
+    finally:
+        done = [f.exception() for f in futures]  # waits for every thread, even after an error
+    for e in done:
+        if e is not None:
+            raise e
+
+
+class _OpenCVThreads:
+    """OpenCV's own thread count, lowered while any pyramid call of this process runs.
+
+    ``cv2.setNumThreads`` is process-global: the first call in sets it and keeps the count it
+    found, the last call out restores that count (a count of calls in flight, under a lock, so
+    that threads calling at once restore the user's setting, not each other's). It changes how
+    fast OpenCV runs, never a value. A forked child (a DataLoader worker) starts with a fresh
+    lock and no calls in flight.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.saved = 0
+
+    @contextlib.contextmanager
+    def __call__(self, cv2: Any, n: int) -> Iterator[None]:
+        with self.lock:
+            if self.inside == 0:
+                self.saved = cv2.getNumThreads()
+                cv2.setNumThreads(max(1, n))
+            self.inside += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.inside -= 1
+                if self.inside == 0:
+                    cv2.setNumThreads(self.saved)
+
+
+_opencv_threads = _OpenCVThreads()
+
+
+def _fresh_opencv_threads() -> None:
+    global _opencv_threads
+    _opencv_threads = _OpenCVThreads()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_opencv_threads)
 
 
 #: renamed kernels (old name: new function); the old names warn, for one release
