@@ -196,7 +196,9 @@ class _TorchPyramid:
         return self._run(f, lambda x: F._pyr_down(x, True))
 
     def pyrUp(self, f: object, dst: object = None, dstsize: tuple[int, int] = (0, 0)) -> object:
-        y = self._run(f, lambda x: F._pyr_up(x, (dstsize[1], dstsize[0]), True))
+        h, w = np.asarray(f).shape[:2]
+        size = (dstsize[1], dstsize[0]) if dstsize != (0, 0) else (2 * h, 2 * w)  # OpenCV's default
+        y = self._run(f, lambda x: F._pyr_up(x, size, True))
         if dst is None:
             return y
         dst[...] = y.reshape(dst.shape)  # type: ignore[index, attr-defined]
@@ -294,6 +296,19 @@ def test_uint8_pyramid_sets_opencv_threads_for_the_call_and_restores_them(thread
         assert one.seen == [threads] and one.threads == 8
 
 
+def test_uint8_pyramid_leaves_opencv_threads_alone_when_already_low() -> None:
+    # OpenCV at one thread (cv2.setNumThreads(0) in DataLoader workers): nothing is set
+    x, rounds = _pyramid_case(6, (2, 4, 3, 9, 8))
+    cv2 = _Recorder()
+    cv2.threads = 1
+    sets: list[int] = []
+    with pytest.MonkeyPatch.context() as m, _torch_threads(2):
+        m.setattr(F, "_opencv", lambda: cv2)
+        m.setattr(cv2, "setNumThreads", sets.append)
+        F.pyramid_blur(x, rounds=rounds.clamp(min=1))
+    assert sets == [] and set(cv2.seen) == {1}
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_uint8_pyramid_restores_opencv_threads_after_an_error(threads: int) -> None:
     x, rounds = _pyramid_case(7, (2, 4, 3, 9, 8))
@@ -326,7 +341,8 @@ class _NumpyPyramid(_TorchPyramid):
         return np.ascontiguousarray(np.asarray(f)[::2, ::2])
 
     def pyrUp(self, f: object, dst: object = None, dstsize: tuple[int, int] = (0, 0)) -> object:
-        y = np.asarray(f).repeat(2, 0).repeat(2, 1)[: dstsize[1], : dstsize[0]]
+        y = np.asarray(f).repeat(2, 0).repeat(2, 1)
+        y = y[: dstsize[1], : dstsize[0]] if dstsize != (0, 0) else y
         if dst is None:
             return y
         dst[...] = y  # type: ignore[index]

@@ -1027,6 +1027,9 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
     sizes = [(w, h)]
     for _ in range(top):
         sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+    # a level twice the next is pyrUp's own size: no dstsize to pass (its parsing costs a few
+    # microseconds a call, a tenth of a 112 x 112 stage)
+    twice = [sizes[j] == (2 * sizes[j + 1][0], 2 * sizes[j + 1][1]) for j in range(top)]
     down, up = cv2.pyrDown, cv2.pyrUp
     ks = r.to(torch.int64).tolist()
 
@@ -1038,8 +1041,11 @@ def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:
         for _ in range(k):
             f = down(f)
         for j in range(k - 1, 0, -1):
-            f = up(f, dstsize=sizes[j])
-        up(f, dst=dst[i], dstsize=sizes[0])
+            f = up(f) if twice[j] else up(f, dstsize=sizes[j])
+        if twice[0]:
+            up(f, dst=dst[i])
+        else:
+            up(f, dst=dst[i], dstsize=sizes[0])
 
     workers = max(1, min(torch.get_num_threads(), len(ks)))
     with _opencv_threads(cv2, torch.get_num_threads() // workers):
@@ -1088,31 +1094,35 @@ def _claimed(job: Callable[[int], None], count: int, workers: int) -> None:
 class _OpenCVThreads:
     """OpenCV's own thread count, lowered while any pyramid call of this process runs.
 
-    ``cv2.setNumThreads`` is process-global: the first call in sets it and keeps the count it
-    found, the last call out restores that count (a count of calls in flight, under a lock, so
-    that threads calling at once restore the user's setting, not each other's). It changes how
-    fast OpenCV runs, never a value. A forked child (a DataLoader worker) starts with a fresh
-    lock and no calls in flight.
+    ``cv2.setNumThreads`` is process-global: the first call in lowers it to the count asked for
+    (only lowers: a count already at or below it, as ``cv2.setNumThreads(0)`` in DataLoader
+    workers, is left alone and nothing is set) and keeps the count it found; the last call out
+    restores that count (calls in flight are counted under a lock, so that threads calling at
+    once restore the user's setting, not each other's). It changes how fast OpenCV runs, never a
+    value. After a change OpenCV restarts its pool on its next multi-threaded call (0.5-1.5 ms
+    on a 2-vCPU machine). A forked child (a DataLoader worker) starts with a fresh lock and no calls in flight.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.inside = 0
-        self.saved = 0
+        self.saved: int | None = None  # the count found, where it was lowered
 
     @contextlib.contextmanager
     def __call__(self, cv2: Any, n: int) -> Iterator[None]:
         with self.lock:
             if self.inside == 0:
-                self.saved = cv2.getNumThreads()
-                cv2.setNumThreads(max(1, n))
+                found = cv2.getNumThreads()
+                self.saved = found if found > max(1, n) else None
+                if self.saved is not None:
+                    cv2.setNumThreads(max(1, n))
             self.inside += 1
         try:
             yield
         finally:
             with self.lock:
                 self.inside -= 1
-                if self.inside == 0:
+                if self.inside == 0 and self.saved is not None:
                     cv2.setNumThreads(self.saved)
 
 
