@@ -95,7 +95,8 @@ def _extremes(values: Tensor) -> tuple[Any, Any]:
     through one ``aminmax``; a NaN among them is the reduction's (both NaN)."""
     if values.numel() <= 256 and values.dtype != torch.bool:
         host = values.reshape(-1).tolist()
-        if host and all(v == v for v in host):  # v != v: a NaN, which min / max would skip
+        # v != v: a NaN, which min / max would skip (integers hold none)
+        if host and (not values.is_floating_point() or all(v == v for v in host)):
             return min(host), max(host)
     low, high = torch.aminmax(values)
     return low.item(), high.item()

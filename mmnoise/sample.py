@@ -45,7 +45,9 @@ __all__ = [
     "Levels",
     "Sample",
     "batch_size",
+    "check_entry",
     "check_finite_entries",
+    "check_lengths_bounds",
     "check_reserved",
     "check_sample",
     "check_tensor",
@@ -193,6 +195,24 @@ def check_tensor(
     return fits[0]
 
 
+def check_entry(sample: Mapping[str, Any], name: str, *, who: str, accepts: frozenset[Kind]) -> Kind:
+    """The kind ``sample[name]`` is read as (:func:`check_tensor`), with the shape, dtype and
+    device of its ``lengths`` checked; not their values (see :func:`check_lengths_bounds`).
+
+    Example:
+        >>> check_entry({"a": torch.zeros(2, 5, 3), "lengths": {"a": torch.tensor([5, 2])}}, "a",
+        ...             who="demo", accepts={"features"})
+        'features'
+    """
+    x = sample[name]
+    kind = check_tensor(x, who=who, name=name, accepts=accepts, check_finite=False,
+                        declared=sample.get(KINDS_KEY, {}).get(name))  # fmt: skip
+    lengths = sample.get(LENGTHS, {}).get(name)
+    if lengths is not None:
+        _check_lengths_layout(lengths, x, who=who, name=name)
+    return kind
+
+
 def check_reserved(sample: Mapping[str, Any], *, who: str) -> None:
     """Check that ``lengths``, ``present`` and ``kinds`` are dicts naming modalities of the sample.
 
@@ -328,7 +348,13 @@ def modality_names(sample: Mapping[str, Any]) -> list[str]:
 
 
 def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) -> Tensor:
-    dim = time_dim(kind)
+    """``lengths`` for ``x``, checked: layout (:func:`_check_lengths_layout`) and bounds."""
+    _check_lengths_layout(lengths, x, who=who, name=name)
+    return check_lengths_bounds(lengths, x, kind, who=who, name=name)
+
+
+def _check_lengths_layout(lengths: Any, x: Tensor, *, who: str, name: str) -> None:
+    """The shape, dtype and device of ``lengths`` for ``x``: what its layout decides."""
     if not isinstance(lengths, Tensor) or lengths.shape != (x.shape[0],):
         got = tuple(lengths.shape) if isinstance(lengths, Tensor) else type(lengths).__name__
         raise ValueError(
@@ -344,6 +370,24 @@ def _check_lengths(lengths: Any, x: Tensor, kind: Kind, *, who: str, name: str) 
             f"{who}: lengths of {name!r} are on {lengths.device} but the data is on {x.device}; "
             "move the whole sample with the same .to(device)."
         )
+
+
+def check_lengths_bounds(lengths: Tensor, x: Tensor, kind: Kind, *, who: str, name: str) -> Tensor:
+    """``lengths`` when every one is in [1, the padded size of ``x``], else a ``ValueError``.
+
+    Example:
+        >>> check_lengths_bounds(torch.tensor([3, 4]), torch.zeros(2, 3), "tokens", who="demo",
+        ...                      name="t")
+        Traceback (most recent call last):
+        ...
+        ValueError: demo: expected 1 <= lengths['t'] <= 3 (the padded size of dim 1), got min 3, max 4; drop zero-length examples and make lengths count valid steps only.
+    """
+    dim = time_dim(kind)
+    if _device.reads_on_host(lengths.device) and lengths.numel() <= 256:
+        # the per-item path: one read, two comparisons; the message only for an error
+        host = lengths.tolist()
+        if host and 1 <= min(host) and max(host) <= x.shape[dim]:
+            return lengths
     _device.check_bounds(
         lengths,
         1,

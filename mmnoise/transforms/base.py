@@ -201,11 +201,10 @@ class NoiseTransform(nn.Module):
         who, out = type(self).__name__, dict(sample)
         for name, entry in record["keys"].items():
             x = sample[name]
-            kind = S.check_tensor(x, who=who, name=name, accepts=self.accepts, check_finite=False,
-                                declared=sample.get(S.KINDS_KEY, {}).get(name))  # fmt: skip
+            kind = self._check_entry(sample, name)
             lengths = sample.get(S.LENGTHS, {}).get(name)
             if lengths is not None:
-                lengths = S._check_lengths(lengths, x, kind, who=who, name=name)
+                lengths = S.check_lengths_bounds(lengths, x, kind, who=who, name=name)
             present = sample.get(S.PRESENT, {}).get(name)
             applied = entry["applied"]
             applied = applied if applied.device == x.device else applied.to(x.device)
@@ -234,8 +233,7 @@ class NoiseTransform(nn.Module):
         reproduces the output exactly. With ``record`` True every entry gets its ``mask`` of
         changed steps and the op's reports, and ``applied`` is exactly "this example's output
         differs"; without it, the draws alone (``applied``: the gate and level > 0)."""
-        self._check_call(sample, check_finite)
-        rec = self.draw(sample, level, generator)
+        rec = self._draw_checked(sample, level, generator, check_finite)
         return self.apply_record(sample, rec, facts=record), rec
 
     def forward(self, sample: S.Sample, *, level: S.Levels = 1.0, generator: Randomness = None,
@@ -253,8 +251,7 @@ class NoiseTransform(nn.Module):
         Returns:
             A new dict; entries this transform does not touch are the same objects.
         """
-        self._check_call(sample, check_finite)
-        return self.apply_record(sample, self.draw(sample, level, generator))
+        return self.apply_record(sample, self._draw_checked(sample, level, generator, check_finite))
 
     def replay(self, sample: S.Sample, record: Record, *, check_finite: bool = True) -> S.Sample:
         """Re-apply exactly the corruption described by ``record`` (from ``run``) to ``sample``.
@@ -264,17 +261,43 @@ class NoiseTransform(nn.Module):
         self._check_call(sample, check_finite)
         return self.apply_record(sample, record)
 
-    def _check_call(self, sample: S.Sample, check_finite: bool) -> None:
+    def _draw_checked(self, sample: S.Sample, level: S.Levels, generator: Randomness,
+                      check_finite: bool) -> Record:  # fmt: skip
+        names = self._check_call(sample, check_finite)
+        # an op's own entries are the checked ones: handed over, they are not resolved again
+        own = type(self).draw is NoiseTransform.draw
+        return self.draw(sample, level, generator, names if own else None)
+
+    def _check_call(self, sample: S.Sample, check_finite: bool) -> tuple[str, ...]:
+        """Check a call's sample (its layout once, see :mod:`~mmnoise.transforms.hints`; its
+        values every time) and return the entries it touches."""
+        cls = type(self)
+        if type(sample) is not dict and not isinstance(sample, Mapping):
+            raise TypeError(f"{cls.__name__}: expected the sample as a dict, got "
+                            f"{type(sample).__name__}.")  # fmt: skip
+        keys = self.keys  # a list set after construction is not hashable: checked every call
+        plain = cls.touched_keys is NoiseTransform.touched_keys and type(keys) in (str, tuple, type(None))
+        lay = hints.layout(sample) if plain else None
+        names = hints.checked(None if lay is None else (cls, keys, lay),
+                              lambda: self._check_layout(sample))  # fmt: skip
+        if check_finite:  # every entry the call touches, once, before anything is drawn
+            S.check_finite_entries(sample, names, who=cls.__name__)
+        return names
+
+    def _check_layout(self, sample: S.Sample) -> tuple[str, ...]:
         who = type(self).__name__
-        if not isinstance(sample, Mapping):
-            raise TypeError(f"{who}: expected the sample as a dict, got {type(sample).__name__}.")
         S.check_reserved(sample, who=who)
         names = self.touched_keys(sample)
         if names and S.batch_size(sample, names, who=who) == 0:
             raise ValueError(f"{who}: expected a non-empty batch, got 0 examples in {names}; skip "
                              "empty batches before calling the transform.")  # fmt: skip
-        if check_finite:  # every entry the call touches, once, before anything is drawn
-            S.check_finite_entries(sample, names, who=who)
+        return tuple(names)
+
+    def _check_entry(self, sample: S.Sample, name: str) -> S.Kind:
+        """The kind ``sample[name]`` is read as, its ``lengths``' layout checked (once per layout)."""
+        key = hints.entry_layout(sample, name)
+        return hints.checked(None if key is None else (self.accepts, key), lambda: S.check_entry(
+            sample, name, who=type(self).__name__, accepts=self.accepts))  # fmt: skip
 
     # -- keys ------------------------------------------------------------------------------
     def resolve_keys(self, sample: S.Sample, keys: S.Keys = None) -> list[str]:

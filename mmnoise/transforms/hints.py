@@ -25,14 +25,21 @@ sub-batches (:func:`subsets`)
     ``OneOf`` / ``SomeOf`` run each child on the rows it was chosen for only when the row counts
     can be read on the host for free (CPU data, eager, no :class:`~mmnoise.rng.Key`); elsewhere
     each child runs on the whole batch at level 0 on the other rows.
+checked layouts (:func:`layout`, :func:`checked`)
+    What a call checks of a sample's structure (its reserved entries, the entries it selects,
+    their kinds and batch size, the shape, dtype and device of ``lengths``) depends on the
+    shapes, dtypes and devices of its tensors and the names of its entries only; it is checked
+    once per layout (eager, plain dicts) and remembered. Values (NaN / Inf, the bounds of
+    ``lengths`` and levels) are checked on every call.
 autocast (:func:`outside_autocast`)
     Not a speed hint but a precision one kept beside them: kernels run in their input's dtype.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor
@@ -40,13 +47,16 @@ from torch import Tensor
 from mmnoise.device import reads_on_host
 from mmnoise.levels import as_float32
 from mmnoise.rng import Key, Randomness
-from mmnoise.sample import Level, Levels
+from mmnoise.sample import KINDS_KEY, LENGTHS, RESERVED, Level, Levels
 
 __all__ = [
     "Known",
+    "checked",
     "child_level",
+    "entry_layout",
     "in_place",
     "known",
+    "layout",
     "outside_autocast",
     "owned_entries",
     "resolve_known",
@@ -54,6 +64,10 @@ __all__ = [
 ]
 
 Known = Literal["all", "none"]
+_T = TypeVar("_T")
+#: what has been checked, by (checker, layout); cleared whole when full (a new layout is rare)
+_CHECKED: dict[Hashable, Any] = {}
+_CHECKED_MAX = 4096
 
 
 def known(level: Levels, p: float) -> Known | None:
@@ -163,3 +177,74 @@ def outside_autocast(x: Tensor) -> AbstractContextManager[Any]:
         if torch.is_autocast_enabled(device)
         else nullcontext()
     )
+
+
+def layout(sample: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The structure of a plain-dict ``sample`` that its checks depend on, or None (not memoised).
+
+    Each tensor entry's name, shape, dtype and device; each reserved dict's names with theirs
+    (or the value itself, for ``kinds``); other entries are not modalities and do not count.
+    None under ``torch.compile`` (a graph is checked when it is traced) and for other mappings.
+
+    Example:
+        >>> layout({"a": torch.zeros(2, 3), "label": 1})
+        (('a', torch.Size([2, 3]), torch.float32, device(type='cpu')),)
+    """
+    if type(sample) is not dict or torch.compiler.is_compiling():
+        return None
+    parts: list[Any] = []
+    for key, v in sample.items():
+        if isinstance(v, Tensor):
+            parts.append((key, v.shape, v.dtype, v.device))
+        elif key in RESERVED:
+            if type(v) is not dict:
+                return None  # an error to report, every time
+            parts.append((key, tuple(
+                (n, t.shape, t.dtype, t.device) if isinstance(t, Tensor)
+                else (n, t if isinstance(t, str) else type(t)) for n, t in v.items())))  # fmt: skip
+    return tuple(parts)
+
+
+def entry_layout(sample: Mapping[str, Any], name: str) -> tuple[Any, ...] | None:
+    """What the checks of one entry read (:func:`mmnoise.sample.check_entry`): its name, shape,
+    dtype and device, its declared kind and its ``lengths``' shape, dtype and device; None under
+    ``torch.compile`` and where one of them is not what the sample format allows (the check
+    then runs, and says so).
+
+    Example:
+        >>> entry_layout({"a": torch.zeros(2, 3)}, "a")
+        ('a', torch.Size([2, 3]), torch.float32, device(type='cpu'), None, None)
+    """
+    if torch.compiler.is_compiling():
+        return None
+    x = sample[name]
+    declared = sample.get(KINDS_KEY, {}).get(name)
+    lengths = sample.get(LENGTHS, {}).get(name)
+    if not isinstance(x, Tensor) or not (declared is None or type(declared) is str):
+        return None
+    if lengths is None:
+        return (name, x.shape, x.dtype, x.device, declared, None)
+    if not isinstance(lengths, Tensor):
+        return None
+    return (name, x.shape, x.dtype, x.device, declared, (lengths.shape, lengths.dtype, lengths.device))
+
+
+def checked(key: Hashable | None, check: Callable[[], _T]) -> _T:
+    """``check()``, run once per ``key`` (a :func:`layout` with what else the check reads) and
+    remembered; every time when ``key`` is None. A check that raises stores nothing.
+
+    Example:
+        >>> checked(("demo", 1), lambda: "kind"), checked(("demo", 1), lambda: "not run")
+        ('kind', 'kind')
+    """
+    if key is None:
+        return check()
+    try:
+        return _CHECKED[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    found = check()
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[key] = found
+    return found
