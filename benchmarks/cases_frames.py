@@ -19,6 +19,9 @@ pyramid has a row of its own.
 
 Threads: OpenCV (under albumentations too) gets the torch thread count of the run
 (``cv2.setNumThreads(torch.get_num_threads())``), so every row has the same thread budget.
+mmnoise's OpenCV pyramid spends that budget on frames instead: ``torch.get_num_threads()``
+threads each run whole frames, with OpenCV's own pool at one thread for the call (restored
+after); the opencv row is the organisers' loop as written, OpenCV's pool splitting each frame.
 
 Same semantics (``=``) on the uint8 rows means the same per-clip parameter distribution, shapes
 and threads: the occlusion rows draw square boxes of 10 % (35 x 35 px at 112 x 112, as
@@ -255,7 +258,7 @@ def cases(inp: Inputs) -> list[Case]:
         Case(bright + u8, "albumentations", "RandomBrightnessContrast per clip", alb(lambda A: A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.0, p=1.0)), b, size_u8),
         Case(jpeg + u8, "mmnoise", "JPEG(quality=(90, 10)) on uint8, level=(B,)", mm8("JPEG", lv, quality=(90.0, 10.0)), b, size8, kind="mmnoise"),
         Case(jpeg + u8, "albumentations", "ImageCompression per clip", alb(lambda A: A.ImageCompression(quality_range=(10, 90), p=1.0)), b, size_u8, sem="~", note="real libjpeg (integer DCT, true rounding); mmnoise: kornia's differentiable emulation (float DCT, soft rounding), not the same output"),
-        Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise", note="cv2.pyrDown / pyrUp per frame inside (OpenCV installed)"),
-        Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8, note="mmnoise calls these same functions on the CPU"),
+        Case(pyr, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, level 0.5-1", mm8("PyramidBlur", lv_pyr), b, size8, kind="mmnoise", note="cv2.pyrDown / pyrUp per frame inside (OpenCV installed), frames on the run's torch threads, OpenCV's pool at 1 thread for the call"),
+        Case(pyr, "opencv", "cv2.pyrDown / cv2.pyrUp per frame (MER2024 func_blur)", cv2_pyramid, b, size_u8, note="mmnoise calls these same functions on the CPU; here OpenCV's pool has the run's threads, one frame at a time"),
         Case(pyr_torch, "mmnoise", "PyramidBlur(rate=(1, 4)) on uint8, OpenCV not installed", mm8_torch_pyramid, b, size8, kind="mmnoise", note="torch fallback: banded matrix products (compare the opencv row above)"),
     ]  # fmt: skip
