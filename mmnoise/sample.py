@@ -383,11 +383,6 @@ def check_lengths_bounds(lengths: Tensor, x: Tensor, kind: Kind, *, who: str, na
         ValueError: demo: expected 1 <= lengths['t'] <= 3 (the padded size of dim 1), got min 3, max 4; drop zero-length examples and make lengths count valid steps only.
     """
     dim = time_dim(kind)
-    if _device.reads_on_host(lengths.device) and lengths.numel() <= 256:
-        # the per-item path: one read, two comparisons; the message only for an error
-        host = lengths.tolist()
-        if host and 1 <= min(host) and max(host) <= x.shape[dim]:
-            return lengths
     _device.check_bounds(
         lengths,
         1,

@@ -672,8 +672,8 @@ def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[A
     """(source, destination, shift) numpy views of the memory of each clip of ``x`` / ``y``, or
     of each frame where a clip's shift varies; None unless every block is dense in both."""
     n = x.numel() // max(x.shape[0], 1)
-    if (n >= 64 and (x.shape[0] == 1 or x.stride(0) == y.stride(0) == n)
-            and all(all(v == row[0] for v in row) for row in shifts)):  # fmt: skip
+    uniform = [all(v == row[0] for v in row) for row in shifts]  # one shift per clip
+    if n >= 64 and all(uniform) and (x.shape[0] == 1 or x.stride(0) == y.stride(0) == n):
         # the usual layouts (contiguous, or a view of THWC memory) keep the batch outermost:
         # clip i is the i-th slice of one dense block, found once instead of once per clip
         whole = _block(x, y)
@@ -682,8 +682,8 @@ def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[A
             return [(src[:, i * n : (i + 1) * n], dst[:, i * n : (i + 1) * n], row[0])
                     for i, row in enumerate(shifts)]  # fmt: skip
     out = []
-    for xb, yb, row in zip(x.unbind(0), y.unbind(0), shifts, strict=True):
-        clip = _block(xb, yb) if all(v == row[0] for v in row) else None
+    for xb, yb, row, same in zip(x.unbind(0), y.unbind(0), shifts, uniform, strict=True):
+        clip = _block(xb, yb) if same else None
         if clip is not None:
             out.append((*clip, row[0]))
             continue
