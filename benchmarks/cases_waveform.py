@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchaudio
 import torchaudio.functional as AF
 from torch import Tensor
 
 from benchmarks import refs
-from benchmarks.harness import Case, MissingPeer, Thunk
+from benchmarks.harness import CannotRun, Case, MissingPeer, Thunk
 from benchmarks.inputs import Inputs, mmnoise_class, nbytes, need
 
 KEY = "speech"
@@ -142,6 +143,10 @@ def cases(inp: Inputs) -> list[Case]:
 
     def ta_ir() -> Thunk:
         ta = need("torch_audiomentations", "torch-audiomentations")
+        if not hasattr(torchaudio, "info"):
+            # its file loader calls torchaudio.info, which torchaudio 2.9 removed
+            raise CannotRun("torch-audiomentations reads its IR files with torchaudio.info, "
+                            f"which torchaudio {torchaudio.__version__} no longer has")  # fmt: skip
         aug = inp.on_device(
             ta.ApplyImpulseResponse(
                 _write_rirs(d["bank"], sr), p=1.0, sample_rate=sr, output_type="tensor"

@@ -618,7 +618,9 @@ def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Te
     """
     d = _per_frame(delta, x, name="delta", who="brightness")
     if x.dtype == torch.uint8:
-        s = torch.round(d * 255.0).clamp_(-255.0, 255.0)
+        # one shift per clip is rounded once and stays (B, 1): a clip is then one block for
+        # OpenCV, found without comparing its frames' shifts
+        s = torch.round((d[:, :1] if d.stride(1) == 0 else d) * 255.0).clamp_(-255.0, 255.0)
         y = _brightness_uint8_host(x, s) if reads_on_host(x.device) else _brightness_uint8(x, s)
         return _finish(y, x, lengths)
     # one add into a fresh tensor and an in-place clamp: kornia's adjust_brightness takes an
@@ -628,7 +630,7 @@ def brightness(x: Tensor, *, delta: Tensor, lengths: Tensor | None = None) -> Te
 
 
 def _brightness_uint8(x: Tensor, s: Tensor) -> Tensor:
-    """uint8 frames plus the integer shift ``s`` (B, T), saturated, in two uint8 passes.
+    """uint8 frames plus the integer shift ``s`` (B, T) or (B, 1), saturated, in two uint8 passes.
 
     Clamping first to [max(-s, 0), 255 - max(s, 0)] leaves room for the shift, which is then
     added modulo 256 (as uint8: ``s mod 256``) without wrapping. ``s = round(255 d)``: the float
@@ -640,7 +642,7 @@ def _brightness_uint8(x: Tensor, s: Tensor) -> Tensor:
 
 def _shift_bounds(s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The uint8 bounds [max(-s, 0), 255 - max(s, 0)] and the shift ``s mod 256`` of the integer
-    shifts ``s`` (B, T), each broadcast over the frames' (C, H, W)."""
+    shifts ``s`` (B, T) or (B, 1), each broadcast over the frames' (T, C, H, W)."""
     lo, hi = s.neg().clamp(min=0.0), 255.0 - s.clamp(min=0.0)
     b = _bcast(torch.stack((lo, hi, s.remainder(256.0))).to(torch.uint8))  # (3, B, T, 1, 1, 1)
     return b[0], b[1], b[2]
@@ -670,7 +672,8 @@ def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
 
 def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[Any, Any, int]] | None:
     """(source, destination, shift) numpy views of the memory of each clip of ``x`` / ``y``, or
-    of each frame where a clip's shift varies; None unless every block is dense in both."""
+    of each frame where a clip's shift varies; None unless every block is dense in both.
+    ``shifts`` holds a row per clip: one shift per frame, or one for the whole clip."""
     n = x.numel() // max(x.shape[0], 1)
     uniform = [all(v == row[0] for v in row) for row in shifts]  # one shift per clip
     if n >= 64 and all(uniform) and (x.shape[0] == 1 or x.stride(0) == y.stride(0) == n):
@@ -687,7 +690,8 @@ def _shift_blocks(x: Tensor, y: Tensor, shifts: list[list[int]]) -> list[tuple[A
         if clip is not None:
             out.append((*clip, row[0]))
             continue
-        for xt, yt, v in zip(xb.unbind(0), yb.unbind(0), row, strict=True):
+        frames = row if len(row) > 1 else row * xb.shape[0]  # a (B, 1) shift holds per clip
+        for xt, yt, v in zip(xb.unbind(0), yb.unbind(0), frames, strict=True):
             frame = _block(xt, yt)
             if frame is None:
                 return None
