@@ -21,7 +21,7 @@ lint: install
 	$(VENV)/bin/ruff check $(SRC)
 
 typecheck: install
-	$(VENV)/bin/mypy mmnoise reference_models
+	$(VENV)/bin/mypy mmnoise reference_models benchmarks
 
 # the suite includes tests/test_packaging.py: wheel -> fresh venv without extras -> import all
 unit: install

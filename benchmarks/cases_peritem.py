@@ -84,11 +84,11 @@ def _items(inp: Inputs) -> list[dict[str, Tensor]]:
     if "per-item" not in inp.cache:
         g = torch.Generator().manual_seed(7)
         shp = _shapes(inp)
-        items = []
+        built = []
         for i in range(BATCH):
             ids = torch.randint(min(1000, inp.shapes.vocab // 2), inp.shapes.vocab, shp["ids"], generator=g)
             ids[0], ids[-1] = CLS, SEP
-            items.append(
+            built.append(
                 {
                     "audio": torch.randn(shp["audio"], generator=g),
                     "visual": torch.randn(shp["visual"], generator=g),
@@ -98,7 +98,7 @@ def _items(inp: Inputs) -> list[dict[str, Tensor]]:
                     "label": torch.tensor(i % 4),
                 }
             )
-        inp.cache["per-item"] = items
+        inp.cache["per-item"] = built
     items: list[dict[str, Tensor]] = inp.cache["per-item"]
     return items
 

@@ -49,7 +49,8 @@ def _data(inp: Inputs) -> dict[str, Any]:
             "lengths": lengths.to(inp.device),
             "words": words,
         }
-    return inp.cache["tokens"]
+    tokens: dict[str, Any] = inp.cache["tokens"]
+    return tokens
 
 
 def cases(inp: Inputs) -> list[Case]:

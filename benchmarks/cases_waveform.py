@@ -52,7 +52,8 @@ def _data(inp: Inputs) -> dict[str, Any]:
             "low": 50.0 + 250.0 * level,
             "high": 7000.0 - 3600.0 * level,
         }
-    return inp.cache["wave"]
+    wave: dict[str, Any] = inp.cache["wave"]
+    return wave
 
 
 def _write_rirs(bank: Tensor, sr: int) -> list[str]:
@@ -91,7 +92,8 @@ def cases(inp: Inputs) -> list[Case]:
 
     def torchaudio_add_noise(g: torch.Generator) -> Tensor:
         noise = torch.randn(x.shape, generator=g, device=x.device)
-        return AF.add_noise(x, noise, d["snr_db"][:, None])
+        out: Tensor = AF.add_noise(x, noise, d["snr_db"][:, None])
+        return out
 
     def ta_aug(cls_name: str, **kw: Any) -> Any:
         def build() -> Thunk:

@@ -179,7 +179,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     text = markdown(rows, args.backend, time.perf_counter() - t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    return args.out
+    out: Path = args.out
+    return out
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from mmnoise.datasets import SyntheticMER
 from mmnoise.merc.calibrate import calibrate_family
 from mmnoise.merc.suite import load_suite
+from mmnoise.sample import Kind
 
 GRIDS: dict[str, list[float]] = {
     "gaussian_snr": [30 - 2.5 * i for i in range(21)],
@@ -56,7 +57,7 @@ def main() -> int:
         max_len=dict(zip(names, (30, 30, 16), strict=True)),
     )
     items = [ds[i] for i in range(len(ds))]
-    kinds = {m: "features" for m in names}
+    kinds: dict[str, Kind] = {m: "features" for m in names}
     suite = load_suite("mer-c-v1")
     results = {}
     for fam in suite.families_of("features"):

@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from mmnoise.merc.report import scores
 from mmnoise.merc.scoring import bootstrap_difference
@@ -32,8 +33,9 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def _fam(sc: dict, name: str) -> dict:
-    return sc["families"].get(name, {})
+def _fam(sc: dict[str, Any], name: str) -> dict[str, Any]:
+    fam: dict[str, Any] = sc["families"].get(name, {})
+    return fam
 
 
 def _ci(band: list[float] | None) -> str:

@@ -20,6 +20,7 @@ import torch
 from mmnoise.datasets import SyntheticMER
 from mmnoise.merc.runner import run_benchmark
 from mmnoise.merc.suite import load_suite
+from mmnoise.sample import Kind
 from reference_models.demo import DemoConfig, _configs
 from reference_models.teacher import Teacher, TeacherConfig
 from reference_models.train import model_config, predict_fn
@@ -52,7 +53,7 @@ def main() -> int:
     assert isinstance(config, TeacherConfig)
     model = Teacher(config)
     predict = predict_fn(model.eval())
-    kinds = {m: "features" for m in ds.modalities}
+    kinds: dict[str, Kind] = {m: "features" for m in ds.modalities}
     fams = None if args.families is None else args.families.split(",")
     tic = time.perf_counter()
     card = run_benchmark(

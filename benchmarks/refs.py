@@ -164,7 +164,8 @@ def fft_lowpass(x: Tensor, cutoff_hz: Tensor, sample_rate: int, order: int = 2) 
     spec = torch.fft.rfft(x, dim=-1)
     freqs = torch.fft.rfftfreq(n, d=1.0 / sample_rate, device=x.device)
     h = butterworth_gain(freqs, cutoff_hz, order)
-    return torch.fft.irfft(spec * h[:, None, :], n=n, dim=-1)
+    out: Tensor = torch.fft.irfft(spec * h[:, None, :], n=n, dim=-1)
+    return out
 
 
 def fft_bandpass(
@@ -175,7 +176,8 @@ def fft_bandpass(
     spec = torch.fft.rfft(x, dim=-1)
     freqs = torch.fft.rfftfreq(n, d=1.0 / sample_rate, device=x.device)
     h = butterworth_gain(freqs, high_hz, order) * butterworth_gain(freqs, low_hz, order, high=True)
-    return torch.fft.irfft(spec * h[:, None, :], n=n, dim=-1)
+    out: Tensor = torch.fft.irfft(spec * h[:, None, :], n=n, dim=-1)
+    return out
 
 
 def smooth_length(n: int) -> int:
@@ -199,7 +201,8 @@ def fft_reverb(x: Tensor, rir: Tensor) -> Tensor:
     n = x.shape[-1]
     size = smooth_length(n + rir.shape[-1] - 1)
     spec = torch.fft.rfft(x, n=size, dim=-1) * torch.fft.rfft(rir, n=size, dim=-1)[:, None, :]
-    return torch.fft.irfft(spec, n=size, dim=-1)[..., :n]
+    out: Tensor = torch.fft.irfft(spec, n=size, dim=-1)[..., :n]
+    return out
 
 
 # -- frames ----------------------------------------------------------------------------------
