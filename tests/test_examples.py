@@ -110,6 +110,10 @@ def test_07_reference_models(
     assert rows == ["azz", "zvz", "zzt", "avz", "azt", "zvt", "avt", "pooled"]
 
 
+#: what a rank prints when a C++ thread is torn down unjoined (std::terminate, SIGABRT)
+_GLOO_ABORT = "terminate called without an active exception"
+
+
 def test_06_ddp_torchrun() -> None:
     script = EXAMPLES / "06_ddp_torchrun.py"
     cmd = [
@@ -123,6 +127,12 @@ def test_06_ddp_torchrun() -> None:
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    if done.returncode != 0 and _GLOO_ABORT in done.stderr:
+        # a rank can abort in gloo's teardown although the example destroys its process group
+        # first (an upstream race, pytorch/pytorch#179291; seen once in a CI run on 2026-12-07,
+        # never in 16 runs by hand): that one signature is retried once; anything else fails at
+        # once, and so does the same abort twice in a row
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world size 2:" in done.stdout
     assert "ranks got different noise: True" in done.stdout
