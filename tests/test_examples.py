@@ -8,6 +8,7 @@ these tests check that they ran to the end and printed the expected results.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -126,13 +127,16 @@ def test_06_ddp_torchrun() -> None:
         "--tiny",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    run = functools.partial(
+        subprocess.run, cmd, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    done = run()
     if done.returncode != 0 and _GLOO_ABORT in done.stderr:
         # a rank can abort in gloo's teardown although the example destroys its process group
         # first (an upstream race, pytorch/pytorch#179291; seen once in a CI run on 2026-12-07,
         # never in 16 runs by hand): that one signature is retried once; anything else fails at
         # once, and so does the same abort twice in a row
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+        done = run()
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world size 2:" in done.stdout
     assert "ranks got different noise: True" in done.stdout
