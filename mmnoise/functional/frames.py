@@ -766,7 +766,7 @@ def low_light(
     r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + s\sqrt{d}\,\varepsilon$ ($s$ = ``std``).
 
     The usual low-light synthesis (e.g. Lv et al., IJCV 2021): a gamma curve and a linear gain
-    darken the frame (``kornia.enhance.adjust_gamma``), then signal-dependent noise is added, as in
+    darken the frame (the values of ``kornia.enhance.adjust_gamma``), then signal-dependent noise is added, as in
     :func:`shot_noise`; the result is clamped to [0, 1].
 
     Args:
@@ -793,12 +793,19 @@ def low_light(
     gm = _per_frame(gamma, x, name="gamma", who="low_light")
     gn = _per_frame(gain, x, name="gain", who="low_light")
     s = _per_frame(std, x, name="std", who="low_light")
-    import kornia.enhance as KE  # lazy: see the module docstring
-
-    dark = KE.adjust_gamma(_fold(x).clamp(min=0.0), gm.reshape(-1), gn.reshape(-1))
-    dark = dark.reshape(x.shape)
+    # kornia's adjust_gamma values, written out: from kornia 0.9.2 it checks gamma and gain with
+    # a host read on the CPU, which the device path must not do. Black pixels take the power of
+    # a safe base, as kornia does: for gamma < 1, x ** gamma has an infinite slope at 0.
+    xc = _like_noise(x).clamp(min=0.0)
+    black = xc == 0
+    power = torch.where(black, 0.0, torch.where(black, 1.0, xc).pow(_bcast(gm)))
+    dark = (_bcast(gn) * power).clamp(0.0, 1.0)
+    # sqrt's slope is infinite at 0, where a tiny input's power underflows: there the noise
+    # amplitude is 0 with a zero gradient instead of inf * 0 = nan.
+    lit = dark > 0
+    amp = torch.where(lit, torch.where(lit, dark, 1.0).sqrt(), 0.0)
     noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    y = torch.addcmul(dark, _bcast(s), noise * dark.sqrt()).clamp_(0.0, 1.0)
+    y = torch.addcmul(dark, _bcast(s), noise * amp).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
 
 

@@ -239,6 +239,38 @@ def test_low_light_darkens_and_keeps_black() -> None:
     assert bool((y[..., 0, 0] == 0).all())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_low_light_without_noise_is_kornias_gamma_curve(dtype: torch.dtype) -> None:
+    import kornia.enhance as KE
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 4, 3, 8, 8, generator=g, dtype=dtype)
+    x[0, 0] = 0.0  # black pixels: kornia's zero-slope convention for gamma < 1
+    gamma = (torch.rand(3, 4, generator=g, dtype=dtype) * 2.5 + 0.1).to(dtype)
+    gain = torch.rand(3, 4, generator=g, dtype=dtype)
+    y = F.low_light(x, gamma=gamma, gain=gain, std=torch.zeros(3, dtype=dtype))
+    ref = KE.adjust_gamma(x.reshape(12, 3, 8, 8), gamma.reshape(-1), gain.reshape(-1))
+    assert torch.equal(y, ref.reshape(x.shape))
+
+
+@pytest.mark.parametrize("value", [0.0, 1.4584e-39, 1e-30])
+@pytest.mark.parametrize("gamma", [0.5, 1.75])
+def test_low_light_gradient_is_finite_where_the_dark_frame_underflows(
+    value: float, gamma: float
+) -> None:
+    # 1.4584e-39 ** 1.75 underflows to 0: sqrt's infinite slope there gave a nan gradient
+    x = torch.full((2, 1, 1, 2, 2), value, requires_grad=True)
+    y = F.low_light(
+        x,
+        gamma=torch.full((2,), gamma),
+        gain=torch.full((2,), 0.7),
+        std=torch.full((2,), 0.05),
+        generator=torch.Generator().manual_seed(0),
+    )
+    (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
 def test_padded_frames_are_untouched_and_input_is_not_modified() -> None:
     x = _frames(6, (2, 3, 3, 8, 8))
     before = x.clone()
