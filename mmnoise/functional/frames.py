@@ -794,16 +794,21 @@ def low_light(
     gn = _per_frame(gain, x, name="gain", who="low_light")
     s = _per_frame(std, x, name="std", who="low_light")
     # kornia's adjust_gamma values, written out: from kornia 0.9.2 it checks gamma and gain with
-    # a host read on the CPU, which the device path must not do. Black pixels take the power of
-    # a safe base, as kornia does: for gamma < 1, x ** gamma has an infinite slope at 0.
-    xc = _like_noise(x).clamp(min=0.0)
-    black = xc == 0
-    power = torch.where(black, 0.0, torch.where(black, 1.0, xc).pow(_bcast(gm)))
-    dark = (_bcast(gn) * power).clamp(0.0, 1.0)
-    # sqrt's slope is infinite at 0, where a tiny input's power underflows: there the noise
-    # amplitude is 0 with a zero gradient instead of inf * 0 = nan.
-    lit = dark > 0
-    amp = torch.where(lit, torch.where(lit, dark, 1.0).sqrt(), 0.0)
+    # a host read on the CPU, which the device path must not do.
+    xc, g = _like_noise(x).clamp(min=0.0), _bcast(gm)
+    if xc.requires_grad:
+        # Slopes that are infinite at 0 get a zero gradient there, as kornia's adjust_gamma does
+        # for x ** gamma with 0 < gamma < 1 (black pixels take the power of a safe base); the
+        # same for sqrt(dark) where a tiny pixel's power underflows to 0 (inf * 0 = nan else).
+        # Same values; the masks cost passes, so only where autograd can ask for a derivative.
+        black = (xc == 0) & (g > 0) & (g < 1)
+        power = torch.where(black, 0.0, torch.where(black, 1.0, xc).pow(g))
+        dark = (_bcast(gn) * power).clamp(0.0, 1.0)
+        lit = dark > 0
+        amp = torch.where(lit, torch.where(lit, dark, 1.0).sqrt(), 0.0)
+    else:
+        dark = (_bcast(gn) * xc.pow(g)).clamp_(0.0, 1.0)
+        amp = dark.sqrt()
     noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     y = torch.addcmul(dark, _bcast(s), noise * amp).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)

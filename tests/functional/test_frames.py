@@ -239,18 +239,31 @@ def test_low_light_darkens_and_keeps_black() -> None:
     assert bool((y[..., 0, 0] == 0).all())
 
 
+@pytest.mark.parametrize("grad", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_low_light_without_noise_is_kornias_gamma_curve(dtype: torch.dtype) -> None:
+def test_low_light_without_noise_is_kornias_gamma_curve(dtype: torch.dtype, grad: bool) -> None:
     import kornia.enhance as KE
 
     g = torch.Generator().manual_seed(3)
     x = torch.rand(3, 4, 3, 8, 8, generator=g, dtype=dtype)
-    x[0, 0] = 0.0  # black pixels: kornia's zero-slope convention for gamma < 1
-    gamma = (torch.rand(3, 4, generator=g, dtype=dtype) * 2.5 + 0.1).to(dtype)
+    x[0, :3] = 0.0  # black frames: gamma 0 (0 ** 0 = 1, as kornia), 1, and 0.5 (zero slope)
+    gamma = torch.rand(3, 4, generator=g, dtype=dtype) * 2.5 + 0.1
+    gamma[0, :3] = torch.tensor([0.0, 1.0, 0.5], dtype=dtype)
     gain = torch.rand(3, 4, generator=g, dtype=dtype)
-    y = F.low_light(x, gamma=gamma, gain=gain, std=torch.zeros(3, dtype=dtype))
-    ref = KE.adjust_gamma(x.reshape(12, 3, 8, 8), gamma.reshape(-1), gain.reshape(-1))
+    xs = [x.clone().requires_grad_(grad) for _ in range(2)]
+    y = F.low_light(xs[0], gamma=gamma, gain=gain, std=torch.zeros(3, dtype=dtype))
+    ref = KE.adjust_gamma(xs[1].reshape(12, 3, 8, 8), gamma.reshape(-1), gain.reshape(-1))
     assert torch.equal(y, ref.reshape(x.shape))
+    if grad:
+        w = torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape)
+        (y * w).sum().backward()
+        (ref.reshape(x.shape) * w).sum().backward()
+        assert xs[0].grad is not None and xs[1].grad is not None
+        # kornia's own derivative at the clamp's bounds is its convention (0.9.2 changed it);
+        # inside them, and at black pixels with 0 < gamma < 1 (zero slope), the same
+        inside = (y > 0) & (y < 1)
+        assert torch.equal(xs[0].grad[inside], xs[1].grad[inside])
+        assert bool((xs[0].grad[0, 2] == 0).all())
 
 
 @pytest.mark.parametrize("value", [0.0, 1.4584e-39, 1e-30])
