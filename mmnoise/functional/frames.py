@@ -766,8 +766,8 @@ def low_light(
     r"""Simulate a dim scene: $d = g\,x^{\gamma}$, then shot noise $d + s\sqrt{d}\,\varepsilon$ ($s$ = ``std``).
 
     The usual low-light synthesis (e.g. Lv et al., IJCV 2021): a gamma curve and a linear gain
-    darken the frame (the values of ``kornia.enhance.adjust_gamma``), then signal-dependent noise is added, as in
-    :func:`shot_noise`; the result is clamped to [0, 1].
+    darken the frame (the values of ``kornia.enhance.adjust_gamma``), then signal-dependent
+    noise is added, as in :func:`shot_noise`; the result is clamped to [0, 1].
 
     Args:
         x: frames in [0, 1].
