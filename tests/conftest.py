@@ -25,6 +25,20 @@ if not os.environ.get("CI"):
 torch.set_num_threads(1)
 
 
+def pytest_report_header() -> str:
+    """The versions a run resolved: a fresh CI install takes each dependency's newest release,
+    and a failure that only a new release brings shows here first (kornia 0.9.2 did)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("torch", "torchaudio", "kornia", "numpy", "hypothesis", "opencv-python-headless"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return "mmnoise dependencies: " + ", ".join(found)
+
+
 _PEERS = ("kornia", "torchaudio")
 _READS = ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "nonzero")
 
