@@ -31,9 +31,10 @@ try:
     from transformers import TrainingArguments as _Args
     from transformers.trainer_callback import ExportableState
 except ImportError as err:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "mmnoise.integrations.hf needs transformers and accelerate, which are not installed; "
-        "install them with `pip install 'mmnoise[hf]'`."
+    from mmnoise.integrations import extra_import_error
+
+    raise extra_import_error(
+        "mmnoise.integrations.hf", "hf", ("transformers", "accelerate"), err
     ) from err
 
 from torch import Tensor, nn

@@ -29,15 +29,18 @@ from typing import Any, Literal
 try:
     from lightning.pytorch import LightningModule, Trainer
     from lightning.pytorch.callbacks import Callback
-except ImportError:  # pragma: no cover - depends on the environment
+except ImportError as first:  # pragma: no cover - depends on the environment
     try:
         from pytorch_lightning import LightningModule, Trainer  # type: ignore[assignment]
         from pytorch_lightning.callbacks import Callback  # type: ignore[assignment]
-    except ImportError as err:
-        raise ImportError(
-            "mmnoise.integrations.lightning needs Lightning, which is not installed; install it "
-            "with `pip install 'mmnoise[lightning]'`."
-        ) from err
+    except ImportError:
+        # lightning's own error: a broken or too old lightning says more than a missing
+        # pytorch_lightning
+        from mmnoise.integrations import extra_import_error
+
+        raise extra_import_error(
+            "mmnoise.integrations.lightning", "lightning", ("lightning",), first
+        ) from first
 
 from mmnoise.data import BatchNoise, _Pipeline
 from mmnoise.integrations._trigger import check_trigger
