@@ -36,13 +36,21 @@ def _import_error(setup: str, module: str, tmp_path: Path) -> str:
     return done.stdout.strip()
 
 
-def test_hf_without_transformers_asks_to_install_the_extra(tmp_path: Path) -> None:
-    setup = "import sys\nsys.modules['transformers'] = None\n"
-    msg = _import_error(setup, "mmnoise.integrations.hf", tmp_path)
-    assert msg == (
-        "mmnoise.integrations.hf needs transformers and accelerate, which are not installed; "
-        "install them with `pip install 'mmnoise[hf]'`."
-    )
+@pytest.mark.parametrize(
+    ("module", "hidden", "expected"),
+    [
+        ("hf", ("transformers",), "needs transformers and accelerate, which are not installed; "
+         "install them with `pip install 'mmnoise[hf]'`."),
+        ("lightning", ("lightning", "pytorch_lightning"), "needs lightning, which is not "
+         "installed; install it with `pip install 'mmnoise[lightning]'`."),
+    ],
+)  # fmt: skip
+def test_a_missing_extra_asks_to_install_it(
+    tmp_path: Path, module: str, hidden: tuple[str, ...], expected: str
+) -> None:
+    setup = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in hidden)
+    msg = _import_error(setup, f"mmnoise.integrations.{module}", tmp_path)
+    assert msg == f"mmnoise.integrations.{module} {expected}"
 
 
 def test_hf_with_a_transformers_too_old_asks_to_upgrade_and_says_what_lacks(tmp_path: Path) -> None:
@@ -50,15 +58,6 @@ def test_hf_with_a_transformers_too_old_asks_to_upgrade_and_says_what_lacks(tmp_
     assert msg.startswith("mmnoise.integrations.hf cannot use the installed transformers")
     assert "ExportableState" in msg
     assert msg.endswith("; upgrade them with `pip install -U transformers accelerate`.")
-
-
-def test_lightning_without_either_package_asks_to_install_the_extra(tmp_path: Path) -> None:
-    setup = "import sys\nsys.modules['lightning'] = None\nsys.modules['pytorch_lightning'] = None\n"
-    msg = _import_error(setup, "mmnoise.integrations.lightning", tmp_path)
-    assert msg == (
-        "mmnoise.integrations.lightning needs lightning, which is not installed; install it with "
-        "`pip install 'mmnoise[lightning]'`."
-    )
 
 
 @pytest.mark.parametrize("standalone", [False, True])
