@@ -33,7 +33,7 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.device import reads_on_host
-from mmnoise.functional._shape import accurate, fill_where, keep_padding
+from mmnoise.functional._shape import accurate, fill_where, keep_padding, safe_sqrt
 from mmnoise.rng import Randomness
 
 _P = ParamSpec("_P")
@@ -797,20 +797,17 @@ def low_light(
     # a host read on the CPU, which the device path must not do.
     xc, g = _like_noise(x).clamp(min=0.0), _bcast(gm)
     if xc.requires_grad:
-        # Slopes that are infinite at 0 get a zero gradient there, as kornia's adjust_gamma does
-        # for x ** gamma with 0 < gamma < 1 (black pixels take the power of a safe base); the
-        # same for sqrt(dark) where a tiny pixel's power underflows to 0 (inf * 0 = nan else).
-        # Same values; the masks cost passes, so only where autograd can ask for a derivative.
+        # x ** gamma with 0 < gamma < 1 has an infinite slope at 0: black pixels take the power
+        # of a safe base and get a zero gradient, as in kornia's adjust_gamma. Same values; the
+        # mask costs passes, so only where autograd can ask for a derivative.
         black = (xc == 0) & (g > 0) & (g < 1)
         power = torch.where(black, 0.0, torch.where(black, 1.0, xc).pow(g))
         dark = (_bcast(gn) * power).clamp(0.0, 1.0)
-        lit = dark > 0
-        amp = torch.where(lit, torch.where(lit, dark, 1.0).sqrt(), 0.0)
     else:
         dark = (_bcast(gn) * xc.pow(g)).clamp_(0.0, 1.0)
-        amp = dark.sqrt()
     noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    y = torch.addcmul(dark, _bcast(s), noise * amp).clamp_(0.0, 1.0)
+    # safe_sqrt: a zero gradient where a tiny pixel's power underflows to 0 (inf * 0 = nan)
+    y = torch.addcmul(dark, _bcast(s), noise * safe_sqrt(dark)).clamp_(0.0, 1.0)
     return _finish(y, x, lengths)
 
 

@@ -912,10 +912,10 @@ def ffmpeg_codec(
     output lines up with the input (noise comes back at lag 0, tested with the FFmpeg 7.0 and
     9.0 of imageio-ffmpeg 0.6 and 0.8; FFmpeg 4.2, in imageio-ffmpeg 0.5, returns Opus 69
     samples late at 16 kHz); any length left over is cut or zero-filled at the end (the
-    ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz (FFmpeg resamples in and out); MP3 takes 8-48 kHz. Mono and
-    stereo are coded as such; more channels are coded one by one. Host reads and
-    subprocesses: a CPU op for datasets and evaluation, not for the device path; not
-    differentiable.
+    ``torchaudio.io`` path does not compensate the delay). Opus codes at 48 kHz (FFmpeg
+    resamples in and out); MP3 takes 8-48 kHz. Mono and stereo are coded as such; more
+    channels are coded one by one. Host reads and subprocesses: a CPU op for datasets and
+    evaluation, not for the device path; not differentiable.
 
     Args:
         x: float waveform.
