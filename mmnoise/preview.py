@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmnoise.extras import import_extra
 from mmnoise.rng import make_generator
 from mmnoise.sample import KINDS, KINDS_KEY, LENGTHS, Kind, Sample
 from mmnoise.transforms import NoiseTransform, registered_transforms
@@ -287,15 +288,9 @@ class PreviewGrid:
 
 
 def _matplotlib() -> Any:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError(
-            "mmnoise preview needs matplotlib to draw the grid (it is not a runtime dependency); "
-            "install it with `pip install 'mmnoise[plot]'`."
-        ) from e
-    return Figure, FigureCanvasAgg
+    who = "mmnoise preview: drawing the grid"
+    agg = import_extra("matplotlib.backends.backend_agg", who=who, extra="plot")
+    return import_extra("matplotlib.figure", who=who, extra="plot").Figure, agg.FigureCanvasAgg
 
 
 def _spectrogram_db(x: Tensor) -> Tensor:
@@ -353,7 +348,7 @@ def render_preview(
         A :class:`PreviewGrid` with the path and the pixel box of every cell.
 
     Raises:
-        ImportError: matplotlib is not installed.
+        ImportError: matplotlib is missing or cannot be imported.
         ValueError: unknown kind or transform name, or no transform to show.
     """
     figure_cls, canvas_cls = _matplotlib()

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from mmnoise.evaluation import PredictionReader, evaluate_cells
+from mmnoise.extras import import_extra
 from mmnoise.levels import check_level_value
 from mmnoise.metrics import CONFUSION_METRICS, confusion_matrix
 from mmnoise.presence import condition_name, presence_patterns
@@ -418,7 +419,7 @@ class RobustnessResult:
         """Save a heatmap PNG (one panel per family: patterns x levels); return the path.
 
         Raises:
-            ImportError: matplotlib is not installed.
+            ImportError: matplotlib is missing or cannot be imported.
         """
         return save_heatmap({"": self}, path, metric=metric)
 
@@ -502,15 +503,10 @@ def save_heatmap(
         ``path`` as a ``Path``.
 
     Raises:
-        ImportError: matplotlib is not installed.
+        ImportError: matplotlib is missing or cannot be imported.
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "save_heatmap: the heatmap needs matplotlib, which is not installed; "
-            "install it with `pip install 'mmnoise[plot]'` (or use to_markdown / to_json)."
-        ) from err
+    Figure = import_extra("matplotlib.figure", who="save_heatmap: drawing the heatmap",
+                          extra="plot", instead="use to_markdown / to_json").Figure  # fmt: skip
     if not results:
         raise ValueError("save_heatmap: expected at least one result, got none.")
     items = list(results.items())

@@ -559,8 +559,8 @@ def run_demo(dc: DemoConfig) -> dict[str, Any]:
     _log(f"chance WA: {100 / num_classes:.1f} %; total time {summary['total_s']:.0f} s")
     try:
         png = f"PNG:  {save_heatmap(results, out / 'robustness.png')}"
-    except ImportError:  # matplotlib is the `plot` extra
-        png = "PNG:  skipped (the heatmap needs matplotlib: pip install 'mmnoise[plot]')"
+    except ImportError as err:  # matplotlib is the `plot` extra: its error says how to get it
+        png = f"PNG:  skipped ({err})"
     _log(f"JSON: {json_path}\n{png}\nsummary: {out / 'summary.md'}")
     return summary
 

@@ -49,6 +49,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
+from mmnoise.extras import import_extra
 from mmnoise.presence import condition_name, presence_patterns
 from mmnoise.transforms.missing import DropModalities
 from reference_models.ifmmin import IFMMINConfig
@@ -589,9 +590,10 @@ def _variant_table(rc: ReproduceConfig) -> list[str]:
 def save_intensity_plot(summary: dict[str, Any], rc: ReproduceConfig, path: Path) -> Path | None:
     """Plot WA (total) vs intensity per model and noise type (NMER's figure); needs matplotlib."""
     try:
-        from matplotlib.figure import Figure
-    except ImportError:  # matplotlib is the optional `plot` extra: say what is skipped
-        print(f"reproduce: no plot ({path.name}): install mmnoise[plot] for matplotlib.")
+        Figure = import_extra("matplotlib.figure", who=f"reproduce: drawing {path.name}",
+                              extra="plot").Figure  # fmt: skip
+    except ImportError as err:  # matplotlib is the optional `plot` extra: say what is skipped
+        print(f"{err} The plot is skipped.")
         return None
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()

@@ -239,3 +239,12 @@ def test_old_text_module_warns_naming_transcripts_and_gives_the_same_function() 
     assert old.asr_noise(["to be or not"], level=1.0, seed=3) == mmnoise.transcripts.asr_noise(
         ["to be or not"], level=1.0, seed=3
     )
+
+
+def test_old_extra_import_error_path_warns_and_gives_the_core_helper() -> None:
+    import mmnoise.extras
+    import mmnoise.integrations
+
+    with pytest.warns(DeprecationWarning, match=r"use mmnoise\.extras\.extra_import_error"):
+        old = mmnoise.integrations.extra_import_error  # type: ignore[attr-defined]
+    assert old is mmnoise.extras.extra_import_error

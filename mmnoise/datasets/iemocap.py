@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmnoise.datasets.corpus import CorpusConfig, ModalitySpec, Norm
+from mmnoise.extras import import_extra
 from mmnoise.sample import Sample
 
 __all__ = ["MMINFeatures"]
@@ -47,14 +48,8 @@ _SPLITS = ("trn", "val", "tst")
 
 
 def _import_h5py() -> Any:
-    try:
-        import h5py
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "MMINFeatures: reading the MMIN / IF-MMIN / NMER feature files needs h5py, which is "
-            "not installed; install it with `pip install 'mmnoise[data]'`."
-        ) from err
-    return h5py
+    who = "MMINFeatures: reading the MMIN / IF-MMIN / NMER feature files"
+    return import_extra("h5py", who=who, extra="data")
 
 
 def _load_npy(path: Path, *, who: str) -> np.ndarray[Any, Any]:
@@ -182,7 +177,7 @@ class MMINFeatures(Dataset[Sample]):
             instead of from the h5 files on each access.
 
     Raises:
-        ImportError: h5py is not installed.
+        ImportError: h5py is missing or cannot be imported.
         FileNotFoundError: a file of the layout is missing.
         KeyError: an utterance id or a mean/std group is missing from an h5 file (named).
         ValueError: unreadable files, bad labels, non-finite features, shape mismatches (file

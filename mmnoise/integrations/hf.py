@@ -30,8 +30,8 @@ try:
     from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState
     from transformers import TrainingArguments as _Args
     from transformers.trainer_callback import ExportableState
-except ImportError as err:  # pragma: no cover - depends on the environment
-    from mmnoise.integrations import extra_import_error
+except Exception as err:  # pragma: no cover - depends on the environment
+    from mmnoise.extras import extra_import_error
 
     raise extra_import_error(
         "mmnoise.integrations.hf", "hf", ("transformers", "accelerate"), err

@@ -29,14 +29,14 @@ from typing import Any, Literal
 try:
     from lightning.pytorch import LightningModule, Trainer
     from lightning.pytorch.callbacks import Callback
-except ImportError as first:  # pragma: no cover - depends on the environment
+except Exception as first:  # pragma: no cover - depends on the environment
     try:
         from pytorch_lightning import LightningModule, Trainer  # type: ignore[assignment]
         from pytorch_lightning.callbacks import Callback  # type: ignore[assignment]
-    except ImportError:
+    except Exception:
         # lightning's own error: a broken or too old lightning says more than a missing
         # pytorch_lightning
-        from mmnoise.integrations import extra_import_error
+        from mmnoise.extras import extra_import_error
 
         raise extra_import_error(
             "mmnoise.integrations.lightning", "lightning", ("lightning",), first

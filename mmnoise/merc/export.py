@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmnoise.extras import import_extra
 from mmnoise.merc.corrupt import corrupt_items, missing_rate_item, nmer_noised_items
 from mmnoise.merc.runner import data_hash, software
 from mmnoise.merc.suite import Suite
@@ -76,13 +77,8 @@ def export_mmin_h5(
         ...     sorted(p.name for p in (root / "feature").iterdir())
         ['A', 'L', 'V']
     """
-    try:
-        import h5py
-    except ImportError as err:  # the optional `data` extra
-        raise ImportError(
-            "export_mmin_h5: writing the MMIN h5 layout needs h5py, which is not installed; "
-            "install it with `pip install 'mmnoise[data]'` (or export --layout mmsa-pkl)."
-        ) from err
+    h5py = import_extra("h5py", who="export_mmin_h5: writing the MMIN h5 layout", extra="data",
+                        instead="export --layout mmsa-pkl")  # fmt: skip
 
     root = Path(out)
     ids = [str(it["id"]) for it in items]

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmnoise.extras import import_extra
 from mmnoise.merc.runner import ONLY, conditions_of, plan_cells
 from mmnoise.merc.scoring import (
     area_under_curve,
@@ -517,17 +518,11 @@ def _ci_table(sc: Mapping[str, Any], ci: Mapping[str, Any]) -> list[str]:
 
 
 def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # plots are the optional `plot` extra: say what is skipped
-        warnings.warn(
-            "write_report: no curves.png / heatmap.png: matplotlib is not installed; install "
-            "mmnoise[plot].",
-            stacklevel=3,
-        )
+    try:  # a Figure of its own, not pyplot: the caller's backend and figures stay as they were
+        Figure = import_extra("matplotlib.figure", who="write_report: drawing curves.png and "
+                              "heatmap.png", extra="plot").Figure  # fmt: skip
+    except ImportError as err:  # plots are the optional `plot` extra: say what is skipped
+        warnings.warn(f"{err} The report is written without them.", stacklevel=3)
         return []
     fams = sc["families"]
     if not fams:
@@ -535,7 +530,8 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     n = len(fams)
     cols = min(4, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, e) in zip(axes.flat, fams.items(), strict=False):
         ax.plot(range(6), [100 * v for v in e.get("wa", e.get("curve", []))], marker="o")
         for m, curve in e.get("by_modality", {}).items():
@@ -553,10 +549,10 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     fig.tight_layout()
     curves = out / "curves.png"
     fig.savefig(curves, dpi=80)
-    plt.close(fig)
     conds = list(next(iter(fams.values()))["by_condition"])
     data = [[100 * e["by_condition"].get(c, math.nan) for c in conds] for e in fams.values()]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(conds), 0.9 + 0.4 * n))
+    fig = Figure(figsize=(1.0 + 0.7 * len(conds), 0.9 + 0.4 * n))
+    ax = fig.subplots()
     im = ax.imshow(data, vmin=0, vmax=100, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(conds)), conds)
     ax.set_yticks(range(n), list(fams))
@@ -568,7 +564,6 @@ def _plots(sc: Mapping[str, Any], out: Path, title: str) -> list[Path]:
     fig.tight_layout()
     heat = out / "heatmap.png"
     fig.savefig(heat, dpi=80)
-    plt.close(fig)
     return [curves, heat]
 
 

@@ -1,0 +1,63 @@
+"""The optional extras: importing what one provides, and the error when it cannot be had.
+
+An extra (``pip install 'mmnoise[plot]'``, ``[data]``, ``[hf]``, ``[lightning]``, ...) brings
+packages the core never needs. A call that needs one imports it through :func:`import_extra`,
+which tells the two failures apart: a package that is missing asks to install the extra; one
+that is installed but cannot be used (too old for the code here, or built against another
+numpy: h5py 3.10 under numpy 2 raises a ``ValueError`` at import) repeats the package's own
+error and asks to upgrade it by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["extra_import_error", "import_extra"]
+
+
+def extra_import_error(
+    who: str, extra: str, packages: tuple[str, ...], err: BaseException, *, instead: str = ""
+) -> ImportError:
+    """The error of ``who`` (a module, or a call and what it does) without a working ``extra``.
+
+    ``err`` is what the import raised. A missing package (``ModuleNotFoundError`` naming one
+    of ``packages``) asks to install the extra; anything else, such as a name an older release
+    lacks or a binary built against another numpy, repeats the packages' own error and asks to
+    upgrade them (by name: upgrading the extra would upgrade mmnoise too). ``instead`` names a
+    way around that needs no extra.
+
+    Example:
+        >>> e = extra_import_error("m", "x", ("pkg",), ModuleNotFoundError("no", name="pkg"))
+        >>> print(e)
+        m needs pkg, which is not installed; install it with `pip install 'mmnoise[x]'`.
+    """
+    names = " and ".join(packages)
+    them = "it" if len(packages) == 1 else "them"
+    alt = f" (or {instead})" if instead else ""
+    if isinstance(err, ModuleNotFoundError) and (err.name or "").partition(".")[0] in packages:
+        verb = "is" if len(packages) == 1 else "are"
+        return ImportError(f"{who} needs {names}, which {verb} not installed; install {them} "
+                           f"with `pip install 'mmnoise[{extra}]'`{alt}.")  # fmt: skip
+    return ImportError(f"{who} cannot use the installed {names} ({type(err).__name__}: {err}); "
+                       f"upgrade {them} with `pip install -U {' '.join(packages)}`{alt}.")  # fmt: skip
+
+
+def import_extra(module: str, *, who: str, extra: str, instead: str = "") -> ModuleType:
+    """Import ``module`` (from the ``extra``) for ``who``, or raise :func:`extra_import_error`'s.
+
+    Any exception of the import counts: a package that fails to load is as unusable as a
+    missing one, and its own error travels in the message and as ``__cause__``.
+
+    Example:
+        >>> import_extra("json", who="demo", extra="none").__name__
+        'json'
+        >>> import_extra("not_a_package_xyz", who="demo", extra="x")
+        Traceback (most recent call last):
+        ...
+        ImportError: demo needs not_a_package_xyz, which is not installed; install it with `pip install 'mmnoise[x]'`.
+    """
+    try:
+        return importlib.import_module(module)
+    except Exception as err:  # ImportError, or the ValueError / AttributeError of an ABI break
+        raise extra_import_error(who, extra, (module.partition(".")[0],), err, instead=instead) from err
