@@ -246,5 +246,5 @@ def test_old_extra_import_error_path_warns_and_gives_the_core_helper() -> None:
     import mmnoise.integrations
 
     with pytest.warns(DeprecationWarning, match=r"use mmnoise\.extras\.extra_import_error"):
-        old = mmnoise.integrations.extra_import_error  # type: ignore[attr-defined]
+        old = mmnoise.integrations.extra_import_error
     assert old is mmnoise.extras.extra_import_error
