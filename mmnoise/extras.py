@@ -5,15 +5,18 @@ packages the core never needs. A call that needs one imports it through :func:`i
 which tells the two failures apart: a package that is missing asks to install the extra; one
 that is installed but cannot be used (too old for the code here, or built against another
 numpy: h5py 3.10 under numpy 2 raises a ``ValueError`` at import) repeats the package's own
-error and asks to upgrade it by name.
+error and asks to upgrade it by name. A package that only speeds a path up or adds a nicety
+(OpenCV, imageio-ffmpeg's bundled FFmpeg, tqdm) goes through :func:`optional_import`: missing,
+it is simply not used; installed but broken, it is not used either, and a warning says so.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
 
-__all__ = ["extra_import_error", "import_extra"]
+__all__ = ["extra_import_error", "import_extra", "optional_import"]
 
 
 def extra_import_error(
@@ -61,3 +64,27 @@ def import_extra(module: str, *, who: str, extra: str, instead: str = "") -> Mod
         return importlib.import_module(module)
     except Exception as err:  # ImportError, or the ValueError / AttributeError of an ABI break
         raise extra_import_error(who, extra, (module.partition(".")[0],), err, instead=instead) from err
+
+
+def optional_import(module: str, *, without: str) -> ModuleType | None:
+    """Import ``module`` if it is installed and works; else None (``without``: what mmnoise does
+    instead). A missing package is silent; an installed one that fails to import warns once per
+    call site, since a broken install silently taking the slow path would go unnoticed.
+
+    Example:
+        >>> optional_import("not_a_package_xyz", without="the torch path") is None
+        True
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] == module.partition(".")[0]:
+            return None  # not installed: the documented fallback, nothing to say
+        failure: Exception = err
+    except Exception as err:  # installed but broken (an ABI break, a missing dependency of its own)
+        failure = err
+    warnings.warn(f"{module} is installed but cannot be imported ({type(failure).__name__}: "
+                  f"{failure}); mmnoise goes on without it ({without}). Reinstall or upgrade it "
+                  f"(`pip install -U {module.partition('.')[0]}`) to use it.", RuntimeWarning,
+                  stacklevel=3)  # fmt: skip
+    return None

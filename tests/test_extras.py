@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mmnoise.datasets import iemocap
-from mmnoise.extras import extra_import_error, import_extra
+from mmnoise.extras import extra_import_error, import_extra, optional_import
 from mmnoise.merc.export import export_mmin_h5
 from mmnoise.preview import render_preview
 from mmnoise.robustness import save_heatmap
@@ -116,3 +116,48 @@ def test_write_report_without_matplotlib_warns_what_it_skips(
     assert str(w.message).startswith("write_report: drawing curves.png and heatmap.png cannot "
                                      "use the installed matplotlib (ValueError: ")  # fmt: skip
     assert str(w.message).endswith("The report is written without them.")
+
+
+def test_an_optional_package_that_is_missing_is_silently_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _hidden(monkeypatch, "cv2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: not installed is the documented fallback
+        assert optional_import("cv2", without="the torch path") is None
+
+
+def test_an_optional_package_whose_own_dependency_is_missing_warns(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "fancybar").mkdir()
+    (tmp_path / "fancybar" / "__init__.py").write_text("import pkg_resources\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _hidden(monkeypatch, "pkg_resources")
+    with pytest.warns(RuntimeWarning, match=r"^fancybar is installed but cannot be imported "
+                      r"\(ModuleNotFoundError: .*pkg_resources.*\); mmnoise goes on without it "
+                      r"\(no bar\)\."):  # fmt: skip
+        assert optional_import("fancybar", without="no bar") is None
+
+
+def test_a_broken_opencv_warns_and_uint8_frames_take_the_torch_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    from mmnoise.functional import frames as F
+
+    x = torch.arange(2 * 2 * 3 * 4 * 4, dtype=torch.uint8).reshape(2, 2, 3, 4, 4) * 3
+    delta = torch.tensor([0.3, -0.2])
+    want = F.brightness(x, delta=delta)  # whichever path this environment takes
+    _broken(monkeypatch, tmp_path, "cv2")
+    F._opencv.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"^cv2 is installed but cannot be imported "
+                          r"\(ValueError: numpy\.dtype size changed.*uint8 frame ops take their "
+                          r"torch paths"):  # fmt: skip
+            got = F.brightness(x, delta=delta)
+        assert F._opencv() is None  # looked up once: no second warning, no second import
+    finally:
+        F._opencv.cache_clear()  # the next caller finds the real OpenCV again
+    assert torch.equal(got, want)

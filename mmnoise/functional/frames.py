@@ -33,6 +33,7 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.deprecation import module_aliases, renamed_args
 from mmnoise.device import reads_on_host
+from mmnoise.extras import optional_import
 from mmnoise.functional._shape import accurate, fill_where, keep_padding, safe_sqrt
 from mmnoise.rng import Randomness
 
@@ -1018,11 +1019,7 @@ def _opencv() -> Any:
 
     Looked up once: a failed import searches the whole path again on every call (tens of
     microseconds per call of a uint8 op where OpenCV is not installed)."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
+    return optional_import("cv2", without="uint8 frame ops take their torch paths")
 
 
 def _pyramid_opencv(x: Tensor, r: Tensor, top: int, cv2: Any) -> Tensor:

@@ -29,6 +29,7 @@ from torch import Tensor
 from mmnoise import rng
 from mmnoise.deprecation import renamed_args
 from mmnoise.device import check_bounds, reads_on_host
+from mmnoise.extras import optional_import
 from mmnoise.functional._shape import (
     accurate,
     broadcast_steps,
@@ -782,9 +783,8 @@ def _ffmpeg_exe() -> str | None:
     first: its build is known to carry libmp3lame and libopus, which a system FFmpeg may lack
     (``IMAGEIO_FFMPEG_EXE`` points it at another executable).
     """
-    try:
-        import imageio_ffmpeg
-    except ImportError:
+    imageio_ffmpeg = optional_import("imageio_ffmpeg", without="an ffmpeg on PATH, if any")
+    if imageio_ffmpeg is None:
         return shutil.which("ffmpeg")
     try:
         exe: str = imageio_ffmpeg.get_ffmpeg_exe()

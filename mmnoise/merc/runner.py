@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from mmnoise.data import pad_collate
 from mmnoise.evaluation import PredictionReader, evaluate_cells
+from mmnoise.extras import optional_import
 from mmnoise.merc.corrupt import (
     CONDITION_FULL,
     apply_condition,
@@ -153,11 +154,8 @@ def data_hash(items: Sequence[Mapping[str, Any]], modalities: Sequence[str]) -> 
 def _progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: no bar
-        return None
-    return tqdm(total=total, desc="MER-C cells", unit="cell")
+    tqdm = optional_import("tqdm.auto", without="no progress bar")  # tqdm is optional
+    return None if tqdm is None else tqdm.tqdm(total=total, desc="MER-C cells", unit="cell")
 
 
 def _batches(
