@@ -133,9 +133,9 @@ def encode(value: Any) -> Any:
     """
     if callable(getattr(value, "to_config", None)) and not isinstance(value, type):
         return value.to_config()
-    if isinstance(value, nn.ModuleDict | Mapping):
+    if isinstance(value, (nn.ModuleDict, Mapping)):
         return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | nn.ModuleList):
+    if isinstance(value, (list, tuple, nn.ModuleList)):
         return [encode(v) for v in value]
     if isinstance(value, Tensor):
         return value.tolist()

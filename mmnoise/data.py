@@ -175,7 +175,7 @@ def _check_mode(level_mode: Any, std: float, who: str) -> None:
         raise ValueError(
             f"{who}: expected level_mode 'fixed', 'uniform' or 'normal', got {level_mode!r}."
         )
-    if not (isinstance(std, int | float) and math.isfinite(std) and std > 0):
+    if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
         raise ValueError(f"{who}: expected std > 0, got {std!r}.")
 
 
@@ -916,7 +916,7 @@ def _stack_other(values: list[Any], key: str, *, who: str) -> Any:
         return torch.stack(values)
     if all(isinstance(v, bool) for v in values):
         return torch.tensor(values, dtype=torch.bool)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return torch.tensor(values)
     return list(values)
 

@@ -84,7 +84,9 @@ def check_level(level: object, batch: int, device: torch.device, *, who: str) ->
         >>> check_level(0.5, 2, torch.device("cpu"), who="demo")
         tensor([0.5000, 0.5000])
     """
-    if isinstance(level, bool) or not isinstance(level, int | float | Tensor):
+    # isinstance with a tuple, here and everywhere in mmnoise: dynamo before torch 2.10 cannot
+    # trace a union type (int | float), and calls like this one run inside compiled graphs
+    if isinstance(level, bool) or not isinstance(level, (int, float, Tensor)):
         raise TypeError(
             f"{who}: expected level as a float or a ({batch},) tensor, got {type(level).__name__}."
         )
@@ -132,7 +134,7 @@ def check_probability(value: float, *, who: str, name: str = "p") -> float:
         >>> check_probability(1, who="demo")
         1.0
     """
-    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(
             f"{who}: expected {name} in [0, 1], got {value!r}; use 0 to disable, 1 to always apply."
         )
@@ -151,7 +153,7 @@ def check_range(
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
         hint = (
             f"; for a fixed value pass {name}=({float(value)}, {float(value)})"
-            if isinstance(value, int | float) and not isinstance(value, bool)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
             else ""
         )
         raise ValueError(

@@ -762,7 +762,7 @@ def check_generator(
     """
     if generator is None:
         return
-    if not isinstance(generator, torch.Generator | PerExample | Key):
+    if not isinstance(generator, (torch.Generator, PerExample, Key)):
         raise TypeError(
             f"{who}: expected generator as a torch.Generator, an mmnoise.rng.PerExample, an "
             f"mmnoise.rng.Key or None, got {type(generator).__name__}."

@@ -687,7 +687,7 @@ class RobustnessGrid:
             raise ValueError(f"{who}: expected num_classes as an int >= 1, got {num_classes!r}.")
         self.num_classes = num_classes
         self.missing_fill: Any = (
-            float(missing_fill) if isinstance(missing_fill, int | float) else missing_fill
+            float(missing_fill) if isinstance(missing_fill, (int, float)) else missing_fill
         )
         self.missing_level = (
             None

@@ -288,7 +288,8 @@ def _check_finite(x: Tensor, message: str) -> None:
         return
     # without a branch a sum would only be queued beside min / max, which decide alone (they
     # propagate NaN and show +-Inf)
-    _device.device_check(torch.isfinite(torch.stack(torch.aminmax(x))).all(), message)
+    low, high = torch.aminmax(x)  # unpacked: dynamo before torch 2.6 cannot iterate the pair
+    _device.device_check(torch.isfinite(torch.stack((low, high))).all(), message)
 
 
 def batch_size(sample: Mapping[str, Any], names: Sequence[str], *, who: str) -> int:

@@ -275,7 +275,7 @@ class Exponential(_Ramp):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.rate, bool) or not isinstance(self.rate, int | float):
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)):
             raise TypeError(
                 f"Exponential: expected rate as a float, got {type(self.rate).__name__}."
             )
@@ -685,7 +685,7 @@ class Plateau(_Configurable):
         for name, v in (("patience", patience), ("cooldown", cooldown)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"Plateau: expected {name} as an int >= 0, got {v!r}.")
-        if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold >= 0):
+        if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"Plateau: expected threshold >= 0, got {threshold!r}.")
         self.mode = mode
         self.patience = patience
@@ -879,7 +879,7 @@ def sample_levels(
     if mode == "uniform":
         u = torch.rand(batch_size, generator=generator, device=dev)
         return lv * u
-    if not (isinstance(std, int | float) and math.isfinite(std) and std > 0):
+    if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
         raise ValueError(f"{who}: expected std > 0 for mode='normal', got {std!r}.")
     # Truncated normal on [0, 1] by inverting the CDF: u ~ U(Phi(a), Phi(b)) maps through
     # mean + std * Phi^-1(u); float64 keeps the tails accurate when the level sits on a bound.

@@ -27,7 +27,7 @@ def _torchrun(out: Path) -> list[dict[str, Any]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return [torch.load(out / f"rank{r}.pt") for r in range(2)]
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
 
 def test_two_ranks_reproducible_noise(tmp_path: Path) -> None:

@@ -226,3 +226,25 @@ def test_every_transform_keeps_its_dtype_under_autocast(
         if isinstance(v, torch.Tensor):
             assert out[k].dtype == v.dtype, (name, k)
             torch.testing.assert_close(out[k], want[k], msg=f"{name}[{k}]")
+
+
+def test_the_library_checks_types_with_tuples_not_unions() -> None:
+    # dynamo before torch 2.10 cannot trace isinstance(x, int | float) ("Unexpected type in
+    # sourceless builder types.UnionType"): one union on a compiled path (a level check, a
+    # generator check) breaks the compile of every transform on torch 2.6 - 2.9
+    import ast
+    from pathlib import Path
+
+    root = Path(mm.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "isinstance"
+                and len(node.args) == 2
+                and isinstance(node.args[1], ast.BinOp)
+                and isinstance(node.args[1].op, ast.BitOr)
+            ):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, f"isinstance with a union type (use a tuple): {found}"

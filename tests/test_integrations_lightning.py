@@ -177,7 +177,7 @@ def test_ddp_ranks_get_their_own_reproducible_noise(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    runs = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    runs = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     data = worker.items()
     labels = [set() for _ in runs]  # type: list[set[int]]
     for r, run in enumerate(runs):

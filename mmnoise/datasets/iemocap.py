@@ -71,7 +71,7 @@ def _load_npy(path: Path, *, who: str) -> np.ndarray[Any, Any]:
 def _decode_id(v: Any) -> str:
     if isinstance(v, np.ndarray):
         v = v.reshape(-1)[0]
-    if isinstance(v, bytes | np.bytes_):
+    if isinstance(v, (bytes, np.bytes_)):
         return bytes(v).decode("utf-8")
     return str(v)
 

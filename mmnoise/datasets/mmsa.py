@@ -233,7 +233,7 @@ class MMSAPickle(Dataset[Sample]):
                     f"{hint}."
                 )
         self.ids = [
-            bytes(v).decode("utf-8") if isinstance(v, bytes | np.bytes_) else str(v)
+            bytes(v).decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
             for v in _as_numpy(part["id"]).reshape(-1)
         ]
         n = len(self.ids)

@@ -150,7 +150,7 @@ class SyntheticMER(Dataset[Sample]):
             ):
                 raise ValueError(f"{who}: expected {name} as a positive int, got {v!r}.")
         for name, f in (("class_sep", class_sep), ("nuisance_std", nuisance_std)):
-            if not (isinstance(f, int | float) and math.isfinite(f) and f >= 0):
+            if not (isinstance(f, (int, float)) and math.isfinite(f) and f >= 0):
                 raise ValueError(f"{who}: expected {name} as a float >= 0, got {f!r}.")
         self.dims = _check_int_map(dims or _DEFAULT_DIMS, who=who, name="dims", lo=1)
         self.max_len = _check_int_map(
@@ -199,7 +199,7 @@ class SyntheticMER(Dataset[Sample]):
         out = {}
         for m in self.dims:
             f = value.get(m)
-            if not (isinstance(f, int | float) and math.isfinite(f) and f >= 0):
+            if not (isinstance(f, (int, float)) and math.isfinite(f) and f >= 0):
                 raise ValueError(f"{who}: expected {name}[{m!r}] as a float >= 0, got {f!r}.")
             out[m] = float(f)
         return out

@@ -230,7 +230,9 @@ def shot_noise(
     s = _per_frame(std, x, name="std", who="shot_noise")
     noise = rng.randn_chunked(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     xc = _like_noise(x)
-    noise = noise * xc.clamp(min=0.0).sqrt()
+    # safe_sqrt: a zero slope at black pixels; a plain sqrt's infinite one came back as an inf
+    # gradient wherever clamp passes the gradient at its bound (torch before 2.14)
+    noise = noise * safe_sqrt(xc.clamp(min=0.0))
     y = torch.addcmul(xc, _bcast(s), noise).clamp_(0.0, 1.0)
     return _finish(y, xc, lengths)
 

@@ -184,7 +184,7 @@ class NoiseTransform(nn.Module):
                   params: dict[str, Tensor]) -> Entry:  # fmt: skip
         """An :class:`Entry` applied where the ``gate`` passed and the level ``lv`` is above 0."""
         known = hints.known(level, self.p)
-        positive = known != "none" and isinstance(level, int | float)  # then lv > 0 everywhere
+        positive = known != "none" and isinstance(level, (int, float))  # then lv > 0 everywhere
         entry: Entry = {"params": params, "applied": gate if positive else gate & (lv > 0)}
         if known is not None:
             entry["known"] = known
@@ -316,7 +316,7 @@ class NoiseTransform(nn.Module):
 
     def extra_repr(self) -> str:
         def simple(v: Any) -> bool:  # a scalar, or a list of scalars
-            nested = isinstance(v, list) and any(isinstance(i, dict | list) for i in v)
+            nested = isinstance(v, list) and any(isinstance(i, (dict, list)) for i in v)
             return not isinstance(v, dict) and not nested
 
         return ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "type" and simple(v))

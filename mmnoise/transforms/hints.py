@@ -77,7 +77,7 @@ def known(level: Levels, p: float) -> Known | None:
         >>> known(0.5, 1.0), known(0.0, 1.0), known(0.5, 0.3), known(torch.ones(2), 1.0)
         ('all', 'none', None, None)
     """
-    if not isinstance(level, int | float):
+    if not isinstance(level, (int, float)):
         return None
     if p <= 0.0 or as_float32(level) <= 0.0:
         return "none"
@@ -104,7 +104,7 @@ def child_level(level: Levels, p: float, gated: Tensor) -> Level:
         >>> child_level(0.5, 1.0, torch.tensor([0.5])), child_level(0.5, 0.9, torch.tensor([0.0]))
         (0.5, tensor([0.]))
     """
-    return level if p >= 1.0 and isinstance(level, float | int) else gated
+    return level if p >= 1.0 and isinstance(level, (float, int)) else gated
 
 
 def in_place(writes: bool, owned: bool, hint: Known | None, facts: bool, x: Tensor) -> bool:

@@ -244,7 +244,7 @@ class DropModalities(NoiseTransform):
             self.fill = fill
         elif fill in ("nmer", "nmer_impulse"):
             self.fill = NMERNoise(noise="impulse" if fill == "nmer_impulse" else "gaussian")
-        elif isinstance(fill, int | float) and not isinstance(fill, bool):
+        elif isinstance(fill, (int, float)) and not isinstance(fill, bool):
             self.fill = float(fill)
         else:
             raise ValueError(

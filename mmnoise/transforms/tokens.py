@@ -36,7 +36,7 @@ def _check_id(value: Any, *, who: str, name: str) -> int:
 
 
 def _check_special(value: Sequence[int], *, who: str) -> tuple[int, ...]:
-    if isinstance(value, str | int) or not isinstance(value, Sequence):
+    if isinstance(value, (str, int)) or not isinstance(value, Sequence):
         raise ValueError(
             f"{who}: expected special_ids as a tuple of ids, got {value!r}; e.g. (101, 102)."
         )

@@ -70,7 +70,7 @@ def _as_bank(value: Any, *, who: str, name: str) -> Tensor:
             f"{value.get('shape')} is too large for JSON); put the tensor back before "
             f"from_config: config[{name!r}] = bank."
         )
-    if not isinstance(value, Tensor | list | tuple):
+    if not isinstance(value, (Tensor, list, tuple)):
         raise TypeError(
             f"{who}: expected {name} as a (N, L) float tensor, got {type(value).__name__}."
         )
