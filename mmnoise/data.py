@@ -810,12 +810,12 @@ def pad_collate(
         )
     first = items[0]
     mk = item_kinds(first, kinds, who=who)
-    keys = set(first) - RESERVED
+    keys = set(first).difference(RESERVED)
     for i, it in enumerate(items):
         if not isinstance(it, Mapping):
             raise TypeError(f"{who}: expected item {i} as a dict, got {type(it).__name__}.")
-        if set(it) - RESERVED != keys:
-            diff = sorted((set(it) - RESERVED) ^ keys)
+        if set(it).difference(RESERVED) != keys:
+            diff = sorted(set(it).difference(RESERVED) ^ keys)
             raise ValueError(
                 f"{who}: expected every item to have the keys of item 0, item {i} differs in "
                 f"{diff}; make the dataset return the same keys for every item."

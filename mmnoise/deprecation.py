@@ -100,13 +100,15 @@ def renamed_args(**old_to_new: str) -> Callable[[_C], _C]:
     def decorate(obj: _C) -> _C:
         if not isinstance(obj, type):
             fn: Callable[..., Any] = obj
-            who, olds = fn.__name__, frozenset(old_to_new)
+            # a tuple, not a frozenset: dynamo in torch 2.6 fails to guard a frozenset constant
+            who, olds = fn.__name__, tuple(old_to_new)
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                # one set test per call: kernels sit on the per-item hot path
-                if not olds.isdisjoint(kwargs):
-                    _rename(who, old_to_new, kwargs)
+                for old in olds:  # a membership test or two: kernels sit on the per-item hot path
+                    if old in kwargs:
+                        _rename(who, old_to_new, kwargs)
+                        break
                 return fn(*args, **kwargs)
 
             wrapper.__renamed_args__ = dict(old_to_new)  # type: ignore[attr-defined]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import struct
 from collections.abc import Sequence
 
 import torch
@@ -122,9 +121,16 @@ def as_float32(value: float) -> float:
         >>> as_float32(1e-50), as_float32(0.5)
         (0.0, 0.5)
     """
-    # struct's functions, not a compiled struct.Struct: dynamo traces these and not its methods
-    rounded: float = struct.unpack("f", struct.pack("f", float(value)))[0]
-    return rounded
+    # by hand, in math functions that dynamo folds on every torch since 2.6 (it cannot trace
+    # struct.pack before 2.14): 24 significant bits, fewer below 2 ** -126 (spacing 2 ** -149),
+    # round half to even (Python's round), and infinity past float32's largest value
+    v = float(value)
+    if v == 0.0 or not math.isfinite(v):
+        return v
+    m, e = math.frexp(abs(v))  # |v| = m * 2 ** e, 0.5 <= m < 1
+    bits = min(24, e + 149)
+    r = math.ldexp(round(math.ldexp(m, bits)), e - bits)
+    return math.copysign(math.inf if r >= 2.0**128 else r, v)
 
 
 def check_probability(value: float, *, who: str, name: str = "p") -> float:

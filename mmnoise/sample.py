@@ -72,7 +72,9 @@ ALL_KINDS: frozenset[Kind] = frozenset(KINDS)
 LENGTHS = "lengths"
 PRESENT = "present"
 KINDS_KEY = "kinds"
-RESERVED = frozenset({LENGTHS, PRESENT, KINDS_KEY})
+#: the names a sample keeps for its metadata (a tuple: dynamo in torch 2.6 cannot guard a
+#: module-level frozenset that a compiled call reads)
+RESERVED = (LENGTHS, PRESENT, KINDS_KEY)
 
 _RANK: dict[Kind, int] = {"waveform": 3, "frames": 5, "tokens": 2, "features": 3}
 #: the float kinds of each rank, for compatible_kinds (looked up once per checked entry)

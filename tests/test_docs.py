@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import pkgutil
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -213,9 +214,12 @@ def test_python_blocks_on_the_page_run(
 
     monkeypatch.setattr(TRANSFORMS, "_classes", TRANSFORMS.classes())
     blocks = python_blocks((ROOT / page).read_text(), fragments=False)
-    namespace: dict[str, object] = {"__name__": f"docs_{page}"}
+    # the page runs as a module of its own, as a reader's script does: torch.compile (dynamo
+    # before torch 2.9) looks the globals of a compiled function's module up in sys.modules
+    page_module = ModuleType(f"docs_{page}")
+    monkeypatch.setitem(sys.modules, page_module.__name__, page_module)
     for block in blocks:
-        exec(compile(block, page, "exec"), namespace)
+        exec(compile(block, page, "exec"), page_module.__dict__)
 
 
 def test_house_style_extension_rewrites_roles_and_examples() -> None:

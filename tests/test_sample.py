@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
@@ -166,3 +167,21 @@ def test_importing_mmnoise_and_its_modules_warns_nothing() -> None:
 def test_level_helpers_live_in_levels() -> None:
     assert config.check_range is levels.check_range and config.lerp is levels.lerp
     assert config.check_probability is levels.check_probability
+
+
+@given(st.floats(allow_nan=False, allow_infinity=True, allow_subnormal=True))
+def test_as_float32_rounds_as_torch_does(value: float) -> None:
+    # the level's float32 value, computed in math functions (dynamo traces them on every torch):
+    # torch's own float64 -> float32 conversion is the oracle, signs of zeros included
+    want = float(torch.tensor(value, dtype=torch.float64).to(torch.float32))
+    got = levels.as_float32(value)
+    assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+def test_as_float32_at_the_edges_of_float32() -> None:
+    tiny, big = 2.0**-149, float(torch.finfo(torch.float32).max)
+    assert levels.as_float32(tiny) == tiny and levels.as_float32(tiny / 2) == 0.0  # tie to even
+    assert levels.as_float32(1.5 * tiny) == 2 * tiny  # tie to even, upward
+    assert levels.as_float32(big) == big and levels.as_float32(big * (1 + 2**-25)) == big
+    assert levels.as_float32(big * (1 + 2**-23)) == math.inf
+    assert math.isnan(levels.as_float32(math.nan))

@@ -10,7 +10,6 @@ token-embedding dropout is :func:`mmnoise.functional.features.frame_dropout`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -169,7 +168,10 @@ def random_token_replace(
     # their shift is drawn in: randint(s, s + count) = s + randint(0, count), the same values),
     # no host list copied to the device. Runs of consecutive ids ([CLS] [SEP] [MASK] = 101 102
     # 103) share one bound.
-    bounds = Counter(e - j for j, e in enumerate(excluded))
+    # counted in a plain dict: dynamo in torch 2.6 cannot call collections.Counter
+    bounds: dict[int, int] = {}
+    for j, e in enumerate(excluded):
+        bounds[e - j] = bounds.get(e - j, 0) + 1
     shift = sum(n for bound, n in bounds.items() if bound <= 0)
     ids = rng.randint(shift, shift + count, x.shape, generator=generator, device=x.device)
     # highest bound first: a shifted id then still compares with the lower bounds as its rank

@@ -218,8 +218,9 @@ class NoiseTransform(nn.Module):
                 y = y if known == "all" else blend(y, x, applied)
             out[name] = y
             reports = self.entry_updates(name, x, y, entry, lengths=lengths, present=present)
-            for key in S.RESERVED.intersection(reports):  # a new dict: the caller's stays
-                out[key] = {**out.get(key, {}), name: reports[key]}
+            for key in S.RESERVED:
+                if key in reports:  # a new dict: the caller's stays
+                    out[key] = {**out.get(key, {}), name: reports[key]}
             if facts:
                 add_facts(entry, x, y, kind, reports, who=who)
         if facts:
