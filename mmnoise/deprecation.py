@@ -100,7 +100,7 @@ def renamed_args(**old_to_new: str) -> Callable[[_C], _C]:
     def decorate(obj: _C) -> _C:
         if not isinstance(obj, type):
             fn: Callable[..., Any] = obj
-            # a tuple, not a frozenset: dynamo in torch 2.6 fails to guard a frozenset constant
+            # a tuple, not a frozenset: dynamo before torch 2.9 fails to guard a frozenset constant
             who, olds = fn.__name__, tuple(old_to_new)
 
             @functools.wraps(fn)

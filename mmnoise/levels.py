@@ -122,7 +122,7 @@ def as_float32(value: float) -> float:
         (0.0, 0.5)
     """
     # by hand, in math functions that dynamo folds on every torch since 2.6 (it cannot trace
-    # struct.pack before 2.14): 24 significant bits, fewer below 2 ** -126 (spacing 2 ** -149),
+    # struct.pack before 2.9): 24 significant bits, fewer below 2 ** -126 (spacing 2 ** -149),
     # round half to even (Python's round), and infinity past float32's largest value
     v = float(value)
     if v == 0.0 or not math.isfinite(v):

@@ -72,7 +72,7 @@ ALL_KINDS: frozenset[Kind] = frozenset(KINDS)
 LENGTHS = "lengths"
 PRESENT = "present"
 KINDS_KEY = "kinds"
-#: the names a sample keeps for its metadata (a tuple: dynamo in torch 2.6 cannot guard a
+#: the names a sample keeps for its metadata (a tuple: dynamo before torch 2.9 cannot guard a
 #: module-level frozenset that a compiled call reads)
 RESERVED = (LENGTHS, PRESENT, KINDS_KEY)
 

@@ -215,7 +215,7 @@ def test_python_blocks_on_the_page_run(
     monkeypatch.setattr(TRANSFORMS, "_classes", TRANSFORMS.classes())
     blocks = python_blocks((ROOT / page).read_text(), fragments=False)
     # the page runs as a module of its own, as a reader's script does: torch.compile (dynamo
-    # before torch 2.9) looks the globals of a compiled function's module up in sys.modules
+    # in torch 2.6) looks the globals of a compiled function's module up in sys.modules
     page_module = ModuleType(f"docs_{page}")
     monkeypatch.setitem(sys.modules, page_module.__name__, page_module)
     for block in blocks:

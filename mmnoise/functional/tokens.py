@@ -168,7 +168,7 @@ def random_token_replace(
     # their shift is drawn in: randint(s, s + count) = s + randint(0, count), the same values),
     # no host list copied to the device. Runs of consecutive ids ([CLS] [SEP] [MASK] = 101 102
     # 103) share one bound.
-    # counted in a plain dict: dynamo in torch 2.6 cannot call collections.Counter
+    # counted in a plain dict: dynamo before torch 2.9 cannot call collections.Counter
     bounds: dict[int, int] = {}
     for j, e in enumerate(excluded):
         bounds[e - j] = bounds.get(e - j, 0) + 1
