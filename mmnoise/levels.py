@@ -125,7 +125,7 @@ def as_float32(value: float) -> float:
     # struct.pack before 2.9): 24 significant bits, fewer below 2 ** -126 (spacing 2 ** -149),
     # round half to even (Python's round), and infinity past float32's largest value
     v = float(value)
-    if v == 0.0 or not math.isfinite(v):
+    if v == 0.0 or v == 1.0 or not math.isfinite(v):  # the default level 1.0 costs one compare
         return v
     m, e = math.frexp(abs(v))  # |v| = m * 2 ** e, 0.5 <= m < 1
     bits = min(24, e + 149)
