@@ -128,6 +128,8 @@ def as_float32(value: float) -> float:
     if v == 0.0 or v == 1.0 or not math.isfinite(v):  # the default level 1.0 costs one compare
         return v
     m, e = math.frexp(abs(v))  # |v| = m * 2 ** e, 0.5 <= m < 1
+    if e > 128:  # |v| >= 2 ** 128: past float32's range (and ldexp's, near float64's top)
+        return math.copysign(math.inf, v)
     bits = min(24, e + 149)
     r = math.ldexp(round(math.ldexp(m, bits)), e - bits)
     return math.copysign(math.inf if r >= 2.0**128 else r, v)

@@ -184,4 +184,5 @@ def test_as_float32_at_the_edges_of_float32() -> None:
     assert levels.as_float32(1.5 * tiny) == 2 * tiny  # tie to even, upward
     assert levels.as_float32(big) == big and levels.as_float32(big * (1 + 2**-25)) == big
     assert levels.as_float32(big * (1 + 2**-23)) == math.inf
+    assert levels.as_float32(-1.7976931348623157e308) == -math.inf  # float64's largest
     assert math.isnan(levels.as_float32(math.nan))
