@@ -38,12 +38,18 @@ def extra_import_error(
     names = " and ".join(packages)
     them = "it" if len(packages) == 1 else "them"
     alt = f" (or {instead})" if instead else ""
-    if isinstance(err, ModuleNotFoundError) and (err.name or "").partition(".")[0] in packages:
+    if _not_installed(err, packages):
         verb = "is" if len(packages) == 1 else "are"
         return ImportError(f"{who} needs {names}, which {verb} not installed; install {them} "
                            f"with `pip install 'mmnoise[{extra}]'`{alt}.")  # fmt: skip
     return ImportError(f"{who} cannot use the installed {names} ({type(err).__name__}: {err}); "
                        f"upgrade {them} with `pip install -U {' '.join(packages)}`{alt}.")  # fmt: skip
+
+
+def _not_installed(err: BaseException, packages: tuple[str, ...]) -> bool:
+    """Whether ``err`` says one of ``packages`` itself is missing (not one of its own imports:
+    a package that imports something absent is installed but broken)."""
+    return isinstance(err, ModuleNotFoundError) and (err.name or "").partition(".")[0] in packages
 
 
 def import_extra(module: str, *, who: str, extra: str, instead: str = "") -> ModuleType:
@@ -77,11 +83,9 @@ def optional_import(module: str, *, without: str) -> ModuleType | None:
     """
     try:
         return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if (err.name or "").partition(".")[0] == module.partition(".")[0]:
-            return None  # not installed: the documented fallback, nothing to say
-        failure: Exception = err
-    except Exception as err:  # installed but broken (an ABI break, a missing dependency of its own)
+    except Exception as err:  # missing, or installed but broken (an ABI break, its own deps)
+        if _not_installed(err, (module.partition(".")[0],)):
+            return None  # the documented fallback, nothing to say
         failure = err
     warnings.warn(f"{module} is installed but cannot be imported ({type(failure).__name__}: "
                   f"{failure}); mmnoise goes on without it ({without}). Reinstall or upgrade it "
