@@ -164,7 +164,7 @@ def markdown(
         "",
     ]
     if targets:
-        lines += ["## Targets (issues 6 and 14)", "", *targets_md(targets), ""]
+        lines += ["## Targets (issues 6, 14, 24 and 26)", "", *targets_md(targets), ""]
     lines += [
         "## mmnoise against the reference and the peers",
         "",

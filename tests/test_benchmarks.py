@@ -269,6 +269,34 @@ def test_a_slower_row_says_whether_a_repeat_pair_had_it_ahead() -> None:
     assert "per repeat 0.45-0.60" in slow["measured"]
 
 
+def test_the_uint8_frames_target_counts_only_the_uint8_rows_and_applies_on_the_cpu() -> None:
+    # a float frame row slower than its peer does not fail the uint8 target (issue 26); a uint8
+    # row slower than albumentations does, on the CPU only
+    def frames(u8_ms: float) -> list[GroupResult]:
+        rows = [
+            Row("brightness", "mmnoise", "Brightness(...)", "=", "mmnoise", "", times_ms=[2.0]),
+            Row("brightness", "torch ref", "ref", "=", "ref", "", times_ms=[2.0]),
+            Row("brightness", "kornia", "adjust", "=", "peer", "", times_ms=[1.0]),
+            Row("brightness (uint8 clips)", "mmnoise", "Brightness(...) on uint8", "=", "mmnoise",
+                "", times_ms=[u8_ms]),
+            Row("brightness (uint8 clips)", "torch ref", "ref", "=", "ref", "", times_ms=[9.0]),
+            Row("brightness (uint8 clips)", "albumentations", "RBC", "=", "peer", "",
+                times_ms=[0.4]),
+        ]  # fmt: skip
+        _ratios(rows)
+        return [GroupResult("frames", "", rows)]
+
+    key = "frames as decoded (uint8): every mmnoise row >= its same-semantics (=) peer on the CPU"
+    fast = {t["target"]: t for t in cli._targets(frames(0.35), "cpu", 100.0)}
+    assert fast[key]["status"] == "pass" and fast[key]["measured"] == "1 of 1 rows"
+    every = "every mmnoise row >= the fastest peer with the same semantics (=) on cpu"
+    assert fast[every]["status"] == "fail"  # the float row, against kornia
+    slow = {t["target"]: t for t in cli._targets(frames(0.5), "cpu", 100.0)}[key]
+    assert slow["status"] == "fail" and "0.80x albumentations (=)" in slow["measured"]
+    on_gpu = {t["target"]: t for t in cli._targets(frames(0.5), "cuda", 100.0)}[key]
+    assert on_gpu["status"] == "info"
+
+
 def test_make_bench_takes_the_device() -> None:
     def dry(*args: str) -> str:
         out = subprocess.run(

@@ -419,7 +419,8 @@ def test_uint8_brightness_host_paths_equal_the_general_path(
 
 
 class _SaturatingAdd:
-    """A stand-in for ``cv2.add`` (uint8 plus an integer, saturated) where OpenCV is missing."""
+    """A stand-in for ``cv2.add`` / ``cv2.subtract`` (uint8 plus or minus an integer, saturated)
+    where OpenCV is missing."""
 
     @staticmethod
     def add(src: object, shift: int, dst: object) -> object:
@@ -427,3 +428,7 @@ class _SaturatingAdd:
 
         np.copyto(dst, np.clip(np.asarray(src).astype(np.int16) + shift, 0, 255), casting="unsafe")  # type: ignore[call-overload]
         return dst
+
+    @staticmethod
+    def subtract(src: object, shift: int, dst: object) -> object:
+        return _SaturatingAdd.add(src, -shift, dst)

@@ -655,9 +655,9 @@ def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
     """:func:`_brightness_uint8` on the CPU (eager): OpenCV's saturating add where installed,
     else uint8 bounds as ``maximum`` / ``minimum``; the same values either way.
 
-    ``cv2.add(frames, s)`` is ``x + s`` saturated to [0, 255], exact for an integer ``s``, in one
-    vectorised pass on the calling thread, a clip (or a frame, where a clip's shift varies) at
-    a time over its memory block. Without OpenCV, or for frames that are not dense blocks
+    ``cv2.add(frames, s)`` (``cv2.subtract(frames, -s)`` for ``s < 0``) is ``x + s`` saturated
+    to [0, 255], exact for an integer ``s``, in one vectorised pass on the calling thread, a clip
+    (or a frame, where a clip's shift varies) at a time over its memory block. Without OpenCV, or for frames that are not dense blocks
     (strided or expanded views), three whole-tensor passes: ``clamp`` with broadcast tensor
     bounds takes a scalar loop on the CPU (about 20x slower at one thread, ``benchmarks/``),
     ``maximum`` / ``minimum`` with the same bounds and the in-place shift do not.
@@ -666,7 +666,12 @@ def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
     if cv2 is not None:
         y = torch.empty_like(x)  # the same strides as a dense x
         blocks = _shift_blocks(x, y, s.to(torch.int64).tolist())
-        if blocks is not None and all(cv2.add(a, v, dst=b) is b for a, b, v in blocks):
+        # a negative shift as a saturating subtract of its size: the same values, but OpenCV
+        # adds a negative scalar to uint8 about 4x slower (benchmarks/README.md, "Pitfalls")
+        if blocks is not None and all(
+            (cv2.add(a, v, dst=b) if v >= 0 else cv2.subtract(a, -v, dst=b)) is b
+            for a, b, v in blocks
+        ):
             return y  # (the check: OpenCV wrote into y, not into an array of its own)
     lo, hi, shift = _shift_bounds(s)
     y = torch.maximum(x, lo)
