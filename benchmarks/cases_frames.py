@@ -42,6 +42,8 @@ from benchmarks.harness import Case, Thunk
 from benchmarks.inputs import Inputs, mmnoise_class, nbytes, need
 
 KEY = "video"
+#: the end of every uint8 row's op name (the benchmark's uint8 target finds its rows by it)
+UINT8 = " (uint8 clips)"
 
 
 def _data(inp: Inputs) -> dict[str, Any]:
@@ -217,9 +219,9 @@ def cases(inp: Inputs) -> list[Case]:
 
         return build
 
-    u8 = " (uint8 clips)"
-    pyr = "MER2024 pyramid blur, rate 2-4 per clip (uint8 clips)"
-    pyr_torch = "MER2024 pyramid blur, torch fallback (uint8 clips)"
+    u8 = UINT8
+    pyr = "MER2024 pyramid blur, rate 2-4 per clip" + UINT8
+    pyr_torch = "MER2024 pyramid blur, torch fallback" + UINT8
     lv_pyr = 0.5 + 0.5 * lv  # rate 2 (level < 0.75) or 4: one or two rounds
     size8 = 2 * nbytes(x8)
     return [

@@ -273,15 +273,14 @@ def test_the_uint8_frames_target_counts_only_the_uint8_rows_and_applies_on_the_c
     # a float frame row slower than its peer does not fail the uint8 target (issue 26); a uint8
     # row slower than albumentations does, on the CPU only
     def frames(u8_ms: float) -> list[GroupResult]:
+        u8 = "brightness" + cli.cases_frames.UINT8  # as the frames group names its uint8 rows
         rows = [
             Row("brightness", "mmnoise", "Brightness(...)", "=", "mmnoise", "", times_ms=[2.0]),
             Row("brightness", "torch ref", "ref", "=", "ref", "", times_ms=[2.0]),
             Row("brightness", "kornia", "adjust", "=", "peer", "", times_ms=[1.0]),
-            Row("brightness (uint8 clips)", "mmnoise", "Brightness(...) on uint8", "=", "mmnoise",
-                "", times_ms=[u8_ms]),
-            Row("brightness (uint8 clips)", "torch ref", "ref", "=", "ref", "", times_ms=[9.0]),
-            Row("brightness (uint8 clips)", "albumentations", "RBC", "=", "peer", "",
-                times_ms=[0.4]),
+            Row(u8, "mmnoise", "Brightness(...) on uint8", "=", "mmnoise", "", times_ms=[u8_ms]),
+            Row(u8, "torch ref", "ref", "=", "ref", "", times_ms=[9.0]),
+            Row(u8, "albumentations", "RBC", "=", "peer", "", times_ms=[0.4]),
         ]  # fmt: skip
         _ratios(rows)
         return [GroupResult("frames", "", rows)]

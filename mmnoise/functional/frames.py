@@ -657,10 +657,11 @@ def _brightness_uint8_host(x: Tensor, s: Tensor) -> Tensor:
 
     ``cv2.add(frames, s)`` (``cv2.subtract(frames, -s)`` for ``s < 0``) is ``x + s`` saturated
     to [0, 255], exact for an integer ``s``, in one vectorised pass on the calling thread, a clip
-    (or a frame, where a clip's shift varies) at a time over its memory block. Without OpenCV, or for frames that are not dense blocks
-    (strided or expanded views), three whole-tensor passes: ``clamp`` with broadcast tensor
-    bounds takes a scalar loop on the CPU (about 20x slower at one thread, ``benchmarks/``),
-    ``maximum`` / ``minimum`` with the same bounds and the in-place shift do not.
+    (or a frame, where a clip's shift varies) at a time over its memory block. Without OpenCV,
+    or for frames that are not dense blocks (strided or expanded views), three whole-tensor
+    passes: ``clamp`` with broadcast tensor bounds takes a scalar loop on the CPU (about 20x
+    slower at one thread, ``benchmarks/``), ``maximum`` / ``minimum`` with the same bounds and
+    the in-place shift do not.
     """
     cv2 = _opencv()
     if cv2 is not None:
