@@ -313,3 +313,29 @@ def test_token_kernels_with_full_lengths_equal_no_lengths(b: int) -> None:
     for name, fn in kernels.items():
         a = fn(generator=torch.Generator().manual_seed(0), lengths=full)
         assert torch.equal(a, fn(generator=torch.Generator().manual_seed(0))), name
+
+
+@pytest.mark.parametrize("shape", [(1, 40), (3, 17), (64, 128)])
+@pytest.mark.parametrize("special", [(), (2, 3), (2, 3, 4, 5, 6, 7)])
+@pytest.mark.parametrize("isin_max", [0, 10**9])
+def test_editable_positions_are_the_same_on_either_side_of_the_isin_cut(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], special: tuple[int, ...], isin_max: int
+) -> None:
+    # small batches read the protected ids with one isin, larger ones compare id by id: each
+    # path, forced on the same ids, marks exactly the valid positions that hold no protected id
+    monkeypatch.setattr(F, "_ISIN_MAX", isin_max)
+    b, t = shape
+    g = torch.Generator().manual_seed(t)
+    x = torch.randint(0, 9, shape, generator=g)  # a small vocabulary: protected ids are common
+    lengths = torch.randint(1, t + 1, (b,), generator=g)
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    protected = {PAD, *special}
+    want = [
+        [step < n and tok not in protected for step, tok in enumerate(row)]
+        for row, n in zip(x.tolist(), lengths.tolist(), strict=True)
+    ]
+    for v in (valid, None):
+        got = F._editable(x, v, PAD, special)
+        assert got.dtype == torch.bool and got.tolist() == (
+            want if v is not None else [[tok not in protected for tok in row] for row in x.tolist()]
+        )
