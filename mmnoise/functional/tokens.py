@@ -46,11 +46,12 @@ def _check_tokens(x: Tensor, who: str) -> None:
         )
 
 
-#: the CPU reads the protected ids with one ``isin`` while ``ids x protected`` stays below this:
-#: isin compares element by element (no vector code), so it wins only where the loop's
-#: per-op cost dominates (1 x 40 ids: about 2.5 us against 11 us for 4 ids; the two meet
-#: near 1,280 ids x 4, measured on the per-item benchmark's machine)
-_ISIN_MAX = 4096
+#: on the CPU one ``isin`` reads the protected ids while there are at most this many ids per
+#: protected id beyond the first: isin compares element by element (no vector code, about
+#: 3 us + 9 ns an id on one thread), the loop pays about 2.7 us for each of its 2m - 1 ops, so
+#: the loop wins for the pad alone and the two meet near 500, 1,000 and 1,500 ids for 2, 3 and
+#: 4 protected ids (measured on the per-item benchmark's machine)
+_ISIN_IDS = 500
 
 
 @functools.lru_cache(maxsize=64)
@@ -62,7 +63,9 @@ def _protected(ids: tuple[int, ...]) -> Tensor:
 def _editable(x: Tensor, valid: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
     """Return the (B, T) bool mask of positions a kernel may change (``valid``: None = all)."""
     protected = (pad_id, *special_ids)
-    if reads_on_host(x.device) and (x.numel() * len(protected) <= _ISIN_MAX or len(protected) > 5):
+    if reads_on_host(x.device) and (
+        x.numel() <= _ISIN_IDS * (len(protected) - 1) or len(protected) > 5
+    ):
         editable = torch.isin(x, _protected(protected), invert=True)
         return editable if valid is None else editable.logical_and_(valid)
     # a few comparisons beat isin on larger batches; off the CPU they also avoid copying a

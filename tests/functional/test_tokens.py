@@ -317,13 +317,13 @@ def test_token_kernels_with_full_lengths_equal_no_lengths(b: int) -> None:
 
 @pytest.mark.parametrize("shape", [(1, 40), (3, 17), (64, 128)])
 @pytest.mark.parametrize("special", [(), (2, 3), (2, 3, 4, 5, 6, 7)])
-@pytest.mark.parametrize("isin_max", [0, 10**9])
+@pytest.mark.parametrize("isin_ids", [0, 10**9])
 def test_editable_positions_are_the_same_on_either_side_of_the_isin_cut(
-    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], special: tuple[int, ...], isin_max: int
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], special: tuple[int, ...], isin_ids: int
 ) -> None:
     # small batches read the protected ids with one isin, larger ones compare id by id: each
     # path, forced on the same ids, marks exactly the valid positions that hold no protected id
-    monkeypatch.setattr(F, "_ISIN_MAX", isin_max)
+    monkeypatch.setattr(F, "_ISIN_IDS", isin_ids)
     b, t = shape
     g = torch.Generator().manual_seed(t)
     x = torch.randint(0, 9, shape, generator=g)  # a small vocabulary: protected ids are common
