@@ -49,8 +49,8 @@ def _check_tokens(x: Tensor, who: str) -> None:
 #: on the CPU one ``isin`` reads the protected ids while there are at most this many ids per
 #: protected id beyond the first: isin compares element by element (no vector code, about
 #: 3 us + 9 ns an id on one thread), the loop pays about 2.7 us for each of its 2m - 1 ops, so
-#: the loop wins for the pad alone and the two meet near 500, 1,000 and 1,500 ids for 2, 3 and
-#: 4 protected ids (measured on the per-item benchmark's machine)
+#: the loop wins for the pad alone and the two meet near 500, 1,000, 1,500, 2,500 and 5,000 ids
+#: for 2, 3, 4, 6 and 10 protected ids (measured on the per-item benchmark's machine)
 _ISIN_IDS = 500
 
 
@@ -63,18 +63,16 @@ def _protected(ids: tuple[int, ...]) -> Tensor:
 def _editable(x: Tensor, valid: Tensor | None, pad_id: int, special_ids: Sequence[int]) -> Tensor:
     """Return the (B, T) bool mask of positions a kernel may change (``valid``: None = all)."""
     protected = (pad_id, *special_ids)
-    if reads_on_host(x.device) and (
-        x.numel() <= _ISIN_IDS * (len(protected) - 1) or len(protected) > 5
-    ):
+    if reads_on_host(x.device) and x.numel() <= _ISIN_IDS * (len(protected) - 1):
         editable = torch.isin(x, _protected(protected), invert=True)
-        return editable if valid is None else editable.logical_and_(valid)
-    # a few comparisons beat isin on larger batches; off the CPU they also avoid copying a
-    # host list of ids to the device (a synchronous copy on CUDA)
-    editable = x != pad_id
+    else:
+        # a few comparisons beat isin on larger batches; off the CPU they also avoid copying
+        # a host list of ids to the device (a synchronous copy on CUDA)
+        editable = x != pad_id
+        for sid in special_ids:
+            editable &= x != sid
     if valid is not None:
         editable &= valid
-    for sid in special_ids:
-        editable &= x != sid
     return editable
 
 
